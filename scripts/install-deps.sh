@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages medtap needs to build, run its sample and run
+# its tests. Idempotent and non-interactive: safe to run on every CI start.
+#   libpcap-dev  - libpcap headers/library for the `pcap` crate (capture)
+#   tshark       - ground truth for the integration tests (tshark comparison)
+#   tcpdump      - captures real traffic inside test network namespaces
+#   iproute2     - `ip netns` / veth for the live-capture test
+#   python3      - traffic generators in tests (http.server)
+#   curl         - a real HTTP client for the live-capture test
+#   iputils-ping - ICMP traffic for the sample capture and live test
+#   pkg-config   - lets the pcap crate find libpcap
+set -euo pipefail
+
+packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-config)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+# wireshark-common asks whether non-root users may capture; answer no.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

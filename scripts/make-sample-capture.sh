@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# Regenerates medtap's bundled sample capture (samples/sample.pcap) from REAL
+# traffic made by real third-party software (Linux kernel, curl, Python's
+# http.server, iputils ping) and recorded by tcpdump.
+#
+# Usage (as root, Debian 12):   scripts/make-sample-capture.sh [OUTPUT.pcap]
+# Default output: samples/sample.pcap relative to the repository root.
+#
+# Two private network namespaces are joined by a veth pair; every packet stays
+# on that wire. Nothing leaves the machine and no real host is ever contacted.
+#
+#   mtsample-cli  mtsample0  02:00:00:77:00:01  10.77.0.1/24  fd77::1/64  (clients)
+#   mtsample-srv  mtsample1  02:00:00:77:00:02  10.77.0.2/24  fd77::2/64  (servers, tcpdump)
+#
+# Traffic generated (all bounded in time):
+#   - ARP / IPv6 neighbour discovery (natural)
+#   - ping -c 3 over IPv4 and over IPv6
+#   - HTTP (python3 -m http.server on :8080, dual stack) fetched by curl:
+#     4 separate TCP connections (3 x IPv4 incl. a ~200 KB file and a 404,
+#     1 x IPv6)
+#   - UDP echo (port 7): 3 datagrams each way
+#   - 1 UDP datagram to closed port 9 -> ICMP port unreachable
+#   - 1 TCP connection attempt to closed port 8081 -> SYN + RST
+#
+# Idempotent: stale namespaces from an earlier (failed) run are removed first;
+# everything is torn down again on exit, also on failure. The output is only
+# replaced once the new capture is complete.
+#
+# Needs: tcpdump, curl, python3, iproute2 (scripts/install-deps.sh installs
+# them). ping (iputils-ping) is used when present; without it an equivalent
+# ICMP echo is sent with python3 raw sockets.
+set -euo pipefail
+
+readonly NS_CLI=mtsample-cli
+readonly NS_SRV=mtsample-srv
+readonly IF_CLI=mtsample0
+readonly IF_SRV=mtsample1
+readonly V4_CLI=10.77.0.1 V4_SRV=10.77.0.2
+readonly V6_CLI=fd77::1 V6_SRV=fd77::2
+readonly MAC_CLI=02:00:00:77:00:01 MAC_SRV=02:00:00:77:00:02
+readonly HTTP_PORT=8080 UDP_ECHO_PORT=7 UDP_CLOSED_PORT=9 TCP_CLOSED_PORT=8081
+# Fixed client source ports keep the conversation table stable across runs
+# (the namespaces are new each run, so no TIME_WAIT clash).
+readonly CPORT_HTTP1=40001 CPORT_HTTP2=40002 CPORT_HTTP3=40003 CPORT_HTTP4=40004
+readonly CPORT_TCP_CLOSED=40005 CPORT_UDP_ECHO=40006 CPORT_UDP_CLOSED=40007
+
+log() { printf '[make-sample-capture] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Default is relative to the repository root; a given path to the current dir.
+out=${1:-$repo_root/samples/sample.pcap}
+case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (network namespaces, tcpdump)"
+for tool in tcpdump curl python3 ip timeout; do
+  command -v "$tool" >/dev/null 2>&1 || die "missing '$tool' (run scripts/install-deps.sh)"
+done
+ip netns list >/dev/null 2>&1 || die "'ip netns' unusable (iproute2 too old or no CAP_SYS_ADMIN)"
+have_ping=0
+command -v ping >/dev/null 2>&1 && have_ping=1
+# MTSAMPLE_PY_PING=1 forces the python3 fallback (used to test it).
+[ "${MTSAMPLE_PY_PING:-0}" = 1 ] && have_ping=0
+
+workdir=""
+tcpdump_pid="" http_pid="" udp_pid=""
+
+# Kill one process by PID: SIGTERM, bounded wait, then SIGKILL.
+stop_pid() {
+  local pid=$1 sig=${2:-TERM} i
+  [ -n "$pid" ] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill "-$sig" "$pid" 2>/dev/null || true
+  for i in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "pid $pid ignored SIG$sig for 5 s, sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+# Remove every namespace this script owns (prefix mtsample), ending any
+# process still living in one of them (by PID) so the namespace really goes.
+delete_namespaces() {
+  local ns pid
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mtsample/ {print $1}'); do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do
+      kill -TERM "$pid" 2>/dev/null || true
+    done
+    sleep 0.2
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+    ip netns del "$ns" 2>/dev/null || log "warning: could not delete namespace $ns"
+  done
+  # A veth half left in the root namespace by an interrupted setup.
+  for ifc in "$IF_CLI" "$IF_SRV"; do
+    ip link show "$ifc" >/dev/null 2>&1 && ip link del "$ifc" 2>/dev/null || true
+  done
+}
+
+cleanup() {
+  local rc=$?
+  set +e
+  stop_pid "$tcpdump_pid" INT
+  stop_pid "$http_pid"
+  stop_pid "$udp_pid"
+  delete_namespaces
+  [ -n "$workdir" ] && rm -rf "$workdir"
+  if [ "$rc" -ne 0 ]; then log "failed (exit $rc); namespaces removed"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Foreground helpers. Background jobs call `ip netns exec` directly so that
+# $! is the PID of the program itself (ip netns exec execs, it does not fork).
+in_cli() { ip netns exec "$NS_CLI" "$@"; }
+in_srv() { ip netns exec "$NS_SRV" "$@"; }
+
+# Wait (bounded) until a TCP/UDP socket listens in the server namespace.
+wait_listen() {
+  local proto=$1 port=$2 i
+  for i in $(seq 1 100); do
+    if [ "$proto" = tcp ]; then
+      in_srv ss -Hltn "sport = :$port" | grep -q . && return 0
+    else
+      in_srv ss -Hlun "sport = :$port" | grep -q . && return 0
+    fi
+    sleep 0.1
+  done
+  die "$proto port $port never started listening"
+}
+
+# Disable TX checksum offload, TSO and GSO on an interface via the legacy
+# SIOCETHTOOL ioctl (no ethtool binary needed), so that the capture holds
+# wire-size segments with correct checksums, like a real NIC would.
+disable_offloads() {
+  local ns=$1 ifname=$2
+  ip netns exec "$ns" python3 - "$ifname" <<'PY'
+import ctypes, fcntl, socket, struct, sys
+SIOCETHTOOL = 0x8946
+ETHTOOL_STXCSUM, ETHTOOL_STSO, ETHTOOL_SGSO = 0x17, 0x1f, 0x24
+name = sys.argv[1].encode()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for cmd in (ETHTOOL_STXCSUM, ETHTOOL_STSO, ETHTOOL_SGSO):
+    val = ctypes.create_string_buffer(struct.pack("II", cmd, 0))
+    ifr = struct.pack("16sP", name, ctypes.addressof(val)) + b"\0" * 16
+    try:
+        fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifr)
+    except OSError as e:
+        print(f"warning: ethtool cmd {cmd:#x} on {sys.argv[1]}: {e}", file=sys.stderr)
+PY
+}
+
+# ICMP echo x3 with python3 raw sockets; used only when ping is missing.
+py_ping() {
+  local family=$1 dst=$2
+  in_cli timeout 15 python3 - "$family" "$dst" <<'PY'
+import os, socket, struct, sys, time
+fam, dst = sys.argv[1], sys.argv[2]
+v6 = fam == "6"
+if v6:
+    s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    etype, rtype = 128, 129
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    etype, rtype = 8, 0
+s.settimeout(2)
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    t = sum(struct.unpack(f"!{len(b)//2}H", b))
+    while t >> 16: t = (t & 0xffff) + (t >> 16)
+    return ~t & 0xffff
+ident = os.getpid() & 0xffff
+got = 0
+for seq in range(1, 4):
+    payload = b"medtap sample ping %d" % seq
+    hdr = struct.pack("!BBHHH", etype, 0, 0, ident, seq)
+    if not v6:  # kernel fills the ICMPv6 checksum itself
+        hdr = struct.pack("!BBHHH", etype, 0, csum(hdr + payload), ident, seq)
+    s.sendto(hdr + payload, (dst, 0))
+    deadline = time.time() + 2
+    while time.time() < deadline:
+        try:
+            data = s.recv(2048)
+        except socket.timeout:
+            break
+        icmp = data if v6 else data[(data[0] & 0x0f) * 4:]
+        if icmp[0] == rtype and struct.unpack("!H", icmp[4:6])[0] == ident:
+            got += 1
+            break
+    time.sleep(0.2)
+print(f"py_ping {dst}: {got}/3 replies")
+sys.exit(0 if got == 3 else 1)
+PY
+}
+
+do_ping() {
+  local family=$1 dst=$2
+  if [ "$have_ping" -eq 1 ]; then
+    in_cli timeout 15 ping "-$family" -n -c 3 -i 0.2 -W 2 "$dst" >&2
+  else
+    py_ping "$family" "$dst" >&2
+  fi
+}
+
+# --- setup ------------------------------------------------------------------
+log "removing stale namespaces (if any)"
+delete_namespaces
+
+workdir=$(mktemp -d /tmp/medtap-sample.XXXXXX)
+chmod 0755 "$workdir"
+mkdir -p "$workdir/www"
+
+log "creating namespaces $NS_CLI <-> $NS_SRV"
+ip netns add "$NS_CLI"
+ip netns add "$NS_SRV"
+ip link add "$IF_CLI" netns "$NS_CLI" address "$MAC_CLI" type veth \
+  peer name "$IF_SRV" netns "$NS_SRV" address "$MAC_SRV"
+
+setup_side() {
+  local ns=$1 ifc=$2 v4=$3 v6=$4
+  ip -n "$ns" link set lo up
+  # No automatic fe80:: address: keeps the sample free of router
+  # solicitations; IPv6 uses only the fd77::/64 addresses below.
+  ip -n "$ns" link set "$ifc" addrgenmode none
+  disable_offloads "$ns" "$ifc"
+  ip -n "$ns" addr add "$v4/24" dev "$ifc"
+  ip -n "$ns" addr add "$v6/64" dev "$ifc" nodad
+  ip -n "$ns" link set "$ifc" up
+}
+setup_side "$NS_CLI" "$IF_CLI" "$V4_CLI" "$V6_CLI"
+setup_side "$NS_SRV" "$IF_SRV" "$V4_SRV" "$V6_SRV"
+
+# Content served over HTTP: synthetic, contains no patient data.
+cat >"$workdir/www/index.html" <<'EOF'
+<!DOCTYPE html>
+<html><head><title>medtap sample</title></head>
+<body><h1>medtap sample capture</h1>
+<p>Synthetic test content. Contains no patient data.</p></body></html>
+EOF
+cat >"$workdir/www/status.json" <<'EOF'
+{"device":"sample-infusion-pump","firmware":"0.0.0-test","state":"idle","note":"synthetic test data, no patient data"}
+EOF
+python3 - "$workdir/www/device-log.txt" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(3200):  # 3200 * 64 bytes = 204800 bytes (200 KiB)
+        f.write(f"{i:06d} medtap synthetic device log line, no patient data".ljust(63, ".") + "\n")
+PY
+[ "$(stat -c %s "$workdir/www/device-log.txt")" -eq 204800 ] || die "device-log.txt has wrong size"
+
+# Servers start before the capture, so no "not yet listening" noise is recorded.
+log "starting HTTP server (dual stack, [::]:$HTTP_PORT) and UDP echo server (:$UDP_ECHO_PORT)"
+ip netns exec "$NS_SRV" python3 -m http.server "$HTTP_PORT" --bind :: --directory "$workdir/www" \
+  >"$workdir/http.log" 2>&1 &
+http_pid=$!
+ip netns exec "$NS_SRV" python3 - "$UDP_ECHO_PORT" >"$workdir/udp.log" 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[1])))
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(data, peer)
+PY
+udp_pid=$!
+wait_listen tcp "$HTTP_PORT"
+wait_listen udp "$UDP_ECHO_PORT"
+
+# Let link-up chatter (IPv6 MLD reports for the new addresses) die down so the
+# sample starts with the traffic below. Bounded: MLDv2 repeats within ~1-2 s.
+sleep 3
+
+# --- capture ----------------------------------------------------------------
+cap="$workdir/capture.pcap"
+log "starting tcpdump on $IF_SRV in $NS_SRV"
+# -Z root: keep writing to our root-owned temp dir after tcpdump drops privileges.
+ip netns exec "$NS_SRV" tcpdump -i "$IF_SRV" -n -U -Z root -w "$cap" 2>"$workdir/tcpdump.err" &
+tcpdump_pid=$!
+for i in $(seq 1 100); do
+  grep -q "listening on" "$workdir/tcpdump.err" 2>/dev/null && break
+  kill -0 "$tcpdump_pid" 2>/dev/null || { cat "$workdir/tcpdump.err" >&2; die "tcpdump exited early"; }
+  sleep 0.1
+done
+grep -q "listening on" "$workdir/tcpdump.err" || { cat "$workdir/tcpdump.err" >&2; die "tcpdump not capturing after 10 s"; }
+sleep 0.5
+
+log "ping IPv4 / IPv6"
+do_ping 4 "$V4_SRV"
+do_ping 6 "$V6_SRV"
+
+log "HTTP over TCP (4 connections)"
+fetch() {  # fetch LOCAL_PORT URL EXPECTED_STATUS
+  local lport=$1 url=$2 want=$3 code
+  code=$(in_cli curl --noproxy '*' -sS --max-time 10 --local-port "$lport" \
+    -o /dev/null -w '%{http_code}' "$url") || true
+  [ "$code" = "$want" ] || die "curl $url: got HTTP '$code', expected $want"
+  log "  $url -> $code"
+}
+fetch "$CPORT_HTTP1" "http://$V4_SRV:$HTTP_PORT/" 200
+fetch "$CPORT_HTTP2" "http://$V4_SRV:$HTTP_PORT/device-log.txt" 200
+fetch "$CPORT_HTTP3" "http://[$V6_SRV]:$HTTP_PORT/status.json" 200
+fetch "$CPORT_HTTP4" "http://$V4_SRV:$HTTP_PORT/no-such-file" 404
+
+log "UDP echo (3 datagrams each way) and one datagram to closed port $UDP_CLOSED_PORT"
+in_cli timeout 15 python3 - "$V4_SRV" "$UDP_ECHO_PORT" "$UDP_CLOSED_PORT" \
+  "$CPORT_UDP_ECHO" "$CPORT_UDP_CLOSED" >&2 <<'PY'
+import socket, sys, time
+dst, port, closed, lport1, lport2 = sys.argv[1], *map(int, sys.argv[2:6])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("", lport1))
+s.settimeout(2)
+for i in range(1, 4):
+    msg = b"medtap sample udp datagram %d" % i
+    s.sendto(msg, (dst, port))
+    data, _ = s.recvfrom(2048)
+    assert data == msg, (data, msg)
+    time.sleep(0.1)
+print("  udp echo: 3/3 echoed")
+# Closed port: the kernel answers with ICMP port unreachable.
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.bind(("", lport2))
+c.settimeout(2)
+c.connect((dst, closed))
+c.send(b"medtap sample datagram to a closed port")
+try:
+    c.recv(2048)
+    sys.exit("unexpected answer from closed UDP port")
+except ConnectionRefusedError:
+    print("  udp closed port: ICMP port unreachable received")
+PY
+
+log "TCP connection attempt to closed port $TCP_CLOSED_PORT"
+rc=0
+in_cli curl --noproxy '*' -sS --max-time 5 --local-port "$CPORT_TCP_CLOSED" -o /dev/null \
+  "http://$V4_SRV:$TCP_CLOSED_PORT/" 2>/dev/null || rc=$?
+[ "$rc" -eq 7 ] || die "expected curl 'connection refused' (exit 7), got exit $rc"
+
+# Let the last FIN/ACKs reach the capture, then stop tcpdump cleanly.
+sleep 1
+log "stopping tcpdump"
+kill -INT "$tcpdump_pid"
+for i in $(seq 1 100); do
+  kill -0 "$tcpdump_pid" 2>/dev/null || break
+  sleep 0.1
+done
+kill -0 "$tcpdump_pid" 2>/dev/null && die "tcpdump did not stop within 10 s of SIGINT"
+wait "$tcpdump_pid" || die "tcpdump exited with status $?"
+tcpdump_pid=""
+cat "$workdir/tcpdump.err" >&2
+grep -q "^0 packets dropped by kernel" "$workdir/tcpdump.err" || die "tcpdump reported kernel drops"
+[ -s "$cap" ] || die "capture file is empty"
+
+mkdir -p "$(dirname "$out")"
+install -m 0644 "$cap" "$out.tmp.$$"
+mv -f "$out.tmp.$$" "$out"
+log "wrote $out ($(stat -c %s "$out") bytes)"

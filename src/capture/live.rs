@@ -1,0 +1,149 @@
+//! Live capture from an interface.
+//!
+//! The handle runs in non-blocking mode and waits with poll(2) on libpcap's
+//! selectable descriptor, with a timeout: libpcap's own read timeout does
+//! not fire on an idle link (TPACKET_V3), and the daemon must notice a
+//! shutdown request and expire idle flows even when no packet arrives.
+
+use super::{frame_of, link_of, CaptureError, Frame};
+use crate::decode::LinkType;
+use pcap::{Active, Capture};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+/// How to open the interface (from `[capture]` in the config, overridable
+/// on the command line).
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// Interface name.
+    pub interface: String,
+    /// Promiscuous mode (a SPAN port delivers frames for other MACs).
+    pub promiscuous: bool,
+    /// Bytes kept per frame.
+    pub snaplen: i32,
+    /// Kernel ring buffer size in bytes.
+    pub buffer_size: i32,
+    /// Deliver packets as they arrive instead of batching.
+    pub immediate_mode: bool,
+    /// BPF filter, empty for none.
+    pub filter: String,
+}
+
+/// Kernel and interface counters from libpcap (cumulative since open).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveStats {
+    /// Packets the kernel handed to the filter.
+    pub received: u64,
+    /// Dropped because the kernel buffer was full.
+    pub dropped: u64,
+    /// Dropped by the interface/driver.
+    pub if_dropped: u64,
+}
+
+/// An open live capture.
+pub struct LiveSource {
+    cap: Capture<Active>,
+    fd: RawFd,
+    link: LinkType,
+    name: String,
+    /// libpcap's counters are 32-bit and wrap; these keep 64-bit totals.
+    last_raw: (u32, u32, u32),
+    totals: LiveStats,
+}
+
+impl LiveSource {
+    /// Opens and activates the interface, applies the filter and switches
+    /// to non-blocking mode.
+    pub fn open(opts: &LiveOptions) -> Result<LiveSource, CaptureError> {
+        let what = opts.interface.clone();
+        let open_err = |source| CaptureError::Open {
+            what: what.clone(),
+            source,
+        };
+        let setup = |step: &'static str| {
+            let what = what.clone();
+            move |source| CaptureError::Setup { what, step, source }
+        };
+        let mut cap = Capture::from_device(opts.interface.as_str())
+            .map_err(open_err)?
+            .promisc(opts.promiscuous)
+            .snaplen(opts.snaplen)
+            .buffer_size(opts.buffer_size)
+            .immediate_mode(opts.immediate_mode)
+            .timeout(100)
+            .open()
+            .map_err(open_err)?;
+        if !opts.filter.trim().is_empty() {
+            cap.filter(&opts.filter, true)
+                .map_err(setup("BPF filter"))?;
+        }
+        let cap = cap.setnonblock().map_err(setup("non-blocking mode"))?;
+        let link = link_of(&what, cap.get_datalink().0)?;
+        let fd = cap.as_raw_fd();
+        Ok(LiveSource {
+            cap,
+            fd,
+            link,
+            name: what,
+            last_raw: (0, 0, 0),
+            totals: LiveStats::default(),
+        })
+    }
+
+    /// The interface's link type.
+    pub fn link(&self) -> LinkType {
+        self.link
+    }
+
+    /// The interface name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The next frame if one is ready, without waiting; `Ok(None)` if the
+    /// ring is empty (then call [`LiveSource::wait`]).
+    pub fn try_next(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        match self.cap.next_packet() {
+            Ok(p) => Ok(Some(frame_of(p.header, p.data))),
+            Err(pcap::Error::TimeoutExpired) => Ok(None),
+            Err(source) => Err(CaptureError::Read {
+                what: self.name.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Waits until packets may be ready or `wait` passes.
+    pub fn wait(&self, wait: Duration) {
+        poll_readable(self.fd, wait);
+    }
+
+    /// Cumulative kernel/interface counters, widened to 64 bits.
+    pub fn stats(&mut self) -> Result<LiveStats, CaptureError> {
+        let s = self.cap.stats().map_err(|source| CaptureError::Read {
+            what: self.name.clone(),
+            source,
+        })?;
+        let (r, d, i) = self.last_raw;
+        self.totals.received += u64::from(s.received.wrapping_sub(r));
+        self.totals.dropped += u64::from(s.dropped.wrapping_sub(d));
+        self.totals.if_dropped += u64::from(s.if_dropped.wrapping_sub(i));
+        self.last_raw = (s.received, s.dropped, s.if_dropped);
+        Ok(self.totals)
+    }
+}
+
+/// Waits until `fd` is readable or `wait` passes.
+fn poll_readable(fd: RawFd, wait: Duration) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `pfd` is a valid, initialised pollfd that outlives the call,
+    // and we pass a count of exactly one.
+    #[allow(unsafe_code)]
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    n > 0 && pfd.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0
+}

@@ -1,0 +1,81 @@
+//! Packet sources: capture files (pcap/pcapng, or stdin) and live
+//! interfaces, both through libpcap. A source yields [`Frame`]s that borrow
+//! libpcap's buffer until the next call.
+
+mod file;
+mod live;
+
+pub use file::FileSource;
+pub use live::{LiveOptions, LiveSource};
+
+use crate::decode::LinkType;
+use crate::time::Micros;
+
+/// One captured frame, borrowed from libpcap's buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    /// Capture timestamp.
+    pub ts: Micros,
+    /// Length on the wire (may exceed `data.len()` when the snaplen cut it).
+    pub wire_len: u32,
+    /// The captured bytes.
+    pub data: &'a [u8],
+}
+
+/// Errors from opening or reading a packet source.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// libpcap could not open the file or interface.
+    #[error("cannot open {what}: {source}")]
+    Open {
+        /// File path or interface name.
+        what: String,
+        /// libpcap's reason.
+        source: pcap::Error,
+    },
+    /// The source's link type is not one medtap decodes.
+    #[error("{what}: unsupported link type {dlt} (medtap decodes Ethernet, Linux cooked v1/v2, raw IP, BSD loopback)")]
+    UnsupportedLink {
+        /// File path or interface name.
+        what: String,
+        /// The DLT value.
+        dlt: i32,
+    },
+    /// Setting up the live capture failed (filter, non-blocking mode).
+    #[error("{what}: {step}: {source}")]
+    Setup {
+        /// Interface name.
+        what: String,
+        /// Which step failed.
+        step: &'static str,
+        /// libpcap's reason.
+        source: pcap::Error,
+    },
+    /// Reading stopped early (a cut-short file, an interface that went away).
+    #[error("{what}: read error: {source}")]
+    Read {
+        /// File path or interface name.
+        what: String,
+        /// libpcap's reason.
+        source: pcap::Error,
+    },
+}
+
+/// Converts a libpcap packet header to a [`Frame`].
+fn frame_of<'a>(header: &pcap::PacketHeader, data: &'a [u8]) -> Frame<'a> {
+    let ts = i64::from(header.ts.tv_sec)
+        .saturating_mul(1_000_000)
+        .saturating_add(i64::from(header.ts.tv_usec));
+    Frame {
+        ts,
+        wire_len: header.len.max(data.len() as u32),
+        data,
+    }
+}
+
+fn link_of(what: &str, dlt: i32) -> Result<LinkType, CaptureError> {
+    LinkType::from_dlt(dlt).ok_or_else(|| CaptureError::UnsupportedLink {
+        what: what.to_string(),
+        dlt,
+    })
+}

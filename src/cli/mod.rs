@@ -1,0 +1,125 @@
+//! Subcommands, one file each.
+
+mod analyze;
+mod config_check;
+mod devices;
+mod flows;
+mod run;
+mod session;
+mod status;
+mod table;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use medtap::config::{Config, DEFAULT_PATH};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Passive monitor for connected medical devices.
+#[derive(Parser, Debug)]
+#[command(name = "medtap", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Process capture files (pcap/pcapng, `-` for stdin) into the database, then exit.
+    Analyze(analyze::AnalyzeArgs),
+    /// Capture live until SIGINT/SIGTERM, then flush every open flow and exit.
+    Run(run::RunArgs),
+    /// List flow records.
+    Flows(flows::FlowsArgs),
+    /// List devices (by MAC) and their IP addresses.
+    Devices(devices::DevicesArgs),
+    /// Capture statistics: packets, drops, decode errors, records lost, database size.
+    Status(status::StatusArgs),
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(config_check::ConfigCommand),
+}
+
+/// `--config` and `--db`, shared by the commands that read the database.
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// Database file [default: the config's store.database]
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Config file [default: /etc/medtap/medtap.toml if it exists]
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+impl DbArgs {
+    /// The database path: `--db`, else the config's.
+    fn db_path(&self) -> Result<PathBuf> {
+        match &self.db {
+            Some(p) => Ok(p.clone()),
+            None => Ok(load_config(self.config.as_deref())?.store.database),
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Analyze(a) => analyze::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Flows(a) => flows::run(a),
+        Command::Devices(a) => devices::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Config(c) => config_check::run(c),
+    }
+}
+
+/// Loads `--config`, or the default file if present, or built-in defaults.
+fn load_config(path: Option<&Path>) -> Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None if Path::new(DEFAULT_PATH).exists() => Ok(Config::load(Path::new(DEFAULT_PATH))?),
+        None => Ok(Config::default()),
+    }
+}
+
+/// Sets up logging to stderr from the config (RUST_LOG overrides the level).
+fn init_logging(cfg: &Config) -> Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.log.level))
+        .context("log level")?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let res = if cfg.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    res.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+}
+
+/// Opens a database for reading, with a hint when it does not exist.
+fn open_db(path: &Path) -> Result<rusqlite::Connection> {
+    if !path.exists() {
+        anyhow::bail!(
+            "database {} does not exist (run `medtap analyze` or `medtap run` first, or pass --db)",
+            path.display()
+        );
+    }
+    Ok(medtap::store::open_read(path)?)
+}
+
+/// Writes one JSON object per line.
+fn print_json_lines<T: serde::Serialize>(rows: &[T]) -> Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for r in rows {
+        serde_json::to_writer(&mut out, r)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! `medtap status`: what was captured and what was lost.
+
+use super::{open_db, table, DbArgs};
+use anyhow::Result;
+use clap::Args;
+use medtap::store::query;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// One JSON object
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: StatusArgs) -> Result<ExitCode> {
+    let path = a.db.db_path()?;
+    let conn = open_db(&path)?;
+    let wal = path.with_extension(format!(
+        "{}-wal",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let s = query::status(&conn, size(&path) + size(&wal))?;
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows: Vec<(String, String)> = vec![
+        (
+            "database".into(),
+            format!(
+                "{} ({} bytes, schema v{})",
+                path.display(),
+                s.db_bytes,
+                s.schema_version
+            ),
+        ),
+        (
+            "last update".into(),
+            s.last_update.clone().unwrap_or_else(|| "never".into()),
+        ),
+        ("packets".into(), s.packets.to_string()),
+        ("bytes".into(), s.bytes.to_string()),
+        ("kernel received".into(), s.kernel_received.to_string()),
+        ("kernel drops".into(), s.kernel_drops.to_string()),
+        ("interface drops".into(), s.if_drops.to_string()),
+        ("decode errors".into(), s.decode_errors.to_string()),
+    ];
+    rows.extend(
+        s.decode_errors_by_kind
+            .iter()
+            .map(|(k, v)| (format!("  {k}"), v.to_string())),
+    );
+    rows.extend([
+        ("not IP/ARP".into(), s.not_ip.to_string()),
+        ("IP fragments".into(), s.ip_fragments.to_string()),
+        ("flows created".into(), s.flows_created.to_string()),
+        ("flows stored".into(), s.flows.to_string()),
+        (
+            "flows evicted (table full)".into(),
+            s.flows_evicted.to_string(),
+        ),
+        ("flows timed out".into(), s.flows_timed_out.to_string()),
+        ("devices".into(), s.devices.to_string()),
+        (
+            "devices untracked (table full)".into(),
+            s.devices_untracked.to_string(),
+        ),
+        (
+            "records dropped (writer behind)".into(),
+            s.records_dropped.to_string(),
+        ),
+        (
+            "records not written (DB errors)".into(),
+            s.records_failed.to_string(),
+        ),
+        ("input read errors".into(), s.read_errors.to_string()),
+    ]);
+    table::print(&["", ""], rows.into_iter().map(|(k, v)| vec![k, v]));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,17 @@
+//! medtap: a passive monitor for connected medical devices.
+//!
+//! The hot path is `capture → decode → flow → device`, all synchronous and
+//! allocation-free per packet; [`pipeline::Pipeline`] glues it together and
+//! hands owned [`record::Record`]s over a bounded channel to the SQLite
+//! writer in [`store`]. See `../shared/ARCHITECTURE.md` for the design.
+
+pub mod capture;
+pub mod config;
+pub mod decode;
+pub mod device;
+pub mod flow;
+pub mod net;
+pub mod pipeline;
+pub mod record;
+pub mod store;
+pub mod time;

@@ -1,0 +1,127 @@
+//! Small address types shared by decode, flows and devices.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// An Ethernet MAC address.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Mac(pub [u8; 6]);
+
+impl Mac {
+    /// Reads a MAC from the first six bytes; `None` if fewer.
+    pub fn from_slice(b: &[u8]) -> Option<Mac> {
+        b.get(..6)?.try_into().ok().map(Mac)
+    }
+
+    /// Group (multicast/broadcast) addresses have the I/G bit set.
+    pub fn is_group(&self) -> bool {
+        self.0[0] & 1 == 1
+    }
+
+    /// All zeros: "unknown" in ARP requests and some cooked captures.
+    pub fn is_zero(&self) -> bool {
+        self.0 == [0; 6]
+    }
+
+    /// Parses `aa:bb:cc:dd:ee:ff` (also `-` separated, any case).
+    pub fn parse(s: &str) -> Option<Mac> {
+        let mut out = [0u8; 6];
+        let mut parts = s.split([':', '-']);
+        for b in &mut out {
+            let p = parts.next()?;
+            if p.len() != 2 {
+                return None;
+            }
+            *b = u8::from_str_radix(p, 16).ok()?;
+        }
+        parts.next().is_none().then_some(Mac(out))
+    }
+}
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+impl fmt::Debug for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// An IP network in CIDR form, e.g. `10.0.0.0/8`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `addr/prefix`; the prefix must fit the address family.
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (a, p) = s.split_once('/')?;
+        let addr: IpAddr = a.trim().parse().ok()?;
+        let prefix: u8 = p.trim().parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(Cidr { addr, prefix })
+    }
+
+    /// True when `ip` lies inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_parse_and_print_round_trip() {
+        let m = Mac::parse("00:1B:63:84:45:E6").unwrap();
+        assert_eq!(m.to_string(), "00:1b:63:84:45:e6");
+        assert_eq!(Mac::parse("00-1b-63-84-45-e6"), Some(m));
+        assert!(Mac::parse("00:1b:63:84:45").is_none());
+        assert!(Mac::parse("00:1b:63:84:45:e6:77").is_none());
+        assert!(Mac::parse("0:1b:63:84:45:e6").is_none());
+        assert!(Mac([0xff; 6]).is_group());
+        assert!(!m.is_group());
+    }
+
+    #[test]
+    fn cidr_membership_v4_v6_and_edges() {
+        let n = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains("10.200.1.1".parse().unwrap()));
+        assert!(!n.contains("11.0.0.1".parse().unwrap()));
+        assert!(!n.contains("fd00::1".parse().unwrap()));
+        let all = Cidr::parse("0.0.0.0/0").unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        let host = Cidr::parse("192.168.1.5/32").unwrap();
+        assert!(host.contains("192.168.1.5".parse().unwrap()));
+        assert!(!host.contains("192.168.1.6".parse().unwrap()));
+        let ula = Cidr::parse("fc00::/7").unwrap();
+        assert!(ula.contains("fd77::2".parse().unwrap()));
+        assert!(Cidr::parse("10.0.0.0/33").is_none());
+        assert!(Cidr::parse("10.0.0.0").is_none());
+    }
+}

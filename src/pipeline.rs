@@ -1,0 +1,234 @@
+//! The hot path: one frame in, counters and flow/device state updated,
+//! owned records out on the writer channel. Synchronous, no I/O, no
+//! allocation per packet.
+
+use crate::capture::Frame;
+use crate::decode::{decode, DecodeErrorKind, LinkType, Network, Transport};
+use crate::device::inventory::DeviceEvent;
+use crate::device::Inventory;
+use crate::flow::table::FlowPacket;
+use crate::flow::{FlowCounters, FlowTable, Timeouts};
+use crate::net::Cidr;
+use crate::record::{Record, RecordSender, StatsRecord};
+use crate::time::{Micros, SECOND};
+
+/// How often (in the driving clock) idle flows are swept.
+const SWEEP_EVERY: Micros = SECOND;
+
+/// Settings the pipeline is built from (the config's `[flow]` and `[identity]`).
+#[derive(Clone, Debug)]
+pub struct PipelineOptions {
+    /// Flow table bound.
+    pub max_flows: usize,
+    /// Flow idle timeouts.
+    pub timeouts: Timeouts,
+    /// Device table bound.
+    pub max_devices: usize,
+    /// Networks whose addresses are bound to MACs.
+    pub local_networks: Vec<Cidr>,
+    /// How often device last-seen times are written.
+    pub device_flush_every: Micros,
+    /// First flow id to hand out (one past the database's highest).
+    pub first_flow_id: u64,
+}
+
+/// Cumulative counters of the hot path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames processed.
+    pub packets: u64,
+    /// Their bytes on the wire.
+    pub bytes: u64,
+    /// Undecodable frames by kind.
+    pub decode_errors: [u64; DecodeErrorKind::COUNT],
+    /// Frames that are neither IP nor ARP.
+    pub not_ip: u64,
+    /// IP fragments.
+    pub ip_fragments: u64,
+    /// Flow table counters.
+    pub flows: FlowCounters,
+    /// Frames from devices not tracked (device table full).
+    pub devices_untracked: u64,
+    /// Devices in the table.
+    pub devices: u64,
+    /// Records dropped on the way to the writer.
+    pub records_dropped: u64,
+}
+
+/// The capture → flow → device chain for one packet source.
+pub struct Pipeline {
+    flows: FlowTable,
+    devices: Inventory,
+    out: RecordSender,
+    counters: Counters,
+    sampled: Counters,
+    next_sweep: Micros,
+    next_device_flush: Micros,
+    device_flush_every: Micros,
+}
+
+impl Pipeline {
+    /// Builds the chain; records go to `out`.
+    pub fn new(opts: &PipelineOptions, out: RecordSender) -> Pipeline {
+        Pipeline {
+            flows: FlowTable::new(opts.max_flows, opts.timeouts, opts.first_flow_id),
+            devices: Inventory::new(opts.max_devices, opts.local_networks.clone()),
+            out,
+            counters: Counters::default(),
+            sampled: Counters::default(),
+            next_sweep: Micros::MIN,
+            next_device_flush: Micros::MIN,
+            device_flush_every: opts.device_flush_every.max(SECOND),
+        }
+    }
+
+    /// Processes one frame. Packet time drives the timers.
+    pub fn process(&mut self, link: LinkType, frame: &Frame<'_>) {
+        let c = &mut self.counters;
+        c.packets += 1;
+        c.bytes += u64::from(frame.wire_len);
+        let view = match decode(link, frame.data) {
+            Ok(v) => v,
+            Err(kind) => {
+                c.decode_errors[kind as usize] += 1;
+                self.advance(frame.ts);
+                return;
+            }
+        };
+        if let Some(kind) = view.error {
+            c.decode_errors[kind as usize] += 1;
+        }
+        let out = &mut self.out;
+        self.devices
+            .observe(frame.ts, &view, &mut |e| send_device(out, e));
+        match view.network {
+            Network::Ip(ip) => {
+                if ip.fragment {
+                    c.ip_fragments += 1;
+                }
+                let (ports, payload_len, tcp_flags, icmp) = match ip.transport {
+                    Transport::Tcp(t) => {
+                        ((t.src_port, t.dst_port), t.payload_len, Some(t.flags), None)
+                    }
+                    Transport::Udp {
+                        src_port,
+                        dst_port,
+                        payload,
+                    } => ((src_port, dst_port), payload.len() as u32, None, None),
+                    Transport::Icmp { icmp_type, code } => {
+                        ((0, 0), 0, None, Some((icmp_type, code)))
+                    }
+                    // A frame whose transport header failed to decode is
+                    // counted as an error above and not given to a flow:
+                    // its ports are unknown. Other protocols and non-first
+                    // fragments key on addresses alone.
+                    Transport::Opaque if view.error.is_some() => {
+                        self.advance(frame.ts);
+                        return;
+                    }
+                    Transport::Opaque if ip.fragment => {
+                        self.advance(frame.ts);
+                        return;
+                    }
+                    Transport::Opaque => ((0, 0), 0, None, None),
+                };
+                let fp = FlowPacket {
+                    ts: frame.ts,
+                    src: (ip.src, ports.0),
+                    dst: (ip.dst, ports.1),
+                    proto: ip.proto,
+                    vlan: view.vlan,
+                    src_mac: view.src_mac,
+                    dst_mac: view.dst_mac,
+                    wire_len: frame.wire_len,
+                    payload_len,
+                    tcp_flags,
+                    icmp,
+                };
+                self.flows.update(&fp, &mut |r| out.send(Record::Flow(r)));
+            }
+            Network::Arp(_) => {}
+            Network::Other => {
+                if view.error.is_none() {
+                    c.not_ip += 1;
+                }
+            }
+        }
+        self.advance(frame.ts);
+    }
+
+    /// Runs the timers up to `now`: expires idle flows, writes device
+    /// last-seen times. Called per packet with packet time, and by the live
+    /// loop with wall time when the link is idle.
+    pub fn advance(&mut self, now: Micros) {
+        if now >= self.next_sweep {
+            self.next_sweep = now.saturating_add(SWEEP_EVERY);
+            let out = &mut self.out;
+            self.flows.expire(now, &mut |r| out.send(Record::Flow(r)));
+        }
+        if now >= self.next_device_flush {
+            self.next_device_flush = now.saturating_add(self.device_flush_every);
+            let out = &mut self.out;
+            self.devices.flush(&mut |e| send_device(out, e));
+        }
+    }
+
+    /// Ends every flow and writes every device (end of input or shutdown).
+    pub fn finish(&mut self) {
+        let out = &mut self.out;
+        self.flows.drain(&mut |r| out.send(Record::Flow(r)));
+        self.devices.flush(&mut |e| send_device(out, e));
+    }
+
+    /// Cumulative counters.
+    pub fn counters(&self) -> Counters {
+        let inv = self.devices.counters();
+        Counters {
+            flows: self.flows.counters(),
+            devices: inv.devices,
+            devices_untracked: inv.untracked,
+            records_dropped: self.out.dropped(),
+            ..self.counters
+        }
+    }
+
+    /// The counters' change since the previous call, as a stats record for
+    /// `source` over `[start, end]`; capture-level fields (kernel drops,
+    /// read errors) are left for the caller to fill in.
+    pub fn take_stats(&mut self, source: &str, start: Micros, end: Micros) -> StatsRecord {
+        let now = self.counters();
+        let was = std::mem::replace(&mut self.sampled, now);
+        let mut decode_errors = now.decode_errors;
+        for (d, w) in decode_errors.iter_mut().zip(was.decode_errors) {
+            *d -= w;
+        }
+        StatsRecord {
+            source: source.to_string(),
+            period_start: start,
+            period_end: end,
+            packets: now.packets - was.packets,
+            bytes: now.bytes - was.bytes,
+            decode_errors,
+            not_ip: now.not_ip - was.not_ip,
+            ip_fragments: now.ip_fragments - was.ip_fragments,
+            flows_created: now.flows.created - was.flows.created,
+            flows_evicted: now.flows.evicted - was.flows.evicted,
+            flows_timed_out: now.flows.timed_out - was.flows.timed_out,
+            devices_untracked: now.devices_untracked - was.devices_untracked,
+            records_dropped: now.records_dropped - was.records_dropped,
+            ..StatsRecord::default()
+        }
+    }
+
+    /// Hands a stats record to the writer.
+    pub fn send_stats(&mut self, stats: StatsRecord) {
+        self.out.send(Record::Stats(Box::new(stats)));
+    }
+}
+
+fn send_device(out: &mut RecordSender, e: DeviceEvent) {
+    out.send(match e {
+        DeviceEvent::Seen(d) => Record::Device(d),
+        DeviceEvent::Ip(i) => Record::DeviceIp(i),
+    });
+}

@@ -1,0 +1,248 @@
+//! The writer thread: drains the record channel into SQLite in batched
+//! transactions. The only thread that writes the database.
+
+use super::StoreError;
+use crate::decode::DecodeErrorKind;
+use crate::device::{DeviceIpRecord, DeviceRecord};
+use crate::flow::FlowRecord;
+use crate::record::{Record, StatsRecord};
+use crossbeam_channel::Receiver;
+use rusqlite::{params, Connection, Transaction};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Counters the writer keeps; readable from other threads.
+#[derive(Debug, Default)]
+pub struct WriterCounters {
+    /// Rows written.
+    pub written: AtomicU64,
+    /// Records that could not be written (SQL error, failed commit).
+    pub failed: AtomicU64,
+}
+
+/// A running writer thread.
+pub struct Writer {
+    handle: JoinHandle<()>,
+    counters: Arc<WriterCounters>,
+}
+
+impl Writer {
+    /// Shared counters.
+    pub fn counters(&self) -> Arc<WriterCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Waits until every sender is gone and the channel is drained.
+    pub fn join(self) -> Arc<WriterCounters> {
+        if self.handle.join().is_err() {
+            tracing::error!("writer thread panicked");
+        }
+        self.counters
+    }
+}
+
+/// Opens the database (migrating it) and starts the writer on `rx`.
+/// The thread ends when every [`crate::record::RecordSender`] is dropped.
+pub fn spawn_writer(
+    path: &Path,
+    rx: Receiver<Record>,
+    batch_rows: usize,
+) -> Result<Writer, StoreError> {
+    let conn = super::open(path)?;
+    let counters = Arc::new(WriterCounters::default());
+    let c = Arc::clone(&counters);
+    let handle = std::thread::Builder::new()
+        .name("medtap-writer".into())
+        .spawn(move || run(conn, rx, batch_rows.max(1), &c))
+        .map_err(|e| StoreError::Open {
+            path: path.to_path_buf(),
+            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+        })?;
+    Ok(Writer { handle, counters })
+}
+
+fn run(mut conn: Connection, rx: Receiver<Record>, batch_rows: usize, counters: &WriterCounters) {
+    let mut failed_reported = 0u64;
+    let mut batch: Vec<Record> = Vec::with_capacity(batch_rows);
+    // Block for the first record, then take whatever else is queued (up to
+    // the batch size) into the same transaction.
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < batch_rows {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let n = batch.len() as u64;
+        match write_batch(&mut conn, &mut batch, counters, &mut failed_reported) {
+            Ok(ok) => {
+                counters.written.fetch_add(ok, Ordering::Relaxed);
+                counters.failed.fetch_add(n - ok, Ordering::Relaxed);
+            }
+            Err(e) => {
+                counters.failed.fetch_add(n, Ordering::Relaxed);
+                tracing::error!(error = %e, rows = n, "database transaction failed; rows lost");
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// Writes a batch in one transaction; returns how many rows succeeded.
+fn write_batch(
+    conn: &mut Connection,
+    batch: &mut [Record],
+    counters: &WriterCounters,
+    failed_reported: &mut u64,
+) -> rusqlite::Result<u64> {
+    let tx = conn.transaction()?;
+    let mut ok = 0;
+    for r in batch.iter_mut() {
+        let res = match r {
+            Record::Flow(f) => insert_flow(&tx, f),
+            Record::Device(d) => upsert_device(&tx, d),
+            Record::DeviceIp(d) => upsert_device_ip(&tx, d),
+            Record::Stats(s) => {
+                let failed = counters.failed.load(Ordering::Relaxed);
+                s.records_failed = failed - *failed_reported;
+                *failed_reported = failed;
+                insert_stats(&tx, s)
+            }
+        };
+        match res {
+            Ok(()) => ok += 1,
+            Err(e) => tracing::warn!(error = %e, "could not write a record"),
+        }
+    }
+    tx.commit()?;
+    Ok(ok)
+}
+
+/// Community ID v1 (seed 0) of a flow, `None` for protocols it does not cover.
+pub fn community_id(f: &FlowRecord) -> Option<String> {
+    let (sp, dp) = match (f.proto, f.icmp) {
+        (1 | 58, Some((t, c))) => (Some(u16::from(t)), Some(u16::from(c))),
+        (6 | 17 | 132, _) => (Some(f.src_port), Some(f.dest_port)),
+        _ => (None, None),
+    };
+    community_id::calculate_community_id(
+        0,
+        f.src_ip,
+        f.dest_ip,
+        sp,
+        dp,
+        f.proto,
+        Default::default(),
+    )
+    .ok()
+}
+
+fn insert_flow(tx: &Transaction<'_>, f: &FlowRecord) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO flows (flow_id, community_id, start_us, end_us, proto, src_ip, src_port,
+            dest_ip, dest_port, icmp_type, icmp_code, vlan, src_mac, dest_mac, app_proto,
+            pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient,
+            payload_bytes_toserver, payload_bytes_toclient, tcp_flags_toserver, tcp_flags_toclient,
+            state, reason)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,NULL,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)",
+    )?;
+    let [s, c] = f.dirs;
+    st.execute(params![
+        f.flow_id as i64,
+        community_id(f),
+        f.start,
+        f.end,
+        f.proto,
+        f.src_ip.to_string(),
+        f.src_port,
+        f.dest_ip.to_string(),
+        f.dest_port,
+        f.icmp.map(|i| i.0),
+        f.icmp.map(|i| i.1),
+        f.vlan,
+        f.src_mac.map(|m| m.to_string()),
+        f.dest_mac.map(|m| m.to_string()),
+        s.pkts as i64,
+        c.pkts as i64,
+        s.bytes as i64,
+        c.bytes as i64,
+        s.payload_bytes as i64,
+        c.payload_bytes as i64,
+        s.tcp_flags,
+        c.tcp_flags,
+        f.state.name(),
+        f.reason.name(),
+    ])?;
+    Ok(())
+}
+
+fn upsert_device(tx: &Transaction<'_>, d: &DeviceRecord) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO devices (mac, first_seen_us, last_seen_us) VALUES (?1, ?2, ?3)
+         ON CONFLICT(mac) DO UPDATE SET
+           first_seen_us = min(first_seen_us, excluded.first_seen_us),
+           last_seen_us = max(last_seen_us, excluded.last_seen_us)",
+    )?;
+    st.execute(params![d.mac.to_string(), d.first_seen, d.last_seen])?;
+    Ok(())
+}
+
+fn upsert_device_ip(tx: &Transaction<'_>, d: &DeviceIpRecord) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO device_ips (mac, ip, first_seen_us, last_seen_us, source) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(mac, ip) DO UPDATE SET
+           first_seen_us = min(first_seen_us, excluded.first_seen_us),
+           last_seen_us = max(last_seen_us, excluded.last_seen_us)",
+    )?;
+    st.execute(params![
+        d.mac.to_string(),
+        d.ip.to_string(),
+        d.first_seen,
+        d.last_seen,
+        d.source.name()
+    ])?;
+    Ok(())
+}
+
+fn insert_stats(tx: &Transaction<'_>, s: &StatsRecord) -> rusqlite::Result<()> {
+    let by_kind: serde_json::Map<String, serde_json::Value> = DecodeErrorKind::ALL
+        .iter()
+        .zip(s.decode_errors)
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.name().to_string(), n.into()))
+        .collect();
+    let mut st = tx.prepare_cached(
+        "INSERT INTO capture_stats (written_us, source, period_start_us, period_end_us, packets, bytes,
+            kernel_received, kernel_drops, if_drops, decode_errors, decode_errors_by_kind, not_ip,
+            ip_fragments, flows_created, flows_evicted, flows_timed_out, devices_untracked,
+            records_dropped, records_failed, read_errors)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)",
+    )?;
+    let n = |v: u64| v as i64;
+    st.execute(params![
+        crate::time::now(),
+        s.source,
+        s.period_start,
+        s.period_end,
+        n(s.packets),
+        n(s.bytes),
+        n(s.kernel_received),
+        n(s.kernel_drops),
+        n(s.if_drops),
+        n(s.decode_errors_total()),
+        serde_json::Value::Object(by_kind).to_string(),
+        n(s.not_ip),
+        n(s.ip_fragments),
+        n(s.flows_created),
+        n(s.flows_evicted),
+        n(s.flows_timed_out),
+        n(s.devices_untracked),
+        n(s.records_dropped),
+        n(s.records_failed),
+        n(s.read_errors),
+    ])?;
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Timestamps: microseconds since the Unix epoch (UTC), as libpcap gives
+//! them, plus the parsing and printing the CLI needs.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// Microseconds since 1970-01-01T00:00:00Z. Packet time in files, wall time live.
+pub type Micros = i64;
+
+/// One second in [`Micros`].
+pub const SECOND: Micros = 1_000_000;
+
+/// Current wall-clock time.
+pub fn now() -> Micros {
+    Utc::now().timestamp_micros()
+}
+
+/// RFC 3339 in UTC with microseconds, e.g. `2026-11-23T09:15:02.123456Z`.
+pub fn rfc3339(t: Micros) -> String {
+    match DateTime::<Utc>::from_timestamp_micros(t) {
+        Some(d) => d.to_rfc3339_opts(SecondsFormat::Micros, true),
+        // Out of chrono's range: only reachable from a hostile capture header.
+        None => format!("@{t}us"),
+    }
+}
+
+/// Error from [`parse_time`]: the text and what was expected.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid time {0:?}: expected RFC 3339 (2026-11-23T08:00:00Z) or relative (-2h, -30m, -45s, -7d)")]
+pub struct TimeParseError(String);
+
+/// Parses an RFC 3339 timestamp or a time relative to `now` (`-2h`, `-30m`,
+/// `-45s`, `-7d`, `-1w`).
+pub fn parse_time(text: &str, now: Micros) -> Result<Micros, TimeParseError> {
+    let err = || TimeParseError(text.to_string());
+    let t = text.trim();
+    if let Some(rel) = t.strip_prefix('-') {
+        let unit_at = rel.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+        let (num, unit) = rel.split_at(unit_at);
+        let n: i64 = num.parse().map_err(|_| err())?;
+        let secs = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 7 * 86_400,
+            _ => return Err(err()),
+        };
+        let delta = n
+            .checked_mul(secs)
+            .and_then(|s| s.checked_mul(SECOND))
+            .ok_or_else(err)?;
+        return now.checked_sub(delta).ok_or_else(err);
+    }
+    DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&Utc).timestamp_micros())
+        .map_err(|_| err())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_times_count_back_from_now() {
+        let now = 10_000 * SECOND;
+        assert_eq!(parse_time("-2h", now).unwrap(), now - 7200 * SECOND);
+        assert_eq!(parse_time("-30m", now).unwrap(), now - 1800 * SECOND);
+        assert_eq!(parse_time("-45s", now).unwrap(), now - 45 * SECOND);
+        assert_eq!(parse_time("-1d", now).unwrap(), now - 86_400 * SECOND);
+    }
+
+    #[test]
+    fn rfc3339_round_trips_with_microseconds() {
+        let t = parse_time("2026-11-23T09:15:02.123456Z", 0).unwrap();
+        assert_eq!(rfc3339(t), "2026-11-23T09:15:02.123456Z");
+        let offset = parse_time("2026-11-23T10:15:02+01:00", 0).unwrap();
+        assert_eq!(rfc3339(offset), "2026-11-23T09:15:02.000000Z");
+    }
+
+    #[test]
+    fn garbage_and_overflow_are_errors_not_panics() {
+        for bad in [
+            "",
+            "-",
+            "-h",
+            "-5x",
+            "yesterday",
+            "-99999999999999999999d",
+            "-9223372036854775807w",
+        ] {
+            assert!(parse_time(bad, 0).is_err(), "{bad}");
+        }
+    }
+}
