@@ -363,23 +363,55 @@ fn view_of<'a>(p: &LaxSlicedPacket<'a>, cooked_src: Option<Mac>) -> PacketView<'
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
             let payload = v4.payload();
+            let header_len = usize::from(h.ihl()) * 4;
+            let total = usize::from(h.total_len());
+            // A total length below the header length is bogus (Wireshark
+            // stops there too); 0 is what TSO senders capture, so it is
+            // taken as "as long as the capture".
+            if total != 0 && total < header_len {
+                return PacketView {
+                    src_mac,
+                    dst_mac,
+                    vlan,
+                    network: Network::Ip(Ip {
+                        src: IpAddr::V4(h.source_addr()),
+                        dst: IpAddr::V4(h.destination_addr()),
+                        proto: payload.ip_number.0,
+                        fragment: payload.fragmented,
+                        transport: Transport::Opaque,
+                    }),
+                    error: Some(DecodeErrorKind::Ipv4Invalid),
+                };
+            }
+            let announced = if total == 0 {
+                payload.payload.len()
+            } else {
+                total.saturating_sub(
+                    header_len + v4.extensions().auth.map_or(0, |a| a.slice().len()),
+                )
+            };
             Network::Ip(Ip {
                 src: IpAddr::V4(h.source_addr()),
                 dst: IpAddr::V4(h.destination_addr()),
                 proto: payload.ip_number.0,
                 fragment: payload.fragmented,
-                transport: transport_of(p, payload.payload.len()),
+                transport: transport_of(p, announced),
             })
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
             let h = v6.header();
             let payload = v6.payload();
+            // Payload length 0 means a jumbogram or a TSO capture: as captured.
+            let announced = match usize::from(h.payload_length()) {
+                0 => payload.payload.len(),
+                n => n.saturating_sub(v6.extensions().slice().len()),
+            };
             Network::Ip(Ip {
                 src: IpAddr::V6(Ipv6Addr::from(h.source())),
                 dst: IpAddr::V6(Ipv6Addr::from(h.destination())),
                 proto: payload.ip_number.0,
                 fragment: payload.fragmented,
-                transport: transport_of(p, payload.payload.len()),
+                transport: transport_of(p, announced),
             })
         }
         Some(LaxNetSlice::Arp(arp)) => match arp_of(arp) {
@@ -405,6 +437,7 @@ fn view_of<'a>(p: &LaxSlicedPacket<'a>, cooked_src: Option<Mac>) -> PacketView<'
     }
 }
 
+/// `ip_payload_len` is the transport length the IP header announces.
 fn transport_of<'a>(p: &LaxSlicedPacket<'a>, ip_payload_len: usize) -> Transport<'a> {
     match &p.transport {
         Some(TransportSlice::Tcp(t)) => {

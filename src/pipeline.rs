@@ -116,7 +116,8 @@ impl Pipeline {
                         payload,
                     } => ((src_port, dst_port), payload.len() as u32, None, None),
                     Transport::Icmp { icmp_type, code } => {
-                        ((0, 0), 0, None, Some((icmp_type, code)))
+                        let k = icmp_key_port(ip.proto == 58, icmp_type, code);
+                        ((k, k), 0, None, Some((icmp_type, code)))
                     }
                     // A frame whose transport header failed to decode is
                     // counted as an error above and not given to a flow:
@@ -223,6 +224,31 @@ impl Pipeline {
     /// Hands a stats record to the writer.
     pub fn send_stats(&mut self, stats: StatsRecord) {
         self.out.send(Record::Stats(Box::new(stats)));
+    }
+}
+
+/// The pseudo-port ICMP flows are keyed on: a request and its reply
+/// (echo, timestamp, neighbour solicitation/advertisement, ...) share one
+/// flow, pairs as in the Community ID spec; every other type/code (errors
+/// such as port unreachable) gets a flow of its own instead of landing in
+/// the echo flow between the same hosts.
+fn icmp_key_port(v6: bool, icmp_type: u8, code: u8) -> u16 {
+    const V4_PAIRS: [(u8, u8); 5] = [(8, 0), (13, 14), (15, 16), (10, 9), (17, 18)];
+    const V6_PAIRS: [(u8, u8); 6] = [
+        (128, 129),
+        (130, 131),
+        (133, 134),
+        (135, 136),
+        (139, 140),
+        (144, 145),
+    ];
+    let pairs: &[(u8, u8)] = if v6 { &V6_PAIRS } else { &V4_PAIRS };
+    match pairs
+        .iter()
+        .find(|(req, rep)| icmp_type == *req || icmp_type == *rep)
+    {
+        Some((req, _)) => u16::from(*req) << 8 | 0xff,
+        None => u16::from(icmp_type) << 8 | u16::from(code),
     }
 }
 

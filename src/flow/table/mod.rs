@@ -282,11 +282,15 @@ impl FlowTable {
         }
         let sender_is_initiator = sender_is_initiator(p);
         let initiator_is_lo = (dir == Direction::LoToHi) == sender_is_initiator;
-        let (src, dst) = if initiator_is_lo {
+        let (mut src, mut dst) = if initiator_is_lo {
             (key.lo, key.hi)
         } else {
             (key.hi, key.lo)
         };
+        if p.icmp.is_some() {
+            // ICMP keys on a pseudo-port (see the pipeline); records show none.
+            (src.1, dst.1) = (0, 0);
+        }
         let rec = FlowRecord {
             flow_id: self.next_id,
             start: p.ts,
