@@ -123,8 +123,18 @@ impl DecodeErrorKind {
         }
     }
 
-    fn from_stop(err: &SliceError, layer: Layer) -> DecodeErrorKind {
+    /// Classifies the error that stopped the slicer; `base` is the slice it
+    /// was given (to tell IPv4 from IPv6 where etherparse says "IP").
+    fn from_stop(err: &SliceError, layer: Layer, base: &[u8]) -> DecodeErrorKind {
         let truncated = matches!(err, SliceError::Len(_));
+        let layer = match (layer, err) {
+            (Layer::IpHeader, SliceError::Len(l))
+                if ip_version(&base[l.layer_start_offset.min(base.len())..]) == 6 =>
+            {
+                Layer::Ipv6Header
+            }
+            _ => layer,
+        };
         match (layer, truncated) {
             (Layer::LinuxSllHeader, _) => Self::LinkInvalid,
             (Layer::Ethernet2Header | Layer::EtherPayload, _) => Self::LinkTruncated,
@@ -288,6 +298,8 @@ pub struct PacketView<'a> {
 /// that decoded partly comes back `Ok` with [`PacketView::error`] set.
 pub fn decode(link: LinkType, data: &[u8]) -> Result<PacketView<'_>, DecodeErrorKind> {
     let mut cooked_src = None;
+    // The bytes handed to etherparse, for error classification.
+    let mut base = data;
     let sliced = match link {
         LinkType::Ethernet => {
             LaxSlicedPacket::from_ethernet(data).map_err(|_| DecodeErrorKind::LinkTruncated)?
@@ -298,7 +310,8 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<PacketView<'_>, DecodeError
             let hdr = data.get(..16).ok_or(DecodeErrorKind::LinkTruncated)?;
             cooked_src = cooked_mac(u16::from_be_bytes([hdr[4], hdr[5]]), &hdr[6..14]);
             let proto = u16::from_be_bytes([hdr[14], hdr[15]]);
-            LaxSlicedPacket::from_ether_type(EtherType(proto), &data[16..])
+            base = &data[16..];
+            LaxSlicedPacket::from_ether_type(EtherType(proto), base)
         }
         LinkType::LinuxSll2 => {
             // SLL2: protocol(2) reserved(2) ifindex(4) arphrd(2) type(1)
@@ -306,7 +319,8 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<PacketView<'_>, DecodeError
             let hdr = data.get(..20).ok_or(DecodeErrorKind::LinkTruncated)?;
             cooked_src = cooked_mac(u16::from(hdr[11]), &hdr[12..20]);
             let proto = u16::from_be_bytes([hdr[0], hdr[1]]);
-            LaxSlicedPacket::from_ether_type(EtherType(proto), &data[20..])
+            base = &data[20..];
+            LaxSlicedPacket::from_ether_type(EtherType(proto), base)
         }
         LinkType::RawIp => from_ip(data)?,
         LinkType::Null => {
@@ -321,20 +335,28 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<PacketView<'_>, DecodeError
             if !known(le) && !known(be) {
                 return Err(DecodeErrorKind::LinkInvalid);
             }
-            from_ip(&data[4..])?
+            base = &data[4..];
+            from_ip(base)?
         }
     };
-    Ok(view_of(&sliced, cooked_src))
+    Ok(view_of(&sliced, cooked_src, base))
 }
 
 fn from_ip(data: &[u8]) -> Result<LaxSlicedPacket<'_>, DecodeErrorKind> {
     LaxSlicedPacket::from_ip(data).map_err(|e| {
         use etherparse::err::ip::LaxHeaderSliceError as E;
-        match e {
-            E::Len(_) => DecodeErrorKind::Ipv4Truncated,
-            E::Content(_) => DecodeErrorKind::Ipv4Invalid,
+        match (e, ip_version(data)) {
+            (E::Len(_), 6) => DecodeErrorKind::Ipv6Truncated,
+            (E::Len(_), _) => DecodeErrorKind::Ipv4Truncated,
+            (E::Content(_), 6) => DecodeErrorKind::Ipv6Invalid,
+            (E::Content(_), _) => DecodeErrorKind::Ipv4Invalid,
         }
     })
+}
+
+/// The IP version nibble, 0 for an empty slice.
+fn ip_version(b: &[u8]) -> u8 {
+    b.first().map_or(0, |v| v >> 4)
 }
 
 /// Address of a cooked header when it is an Ethernet MAC (ARPHRD_ETHER = 1
@@ -346,7 +368,7 @@ fn cooked_mac(addr_len_or_hatype: u16, addr: &[u8]) -> Option<Mac> {
         .filter(|m| !m.is_zero())
 }
 
-fn view_of<'a>(p: &LaxSlicedPacket<'a>, cooked_src: Option<Mac>) -> PacketView<'a> {
+fn view_of<'a>(p: &LaxSlicedPacket<'a>, cooked_src: Option<Mac>, base: &[u8]) -> PacketView<'a> {
     let (src_mac, dst_mac) = match &p.link {
         Some(LinkSlice::Ethernet2(eth)) => (Some(Mac(eth.source())), Some(Mac(eth.destination()))),
         _ => (cooked_src, None),
@@ -358,7 +380,7 @@ fn view_of<'a>(p: &LaxSlicedPacket<'a>, cooked_src: Option<Mac>) -> PacketView<'
     let error = p
         .stop_err
         .as_ref()
-        .map(|(e, layer)| DecodeErrorKind::from_stop(e, *layer));
+        .map(|(e, layer)| DecodeErrorKind::from_stop(e, *layer, base));
     let network = match &p.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
@@ -390,12 +412,19 @@ fn view_of<'a>(p: &LaxSlicedPacket<'a>, cooked_src: Option<Mac>) -> PacketView<'
                     header_len + v4.extensions().auth.map_or(0, |a| a.slice().len()),
                 )
             };
+            // The first fragment carries the transport header: read it (as
+            // tshark does without reassembly); later fragments stay opaque.
+            let transport = if payload.fragmented && h.fragments_offset().value() == 0 {
+                first_fragment_transport(payload.ip_number.0, payload.payload, announced)
+            } else {
+                transport_of(p, announced)
+            };
             Network::Ip(Ip {
                 src: IpAddr::V4(h.source_addr()),
                 dst: IpAddr::V4(h.destination_addr()),
                 proto: payload.ip_number.0,
                 fragment: payload.fragmented,
-                transport: transport_of(p, announced),
+                transport,
             })
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
@@ -467,6 +496,43 @@ fn transport_of<'a>(p: &LaxSlicedPacket<'a>, ip_payload_len: usize) -> Transport
         Some(TransportSlice::Icmpv6(i)) => Transport::Icmp {
             icmp_type: i.type_u8(),
             code: i.code_u8(),
+        },
+        _ => Transport::Opaque,
+    }
+}
+
+/// Transport header of a first IPv4 fragment, whose payload etherparse
+/// leaves unsliced. Ports and flags only matter here; a header that does
+/// not fit stays opaque.
+fn first_fragment_transport(proto: u8, payload: &[u8], announced: usize) -> Transport<'_> {
+    match proto {
+        6 => match etherparse::TcpSlice::from_slice(payload) {
+            Ok(t) => Transport::Tcp(Tcp {
+                src_port: t.source_port(),
+                dst_port: t.destination_port(),
+                seq: t.sequence_number(),
+                ack: t.acknowledgment_number(),
+                flags: t.header_slice().get(13).copied().unwrap_or(0),
+                payload: t.payload(),
+                payload_len: u32::try_from(announced.saturating_sub(t.header_len()))
+                    .unwrap_or(u32::MAX),
+            }),
+            Err(_) => Transport::Opaque,
+        },
+        17 => match payload.get(..8) {
+            Some(h) => Transport::Udp {
+                src_port: u16::from_be_bytes([h[0], h[1]]),
+                dst_port: u16::from_be_bytes([h[2], h[3]]),
+                payload: &payload[8..],
+            },
+            None => Transport::Opaque,
+        },
+        1 => match payload.get(..2) {
+            Some(h) => Transport::Icmp {
+                icmp_type: h[0],
+                code: h[1],
+            },
+            None => Transport::Opaque,
         },
         _ => Transport::Opaque,
     }

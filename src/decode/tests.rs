@@ -300,3 +300,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn first_ipv4_fragment_keeps_its_transport_header() {
+    // Regression: tcpdump_bootp_asan_malformed.pcap, a first fragment (MF
+    // set, offset 0) whose UDP header tshark counts in the conversation.
+    let b = PacketBuilder::ethernet2(SRC_MAC, DST_MAC)
+        .ipv4([18, 0, 0, 15], [107, 95, 83, 32], 64)
+        .udp(16896, 68);
+    let mut f = Vec::new();
+    b.write(&mut f, &[7u8; 40]).unwrap();
+    f[14 + 6] = 0x20; // MF, offset 0
+    let v = decode(LinkType::Ethernet, &f).unwrap();
+    let Network::Ip(ip) = v.network else { panic!() };
+    assert!(ip.fragment);
+    assert!(matches!(
+        ip.transport,
+        Transport::Udp {
+            src_port: 16896,
+            dst_port: 68,
+            ..
+        }
+    ));
+}

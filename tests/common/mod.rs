@@ -1,0 +1,132 @@
+//! Support shared by the integration tests.
+#![allow(dead_code)]
+
+pub mod garbage;
+pub mod traffic;
+pub mod tshark;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The medtap binary under test.
+pub fn medtap() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_medtap"))
+}
+
+/// Repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bundled sample capture.
+pub fn sample_pcap() -> PathBuf {
+    root().join("samples/sample.pcap")
+}
+
+/// The public corpus (`../shared/corpus/public`, or `$MEDTAP_CORPUS`), if present.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("MEDTAP_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/corpus/public"));
+    dir.join("README.md").exists().then_some(dir)
+}
+
+/// Every capture file in the corpus, sorted.
+pub fn corpus_captures(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for sub in std::fs::read_dir(dir).expect("read corpus dir").flatten() {
+        if !sub.path().is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(sub.path())
+            .expect("read corpus subdir")
+            .flatten()
+        {
+            let p = f.path();
+            let name = p.to_string_lossy().to_string();
+            if name.ends_with(".pcap") || name.ends_with(".pcapng") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Says plainly that the corpus part of a test did not run.
+pub fn corpus_absent(test: &str) {
+    eprintln!(
+        "NOTE: {test}: public corpus not found (../shared/corpus/public or $MEDTAP_CORPUS); \
+         its captures were NOT checked. Only the project's own captures were."
+    );
+}
+
+/// Runs a medtap command, panicking with its output if it crashed.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run medtap");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "medtap panicked: {stderr}");
+    assert!(
+        out.status.code().is_some(),
+        "medtap killed by a signal: {stderr}"
+    );
+    out
+}
+
+/// `medtap analyze FILES --db DB`, expected to succeed.
+pub fn analyze(db: &Path, files: &[&Path]) -> Output {
+    let out = run_ok(medtap().arg("analyze").args(files).arg("--db").arg(db));
+    assert!(
+        out.status.success(),
+        "analyze {files:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Parses JSON lines.
+pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// `medtap flows --json --limit 0 --db DB` plus extra args.
+pub fn flows_json(db: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let out = run_ok(
+        medtap()
+            .args(["flows", "--json", "--limit", "0", "--db"])
+            .arg(db)
+            .args(extra),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_lines(&out)
+}
+
+/// `medtap status --json --db DB`.
+pub fn status_json(db: &Path) -> serde_json::Value {
+    let out = run_ok(medtap().args(["status", "--json", "--db"]).arg(db));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+/// Reads every frame of a capture with libpcap: (link type, ts µs, wire len, bytes).
+pub fn read_frames(path: &Path) -> (i32, Vec<(i64, u32, Vec<u8>)>) {
+    let mut cap = pcap::Capture::from_file(path).expect("open capture");
+    let dlt = cap.get_datalink().0;
+    let mut frames = Vec::new();
+    while let Ok(p) = cap.next_packet() {
+        let ts = p.header.ts.tv_sec * 1_000_000 + p.header.ts.tv_usec;
+        frames.push((ts, p.header.len, p.data.to_vec()));
+    }
+    (dlt, frames)
+}

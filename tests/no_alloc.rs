@@ -1,0 +1,133 @@
+//! The hot path allocates nothing per packet once warmed up.
+//!
+//! A counting global allocator counts allocations made by this thread only
+//! while counting is switched on; the writer side of the channel is drained
+//! by another thread whose allocations do not count.
+#![allow(unsafe_code)]
+
+mod common;
+
+use medtap::capture::Frame;
+use medtap::decode::LinkType;
+use medtap::pipeline::{Pipeline, PipelineOptions};
+use medtap::record::{channel, Backpressure};
+use medtap::time::SECOND;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+struct Counting;
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: defers to the system allocator; only adds a counter.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(|c| c.get()) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(|c| c.get()) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn pipeline() -> (Pipeline, std::thread::JoinHandle<u64>) {
+    let (tx, rx) = channel(
+        1 << 16,
+        Backpressure::Wait(std::time::Duration::from_secs(10)),
+    );
+    let drain = std::thread::spawn(move || rx.iter().count() as u64);
+    let opts = PipelineOptions {
+        max_flows: 50_000,
+        timeouts: medtap::flow::Timeouts::default(),
+        max_devices: 4096,
+        local_networks: medtap::config::IdentityConfig::default().networks(),
+        device_flush_every: 10 * SECOND,
+        first_flow_id: 1,
+    };
+    (Pipeline::new(&opts, tx), drain)
+}
+
+/// Processes `frames` shifted by `shift` µs, counting allocations.
+fn count_allocs(
+    p: &mut Pipeline,
+    link: LinkType,
+    frames: &[(i64, u32, Vec<u8>)],
+    shift: i64,
+) -> u64 {
+    let before = ALLOCS.load(Ordering::Relaxed);
+    COUNTING.with(|c| c.set(true));
+    for (ts, wire_len, data) in frames {
+        let f = Frame {
+            ts: ts + shift,
+            wire_len: *wire_len,
+            data,
+        };
+        p.process(link, &f);
+    }
+    COUNTING.with(|c| c.set(false));
+    ALLOCS.load(Ordering::Relaxed) - before
+}
+
+fn assert_steady_state_allocates_nothing(link: LinkType, frames: &[(i64, u32, Vec<u8>)]) {
+    let (mut p, drain) = pipeline();
+    // Warm-up: devices appear (allocations allowed: they outlive the packet).
+    let warm = count_allocs(&mut p, link, frames, 0);
+    // Same hosts, new connections an hour later: flows are created, closed,
+    // timed out and written, devices flushed. Nothing may allocate.
+    let mut total = 0;
+    for round in 1..=3 {
+        total += count_allocs(&mut p, link, frames, round * 3600 * SECOND);
+    }
+    p.finish();
+    let c = p.counters();
+    drop(p);
+    let records = drain.join().unwrap();
+    eprintln!(
+        "{} frames x3: {total} allocations (warm-up {warm}); {} flows, {} records",
+        frames.len(),
+        c.flows.created,
+        records
+    );
+    assert!(
+        c.flows.created as usize > frames.len() / 100,
+        "test traffic must create flows"
+    );
+    assert!(
+        records > c.flows.created,
+        "flows and devices reached the writer"
+    );
+    assert_eq!(total, 0, "the hot path allocated per packet");
+}
+
+#[test]
+fn synthetic_mix_allocates_nothing_after_warm_up() {
+    let frames: Vec<(i64, u32, Vec<u8>)> =
+        common::traffic::mix(20_000, 200, 1_700_000_000 * SECOND, 7)
+            .into_iter()
+            .map(|f| (f.ts, f.data.len() as u32, f.data))
+            .collect();
+    assert_steady_state_allocates_nothing(LinkType::Ethernet, &frames);
+}
+
+#[test]
+fn real_sample_capture_allocates_nothing_after_warm_up() {
+    let (dlt, frames) = common::read_frames(&common::sample_pcap());
+    assert_steady_state_allocates_nothing(LinkType::from_dlt(dlt).unwrap(), &frames);
+}
