@@ -16,10 +16,10 @@ pub struct FlowsArgs {
     #[arg(long, value_name = "MAC|IP")]
     device: Option<String>,
     /// Only flows active at or after this time (RFC 3339, or relative: -2h, -30m)
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     since: Option<String>,
     /// Only flows started at or before this time
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     until: Option<String>,
     /// Only this IP protocol (tcp, udp, icmp, ipv6-icmp, or a number)
     #[arg(long, value_name = "PROTO")]
