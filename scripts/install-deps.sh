@@ -11,6 +11,14 @@
 #   pkg-config   - lets the pcap crate find libpcap
 set -euo pipefail
 
+# A Rust toolchain (1.85 or newer). Debian 12's own rustc is too old for the
+# dependencies, so a machine without cargo gets rustup's stable toolchain.
+if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  command -v curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq curl ca-certificates; }
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
+  echo "installed Rust with rustup; run: . \"\$HOME/.cargo/env\"" >&2
+fi
+
 packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-config)
 
 missing=()

@@ -1,5 +1,6 @@
 //! The command line through the real binary: config validation, inputs
 //! (files, stdin, several files), query filters, JSON contracts, errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! No input crashes medtap: random bytes, every truncation of real frames,
 //! lying length fields, fragments, odd link types and broken capture files
 //! go through `analyze`; bad frames are counted by reason in `status`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

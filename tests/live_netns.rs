@@ -4,6 +4,7 @@
 //! what tcpdump captured on the same interface (compared through tshark).
 //!
 //! Needs root (CI runs as root); elsewhere it says so and does nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! A counting global allocator counts allocations made by this thread only
 //! while counting is switched on; the writer side of the channel is drained
 //! by another thread whose allocations do not count.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 #![allow(unsafe_code)]
 
 mod common;

@@ -1,6 +1,7 @@
 //! medtap's TCP/UDP flow records equal tshark's conversations, packet for
 //! packet and byte for byte in each direction, on the project's own
 //! captures and on every capture of the public corpus (when present).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 

@@ -62,6 +62,8 @@ pub enum CaptureError {
 }
 
 /// Converts a libpcap packet header to a [`Frame`].
+// time_t/suseconds_t are i64 on 64-bit Linux but narrower elsewhere.
+#[allow(clippy::useless_conversion)]
 fn frame_of<'a>(header: &pcap::PacketHeader, data: &'a [u8]) -> Frame<'a> {
     let ts = i64::from(header.ts.tv_sec)
         .saturating_mul(1_000_000)
