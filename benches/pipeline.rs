@@ -38,7 +38,10 @@ fn bench(c: &mut Criterion) {
     let frames = frames();
     let bytes: u64 = frames.iter().map(|f| f.data.len() as u64).sum();
     let n = frames.len() as u64;
-    eprintln!("mix: {n} frames, {bytes} bytes, mean {} bytes/frame", bytes / n);
+    eprintln!(
+        "mix: {n} frames, {bytes} bytes, mean {} bytes/frame",
+        bytes / n
+    );
 
     let mut g = c.benchmark_group("packets");
     g.throughput(Throughput::Elements(n));
@@ -54,7 +57,14 @@ fn bench(c: &mut Criterion) {
             pipeline,
             |mut p| {
                 for f in &frames {
-                    p.process(LinkType::Ethernet, &Frame { ts: f.ts, wire_len: f.data.len() as u32, data: &f.data });
+                    p.process(
+                        LinkType::Ethernet,
+                        &Frame {
+                            ts: f.ts,
+                            wire_len: f.data.len() as u32,
+                            data: &f.data,
+                        },
+                    );
                 }
                 p
             },
@@ -70,7 +80,14 @@ fn bench(c: &mut Criterion) {
             pipeline,
             |mut p| {
                 for f in &frames {
-                    p.process(LinkType::Ethernet, &Frame { ts: f.ts, wire_len: f.data.len() as u32, data: &f.data });
+                    p.process(
+                        LinkType::Ethernet,
+                        &Frame {
+                            ts: f.ts,
+                            wire_len: f.data.len() as u32,
+                            data: &f.data,
+                        },
+                    );
                 }
                 p
             },

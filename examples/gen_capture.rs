@@ -7,15 +7,24 @@ mod traffic;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let out = args.next().ok_or("usage: gen_capture OUT.pcap [PACKETS] [HOSTS]")?;
-    let packets: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let out = args
+        .next()
+        .ok_or("usage: gen_capture OUT.pcap [PACKETS] [HOSTS]")?;
+    let packets: usize = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let hosts: u32 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(2_000);
     let frames = traffic::mix(packets, hosts, 1_700_000_000_000_000, 1);
     let cap = pcap::Capture::dead(pcap::Linktype::ETHERNET)?;
     let mut file = cap.savefile(&out)?;
     for f in &frames {
         let header = pcap::PacketHeader {
-            ts: libc::timeval { tv_sec: f.ts / 1_000_000, tv_usec: f.ts % 1_000_000 },
+            ts: libc::timeval {
+                tv_sec: f.ts / 1_000_000,
+                tv_usec: f.ts % 1_000_000,
+            },
             caplen: f.data.len() as u32,
             len: f.data.len() as u32,
         };
