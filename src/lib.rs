@@ -12,6 +12,7 @@ pub mod device;
 pub mod flow;
 pub mod net;
 pub mod pipeline;
+pub mod proto;
 pub mod record;
 pub mod store;
 pub mod time;

@@ -3,6 +3,7 @@
 //! or shutdown and hands each ended flow on as a [`FlowRecord`].
 
 mod key;
+pub mod reassembly;
 pub mod table;
 
 pub use key::{Direction, FlowKey};

@@ -1,0 +1,480 @@
+//! One DICOM association: both directions' parsers plus what medtap keeps
+//! about it, and the owned record written when the flow ends.
+
+use super::dimse::{self, operation_name};
+use super::pdu::{self, item_type, pdu_type, Abort, Reject};
+use super::stream::{DirParser, Handler, Problem};
+use super::uids;
+use crate::proto::Anomaly;
+
+/// Outstanding requests remembered to match responses (per association).
+const MAX_OUTSTANDING: usize = 64;
+/// Distinct (operation, SOP class) rows kept per association.
+const MAX_OPERATIONS: usize = 256;
+/// Distinct statuses kept per operation row.
+const MAX_STATUSES: usize = 16;
+
+/// A negotiated presentation context.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ContextRecord {
+    /// Presentation context id.
+    pub id: u8,
+    /// Abstract syntax (SOP class) UID.
+    pub abstract_syntax: String,
+    /// Its registry name, when known.
+    pub abstract_syntax_name: Option<&'static str>,
+    /// Transfer syntaxes the requestor proposed.
+    pub transfer_syntaxes: Vec<String>,
+    /// The acceptor's result ("acceptance", "user-rejection", ...), or null
+    /// if no A-ASSOCIATE-AC was seen.
+    pub result: Option<&'static str>,
+    /// The transfer syntax the acceptor chose.
+    pub accepted_transfer_syntax: Option<String>,
+}
+
+/// DIMSE operations aggregated per command and SOP class.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OperationRecord {
+    /// "C-STORE", "C-FIND", "N-ACTION", ...
+    pub command: &'static str,
+    /// Affected/requested SOP class UID.
+    pub sop_class_uid: String,
+    /// Its registry name, when known.
+    pub sop_class_name: Option<&'static str>,
+    /// Requests seen.
+    pub count: u64,
+    /// Data set bytes that went with requests and responses.
+    pub bytes: u64,
+    /// Distinct response statuses, in order of first appearance.
+    pub statuses: Vec<u16>,
+    /// C-MOVE destination AE title.
+    pub move_destination: Option<String>,
+}
+
+/// What medtap keeps about one association.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AssociationRecord {
+    /// Calling (requesting) AE title.
+    pub calling_ae: String,
+    /// Called AE title.
+    pub called_ae: String,
+    /// "accepted", "rejected", "aborted", "released" or "incomplete".
+    pub result: &'static str,
+    /// A-ASSOCIATE-RJ: (result, source, reason) names.
+    pub reject: Option<(&'static str, &'static str, &'static str)>,
+    /// A-ABORT: (source, reason) names.
+    pub abort: Option<(&'static str, &'static str)>,
+    /// Application context name UID.
+    pub application_context: Option<String>,
+    /// Requestor's implementation class UID.
+    pub implementation_class_uid: Option<String>,
+    /// Requestor's implementation version name.
+    pub implementation_version: Option<String>,
+    /// Acceptor's implementation class UID.
+    pub acceptor_implementation_class_uid: Option<String>,
+    /// Acceptor's implementation version name.
+    pub acceptor_implementation_version: Option<String>,
+    /// Largest PDU the requestor accepts.
+    pub max_pdu_length: Option<u32>,
+    /// Largest PDU the acceptor accepts.
+    pub acceptor_max_pdu_length: Option<u32>,
+    /// User identity type proposed (1 username, 2 username+passcode,
+    /// 3 Kerberos, 4 SAML, 5 JWT); the credential is never read.
+    pub user_identity_type: Option<u8>,
+    /// SCP/SCU role selections proposed: (SOP class, SCU, SCP).
+    pub roles: Vec<(String, u8, u8)>,
+    /// Presentation contexts.
+    pub contexts: Vec<ContextRecord>,
+    /// Operations.
+    pub operations: Vec<OperationRecord>,
+    /// PDUs seen (both directions).
+    pub pdus: u64,
+    /// Data PDV bytes seen (both directions), including bytes lost in gaps.
+    pub data_bytes: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+enum Phase {
+    #[default]
+    Idle,
+    Requested,
+    Accepted,
+    Rejected,
+    Released,
+    Aborted,
+}
+
+/// Live state of one association.
+#[derive(Debug, Default)]
+pub struct Association {
+    parsers: [DirParser; 2],
+    phase: Phase,
+    rec: AssociationRecord,
+    release_rq_seen: bool,
+    /// (message id, operation index) of requests awaiting a response.
+    outstanding: Vec<(u16, usize)>,
+    /// Operation that data PDVs in each direction belong to.
+    data_op: [Option<usize>; 2],
+}
+
+/// Where an association reports anomalies.
+pub type Emit<'a> = &'a mut dyn FnMut(Anomaly);
+
+impl Association {
+    /// Clears everything for reuse (keeps buffer capacities).
+    pub fn reset(&mut self) {
+        for p in &mut self.parsers {
+            p.reset();
+        }
+        self.phase = Phase::Idle;
+        self.rec = AssociationRecord::default();
+        self.release_rq_seen = false;
+        self.outstanding.clear();
+        self.data_op = [None; 2];
+    }
+
+    /// In-order bytes from the client (`to_server`) or the server.
+    pub fn data(&mut self, to_server: bool, bytes: &[u8], emit: Emit<'_>) {
+        let d = usize::from(!to_server);
+        let mut parser = std::mem::take(&mut self.parsers[d]);
+        parser.feed(
+            bytes,
+            &mut Dir {
+                a: self,
+                to_server,
+                emit,
+            },
+        );
+        self.parsers[d] = parser;
+    }
+
+    /// Bytes lost in one direction.
+    pub fn gap(&mut self, to_server: bool, len: u32, emit: Emit<'_>) {
+        let d = usize::from(!to_server);
+        let mut parser = std::mem::take(&mut self.parsers[d]);
+        parser.gap(
+            len,
+            &mut Dir {
+                a: self,
+                to_server,
+                emit,
+            },
+        );
+        self.parsers[d] = parser;
+    }
+
+    /// True when both directions stopped parsing.
+    pub fn is_dead(&self) -> bool {
+        self.parsers.iter().all(DirParser::is_dead)
+    }
+
+    /// The record so far (the final one when the flow has ended).
+    pub fn record(&self) -> AssociationRecord {
+        let mut r = self.rec.clone();
+        r.result = match self.phase {
+            Phase::Idle | Phase::Requested => "incomplete",
+            Phase::Accepted => "accepted",
+            Phase::Rejected => "rejected",
+            Phase::Released => "released",
+            Phase::Aborted => "aborted",
+        };
+        r
+    }
+}
+
+/// The association seen from one direction, as the parser's handler.
+struct Dir<'a, 'e> {
+    a: &'a mut Association,
+    to_server: bool,
+    emit: Emit<'e>,
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(pdu::trim(b)).into_owned()
+}
+
+impl Handler for Dir<'_, '_> {
+    fn pdu_start(&mut self, t: u8, len: u32) {
+        self.a.rec.pdus += 1;
+        // Each side announces the largest PDU it will receive.
+        let limit = if self.to_server {
+            self.a.rec.acceptor_max_pdu_length
+        } else {
+            self.a.rec.max_pdu_length
+        };
+        if t == pdu_type::P_DATA_TF {
+            if let Some(max) = limit.filter(|&m| m > 0) {
+                if len > max {
+                    (self.emit)(Anomaly::DicomPduOverMaxLength);
+                }
+            }
+            if self.a.phase != Phase::Accepted {
+                (self.emit)(Anomaly::DicomPdataBeforeAccept);
+            }
+        }
+    }
+
+    fn control(&mut self, t: u8, body: &[u8]) {
+        let ok = match (t, self.to_server) {
+            (pdu_type::ASSOCIATE_RQ, true) => self.associate_rq(body),
+            (pdu_type::ASSOCIATE_AC, false) => self.associate_ac(body),
+            (pdu_type::ASSOCIATE_RJ, false) => pdu::reject(body).map(|r| self.rejected(r)),
+            (pdu_type::RELEASE_RQ, _) => {
+                self.a.release_rq_seen = true;
+                Ok(())
+            }
+            (pdu_type::RELEASE_RP, _) => {
+                if self.a.release_rq_seen && self.a.phase == Phase::Accepted {
+                    self.a.phase = Phase::Released;
+                }
+                Ok(())
+            }
+            (pdu_type::ABORT, _) => pdu::abort(body).map(|ab| self.aborted(ab)),
+            // An RQ from the server or an AC/RJ from the client.
+            _ => {
+                (self.emit)(Anomaly::DicomUnexpectedPdu);
+                Ok(())
+            }
+        };
+        if ok.is_err() {
+            (self.emit)(Anomaly::DicomMalformedPdu);
+        }
+    }
+
+    fn command(&mut self, _ctx: u8, bytes: &[u8]) {
+        match dimse::parse(bytes) {
+            Ok(c) => self.dimse(&c),
+            Err(_) => (self.emit)(Anomaly::DicomMalformedCommand),
+        }
+    }
+
+    fn data(&mut self, _ctx: u8, len: u32, _lost: bool) {
+        self.a.rec.data_bytes += u64::from(len);
+        let d = usize::from(!self.to_server);
+        if let Some(op) = self.a.data_op[d].and_then(|i| self.a.rec.operations.get_mut(i)) {
+            op.bytes += u64::from(len);
+        }
+    }
+
+    fn problem(&mut self, p: Problem) {
+        (self.emit)(match p {
+            Problem::UnknownPduType(_) => Anomaly::DicomUnknownPduType,
+            Problem::OverHardCap(_) => Anomaly::DicomPduOverHardCap,
+            Problem::MalformedPdv => Anomaly::DicomMalformedPdu,
+            Problem::CommandTooLong => Anomaly::DicomMalformedCommand,
+            Problem::LostSync => Anomaly::DicomLostSync,
+        });
+    }
+}
+
+impl Dir<'_, '_> {
+    fn associate_rq(&mut self, body: &[u8]) -> Result<(), pdu::Malformed> {
+        let a = pdu::associate(body)?;
+        self.a.rec.calling_ae = text(a.calling_ae);
+        self.a.rec.called_ae = text(a.called_ae);
+        self.a.phase = Phase::Requested;
+        for item in pdu::items(a.items, pdu::ASSOCIATE_FIXED_LEN) {
+            let item = item?;
+            match item.item_type {
+                item_type::APPLICATION_CONTEXT => {
+                    self.a.rec.application_context = Some(text(item.value))
+                }
+                item_type::PRESENTATION_CONTEXT_RQ => {
+                    let pc = pdu::presentation_context(&item)?;
+                    let mut ctx = ContextRecord {
+                        id: pc.id,
+                        ..ContextRecord::default()
+                    };
+                    for sub in pdu::items(pc.sub_items, pc.sub_offset) {
+                        let sub = sub?;
+                        match sub.item_type {
+                            item_type::ABSTRACT_SYNTAX => {
+                                ctx.abstract_syntax = text(sub.value);
+                                ctx.abstract_syntax_name = uids::name(&ctx.abstract_syntax);
+                            }
+                            item_type::TRANSFER_SYNTAX => {
+                                ctx.transfer_syntaxes.push(text(sub.value))
+                            }
+                            _ => (self.emit)(Anomaly::DicomMalformedItem),
+                        }
+                    }
+                    self.a.rec.contexts.push(ctx);
+                }
+                item_type::USER_INFORMATION => self.user_information(&item, true)?,
+                _ => (self.emit)(Anomaly::DicomMalformedItem),
+            }
+        }
+        Ok(())
+    }
+
+    fn associate_ac(&mut self, body: &[u8]) -> Result<(), pdu::Malformed> {
+        let a = pdu::associate(body)?;
+        if self.a.phase == Phase::Requested {
+            self.a.phase = Phase::Accepted;
+        }
+        for item in pdu::items(a.items, pdu::ASSOCIATE_FIXED_LEN) {
+            let item = item?;
+            match item.item_type {
+                item_type::APPLICATION_CONTEXT => {}
+                item_type::PRESENTATION_CONTEXT_AC => {
+                    let pc = pdu::presentation_context(&item)?;
+                    let mut ts = None;
+                    for sub in pdu::items(pc.sub_items, pc.sub_offset) {
+                        let sub = sub?;
+                        if sub.item_type == item_type::TRANSFER_SYNTAX {
+                            ts = Some(text(sub.value));
+                        }
+                    }
+                    let result = context_result(pc.result);
+                    match self.a.rec.contexts.iter_mut().find(|c| c.id == pc.id) {
+                        Some(c) => {
+                            c.result = Some(result);
+                            // PS3.8 9.3.3.2: the transfer syntax is only significant on acceptance.
+                            c.accepted_transfer_syntax = ts.filter(|_| pc.result == 0);
+                        }
+                        None => (self.emit)(Anomaly::DicomMalformedItem),
+                    }
+                }
+                item_type::USER_INFORMATION => self.user_information(&item, false)?,
+                _ => (self.emit)(Anomaly::DicomMalformedItem),
+            }
+        }
+        Ok(())
+    }
+
+    fn user_information(&mut self, item: &pdu::Item<'_>, rq: bool) -> Result<(), pdu::Malformed> {
+        let rec = &mut self.a.rec;
+        for sub in pdu::items(item.value, item.offset + 4) {
+            let sub = sub?;
+            match sub.item_type {
+                item_type::MAX_LENGTH => {
+                    let v = sub
+                        .value
+                        .get(..4)
+                        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                    if rq {
+                        rec.max_pdu_length = v;
+                    } else {
+                        rec.acceptor_max_pdu_length = v;
+                    }
+                }
+                item_type::IMPLEMENTATION_CLASS_UID if rq => {
+                    rec.implementation_class_uid = Some(text(sub.value))
+                }
+                item_type::IMPLEMENTATION_CLASS_UID => {
+                    rec.acceptor_implementation_class_uid = Some(text(sub.value))
+                }
+                item_type::IMPLEMENTATION_VERSION if rq => {
+                    rec.implementation_version = Some(text(sub.value))
+                }
+                item_type::IMPLEMENTATION_VERSION => {
+                    rec.acceptor_implementation_version = Some(text(sub.value))
+                }
+                item_type::ROLE_SELECTION if rq => {
+                    let r = pdu::role_selection(&sub)?;
+                    rec.roles.push((text(r.sop_class_uid), r.scu, r.scp));
+                }
+                item_type::USER_IDENTITY_RQ if rq => {
+                    rec.user_identity_type = Some(pdu::user_identity_type(&sub)?)
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn rejected(&mut self, r: Reject) {
+        self.a.phase = Phase::Rejected;
+        self.a.rec.reject = Some(pdu::reject_text(&r));
+        (self.emit)(Anomaly::DicomAssociationRejected);
+    }
+
+    fn aborted(&mut self, ab: Abort) {
+        self.a.phase = Phase::Aborted;
+        self.a.rec.abort = Some(pdu::abort_text(&ab));
+        if ab.source == 2 {
+            (self.emit)(Anomaly::DicomProviderAbort);
+        }
+    }
+
+    fn dimse(&mut self, c: &dimse::Command<'_>) {
+        let Some(field) = c.command_field else { return };
+        let d = usize::from(!self.to_server);
+        if self.a.phase != Phase::Accepted {
+            (self.emit)(Anomaly::DicomPdataBeforeAccept);
+        }
+        let op = if dimse::is_response(field) {
+            let pos = c
+                .responded_to
+                .and_then(|id| self.a.outstanding.iter().position(|(m, _)| *m == id));
+            // C-FIND/C-GET/C-MOVE send pending responses: keep the request
+            // outstanding until a final (non-pending) status.
+            let pending = c.status.is_some_and(|s| s == 0xFF00 || s == 0xFF01);
+            let idx = match pos {
+                Some(p) if pending => Some(self.a.outstanding[p].1),
+                Some(p) => Some(self.a.outstanding.swap_remove(p).1),
+                None => self.operation(field, c),
+            };
+            if let (Some(i), Some(s)) = (idx, c.status) {
+                let st = &mut self.a.rec.operations[i].statuses;
+                if !st.contains(&s) && st.len() < MAX_STATUSES {
+                    st.push(s);
+                }
+            }
+            idx
+        } else {
+            let idx = self.operation(field, c);
+            if let Some(i) = idx {
+                self.a.rec.operations[i].count += 1;
+                if let Some(id) = c.message_id {
+                    if self.a.outstanding.len() < MAX_OUTSTANDING {
+                        self.a.outstanding.push((id, i));
+                    }
+                }
+            }
+            idx
+        };
+        self.a.data_op[d] = if c.has_data_set() { op } else { None };
+    }
+
+    /// The operation row for this command's operation and SOP class.
+    fn operation(&mut self, field: u16, c: &dimse::Command<'_>) -> Option<usize> {
+        let command = operation_name(field);
+        let sop = c
+            .sop_class()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .unwrap_or_default();
+        let dest = c.move_destination.map(text);
+        let ops = &mut self.a.rec.operations;
+        if let Some(i) = ops.iter().position(|o| {
+            o.command == command
+                && o.sop_class_uid == sop
+                && (dest.is_none() || o.move_destination == dest)
+        }) {
+            return Some(i);
+        }
+        if ops.len() >= MAX_OPERATIONS {
+            return None;
+        }
+        ops.push(OperationRecord {
+            command,
+            sop_class_name: uids::name(&sop),
+            sop_class_uid: sop,
+            move_destination: dest,
+            ..OperationRecord::default()
+        });
+        Some(ops.len() - 1)
+    }
+}
+
+/// Presentation context result names (PS3.8 Table 9-18).
+fn context_result(r: u8) -> &'static str {
+    match r {
+        0 => "acceptance",
+        1 => "user-rejection",
+        2 => "no-reason",
+        3 => "abstract-syntax-not-supported",
+        4 => "transfer-syntaxes-not-supported",
+        _ => "unknown",
+    }
+}
