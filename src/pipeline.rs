@@ -9,6 +9,8 @@ use crate::device::Inventory;
 use crate::flow::table::FlowPacket;
 use crate::flow::{FlowCounters, FlowTable, Timeouts};
 use crate::net::Cidr;
+use crate::proto::app::{AppCounters, AppEvent, AppLayer, Segment};
+use crate::record::AnomalyRecord;
 use crate::record::{Record, RecordSender, StatsRecord};
 use crate::time::{Micros, SECOND};
 
@@ -53,11 +55,14 @@ pub struct Counters {
     pub devices: u64,
     /// Records dropped on the way to the writer.
     pub records_dropped: u64,
+    /// Application layer (reassembly, parsers, anomalies).
+    pub app: AppCounters,
 }
 
 /// The capture → flow → device chain for one packet source.
 pub struct Pipeline {
     flows: FlowTable,
+    app: AppLayer,
     devices: Inventory,
     out: RecordSender,
     counters: Counters,
@@ -72,6 +77,7 @@ impl Pipeline {
     pub fn new(opts: &PipelineOptions, out: RecordSender) -> Pipeline {
         Pipeline {
             flows: FlowTable::new(opts.max_flows, opts.timeouts, opts.first_flow_id),
+            app: AppLayer::new(opts.max_flows),
             devices: Inventory::new(opts.max_devices, opts.local_networks.clone()),
             out,
             counters: Counters::default(),
@@ -146,7 +152,29 @@ impl Pipeline {
                     tcp_flags,
                     icmp,
                 };
-                self.flows.update(&fp, &mut |r| out.send(Record::Flow(r)));
+                let app = &mut self.app;
+                let flow = self
+                    .flows
+                    .update(&fp, &mut |slot, r| end_flow(app, out, slot, r));
+                if let Transport::Tcp(t) = ip.transport {
+                    let seg = Segment {
+                        slot: flow.slot,
+                        flow_id: flow.flow_id,
+                        to_server: flow.to_server,
+                        server_port: if flow.to_server {
+                            t.dst_port
+                        } else {
+                            t.src_port
+                        },
+                        seq: t.seq,
+                        flags: t.flags,
+                        payload: t.payload,
+                        ts: frame.ts,
+                    };
+                    if let Some(proto) = self.app.tcp(&seg, &mut |e| send_app(out, e)) {
+                        self.flows.set_app_proto(flow.slot, proto);
+                    }
+                }
             }
             Network::Arp(_) => {}
             Network::Other => {
@@ -164,8 +192,9 @@ impl Pipeline {
     pub fn advance(&mut self, now: Micros) {
         if now >= self.next_sweep {
             self.next_sweep = now.saturating_add(SWEEP_EVERY);
-            let out = &mut self.out;
-            self.flows.expire(now, &mut |r| out.send(Record::Flow(r)));
+            let (out, app) = (&mut self.out, &mut self.app);
+            self.flows
+                .expire(now, &mut |slot, r| end_flow(app, out, slot, r));
         }
         if now >= self.next_device_flush {
             self.next_device_flush = now.saturating_add(self.device_flush_every);
@@ -176,8 +205,8 @@ impl Pipeline {
 
     /// Ends every flow and writes every device (end of input or shutdown).
     pub fn finish(&mut self) {
-        let out = &mut self.out;
-        self.flows.drain(&mut |r| out.send(Record::Flow(r)));
+        let (out, app) = (&mut self.out, &mut self.app);
+        self.flows.drain(&mut |slot, r| end_flow(app, out, slot, r));
         self.devices.flush(&mut |e| send_device(out, e));
     }
 
@@ -189,6 +218,7 @@ impl Pipeline {
             devices: inv.devices,
             devices_untracked: inv.untracked,
             records_dropped: self.out.dropped(),
+            app: self.app.counters(),
             ..self.counters
         }
     }
@@ -217,6 +247,19 @@ impl Pipeline {
             flows_timed_out: now.flows.timed_out - was.flows.timed_out,
             devices_untracked: now.devices_untracked - was.devices_untracked,
             records_dropped: now.records_dropped - was.records_dropped,
+            reassembly: {
+                let (n, w) = (now.app.reassembly, was.app.reassembly);
+                crate::flow::reassembly::ReassemblyCounters {
+                    gaps: n.gaps - w.gaps,
+                    gap_bytes: n.gap_bytes - w.gap_bytes,
+                    retransmissions: n.retransmissions - w.retransmissions,
+                    overlap_conflicts: n.overlap_conflicts - w.overlap_conflicts,
+                    out_of_order: n.out_of_order - w.out_of_order,
+                }
+            },
+            anomalies: std::array::from_fn(|i| now.app.anomalies[i] - was.app.anomalies[i]),
+            app_abandoned: now.app.abandoned - was.app.abandoned,
+            dicom_associations: now.app.dicom_associations - was.app.dicom_associations,
             ..StatsRecord::default()
         }
     }
@@ -250,6 +293,28 @@ fn icmp_key_port(v6: bool, icmp_type: u8, code: u8) -> u16 {
         Some((req, _)) => u16::from(*req) << 8 | 0xff,
         None => u16::from(icmp_type) << 8 | u16::from(code),
     }
+}
+
+/// A flow ended: its application state first (association records), then
+/// the flow record itself.
+fn end_flow(app: &mut AppLayer, out: &mut RecordSender, slot: u32, r: crate::flow::FlowRecord) {
+    app.end(slot, r.flow_id, r.end, &mut |e| send_app(out, e));
+    out.send(Record::Flow(r));
+}
+
+fn send_app(out: &mut RecordSender, e: AppEvent) {
+    out.send(match e {
+        AppEvent::Anomaly {
+            ts,
+            flow_id,
+            anomaly,
+        } => Record::Anomaly(AnomalyRecord {
+            ts,
+            flow_id,
+            anomaly,
+        }),
+        AppEvent::Dicom(d) => Record::Dicom(d),
+    });
 }
 
 fn send_device(out: &mut RecordSender, e: DeviceEvent) {

@@ -3,7 +3,10 @@
 
 use crate::decode::DecodeErrorKind;
 use crate::device::{DeviceIpRecord, DeviceRecord};
+use crate::flow::reassembly::ReassemblyCounters;
 use crate::flow::FlowRecord;
+use crate::proto::dicom::AssociationRecord;
+use crate::proto::Anomaly;
 use crate::time::Micros;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 use std::time::Duration;
@@ -19,6 +22,21 @@ pub enum Record {
     DeviceIp(DeviceIpRecord),
     /// Counters for one period (boxed: rare and large).
     Stats(Box<StatsRecord>),
+    /// A protocol anomaly on a flow.
+    Anomaly(AnomalyRecord),
+    /// A DICOM association, by flow id (boxed: once per association).
+    Dicom(Box<(u64, AssociationRecord)>),
+}
+
+/// A protocol anomaly seen on a flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnomalyRecord {
+    /// When.
+    pub ts: Micros,
+    /// Which flow.
+    pub flow_id: u64,
+    /// What.
+    pub anomaly: Anomaly,
 }
 
 /// Counters for one period of capture (a live interval, or one input file).
@@ -61,6 +79,14 @@ pub struct StatsRecord {
     pub records_failed: u64,
     /// Read errors from the source (a cut-short file, a failing interface).
     pub read_errors: u64,
+    /// TCP reassembly: gaps, retransmissions, overlaps, out-of-order.
+    pub reassembly: ReassemblyCounters,
+    /// Protocol anomalies by kind.
+    pub anomalies: [u64; Anomaly::COUNT],
+    /// Flows whose application parsing stopped early.
+    pub app_abandoned: u64,
+    /// DICOM associations ended.
+    pub dicom_associations: u64,
 }
 
 impl StatsRecord {

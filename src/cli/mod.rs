@@ -3,6 +3,7 @@
 mod analyze;
 mod config_check;
 mod devices;
+mod dicom;
 mod flows;
 mod run;
 mod session;
@@ -33,6 +34,8 @@ enum Command {
     Flows(flows::FlowsArgs),
     /// List devices (by MAC) and their IP addresses.
     Devices(devices::DevicesArgs),
+    /// DICOM associations: AE titles, presentation contexts, DIMSE operations.
+    Dicom(dicom::DicomArgs),
     /// Capture statistics: packets, drops, decode errors, records lost, database size.
     Status(status::StatusArgs),
     /// Configuration commands.
@@ -61,6 +64,49 @@ impl DbArgs {
     }
 }
 
+/// `--device`, `--since`, `--until`, `--limit`, `--json` of the per-protocol queries.
+#[derive(Args, Debug, Clone)]
+pub struct AppQueryArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Only sessions to or from this device (MAC or IP)
+    #[arg(long, value_name = "MAC|IP")]
+    device: Option<String>,
+    /// Only sessions active at or after this time (RFC 3339, or relative: -2h, -30m)
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    since: Option<String>,
+    /// Only sessions started at or before this time
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    until: Option<String>,
+    /// Most rows to print; 0 for all
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    limit: u64,
+    /// One JSON object per line
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parses [`AppQueryArgs`] into a store filter.
+fn app_filter(a: &AppQueryArgs) -> Result<medtap::store::query::AppFilter> {
+    use medtap::store::query::{AppFilter, DeviceSel};
+    use medtap::time::{self, parse_time};
+    let now = time::now();
+    Ok(AppFilter {
+        device: a
+            .device
+            .as_deref()
+            .map(|d| {
+                DeviceSel::parse(d).ok_or_else(|| {
+                    anyhow::anyhow!("--device {d:?} is neither a MAC nor an IP address")
+                })
+            })
+            .transpose()?,
+        since: a.since.as_deref().map(|t| parse_time(t, now)).transpose()?,
+        until: a.until.as_deref().map(|t| parse_time(t, now)).transpose()?,
+        limit: (a.limit > 0).then_some(a.limit),
+    })
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -69,6 +115,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Flows(a) => flows::run(a),
         Command::Devices(a) => devices::run(a),
         Command::Status(a) => status::run(a),
+        Command::Dicom(a) => dicom::run(a),
         Command::Config(c) => config_check::run(c),
     }
 }

@@ -117,6 +117,8 @@ pub struct FlowRecord {
     pub state: FlowState,
     /// Why it ended.
     pub reason: EndReason,
+    /// Application protocol, when detected.
+    pub app_proto: Option<crate::proto::AppProto>,
 }
 
 impl FlowRecord {

@@ -6,6 +6,7 @@
 //! before anything is taken, unknown codes are kept, and protocol
 //! violations become [`Anomaly`] events — they never stop the pipeline.
 
+pub mod app;
 pub mod detect;
 pub mod dicom;
 

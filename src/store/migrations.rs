@@ -78,4 +78,63 @@ CREATE TABLE capture_stats (
 );
 CREATE INDEX capture_stats_written ON capture_stats(written_us);
 "#,
+    // 2: DICOM associations and operations, protocol anomalies, reassembly counters.
+    r#"
+CREATE TABLE dicom_associations (
+    flow_id                   INTEGER PRIMARY KEY,
+    calling_ae                TEXT NOT NULL,
+    called_ae                 TEXT NOT NULL,
+    result                    TEXT NOT NULL,
+    reject_result             TEXT,
+    reject_source             TEXT,
+    reject_reason             TEXT,
+    abort_source              TEXT,
+    abort_reason              TEXT,
+    application_context       TEXT,
+    implementation_class_uid  TEXT,
+    implementation_version    TEXT,
+    acceptor_implementation_class_uid TEXT,
+    acceptor_implementation_version   TEXT,
+    max_pdu_length            INTEGER,
+    acceptor_max_pdu_length   INTEGER,
+    user_identity_type        INTEGER,
+    roles                     TEXT NOT NULL,
+    contexts                  TEXT NOT NULL,
+    pdus                      INTEGER NOT NULL,
+    data_bytes                INTEGER NOT NULL
+);
+CREATE INDEX dicom_associations_calling ON dicom_associations(calling_ae);
+CREATE INDEX dicom_associations_called ON dicom_associations(called_ae);
+
+CREATE TABLE dicom_operations (
+    flow_id          INTEGER NOT NULL,
+    command          TEXT NOT NULL,
+    sop_class_uid    TEXT NOT NULL,
+    count            INTEGER NOT NULL,
+    bytes            INTEGER NOT NULL,
+    statuses         TEXT NOT NULL,
+    move_destination TEXT
+);
+CREATE INDEX dicom_operations_flow ON dicom_operations(flow_id);
+CREATE INDEX dicom_operations_sop ON dicom_operations(sop_class_uid);
+
+CREATE TABLE anomalies (
+    id      INTEGER PRIMARY KEY,
+    ts_us   INTEGER NOT NULL,
+    flow_id INTEGER NOT NULL,
+    name    TEXT NOT NULL
+);
+CREATE INDEX anomalies_ts ON anomalies(ts_us);
+CREATE INDEX anomalies_flow ON anomalies(flow_id);
+
+ALTER TABLE capture_stats ADD COLUMN reasm_gaps INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN reasm_gap_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN reasm_retransmissions INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN reasm_overlap_conflicts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN reasm_out_of_order INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN anomalies INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN anomalies_by_name TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE capture_stats ADD COLUMN app_abandoned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN dicom_associations INTEGER NOT NULL DEFAULT 0;
+"#,
 ];

@@ -327,3 +327,229 @@ pub fn status(conn: &Connection, db_bytes: u64) -> rusqlite::Result<Status> {
     }
     Ok(s)
 }
+
+/// Filters shared by the per-protocol queries (`dicom`, later `hl7`, `mqtt`).
+#[derive(Clone, Debug, Default)]
+pub struct AppFilter {
+    /// Flows to or from this device.
+    pub device: Option<DeviceSel>,
+    /// Flows active at or after this time.
+    pub since: Option<Micros>,
+    /// Flows started at or before this time.
+    pub until: Option<Micros>,
+    /// Most rows (None: all).
+    pub limit: Option<u64>,
+}
+
+impl AppFilter {
+    /// SQL conditions on the `flows` table aliased `f`, with their values.
+    fn sql(&self) -> (String, Vec<Value>) {
+        let mut sql = String::new();
+        let mut args: Vec<Value> = Vec::new();
+        let mut arg = |sql: &mut String, clause: &str, v: Value| {
+            args.push(v);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        match self.device {
+            Some(DeviceSel::Mac(m)) => arg(
+                &mut sql,
+                " AND (f.src_mac = ? OR f.dest_mac = ?)",
+                m.to_string().into(),
+            ),
+            Some(DeviceSel::Ip(ip)) => arg(
+                &mut sql,
+                " AND (f.src_ip = ? OR f.dest_ip = ?)",
+                ip.to_string().into(),
+            ),
+            None => {}
+        }
+        if let Some(t) = self.since {
+            arg(&mut sql, " AND f.end_us >= ?", t.into());
+        }
+        if let Some(t) = self.until {
+            arg(&mut sql, " AND f.start_us <= ?", t.into());
+        }
+        sql.push_str(" ORDER BY f.start_us, f.flow_id");
+        if let Some(l) = self.limit {
+            arg(&mut sql, " LIMIT ?", (l.min(i64::MAX as u64) as i64).into());
+        }
+        (sql, args)
+    }
+}
+
+/// Reject details in `dicom --json`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DicomReject {
+    /// "rejected-permanent" / "rejected-transient".
+    pub result: String,
+    /// Who rejected.
+    pub source: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Abort details in `dicom --json`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DicomAbort {
+    /// "service-user" / "service-provider".
+    pub source: String,
+    /// Provider reason.
+    pub reason: String,
+}
+
+/// One operation row in `dicom --json`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DicomOperation {
+    /// "C-STORE", "C-FIND", ...
+    pub command: String,
+    /// SOP class UID.
+    pub sop_class_uid: String,
+    /// Its name, when registered.
+    pub sop_class_name: Option<&'static str>,
+    /// Requests.
+    pub count: u64,
+    /// Data set bytes.
+    pub bytes: u64,
+    /// Distinct response statuses.
+    pub statuses: Vec<u16>,
+    /// C-MOVE destination.
+    pub move_destination: Option<String>,
+}
+
+/// One association, as `medtap dicom --json` prints it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DicomRow {
+    /// The flow carrying it.
+    pub flow_id: u64,
+    /// Community ID of that flow.
+    pub community_id: Option<String>,
+    /// RFC 3339 start of the flow.
+    pub start: String,
+    /// RFC 3339 end of the flow.
+    pub end: String,
+    /// Requestor address.
+    pub src_ip: String,
+    /// Requestor port.
+    pub src_port: u16,
+    /// Acceptor address.
+    pub dest_ip: String,
+    /// Acceptor port.
+    pub dest_port: u16,
+    /// Calling AE title.
+    pub calling_ae: String,
+    /// Called AE title.
+    pub called_ae: String,
+    /// accepted / rejected / aborted / released / incomplete.
+    pub result: String,
+    /// A-ASSOCIATE-RJ details.
+    pub reject: Option<DicomReject>,
+    /// A-ABORT details.
+    pub abort: Option<DicomAbort>,
+    /// Application context name.
+    pub application_context: Option<String>,
+    /// Requestor's implementation class UID.
+    pub implementation_class_uid: Option<String>,
+    /// Requestor's implementation version name.
+    pub implementation_version: Option<String>,
+    /// Acceptor's implementation class UID.
+    pub acceptor_implementation_class_uid: Option<String>,
+    /// Acceptor's implementation version name.
+    pub acceptor_implementation_version: Option<String>,
+    /// Requestor's maximum PDU length.
+    pub max_pdu_length: Option<u32>,
+    /// Acceptor's maximum PDU length.
+    pub acceptor_max_pdu_length: Option<u32>,
+    /// User identity type proposed (never the credential).
+    pub user_identity_type: Option<u8>,
+    /// Role selections proposed: [sop class, scu, scp].
+    pub roles: serde_json::Value,
+    /// Presentation contexts.
+    pub contexts: serde_json::Value,
+    /// DIMSE operations.
+    pub operations: Vec<DicomOperation>,
+    /// PDUs seen.
+    pub pdus: u64,
+    /// Data PDV bytes.
+    pub data_bytes: u64,
+}
+
+/// DICOM associations matching `f`, oldest first.
+pub fn dicom(conn: &Connection, f: &AppFilter) -> rusqlite::Result<Vec<DicomRow>> {
+    let (cond, args) = f.sql();
+    let sql = format!(
+        "SELECT a.flow_id, f.community_id, f.start_us, f.end_us, f.src_ip, f.src_port, f.dest_ip, f.dest_port,
+                a.calling_ae, a.called_ae, a.result, a.reject_result, a.reject_source, a.reject_reason,
+                a.abort_source, a.abort_reason, a.application_context, a.implementation_class_uid,
+                a.implementation_version, a.acceptor_implementation_class_uid, a.acceptor_implementation_version,
+                a.max_pdu_length, a.acceptor_max_pdu_length, a.user_identity_type, a.roles, a.contexts,
+                a.pdus, a.data_bytes
+         FROM dicom_associations a JOIN flows f ON f.flow_id = a.flow_id WHERE 1=1{cond}"
+    );
+    let mut st = conn.prepare(&sql)?;
+    let json = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
+    let mut rows: Vec<DicomRow> = st
+        .query_map(params_from_iter(args), |r| {
+            let reject = match (r.get::<_, Option<String>>(11)?, r.get(12)?, r.get(13)?) {
+                (Some(result), Some(source), Some(reason)) => Some(DicomReject {
+                    result,
+                    source,
+                    reason,
+                }),
+                _ => None,
+            };
+            let abort = match (r.get::<_, Option<String>>(14)?, r.get(15)?) {
+                (Some(source), Some(reason)) => Some(DicomAbort { source, reason }),
+                _ => None,
+            };
+            Ok(DicomRow {
+                flow_id: r.get::<_, i64>(0)? as u64,
+                community_id: r.get(1)?,
+                start: rfc3339(r.get(2)?),
+                end: rfc3339(r.get(3)?),
+                src_ip: r.get(4)?,
+                src_port: r.get(5)?,
+                dest_ip: r.get(6)?,
+                dest_port: r.get(7)?,
+                calling_ae: r.get(8)?,
+                called_ae: r.get(9)?,
+                result: r.get(10)?,
+                reject,
+                abort,
+                application_context: r.get(16)?,
+                implementation_class_uid: r.get(17)?,
+                implementation_version: r.get(18)?,
+                acceptor_implementation_class_uid: r.get(19)?,
+                acceptor_implementation_version: r.get(20)?,
+                max_pdu_length: r.get(21)?,
+                acceptor_max_pdu_length: r.get(22)?,
+                user_identity_type: r.get(23)?,
+                roles: json(r.get(24)?),
+                contexts: json(r.get(25)?),
+                operations: Vec::new(),
+                pdus: r.get::<_, i64>(26)? as u64,
+                data_bytes: r.get::<_, i64>(27)? as u64,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut ops = conn.prepare_cached(
+        "SELECT command, sop_class_uid, count, bytes, statuses, move_destination
+         FROM dicom_operations WHERE flow_id = ?1 ORDER BY rowid",
+    )?;
+    for row in &mut rows {
+        row.operations = ops
+            .query_map([row.flow_id as i64], |r| {
+                let uid: String = r.get(1)?;
+                Ok(DicomOperation {
+                    command: r.get(0)?,
+                    sop_class_name: crate::proto::dicom::uids::name(&uid),
+                    sop_class_uid: uid,
+                    count: r.get::<_, i64>(2)? as u64,
+                    bytes: r.get::<_, i64>(3)? as u64,
+                    statuses: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                    move_destination: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+    }
+    Ok(rows)
+}

@@ -37,6 +37,7 @@ fn flow(id: u64, start: i64, src: &str, dst: &str) -> FlowRecord {
         ],
         state: FlowState::Established,
         reason: EndReason::Timeout,
+        app_proto: None,
     }
 }
 

@@ -5,7 +5,9 @@ use super::StoreError;
 use crate::decode::DecodeErrorKind;
 use crate::device::{DeviceIpRecord, DeviceRecord};
 use crate::flow::FlowRecord;
-use crate::record::{Record, StatsRecord};
+use crate::proto::dicom::AssociationRecord;
+use crate::proto::Anomaly;
+use crate::record::{AnomalyRecord, Record, StatsRecord};
 use crossbeam_channel::Receiver;
 use rusqlite::{params, Connection, Transaction};
 use std::path::Path;
@@ -111,6 +113,8 @@ fn write_batch(
                 *failed_reported = failed;
                 insert_stats(&tx, s)
             }
+            Record::Anomaly(a) => insert_anomaly(&tx, a),
+            Record::Dicom(d) => insert_dicom(&tx, d.0, &d.1),
         };
         match res {
             Ok(()) => ok += 1,
@@ -147,7 +151,7 @@ fn insert_flow(tx: &Transaction<'_>, f: &FlowRecord) -> rusqlite::Result<()> {
             pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient,
             payload_bytes_toserver, payload_bytes_toclient, tcp_flags_toserver, tcp_flags_toclient,
             state, reason)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,NULL,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)",
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?25,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)",
     )?;
     let [s, c] = f.dirs;
     st.execute(params![
@@ -175,6 +179,7 @@ fn insert_flow(tx: &Transaction<'_>, f: &FlowRecord) -> rusqlite::Result<()> {
         c.tcp_flags,
         f.state.name(),
         f.reason.name(),
+        f.app_proto.map(|p| p.name()),
     ])?;
     Ok(())
 }
@@ -214,14 +219,23 @@ fn insert_stats(tx: &Transaction<'_>, s: &StatsRecord) -> rusqlite::Result<()> {
         .filter(|(_, n)| *n > 0)
         .map(|(k, n)| (k.name().to_string(), n.into()))
         .collect();
+    let by_anomaly: serde_json::Map<String, serde_json::Value> = Anomaly::ALL
+        .iter()
+        .zip(s.anomalies)
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.name().to_string(), n.into()))
+        .collect();
     let mut st = tx.prepare_cached(
         "INSERT INTO capture_stats (written_us, source, period_start_us, period_end_us, packets, bytes,
             kernel_received, kernel_drops, if_drops, decode_errors, decode_errors_by_kind, not_ip,
             ip_fragments, flows_created, flows_evicted, flows_timed_out, devices_untracked,
-            records_dropped, records_failed, read_errors)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)",
+            records_dropped, records_failed, read_errors, reasm_gaps, reasm_gap_bytes,
+            reasm_retransmissions, reasm_overlap_conflicts, reasm_out_of_order, anomalies,
+            anomalies_by_name, app_abandoned, dicom_associations)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29)",
     )?;
     let n = |v: u64| v as i64;
+    let r = &s.reassembly;
     st.execute(params![
         crate::time::now(),
         s.source,
@@ -243,6 +257,77 @@ fn insert_stats(tx: &Transaction<'_>, s: &StatsRecord) -> rusqlite::Result<()> {
         n(s.records_dropped),
         n(s.records_failed),
         n(s.read_errors),
+        n(r.gaps),
+        n(r.gap_bytes),
+        n(r.retransmissions),
+        n(r.overlap_conflicts),
+        n(r.out_of_order),
+        n(s.anomalies.iter().sum()),
+        serde_json::Value::Object(by_anomaly).to_string(),
+        n(s.app_abandoned),
+        n(s.dicom_associations),
     ])?;
     Ok(())
+}
+
+fn insert_anomaly(tx: &Transaction<'_>, a: &AnomalyRecord) -> rusqlite::Result<()> {
+    let mut st =
+        tx.prepare_cached("INSERT INTO anomalies (ts_us, flow_id, name) VALUES (?1, ?2, ?3)")?;
+    st.execute(params![a.ts, a.flow_id as i64, a.anomaly.name()])?;
+    Ok(())
+}
+
+fn insert_dicom(tx: &Transaction<'_>, flow_id: u64, a: &AssociationRecord) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO dicom_associations (flow_id, calling_ae, called_ae, result, reject_result,
+            reject_source, reject_reason, abort_source, abort_reason, application_context,
+            implementation_class_uid, implementation_version, acceptor_implementation_class_uid,
+            acceptor_implementation_version, max_pdu_length, acceptor_max_pdu_length,
+            user_identity_type, roles, contexts, pdus, data_bytes)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)",
+    )?;
+    st.execute(params![
+        flow_id as i64,
+        a.calling_ae,
+        a.called_ae,
+        a.result,
+        a.reject.map(|r| r.0),
+        a.reject.map(|r| r.1),
+        a.reject.map(|r| r.2),
+        a.abort.map(|r| r.0),
+        a.abort.map(|r| r.1),
+        a.application_context,
+        a.implementation_class_uid,
+        a.implementation_version,
+        a.acceptor_implementation_class_uid,
+        a.acceptor_implementation_version,
+        a.max_pdu_length,
+        a.acceptor_max_pdu_length,
+        a.user_identity_type,
+        json(&a.roles),
+        json(&a.contexts),
+        a.pdus as i64,
+        a.data_bytes as i64,
+    ])?;
+    let mut op = tx.prepare_cached(
+        "INSERT INTO dicom_operations (flow_id, command, sop_class_uid, count, bytes, statuses, move_destination)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for o in &a.operations {
+        op.execute(params![
+            flow_id as i64,
+            o.command,
+            o.sop_class_uid,
+            o.count as i64,
+            o.bytes as i64,
+            json(&o.statuses),
+            o.move_destination,
+        ])?;
+    }
+    Ok(())
+}
+
+/// JSON text of the list columns (serialising these types cannot fail).
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }

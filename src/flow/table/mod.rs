@@ -172,7 +172,7 @@ impl FlowTable {
     /// Accounts one packet to its flow, creating the flow if needed (and
     /// ending the least recently seen one if the table is full). Ended
     /// flows are passed to `ended`.
-    pub fn update(&mut self, p: &FlowPacket, ended: &mut dyn FnMut(FlowRecord)) -> FlowRef {
+    pub fn update(&mut self, p: &FlowPacket, ended: &mut dyn FnMut(u32, FlowRecord)) -> FlowRef {
         let (key, dir) = FlowKey::new(p.src, p.dst, p.proto, p.vlan);
         let flags = p.tcp_flags.unwrap_or(0);
         let idx = match self.map.get(&key).copied() {
@@ -214,8 +214,15 @@ impl FlowTable {
         }
     }
 
+    /// Records the application protocol of the flow in `slot`.
+    pub fn set_app_proto(&mut self, slot: u32, proto: crate::proto::AppProto) {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            s.rec.app_proto = Some(proto);
+        }
+    }
+
     /// Ends every flow whose idle timeout has passed at `now`.
-    pub fn expire(&mut self, now: Micros, ended: &mut dyn FnMut(FlowRecord)) {
+    pub fn expire(&mut self, now: Micros, ended: &mut dyn FnMut(u32, FlowRecord)) {
         let mut cur = self.tail;
         while cur != NIL {
             let slot = &self.slots[cur as usize];
@@ -241,7 +248,7 @@ impl FlowTable {
     }
 
     /// Ends every flow (end of input, shutdown).
-    pub fn drain(&mut self, ended: &mut dyn FnMut(FlowRecord)) {
+    pub fn drain(&mut self, ended: &mut dyn FnMut(u32, FlowRecord)) {
         while self.tail != NIL {
             self.end(self.tail, EndReason::Shutdown, ended);
         }
@@ -274,7 +281,7 @@ impl FlowTable {
         key: FlowKey,
         dir: Direction,
         p: &FlowPacket,
-        ended: &mut dyn FnMut(FlowRecord),
+        ended: &mut dyn FnMut(u32, FlowRecord),
     ) -> u32 {
         if self.map.len() >= self.max_flows {
             self.counters.evicted += 1;
@@ -307,6 +314,7 @@ impl FlowTable {
             dirs: [DirCounters::default(); 2],
             state: FlowState::New,
             reason: EndReason::Shutdown,
+            app_proto: None,
         };
         self.next_id += 1;
         self.counters.created += 1;
@@ -334,13 +342,13 @@ impl FlowTable {
         idx
     }
 
-    fn end(&mut self, idx: u32, reason: EndReason, ended: &mut dyn FnMut(FlowRecord)) {
+    fn end(&mut self, idx: u32, reason: EndReason, ended: &mut dyn FnMut(u32, FlowRecord)) {
         self.unlink(idx);
         let slot = &mut self.slots[idx as usize];
         self.map.remove(&slot.key);
         slot.rec.reason = reason;
         self.free.push(idx);
-        ended(slot.rec);
+        ended(idx, slot.rec);
     }
 
     fn touch(&mut self, idx: u32) {

@@ -48,15 +48,15 @@ impl Harness {
     }
     fn feed(&mut self, p: FlowPacket) -> FlowRef {
         let ended = &mut self.ended;
-        self.table.update(&p, &mut |r| ended.push(r))
+        self.table.update(&p, &mut |_, r| ended.push(r))
     }
     fn expire(&mut self, ts_s: i64) {
         let ended = &mut self.ended;
-        self.table.expire(ts_s * SECOND, &mut |r| ended.push(r));
+        self.table.expire(ts_s * SECOND, &mut |_, r| ended.push(r));
     }
     fn drain(&mut self) {
         let ended = &mut self.ended;
-        self.table.drain(&mut |r| ended.push(r));
+        self.table.drain(&mut |_, r| ended.push(r));
     }
 }
 

@@ -313,7 +313,10 @@ fn protocol_violations_become_anomalies() {
         ],
         None,
     );
-    assert_eq!(a, [Anomaly::DicomPduOverMaxLength, Anomaly::DicomPduOverHardCap]);
+    assert_eq!(
+        a,
+        [Anomaly::DicomPduOverMaxLength, Anomaly::DicomPduOverHardCap]
+    );
 }
 
 #[test]

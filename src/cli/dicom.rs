@@ -1,0 +1,67 @@
+//! `medtap dicom`: DICOM associations with their operations.
+
+use super::{app_filter, open_db, print_json_lines, table, AppQueryArgs};
+use anyhow::Result;
+use clap::Args;
+use medtap::store::query;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct DicomArgs {
+    #[command(flatten)]
+    q: AppQueryArgs,
+}
+
+pub fn run(a: DicomArgs) -> Result<ExitCode> {
+    let filter = app_filter(&a.q)?;
+    let conn = open_db(&a.q.db.db_path()?)?;
+    let rows = query::dicom(&conn, &filter)?;
+    if a.q.json {
+        print_json_lines(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    table::print(
+        &[
+            "flow_id",
+            "start",
+            "calling -> called",
+            "src -> dest",
+            "result",
+            "operations",
+        ],
+        rows.iter().map(|r| {
+            let ops: Vec<String> = r
+                .operations
+                .iter()
+                .map(|o| {
+                    let sop = o.sop_class_name.unwrap_or(o.sop_class_uid.as_str());
+                    let statuses: Vec<String> =
+                        o.statuses.iter().map(|s| format!("{s:04x}")).collect();
+                    format!(
+                        "{} {} x{} [{}]",
+                        o.command,
+                        sop,
+                        o.count,
+                        statuses.join(",")
+                    )
+                })
+                .collect();
+            vec![
+                r.flow_id.to_string(),
+                r.start.clone(),
+                format!("{} -> {}", r.calling_ae, r.called_ae),
+                format!(
+                    "{}:{} -> {}:{}",
+                    r.src_ip, r.src_port, r.dest_ip, r.dest_port
+                ),
+                r.result.clone(),
+                if ops.is_empty() {
+                    "-".into()
+                } else {
+                    ops.join("; ")
+                },
+            ]
+        }),
+    );
+    Ok(ExitCode::SUCCESS)
+}

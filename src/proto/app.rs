@@ -1,0 +1,324 @@
+//! Per-flow application state for TCP flows: detection, then reassembly and
+//! the protocol's parser. State boxes are recycled through a pool, so once
+//! warmed up new connections allocate nothing either.
+
+use super::detect::{self, Verdict};
+use super::dicom::{Association, AssociationRecord};
+use super::{Anomaly, AppProto};
+use crate::flow::reassembly::{ReassemblyCounters, Stream, StreamSink};
+use crate::time::Micros;
+
+/// Counters for `medtap status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppCounters {
+    /// Reassembly.
+    pub reassembly: ReassemblyCounters,
+    /// Anomalies by kind (every occurrence).
+    pub anomalies: [u64; Anomaly::COUNT],
+    /// DICOM associations ended.
+    pub dicom_associations: u64,
+    /// Flows whose parsing stopped early (lost framing).
+    pub abandoned: u64,
+}
+
+/// What the application layer hands to the pipeline.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AppEvent {
+    /// An anomaly, reported once per flow and kind (all are counted).
+    Anomaly {
+        /// When.
+        ts: Micros,
+        /// Which flow.
+        flow_id: u64,
+        /// What.
+        anomaly: Anomaly,
+    },
+    /// A DICOM association ended with its flow.
+    Dicom(Box<(u64, AssociationRecord)>),
+}
+
+struct Probe {
+    first_seq: u32,
+    next_seq: u32,
+    len: usize,
+    buf: [u8; detect::MAX_PROBE_LEN],
+}
+
+struct TcpApp {
+    streams: [Stream; 2],
+    dicom: Association,
+    /// Anomaly kinds already reported for this flow (bit per kind).
+    reported: u32,
+    dead_counted: bool,
+}
+
+enum Slot {
+    Fresh,
+    Probing(Box<Probe>),
+    /// Not an application medtap parses (or not TCP).
+    Done,
+    Dicom(Box<TcpApp>),
+}
+
+/// The application layer for all flows of one flow table, indexed by slot.
+pub struct AppLayer {
+    slots: Vec<Slot>,
+    /// Boxed so that moving a state between the pool and a slot moves a pointer.
+    #[allow(clippy::vec_box)]
+    pool: Vec<Box<TcpApp>>,
+    counters: AppCounters,
+}
+
+/// One TCP segment as the application layer needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    /// Flow table slot.
+    pub slot: u32,
+    /// Flow id.
+    pub flow_id: u64,
+    /// Client → server.
+    pub to_server: bool,
+    /// Server port (a hint for detection).
+    pub server_port: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// TCP flags.
+    pub flags: u8,
+    /// Payload present in the capture.
+    pub payload: &'a [u8],
+    /// Capture time.
+    pub ts: Micros,
+}
+
+impl AppLayer {
+    /// An application layer for a flow table of `max_flows` slots.
+    pub fn new(max_flows: usize) -> AppLayer {
+        AppLayer {
+            slots: Vec::with_capacity(max_flows),
+            pool: Vec::new(),
+            counters: AppCounters::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> AppCounters {
+        self.counters
+    }
+
+    /// Accounts one TCP segment; returns the protocol when this segment
+    /// identified it.
+    pub fn tcp(&mut self, s: &Segment<'_>, out: &mut dyn FnMut(AppEvent)) -> Option<AppProto> {
+        let i = s.slot as usize;
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, || Slot::Fresh);
+        }
+        let mut detected = None;
+        let mut slot = std::mem::replace(&mut self.slots[i], Slot::Done);
+        slot = match slot {
+            Slot::Fresh if s.payload.is_empty() => Slot::Fresh,
+            // Server speaks first: not a client-first protocol we parse.
+            Slot::Fresh if !s.to_server => Slot::Done,
+            // Most flows decide on their first client segment: no probe buffer.
+            Slot::Fresh => match detect::probe_client(s.payload, s.server_port) {
+                Verdict::NeedMore => {
+                    let p = Probe {
+                        first_seq: s.seq,
+                        next_seq: s.seq,
+                        len: 0,
+                        buf: [0; detect::MAX_PROBE_LEN],
+                    };
+                    self.probe(Box::new(p), s, out, &mut detected)
+                }
+                Verdict::NoMatch => Slot::Done,
+                Verdict::Match(proto) => {
+                    detected = Some(proto);
+                    self.start(proto, s, out)
+                }
+            },
+            Slot::Probing(p) if s.to_server && !s.payload.is_empty() => {
+                self.probe(p, s, out, &mut detected)
+            }
+            Slot::Dicom(mut app) => {
+                self.feed(&mut app, s, out);
+                Slot::Dicom(app)
+            }
+            other => other,
+        };
+        self.slots[i] = slot;
+        detected
+    }
+
+    /// The flow in `slot` ended: finishes its parser, emits its record and
+    /// recycles the state.
+    pub fn end(&mut self, slot: u32, flow_id: u64, ts: Micros, out: &mut dyn FnMut(AppEvent)) {
+        let Some(s) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        if let Slot::Dicom(mut app) = std::mem::replace(s, Slot::Fresh) {
+            for (d, to_server) in [(0, true), (1, false)] {
+                let mut stream = std::mem::take(&mut app.streams[d]);
+                let mut sink = Sink {
+                    app: &mut app,
+                    to_server,
+                    ts,
+                    flow_id,
+                    counters: &mut self.counters,
+                    out,
+                };
+                stream.finish(&mut sink, &mut ReassemblyCounters::default());
+                app.streams[d] = stream;
+            }
+            self.counters.dicom_associations += 1;
+            out(AppEvent::Dicom(Box::new((flow_id, app.dicom.record()))));
+            app.dicom.reset();
+            for st in &mut app.streams {
+                st.reset();
+            }
+            app.reported = 0;
+            app.dead_counted = false;
+            self.pool.push(app);
+        }
+    }
+
+    fn probe(
+        &mut self,
+        mut p: Box<Probe>,
+        s: &Segment<'_>,
+        out: &mut dyn FnMut(AppEvent),
+        detected: &mut Option<AppProto>,
+    ) -> Slot {
+        if s.seq != p.next_seq {
+            // Retransmission or reordering before detection: keep the bytes we have.
+            return Slot::Probing(p);
+        }
+        let n = s.payload.len().min(p.buf.len() - p.len);
+        p.buf[p.len..p.len + n].copy_from_slice(&s.payload[..n]);
+        p.len += n;
+        p.next_seq = p.next_seq.wrapping_add(s.payload.len() as u32);
+        match detect::probe_client(&p.buf[..p.len], s.server_port) {
+            Verdict::NeedMore => Slot::Probing(p),
+            Verdict::NoMatch => Slot::Done,
+            Verdict::Match(proto) => {
+                *detected = Some(proto);
+                // Replay from the first client byte: what the probe held
+                // before this segment, then this segment.
+                let held = Segment {
+                    seq: p.first_seq,
+                    flags: crate::decode::tcp_flags::ACK,
+                    payload: &p.buf[..p.len - n],
+                    ..*s
+                };
+                let slot = self.start(proto, &held, out);
+                if let Slot::Dicom(mut app) = slot {
+                    self.feed(&mut app, s, out);
+                    Slot::Dicom(app)
+                } else {
+                    slot
+                }
+            }
+        }
+    }
+
+    /// Sets up the parser for a detected protocol and feeds it `s`.
+    fn start(&mut self, proto: AppProto, s: &Segment<'_>, out: &mut dyn FnMut(AppEvent)) -> Slot {
+        match proto {
+            AppProto::Dicom => {
+                let mut app = self.pool.pop().unwrap_or_else(|| {
+                    Box::new(TcpApp {
+                        streams: Default::default(),
+                        dicom: Association::default(),
+                        reported: 0,
+                        dead_counted: false,
+                    })
+                });
+                self.feed(&mut app, s, out);
+                Slot::Dicom(app)
+            }
+            AppProto::DicomTls => Slot::Done,
+        }
+    }
+
+    fn feed(&mut self, app: &mut TcpApp, s: &Segment<'_>, out: &mut dyn FnMut(AppEvent)) {
+        let d = usize::from(!s.to_server);
+        let mut stream = std::mem::take(&mut app.streams[d]);
+        let mut rc = self.counters.reassembly;
+        let mut sink = Sink {
+            app,
+            to_server: s.to_server,
+            ts: s.ts,
+            flow_id: s.flow_id,
+            counters: &mut self.counters,
+            out,
+        };
+        stream.segment(s.seq, s.flags, s.payload, &mut sink, &mut rc);
+        self.counters.reassembly = rc;
+        app.streams[d] = stream;
+        if app.dicom.is_dead() && !app.dead_counted {
+            app.dead_counted = true;
+            self.counters.abandoned += 1;
+        }
+    }
+}
+
+/// Connects a stream to the protocol parser and the anomaly output.
+struct Sink<'a, 'o> {
+    app: &'a mut TcpApp,
+    to_server: bool,
+    ts: Micros,
+    flow_id: u64,
+    counters: &'a mut AppCounters,
+    out: &'o mut dyn FnMut(AppEvent),
+}
+
+/// Counts an anomaly and reports it once per flow and kind.
+fn report(
+    a: Anomaly,
+    reported: &mut u32,
+    counters: &mut AppCounters,
+    out: &mut dyn FnMut(AppEvent),
+    ts: Micros,
+    flow_id: u64,
+) {
+    counters.anomalies[a as usize] += 1;
+    let bit = 1u32 << (a as u32);
+    if *reported & bit == 0 {
+        *reported |= bit;
+        out(AppEvent::Anomaly {
+            ts,
+            flow_id,
+            anomaly: a,
+        });
+    }
+}
+
+impl StreamSink for Sink<'_, '_> {
+    fn data(&mut self, bytes: &[u8]) {
+        let Sink {
+            app,
+            to_server,
+            ts,
+            flow_id,
+            counters,
+            out,
+        } = self;
+        let reported = &mut app.reported;
+        app.dicom.data(*to_server, bytes, &mut |a| {
+            report(a, reported, counters, *out, *ts, *flow_id)
+        });
+    }
+
+    fn gap(&mut self, len: u32) {
+        let Sink {
+            app,
+            to_server,
+            ts,
+            flow_id,
+            counters,
+            out,
+        } = self;
+        let reported = &mut app.reported;
+        app.dicom.gap(*to_server, len, &mut |a| {
+            report(a, reported, counters, *out, *ts, *flow_id)
+        });
+    }
+}
