@@ -9,6 +9,7 @@
 #   curl         - a real HTTP client for the live-capture test
 #   iputils-ping - ICMP traffic for the sample capture and live test
 #   pkg-config   - lets the pcap crate find libpcap
+#   dcmtk        - real DICOM SCU/SCP tools for the DICOM test captures
 set -euo pipefail
 
 # A Rust toolchain (1.85 or newer). Debian 12's own rustc is too old for the
@@ -19,7 +20,7 @@ if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   echo "installed Rust with rustup; run: . \"\$HOME/.cargo/env\"" >&2
 fi
 
-packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-config)
+packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-config dcmtk)
 
 missing=()
 for p in "${packages[@]}"; do

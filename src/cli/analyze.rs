@@ -72,7 +72,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         session.pipeline.send_stats(stats);
     }
     let counters = session.pipeline.counters();
-    let (written, failed) = session.finish();
+    let (written, failed) = session.finish("end of input");
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "medtap: analyzed {} file(s): {} packets in {:.2}s ({:.0} packets/s), {} flows, {} devices, {} decode errors, {} records dropped, {} records not written -> {}",

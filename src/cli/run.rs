@@ -117,7 +117,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     tracing::info!("stopping: flushing open flows");
     emit_stats(&mut session, &mut src, &mut period_start, &mut read_errors);
-    let (written, failed) = session.finish();
+    let (written, failed) = session.finish(&opts.interface);
     tracing::info!(written, failed, "stopped");
     Ok(if read_errors > 0 {
         ExitCode::from(1)

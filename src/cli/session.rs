@@ -41,9 +41,23 @@ impl Session {
 
     /// Ends every flow, waits for the writer to store everything, and
     /// returns (rows written, rows failed).
-    pub fn finish(mut self) -> (u64, u64) {
+    pub fn finish(mut self, source: &str) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
         self.pipeline.finish();
+        // Ending the open flows ends their associations and may find
+        // anomalies: account for them in a last statistics row.
+        let now = medtap::time::now();
+        let last = self.pipeline.take_stats(source, now, now);
+        if last
+            != (medtap::record::StatsRecord {
+                source: source.to_string(),
+                period_start: now,
+                period_end: now,
+                ..Default::default()
+            })
+        {
+            self.pipeline.send_stats(last);
+        }
         drop(self.pipeline);
         let c = self.writer.join();
         (c.written.load(Relaxed), c.failed.load(Relaxed))

@@ -78,7 +78,34 @@ pub fn run(a: StatusArgs) -> Result<ExitCode> {
             s.records_failed.to_string(),
         ),
         ("input read errors".into(), s.read_errors.to_string()),
+        (
+            "TCP gaps (bytes lost)".into(),
+            format!("{} ({})", s.reasm_gaps, s.reasm_gap_bytes),
+        ),
+        (
+            "TCP retransmissions dropped".into(),
+            s.reasm_retransmissions.to_string(),
+        ),
+        (
+            "TCP overlaps with different bytes".into(),
+            s.reasm_overlap_conflicts.to_string(),
+        ),
+        (
+            "TCP out-of-order segments held".into(),
+            s.reasm_out_of_order.to_string(),
+        ),
+        ("app parsing abandoned".into(), s.app_abandoned.to_string()),
+        (
+            "DICOM associations".into(),
+            s.dicom_associations.to_string(),
+        ),
+        ("protocol anomalies".into(), s.anomalies.to_string()),
     ]);
+    rows.extend(
+        s.anomalies_by_name
+            .iter()
+            .map(|(k, v)| (format!("  {k}"), v.to_string())),
+    );
     table::print(&["", ""], rows.into_iter().map(|(k, v)| vec![k, v]));
     Ok(ExitCode::SUCCESS)
 }

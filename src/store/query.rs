@@ -250,6 +250,24 @@ pub struct Status {
     pub records_failed: u64,
     /// Source read errors (cut files, failing interface).
     pub read_errors: u64,
+    /// TCP reassembly holes reported to parsers.
+    pub reasm_gaps: u64,
+    /// Bytes lost in those holes.
+    pub reasm_gap_bytes: u64,
+    /// Retransmitted segments dropped.
+    pub reasm_retransmissions: u64,
+    /// Overlapping segments whose bytes differed from the first copy.
+    pub reasm_overlap_conflicts: u64,
+    /// Out-of-order segments held until their hole filled.
+    pub reasm_out_of_order: u64,
+    /// Flows whose application parsing stopped early.
+    pub app_abandoned: u64,
+    /// DICOM associations seen.
+    pub dicom_associations: u64,
+    /// Protocol anomalies.
+    pub anomalies: u64,
+    /// Protocol anomalies by name (only names seen).
+    pub anomalies_by_name: BTreeMap<String, u64>,
 }
 
 /// Sums the statistics and counts the tables.
@@ -266,63 +284,70 @@ pub fn status(conn: &Connection, db_bytes: u64) -> rusqlite::Result<Status> {
     };
     s.flows = count("flows")? as u64;
     s.devices = count("devices")? as u64;
-    let cols = [
-        "packets",
-        "bytes",
-        "kernel_received",
-        "kernel_drops",
-        "if_drops",
-        "decode_errors",
-        "not_ip",
-        "ip_fragments",
-        "flows_created",
-        "flows_evicted",
-        "flows_timed_out",
-        "devices_untracked",
-        "records_dropped",
-        "records_failed",
-        "read_errors",
-    ];
-    let sums: Vec<String> = cols
-        .iter()
-        .map(|c| format!("COALESCE(SUM({c}), 0)"))
-        .collect();
-    let sql = format!(
-        "SELECT COUNT(*), MAX(written_us), {} FROM capture_stats",
-        sums.join(", ")
-    );
-    conn.query_row(&sql, [], |r| {
-        let u = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-        s.stats_rows = u(0)?;
-        s.last_update = r.get::<_, Option<Micros>>(1)?.map(rfc3339);
-        let v: Vec<u64> = (2..2 + cols.len())
-            .map(u)
-            .collect::<rusqlite::Result<_>>()?;
-        [
-            s.packets,
-            s.bytes,
-            s.kernel_received,
-            s.kernel_drops,
-            s.if_drops,
-            s.decode_errors,
-            s.not_ip,
-            s.ip_fragments,
-            s.flows_created,
-            s.flows_evicted,
-            s.flows_timed_out,
-            s.devices_untracked,
-            s.records_dropped,
-            s.records_failed,
-            s.read_errors,
-        ] = v.try_into().unwrap_or([0; 15]);
-        Ok(())
-    })?;
-    let mut st =
-        conn.prepare("SELECT decode_errors_by_kind FROM capture_stats WHERE decode_errors > 0")?;
-    for text in st.query_map([], |r| r.get::<_, String>(0))? {
-        let map: BTreeMap<String, u64> = serde_json::from_str(&text?).unwrap_or_default();
-        for (k, v) in map {
-            *s.decode_errors_by_kind.entry(k).or_default() += v;
+    let mut stats_rows = 0;
+    let mut last_update = None;
+    {
+        // Each counter column of capture_stats and the Status field it sums into.
+        let mut fields: [(&str, &mut u64); 23] = [
+            ("packets", &mut s.packets),
+            ("bytes", &mut s.bytes),
+            ("kernel_received", &mut s.kernel_received),
+            ("kernel_drops", &mut s.kernel_drops),
+            ("if_drops", &mut s.if_drops),
+            ("decode_errors", &mut s.decode_errors),
+            ("not_ip", &mut s.not_ip),
+            ("ip_fragments", &mut s.ip_fragments),
+            ("flows_created", &mut s.flows_created),
+            ("flows_evicted", &mut s.flows_evicted),
+            ("flows_timed_out", &mut s.flows_timed_out),
+            ("devices_untracked", &mut s.devices_untracked),
+            ("records_dropped", &mut s.records_dropped),
+            ("records_failed", &mut s.records_failed),
+            ("read_errors", &mut s.read_errors),
+            ("reasm_gaps", &mut s.reasm_gaps),
+            ("reasm_gap_bytes", &mut s.reasm_gap_bytes),
+            ("reasm_retransmissions", &mut s.reasm_retransmissions),
+            ("reasm_overlap_conflicts", &mut s.reasm_overlap_conflicts),
+            ("reasm_out_of_order", &mut s.reasm_out_of_order),
+            ("app_abandoned", &mut s.app_abandoned),
+            ("dicom_associations", &mut s.dicom_associations),
+            ("anomalies", &mut s.anomalies),
+        ];
+        let sums: Vec<String> = fields
+            .iter()
+            .map(|(c, _)| format!("COALESCE(SUM({c}), 0)"))
+            .collect();
+        let sql = format!(
+            "SELECT COUNT(*), MAX(written_us), {} FROM capture_stats",
+            sums.join(", ")
+        );
+        conn.query_row(&sql, [], |r| {
+            stats_rows = r.get::<_, i64>(0)?.max(0) as u64;
+            last_update = r.get::<_, Option<Micros>>(1)?;
+            for (i, (_, field)) in fields.iter_mut().enumerate() {
+                **field = r.get::<_, i64>(i + 2)?.max(0) as u64;
+            }
+            Ok(())
+        })?;
+    }
+    s.stats_rows = stats_rows;
+    s.last_update = last_update.map(rfc3339);
+    for (column, total, into) in [
+        (
+            "decode_errors_by_kind",
+            "decode_errors",
+            &mut s.decode_errors_by_kind,
+        ),
+        ("anomalies_by_name", "anomalies", &mut s.anomalies_by_name),
+    ] {
+        let mut st = conn.prepare(&format!(
+            "SELECT {column} FROM capture_stats WHERE {total} > 0"
+        ))?;
+        for text in st.query_map([], |r| r.get::<_, String>(0))? {
+            let map: BTreeMap<String, u64> = serde_json::from_str(&text?).unwrap_or_default();
+            for (k, v) in map {
+                *into.entry(k).or_default() += v;
+            }
         }
     }
     Ok(s)
