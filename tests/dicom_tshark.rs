@@ -468,3 +468,93 @@ fn public_dicom_captures_match_tshark() {
     assert_eq!(pairs.len(), 6);
     check_all(&pairs);
 }
+
+/// Runs dcmtk afresh between network namespaces (root only) and compares
+/// the new captures, so the test does not rest on files made once.
+#[test]
+fn fresh_dcmtk_traffic_matches_tshark() {
+    let root_user = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let have_dcmtk = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "command -v storescu && command -v dcmqrscp && command -v tcpdump",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !root_user || !have_dcmtk {
+        eprintln!("NOTE: fresh_dcmtk_traffic_matches_tshark NOT run: needs root and dcmtk (scripts/install-deps.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(common::root().join("scripts/make-dicom-captures.sh"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make-dicom-captures.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pairs = captures_with_truth(dir.path());
+    assert_eq!(pairs.len(), 8);
+    check_all(&pairs);
+}
+
+/// No data set content reaches the database: the phantom's patient name
+/// and study description are in the captured bytes, never in medtap.db.
+#[test]
+fn no_patient_data_in_the_database_or_logs() {
+    let data = common::root().join("tests/data/dicom");
+    let captures = ["store_ct_mr.pcap", "find.pcap", "move.pcap"].map(|f| data.join(f));
+    let needle = b"MEDTAP^PHANTOM";
+    for c in &captures {
+        let raw = std::fs::read(c).unwrap();
+        assert!(
+            raw.windows(needle.len()).any(|w| w == needle),
+            "{} should carry the phantom name",
+            c.display()
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("phi.db");
+    let out = common::run_ok(
+        common::medtap()
+            .env("RUST_LOG", "trace")
+            .arg("analyze")
+            .args(&captures)
+            .arg("--db")
+            .arg(&db),
+    );
+    assert!(out.status.success());
+    let assoc = common::json_lines(&common::run_ok(
+        common::medtap().args(["dicom", "--json", "--db"]).arg(&db),
+    ));
+    assert!(
+        assoc.len() >= 4,
+        "associations were parsed: {}",
+        assoc.len()
+    );
+    // Checkpoint the WAL so every byte written is in the files we scan.
+    drop(rusqlite::Connection::open(&db).unwrap().pragma_update(
+        None,
+        "wal_checkpoint",
+        "TRUNCATE",
+    ));
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        stored.extend(std::fs::read(entry.path()).unwrap());
+    }
+    stored.extend(&out.stdout);
+    stored.extend(&out.stderr);
+    for phi in [&b"MEDTAP^PHANTOM"[..], b"PHANTOM"] {
+        assert!(
+            !stored.windows(phi.len()).any(|w| w == phi),
+            "{:?} leaked",
+            String::from_utf8_lossy(phi)
+        );
+    }
+}

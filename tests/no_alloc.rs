@@ -132,3 +132,51 @@ fn real_sample_capture_allocates_nothing_after_warm_up() {
     let (dlt, frames) = common::read_frames(&common::sample_pcap());
     assert_steady_state_allocates_nothing(LinkType::from_dlt(dlt).unwrap(), &frames);
 }
+
+/// DICOM: state per association comes from a pool, data PDVs are counted
+/// in place; what allocates is the owned association record written when
+/// the flow ends. So allocations grow with associations, not with packets:
+/// a 3 MiB C-STORE over 2000+ segments costs the same as a C-ECHO.
+#[test]
+fn dicom_allocates_per_association_not_per_packet() {
+    let data = common::root().join("tests/data/dicom");
+    let per_round = |files: &[&str]| -> (u64, usize, u64) {
+        let mut frames = Vec::new();
+        for f in files {
+            frames.extend(common::read_frames(&data.join(f)).1);
+        }
+        let (mut p, drain) = pipeline();
+        count_allocs(&mut p, LinkType::Ethernet, &frames, 0);
+        let before = p.counters().app.dicom_associations;
+        // The warm-up's association ends during this round (idle timeout),
+        // this round's when the timers pass on the next frame.
+        let allocs = count_allocs(&mut p, LinkType::Ethernet, &frames, 3600 * SECOND)
+            + count_allocs(&mut p, LinkType::Ethernet, &frames[..1], 2 * 3600 * SECOND);
+        let assocs = p.counters().app.dicom_associations - before;
+        p.finish();
+        drop(p);
+        drain.join().unwrap();
+        (allocs, frames.len(), assocs)
+    };
+    let (echo_allocs, echo_frames, echo_assocs) = per_round(&["echo.pcap"]);
+    let (big_allocs, big_frames, big_assocs) = per_round(&["store_large.pcap"]);
+    eprintln!(
+        "echo: {echo_frames} frames, {echo_assocs} association(s), {echo_allocs} allocations"
+    );
+    eprintln!(
+        "3 MiB store: {big_frames} frames, {big_assocs} association(s), {big_allocs} allocations"
+    );
+    assert_eq!((echo_assocs, big_assocs), (2, 2));
+    assert!(big_frames > 2000);
+    // The large association proposes 128 contexts: its record holds more
+    // strings (about 5 allocations per context), but nothing scales with
+    // the 2000+ data segments.
+    assert!(
+        big_allocs / big_assocs < 128 * 6,
+        "{big_allocs} allocations for {big_assocs} associations"
+    );
+    assert!(
+        echo_allocs / echo_assocs < 40,
+        "{echo_allocs} allocations for {echo_assocs} C-ECHO associations"
+    );
+}

@@ -169,7 +169,10 @@ impl AppLayer {
                 app.streams[d] = stream;
             }
             self.counters.dicom_associations += 1;
-            out(AppEvent::Dicom(Box::new((flow_id, app.dicom.record()))));
+            out(AppEvent::Dicom(Box::new((
+                flow_id,
+                app.dicom.take_record(),
+            ))));
             app.dicom.reset();
             for st in &mut app.streams {
                 st.reset();

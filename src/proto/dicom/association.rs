@@ -171,14 +171,25 @@ impl Association {
     /// The record so far (the final one when the flow has ended).
     pub fn record(&self) -> AssociationRecord {
         let mut r = self.rec.clone();
-        r.result = match self.phase {
+        r.result = self.result();
+        r
+    }
+
+    /// Moves the record out (at the end of the flow), leaving an empty one.
+    pub fn take_record(&mut self) -> AssociationRecord {
+        let mut r = std::mem::take(&mut self.rec);
+        r.result = self.result();
+        r
+    }
+
+    fn result(&self) -> &'static str {
+        match self.phase {
             Phase::Idle | Phase::Requested => "incomplete",
             Phase::Accepted => "accepted",
             Phase::Rejected => "rejected",
             Phase::Released => "released",
             Phase::Aborted => "aborted",
-        };
-        r
+        }
     }
 }
 
