@@ -161,6 +161,7 @@ impl Pipeline {
                         slot: flow.slot,
                         flow_id: flow.flow_id,
                         to_server: flow.to_server,
+                        client_ip: if flow.to_server { ip.src } else { ip.dst },
                         server_port: if flow.to_server {
                             t.dst_port
                         } else {

@@ -6,7 +6,28 @@ use super::detect::{self, Verdict};
 use super::dicom::{Association, AssociationRecord};
 use super::{Anomaly, AppProto};
 use crate::flow::reassembly::{ReassemblyCounters, Stream, StreamSink};
-use crate::time::Micros;
+use crate::time::{Micros, SECOND};
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+/// Window of the per-client rate checks.
+pub const BURST_WINDOW: Micros = 60 * SECOND;
+/// More associations than this from one client within [`BURST_WINDOW`] is a burst.
+pub const ASSOCIATION_BURST: u32 = 30;
+/// More C-FIND/C-MOVE/C-GET requests than this within [`BURST_WINDOW`] is a burst.
+pub const QUERY_BURST: u32 = 100;
+/// AE titles remembered for the "never seen" check.
+const MAX_KNOWN_AES: usize = 4096;
+/// Clients whose rates are tracked (the oldest window is dropped when full).
+const MAX_RATE_CLIENTS: usize = 4096;
+
+/// Per-client counts in the current window.
+#[derive(Clone, Copy, Debug)]
+struct Rate {
+    window_start: Micros,
+    associations: u32,
+    queries: u32,
+}
 
 /// Counters for `medtap status`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,6 +71,10 @@ struct TcpApp {
     /// Anomaly kinds already reported for this flow (bit per kind).
     reported: u32,
     dead_counted: bool,
+    /// The association's AE titles were added to the known set.
+    aes_known: bool,
+    /// Queries already counted against the client's rate.
+    queries_counted: u64,
 }
 
 enum Slot {
@@ -67,6 +92,8 @@ pub struct AppLayer {
     #[allow(clippy::vec_box)]
     pool: Vec<Box<TcpApp>>,
     counters: AppCounters,
+    known_aes: HashSet<String>,
+    rates: HashMap<IpAddr, Rate, foldhash::fast::RandomState>,
 }
 
 /// One TCP segment as the application layer needs it.
@@ -80,6 +107,8 @@ pub struct Segment<'a> {
     pub to_server: bool,
     /// Server port (a hint for detection).
     pub server_port: u16,
+    /// Client (initiator) address, for per-client rate checks.
+    pub client_ip: IpAddr,
     /// Sequence number.
     pub seq: u32,
     /// TCP flags.
@@ -97,6 +126,8 @@ impl AppLayer {
             slots: Vec::with_capacity(max_flows),
             pool: Vec::new(),
             counters: AppCounters::default(),
+            known_aes: HashSet::new(),
+            rates: HashMap::default(),
         }
     }
 
@@ -179,6 +210,8 @@ impl AppLayer {
             }
             app.reported = 0;
             app.dead_counted = false;
+            app.aes_known = false;
+            app.queries_counted = 0;
             self.pool.push(app);
         }
     }
@@ -232,6 +265,8 @@ impl AppLayer {
                         dicom: Association::default(),
                         reported: 0,
                         dead_counted: false,
+                        aes_known: false,
+                        queries_counted: 0,
                     })
                 });
                 self.feed(&mut app, s, out);
@@ -256,9 +291,80 @@ impl AppLayer {
         stream.segment(s.seq, s.flags, s.payload, &mut sink, &mut rc);
         self.counters.reassembly = rc;
         app.streams[d] = stream;
+        self.sensor_checks(app, s, out);
         if app.dicom.is_dead() && !app.dead_counted {
             app.dead_counted = true;
             self.counters.abandoned += 1;
+        }
+    }
+}
+
+impl AppLayer {
+    /// Checks that need more than one association: AE titles never seen
+    /// before as C-MOVE destinations, and per-client bursts.
+    fn sensor_checks(&mut self, app: &mut TcpApp, s: &Segment<'_>, out: &mut dyn FnMut(AppEvent)) {
+        let mut emit = |a: Anomaly, app: &mut TcpApp, counters: &mut AppCounters| {
+            report(a, &mut app.reported, counters, out, s.ts, s.flow_id)
+        };
+        // Destinations are checked against AEs of *earlier* associations,
+        // before this one's titles join the set.
+        let dests: Vec<String> = app.dicom.take_move_destinations().collect();
+        for dest in dests {
+            if !self.known_aes.contains(&dest) {
+                emit(Anomaly::DicomMoveToUnknownAe, app, &mut self.counters);
+            }
+        }
+        let new_association = !app.aes_known && app.dicom.ae_titles().is_some();
+        if new_association {
+            app.aes_known = true;
+            if let Some((calling, called)) = app.dicom.ae_titles() {
+                for ae in [calling, called] {
+                    if self.known_aes.len() < MAX_KNOWN_AES && !self.known_aes.contains(ae) {
+                        self.known_aes.insert(ae.to_string());
+                    }
+                }
+            }
+        }
+        let queries = app.dicom.queries() - app.queries_counted;
+        if !new_association && queries == 0 {
+            return;
+        }
+        app.queries_counted += queries;
+        if self.rates.len() >= MAX_RATE_CLIENTS && !self.rates.contains_key(&s.client_ip) {
+            // Forget the client whose window started longest ago.
+            if let Some(oldest) = self
+                .rates
+                .iter()
+                .min_by_key(|(_, r)| r.window_start)
+                .map(|(ip, _)| *ip)
+            {
+                self.rates.remove(&oldest);
+            }
+        }
+        let rate = self.rates.entry(s.client_ip).or_insert(Rate {
+            window_start: s.ts,
+            associations: 0,
+            queries: 0,
+        });
+        if s.ts - rate.window_start >= BURST_WINDOW {
+            *rate = Rate {
+                window_start: s.ts,
+                associations: 0,
+                queries: 0,
+            };
+        }
+        let before = *rate;
+        rate.associations += u32::from(new_association);
+        rate.queries = rate.queries.saturating_add(queries as u32);
+        let (assoc_burst, query_burst) = (
+            before.associations <= ASSOCIATION_BURST && rate.associations > ASSOCIATION_BURST,
+            before.queries <= QUERY_BURST && rate.queries > QUERY_BURST,
+        );
+        if assoc_burst {
+            emit(Anomaly::DicomAssociationBurst, app, &mut self.counters);
+        }
+        if query_burst {
+            emit(Anomaly::DicomQueryBurst, app, &mut self.counters);
         }
     }
 }

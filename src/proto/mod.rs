@@ -58,11 +58,18 @@ pub enum Anomaly {
     DicomProviderAbort,
     /// Bytes were lost where framing cannot be recovered; parsing stopped.
     DicomLostSync,
+    /// A C-MOVE asks to send images to an AE title never seen before in any
+    /// association on this sensor (possible exfiltration).
+    DicomMoveToUnknownAe,
+    /// One client opened many associations within a minute.
+    DicomAssociationBurst,
+    /// One client sent many C-FIND/C-MOVE/C-GET requests within a minute.
+    DicomQueryBurst,
 }
 
 impl Anomaly {
     /// Number of kinds.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 14;
     /// Every kind, in discriminant order.
     pub const ALL: [Anomaly; Self::COUNT] = [
         Anomaly::DicomMalformedPdu,
@@ -76,6 +83,9 @@ impl Anomaly {
         Anomaly::DicomAssociationRejected,
         Anomaly::DicomProviderAbort,
         Anomaly::DicomLostSync,
+        Anomaly::DicomMoveToUnknownAe,
+        Anomaly::DicomAssociationBurst,
+        Anomaly::DicomQueryBurst,
     ];
 
     /// Stable dotted name.
@@ -92,6 +102,9 @@ impl Anomaly {
             Anomaly::DicomAssociationRejected => "dicom.association_rejected",
             Anomaly::DicomProviderAbort => "dicom.provider_abort",
             Anomaly::DicomLostSync => "dicom.lost_sync",
+            Anomaly::DicomMoveToUnknownAe => "dicom.move_to_unknown_ae",
+            Anomaly::DicomAssociationBurst => "dicom.association_burst",
+            Anomaly::DicomQueryBurst => "dicom.query_burst",
         }
     }
 }

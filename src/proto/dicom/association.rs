@@ -115,6 +115,10 @@ pub struct Association {
     outstanding: Vec<(u16, usize)>,
     /// Operation that data PDVs in each direction belong to.
     data_op: [Option<usize>; 2],
+    /// C-MOVE destinations requested since the last [`Association::take_move_destinations`].
+    move_destinations: Vec<String>,
+    /// C-FIND/C-MOVE/C-GET requests seen.
+    queries: u64,
 }
 
 /// Where an association reports anomalies.
@@ -131,6 +135,25 @@ impl Association {
         self.release_rq_seen = false;
         self.outstanding.clear();
         self.data_op = [None; 2];
+        self.move_destinations.clear();
+        self.queries = 0;
+    }
+
+    /// C-MOVE destinations requested since the last call (for checks that
+    /// need the whole sensor's view, such as "destination never seen").
+    pub fn take_move_destinations(&mut self) -> impl Iterator<Item = String> + '_ {
+        self.move_destinations.drain(..)
+    }
+
+    /// C-FIND/C-MOVE/C-GET requests seen so far.
+    pub fn queries(&self) -> u64 {
+        self.queries
+    }
+
+    /// Calling and called AE titles, once the A-ASSOCIATE-RQ was read.
+    pub fn ae_titles(&self) -> Option<(&str, &str)> {
+        (self.phase != Phase::Idle)
+            .then_some((self.rec.calling_ae.as_str(), self.rec.called_ae.as_str()))
     }
 
     /// In-order bytes from the client (`to_server`) or the server.
@@ -434,6 +457,14 @@ impl Dir<'_, '_> {
             }
             idx
         } else {
+            if matches!(field, 0x0010 | 0x0020 | 0x0021) {
+                self.a.queries += 1;
+            }
+            if let (0x0021, Some(dest)) = (field, c.move_destination) {
+                if self.a.move_destinations.len() < MAX_OUTSTANDING {
+                    self.a.move_destinations.push(text(dest));
+                }
+            }
             let idx = self.operation(field, c);
             if let Some(i) = idx {
                 self.a.rec.operations[i].count += 1;
