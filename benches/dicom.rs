@@ -35,6 +35,7 @@ fn pipeline() -> Pipeline {
         local_networks: medtap::config::IdentityConfig::default().networks(),
         device_flush_every: 60 * SECOND,
         first_flow_id: 1,
+        reassembly_bytes: 64 << 20,
     };
     Pipeline::new(&opts, tx)
 }

@@ -100,6 +100,8 @@ impl Default for CaptureConfig {
 pub struct FlowConfig {
     /// Most flows held at once.
     pub max_flows: usize,
+    /// MiB of out-of-order TCP data held for reassembly, all flows together.
+    pub reassembly_mib: usize,
     /// `[flow.timeouts]`
     pub timeouts: TimeoutsConfig,
 }
@@ -108,6 +110,7 @@ impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
             max_flows: 262_144,
+            reassembly_mib: 256,
             timeouts: TimeoutsConfig::default(),
         }
     }
@@ -297,6 +300,12 @@ impl Config {
             return Err(bad(
                 "flow.max_flows",
                 format!("{} is outside 1..=50000000", self.flow.max_flows),
+            ));
+        }
+        if !(1..=65_536).contains(&self.flow.reassembly_mib) {
+            return Err(bad(
+                "flow.reassembly_mib",
+                format!("{} is outside 1..=65536", self.flow.reassembly_mib),
             ));
         }
         let t = &self.flow.timeouts;

@@ -32,6 +32,8 @@ pub struct PipelineOptions {
     pub device_flush_every: Micros,
     /// First flow id to hand out (one past the database's highest).
     pub first_flow_id: u64,
+    /// Sensor-wide cap on out-of-order TCP bytes held for reassembly.
+    pub reassembly_bytes: usize,
 }
 
 /// Cumulative counters of the hot path.
@@ -77,7 +79,7 @@ impl Pipeline {
     pub fn new(opts: &PipelineOptions, out: RecordSender) -> Pipeline {
         Pipeline {
             flows: FlowTable::new(opts.max_flows, opts.timeouts, opts.first_flow_id),
-            app: AppLayer::new(opts.max_flows),
+            app: AppLayer::new(opts.max_flows, opts.reassembly_bytes),
             devices: Inventory::new(opts.max_devices, opts.local_networks.clone()),
             out,
             counters: Counters::default(),

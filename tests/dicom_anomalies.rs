@@ -32,6 +32,7 @@ fn replay(files: &[(&str, i64)]) -> (Vec<Anomaly>, [u64; Anomaly::COUNT]) {
         local_networks: medtap::config::IdentityConfig::default().networks(),
         device_flush_every: 60 * SECOND,
         first_flow_id: 1,
+        reassembly_bytes: 64 << 20,
     };
     let mut p = Pipeline::new(&opts, tx);
     for (file, shift) in files {

@@ -61,6 +61,7 @@ fn pipeline() -> (Pipeline, std::thread::JoinHandle<u64>) {
         local_networks: medtap::config::IdentityConfig::default().networks(),
         device_flush_every: 10 * SECOND,
         first_flow_id: 1,
+        reassembly_bytes: 64 << 20,
     };
     (Pipeline::new(&opts, tx), drain)
 }

@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
         local_networks: medtap::config::IdentityConfig::default().networks(),
         device_flush_every: 10 * SECOND,
         first_flow_id: 1,
+        reassembly_bytes: 64 << 20,
     };
     let mut p = Pipeline::new(&opts, tx);
 

@@ -32,6 +32,7 @@ impl Session {
             device_flush_every: i64::try_from(cfg.identity.flush_interval_secs).unwrap_or(60)
                 * SECOND,
             first_flow_id,
+            reassembly_bytes: cfg.flow.reassembly_mib.saturating_mul(1 << 20),
         };
         Ok(Session {
             pipeline: Pipeline::new(&opts, tx),

@@ -58,6 +58,9 @@ pub struct Stream {
     closed: bool,
     held: Vec<Held>,
     arena: Vec<u8>,
+    /// Set when the sensor-wide reassembly memory is spent: this stream
+    /// may not allocate an arena, so its holes become gaps at once.
+    no_arena: bool,
 }
 
 impl Stream {
@@ -121,6 +124,16 @@ impl Stream {
         self.flush_with_gaps(sink, c);
     }
 
+    /// True once this stream owns an out-of-order arena ([`MAX_OOO_BYTES`]).
+    pub fn has_arena(&self) -> bool {
+        self.arena.capacity() > 0
+    }
+
+    /// Allows or forbids allocating an arena (the caller keeps a sensor-wide budget).
+    pub fn allow_arena(&mut self, allowed: bool) {
+        self.no_arena = !allowed;
+    }
+
     /// Resets for reuse by another flow (keeps the arena's capacity).
     pub fn reset(&mut self) {
         self.next_seq = 0;
@@ -159,6 +172,9 @@ impl Stream {
             return false;
         }
         if self.arena.capacity() == 0 {
+            if self.no_arena {
+                return false;
+            }
             // Once per stream, then reused: out-of-order data is the exception.
             self.arena.reserve_exact(MAX_OOO_BYTES);
         }
@@ -316,6 +332,19 @@ mod tests {
         s.segment(1, ACK, b"c", &mut sink, &mut c);
         s.segment(0, ACK, b"b", &mut sink, &mut c);
         assert_eq!(sink.bytes, b"abc");
+    }
+
+    #[test]
+    fn a_stream_without_arena_budget_reports_holes_at_once() {
+        let mut s = Stream::default();
+        s.allow_arena(false);
+        let mut sink = Collect::default();
+        let mut c = ReassemblyCounters::default();
+        s.segment(999, SYN, &[], &mut sink, &mut c);
+        s.segment(1000, ACK, b"ab", &mut sink, &mut c);
+        s.segment(1004, ACK, b"ef", &mut sink, &mut c);
+        assert_eq!(sink.events, ["ab", "<gap 2>", "ef"]);
+        assert!(!s.has_arena());
     }
 
     #[test]

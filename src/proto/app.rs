@@ -94,6 +94,9 @@ pub struct AppLayer {
     counters: AppCounters,
     known_aes: HashSet<String>,
     rates: HashMap<IpAddr, Rate, foldhash::fast::RandomState>,
+    /// Out-of-order arenas the sensor may still allocate (each
+    /// [`crate::flow::reassembly::MAX_OOO_BYTES`]; arenas are kept in pooled states).
+    arenas_left: usize,
 }
 
 /// One TCP segment as the application layer needs it.
@@ -120,14 +123,16 @@ pub struct Segment<'a> {
 }
 
 impl AppLayer {
-    /// An application layer for a flow table of `max_flows` slots.
-    pub fn new(max_flows: usize) -> AppLayer {
+    /// An application layer for a flow table of `max_flows` slots, with at
+    /// most `reassembly_bytes` of out-of-order buffers in total.
+    pub fn new(max_flows: usize, reassembly_bytes: usize) -> AppLayer {
         AppLayer {
             slots: Vec::with_capacity(max_flows),
             pool: Vec::new(),
             counters: AppCounters::default(),
             known_aes: HashSet::new(),
             rates: HashMap::default(),
+            arenas_left: reassembly_bytes / crate::flow::reassembly::MAX_OOO_BYTES,
         }
     }
 
@@ -288,7 +293,12 @@ impl AppLayer {
             counters: &mut self.counters,
             out,
         };
+        let had_arena = stream.has_arena();
+        stream.allow_arena(self.arenas_left > 0);
         stream.segment(s.seq, s.flags, s.payload, &mut sink, &mut rc);
+        if !had_arena && stream.has_arena() {
+            self.arenas_left -= 1;
+        }
         self.counters.reassembly = rc;
         app.streams[d] = stream;
         self.sensor_checks(app, s, out);
