@@ -3,11 +3,10 @@
 //! DICOM parsing), and whole C-ECHO associations (associations/s).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // bench code: a panic is a failure report
 
+mod support;
+use support::{feed, pipeline};
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use medtap::capture::Frame;
-use medtap::decode::LinkType;
-use medtap::pipeline::{Pipeline, PipelineOptions};
-use medtap::record::{channel, Backpressure};
 use medtap::time::SECOND;
 use std::path::Path;
 
@@ -26,33 +25,6 @@ fn frames(name: &str) -> Vec<(i64, Vec<u8>)> {
     out
 }
 
-fn pipeline() -> Pipeline {
-    let (tx, _rx) = channel(1 << 16, Backpressure::Drop);
-    let opts = PipelineOptions {
-        max_flows: 65_536,
-        timeouts: medtap::flow::Timeouts::default(),
-        max_devices: 1024,
-        local_networks: medtap::config::IdentityConfig::default().networks(),
-        device_flush_every: 60 * SECOND,
-        first_flow_id: 1,
-        reassembly_bytes: 64 << 20,
-    };
-    Pipeline::new(&opts, tx)
-}
-
-fn run(p: &mut Pipeline, frames: &[(i64, Vec<u8>)], shift: i64) {
-    for (ts, data) in frames {
-        p.process(
-            LinkType::Ethernet,
-            &Frame {
-                ts: ts + shift,
-                wire_len: data.len() as u32,
-                data,
-            },
-        );
-    }
-}
-
 fn bench(c: &mut Criterion) {
     let big = frames("store_large.pcap");
     let bytes: u64 = big.iter().map(|f| f.1.len() as u64).sum();
@@ -62,7 +34,7 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             pipeline,
             |mut p| {
-                run(&mut p, &big, 0);
+                feed(&mut p, big.iter().map(|f| (f.0, &f.1[..])), 0);
                 p.finish();
                 p
             },
@@ -79,7 +51,11 @@ fn bench(c: &mut Criterion) {
                 // The same 5-tuple again each round: the closed flow is
                 // reused by the next SYN, as a busy modality does.
                 for i in 0..per_iter as i64 {
-                    run(&mut p, &echo, i * 10 * SECOND);
+                    feed(
+                        &mut p,
+                        echo.iter().map(|f| (f.0, &f.1[..])),
+                        i * 10 * SECOND,
+                    );
                 }
                 p.finish();
                 p

@@ -7,32 +7,16 @@
 #[path = "../tests/common/traffic.rs"]
 mod traffic;
 
+mod support;
+use support::{feed, pipeline};
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use medtap::capture::Frame;
 use medtap::decode::{decode, LinkType};
-use medtap::pipeline::{Pipeline, PipelineOptions};
-use medtap::record::{channel, Backpressure};
 use medtap::time::SECOND;
 use std::hint::black_box;
 
 fn frames() -> Vec<traffic::Frame> {
     traffic::mix(100_000, 500, 1_700_000_000 * SECOND, 42)
-}
-
-fn pipeline() -> Pipeline {
-    // The writer is not part of the hot path: records go to a channel whose
-    // receiver is gone, which costs one failed try_send each.
-    let (tx, _rx) = channel(1 << 16, Backpressure::Drop);
-    let opts = PipelineOptions {
-        max_flows: 262_144,
-        timeouts: medtap::flow::Timeouts::default(),
-        max_devices: 65_536,
-        local_networks: medtap::config::IdentityConfig::default().networks(),
-        device_flush_every: 60 * SECOND,
-        first_flow_id: 1,
-        reassembly_bytes: 64 << 20,
-    };
-    Pipeline::new(&opts, tx)
 }
 
 fn bench(c: &mut Criterion) {
@@ -57,16 +41,7 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             pipeline,
             |mut p| {
-                for f in &frames {
-                    p.process(
-                        LinkType::Ethernet,
-                        &Frame {
-                            ts: f.ts,
-                            wire_len: f.data.len() as u32,
-                            data: &f.data,
-                        },
-                    );
-                }
+                feed(&mut p, frames.iter().map(|f| (f.ts, &f.data[..])), 0);
                 p
             },
             BatchSize::LargeInput,
@@ -80,16 +55,7 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             pipeline,
             |mut p| {
-                for f in &frames {
-                    p.process(
-                        LinkType::Ethernet,
-                        &Frame {
-                            ts: f.ts,
-                            wire_len: f.data.len() as u32,
-                            data: &f.data,
-                        },
-                    );
-                }
+                feed(&mut p, frames.iter().map(|f| (f.ts, &f.data[..])), 0);
                 p
             },
             BatchSize::LargeInput,

@@ -103,42 +103,19 @@ pub fn flows(conn: &Connection, f: &FlowFilter) -> rusqlite::Result<Vec<FlowRow>
         "SELECT flow_id, community_id, start_us, end_us, proto, src_ip, src_port, dest_ip, dest_port,
                 vlan, src_mac, dest_mac, app_proto, pkts_toserver, pkts_toclient, bytes_toserver,
                 bytes_toclient, state, reason
-         FROM flows WHERE 1=1",
+         FROM flows f WHERE 1=1",
     );
-    let mut args: Vec<Value> = Vec::new();
-    let mut arg = |sql: &mut String, clause: &str, v: Value| {
-        args.push(v);
-        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-    };
-    match f.device {
-        Some(DeviceSel::Mac(m)) => arg(
-            &mut sql,
-            " AND (src_mac = ? OR dest_mac = ?)",
-            m.to_string().into(),
-        ),
-        Some(DeviceSel::Ip(ip)) => arg(
-            &mut sql,
-            " AND (src_ip = ? OR dest_ip = ?)",
-            ip.to_string().into(),
-        ),
-        None => {}
-    }
-    if let Some(t) = f.since {
-        arg(&mut sql, " AND end_us >= ?", t.into());
-    }
-    if let Some(t) = f.until {
-        arg(&mut sql, " AND start_us <= ?", t.into());
-    }
+    let mut w = Where::default();
+    w.device_and_time(f.device, f.since, f.until);
     if let Some(p) = f.proto {
-        arg(&mut sql, " AND proto = ?", i64::from(p).into());
+        w.push(" AND f.proto = ?", i64::from(p).into());
     }
     if let Some(a) = &f.app_proto {
-        arg(&mut sql, " AND app_proto = ?", a.clone().into());
+        w.push(" AND f.app_proto = ?", a.clone().into());
     }
-    sql.push_str(" ORDER BY start_us, flow_id");
-    if let Some(l) = f.limit {
-        arg(&mut sql, " LIMIT ?", (l.min(i64::MAX as u64) as i64).into());
-    }
+    w.order_and_limit(f.limit);
+    sql.push_str(&w.sql);
+    let args = w.args;
     let mut st = conn.prepare(&sql)?;
     let rows = st.query_map(params_from_iter(args), |r| {
         let u = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
@@ -369,36 +346,60 @@ pub struct AppFilter {
 impl AppFilter {
     /// SQL conditions on the `flows` table aliased `f`, with their values.
     fn sql(&self) -> (String, Vec<Value>) {
-        let mut sql = String::new();
-        let mut args: Vec<Value> = Vec::new();
-        let mut arg = |sql: &mut String, clause: &str, v: Value| {
-            args.push(v);
-            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-        };
-        match self.device {
-            Some(DeviceSel::Mac(m)) => arg(
-                &mut sql,
+        let mut w = Where::default();
+        w.device_and_time(self.device, self.since, self.until);
+        w.order_and_limit(self.limit);
+        (w.sql, w.args)
+    }
+}
+
+/// SQL conditions on `flows` aliased `f`, with numbered parameters.
+#[derive(Default)]
+struct Where {
+    sql: String,
+    args: Vec<Value>,
+}
+
+impl Where {
+    /// Appends `clause`, whose every `?` is the one new parameter `v`.
+    fn push(&mut self, clause: &str, v: Value) {
+        self.args.push(v);
+        self.sql
+            .push_str(&clause.replace('?', &format!("?{}", self.args.len())));
+    }
+
+    /// Flows to or from a device, overlapping `[since, until]`.
+    fn device_and_time(
+        &mut self,
+        device: Option<DeviceSel>,
+        since: Option<Micros>,
+        until: Option<Micros>,
+    ) {
+        match device {
+            Some(DeviceSel::Mac(m)) => self.push(
                 " AND (f.src_mac = ? OR f.dest_mac = ?)",
                 m.to_string().into(),
             ),
-            Some(DeviceSel::Ip(ip)) => arg(
-                &mut sql,
+            Some(DeviceSel::Ip(ip)) => self.push(
                 " AND (f.src_ip = ? OR f.dest_ip = ?)",
                 ip.to_string().into(),
             ),
             None => {}
         }
-        if let Some(t) = self.since {
-            arg(&mut sql, " AND f.end_us >= ?", t.into());
+        if let Some(t) = since {
+            self.push(" AND f.end_us >= ?", t.into());
         }
-        if let Some(t) = self.until {
-            arg(&mut sql, " AND f.start_us <= ?", t.into());
+        if let Some(t) = until {
+            self.push(" AND f.start_us <= ?", t.into());
         }
-        sql.push_str(" ORDER BY f.start_us, f.flow_id");
-        if let Some(l) = self.limit {
-            arg(&mut sql, " LIMIT ?", (l.min(i64::MAX as u64) as i64).into());
+    }
+
+    /// Oldest first, at most `limit` rows.
+    fn order_and_limit(&mut self, limit: Option<u64>) {
+        self.sql.push_str(" ORDER BY f.start_us, f.flow_id");
+        if let Some(l) = limit {
+            self.push(" LIMIT ?", (l.min(i64::MAX as u64) as i64).into());
         }
-        (sql, args)
     }
 }
 
