@@ -10,6 +10,15 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 # shellcheck disable=SC1091
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+corpus="${MEDTAP_CORPUS:-../shared/corpus/public}"
+if [ -f "$corpus/README.md" ]; then
+  echo "medtap tests: public corpus found at $corpus: tshark comparisons include it"
+else
+  echo "medtap tests: public corpus NOT found ($corpus): its comparisons will NOT run; only the project's own captures are checked"
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "medtap tests: not root: the live-capture and fresh dcmtk tests will NOT run"
+fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
