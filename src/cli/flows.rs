@@ -1,26 +1,18 @@
 //! `medtap flows`: query flow records.
 
-use super::{open_db, print_json_lines, table, DbArgs};
+use super::{open_db, print_json_lines, table, DbArgs, WindowArgs};
 use anyhow::{anyhow, Result};
 use clap::Args;
 use medtap::flow::proto_number;
-use medtap::store::query::{self, DeviceSel, FlowFilter};
-use medtap::time::{self, parse_time};
+use medtap::store::query::{self, FlowFilter};
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
 pub struct FlowsArgs {
     #[command(flatten)]
     db: DbArgs,
-    /// Only flows to or from this device (MAC or IP)
-    #[arg(long, value_name = "MAC|IP")]
-    device: Option<String>,
-    /// Only flows active at or after this time (RFC 3339, or relative: -2h, -30m)
-    #[arg(long, value_name = "T", allow_hyphen_values = true)]
-    since: Option<String>,
-    /// Only flows started at or before this time
-    #[arg(long, value_name = "T", allow_hyphen_values = true)]
-    until: Option<String>,
+    #[command(flatten)]
+    window: WindowArgs,
     /// Only this IP protocol (tcp, udp, icmp, ipv6-icmp, or a number)
     #[arg(long, value_name = "PROTO")]
     proto: Option<String>,
@@ -36,18 +28,11 @@ pub struct FlowsArgs {
 }
 
 pub fn run(a: FlowsArgs) -> Result<ExitCode> {
-    let now = time::now();
+    let w = a.window.parse()?;
     let filter = FlowFilter {
-        device: a
-            .device
-            .as_deref()
-            .map(|d| {
-                DeviceSel::parse(d)
-                    .ok_or_else(|| anyhow!("--device {d:?} is neither a MAC nor an IP address"))
-            })
-            .transpose()?,
-        since: a.since.as_deref().map(|t| parse_time(t, now)).transpose()?,
-        until: a.until.as_deref().map(|t| parse_time(t, now)).transpose()?,
+        device: w.device,
+        since: w.since,
+        until: w.until,
         proto: a
             .proto
             .as_deref()

@@ -64,20 +64,64 @@ impl DbArgs {
     }
 }
 
-/// `--device`, `--since`, `--until`, `--limit`, `--json` of the per-protocol queries.
+/// `--device`, `--since`, `--until`: which flows or sessions a query covers.
+#[derive(Args, Debug, Clone)]
+pub struct WindowArgs {
+    /// Only traffic to or from this device (MAC or IP)
+    #[arg(long, value_name = "MAC|IP")]
+    device: Option<String>,
+    /// Only traffic active at or after this time (RFC 3339, or relative: -2h, -30m)
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    since: Option<String>,
+    /// Only traffic that started at or before this time
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
+    until: Option<String>,
+}
+
+/// A parsed [`WindowArgs`].
+pub struct Window {
+    device: Option<medtap::store::query::DeviceSel>,
+    since: Option<medtap::time::Micros>,
+    until: Option<medtap::time::Micros>,
+}
+
+impl WindowArgs {
+    /// Parses the device selector and the times (relative to now).
+    fn parse(&self) -> Result<Window> {
+        use medtap::store::query::DeviceSel;
+        use medtap::time::{self, parse_time};
+        let now = time::now();
+        Ok(Window {
+            device: self
+                .device
+                .as_deref()
+                .map(|d| {
+                    DeviceSel::parse(d).ok_or_else(|| {
+                        anyhow::anyhow!("--device {d:?} is neither a MAC nor an IP address")
+                    })
+                })
+                .transpose()?,
+            since: self
+                .since
+                .as_deref()
+                .map(|t| parse_time(t, now))
+                .transpose()?,
+            until: self
+                .until
+                .as_deref()
+                .map(|t| parse_time(t, now))
+                .transpose()?,
+        })
+    }
+}
+
+/// Options of the per-protocol queries (`dicom`, later `hl7`, `mqtt`).
 #[derive(Args, Debug, Clone)]
 pub struct AppQueryArgs {
     #[command(flatten)]
     db: DbArgs,
-    /// Only sessions to or from this device (MAC or IP)
-    #[arg(long, value_name = "MAC|IP")]
-    device: Option<String>,
-    /// Only sessions active at or after this time (RFC 3339, or relative: -2h, -30m)
-    #[arg(long, value_name = "T", allow_hyphen_values = true)]
-    since: Option<String>,
-    /// Only sessions started at or before this time
-    #[arg(long, value_name = "T", allow_hyphen_values = true)]
-    until: Option<String>,
+    #[command(flatten)]
+    window: WindowArgs,
     /// Most rows to print; 0 for all
     #[arg(long, value_name = "N", default_value_t = 0)]
     limit: u64,
@@ -88,21 +132,11 @@ pub struct AppQueryArgs {
 
 /// Parses [`AppQueryArgs`] into a store filter.
 fn app_filter(a: &AppQueryArgs) -> Result<medtap::store::query::AppFilter> {
-    use medtap::store::query::{AppFilter, DeviceSel};
-    use medtap::time::{self, parse_time};
-    let now = time::now();
-    Ok(AppFilter {
-        device: a
-            .device
-            .as_deref()
-            .map(|d| {
-                DeviceSel::parse(d).ok_or_else(|| {
-                    anyhow::anyhow!("--device {d:?} is neither a MAC nor an IP address")
-                })
-            })
-            .transpose()?,
-        since: a.since.as_deref().map(|t| parse_time(t, now)).transpose()?,
-        until: a.until.as_deref().map(|t| parse_time(t, now)).transpose()?,
+    let w = a.window.parse()?;
+    Ok(medtap::store::query::AppFilter {
+        device: w.device,
+        since: w.since,
+        until: w.until,
         limit: (a.limit > 0).then_some(a.limit),
     })
 }
