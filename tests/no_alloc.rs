@@ -15,19 +15,25 @@ use medtap::record::{channel, Backpressure};
 use medtap::time::SECOND;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
+// Both the switch and the count are per thread: the tests run in parallel
+// threads, and one test must not see another's allocations.
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn allocs() -> u64 {
+    ALLOCS.with(|a| a.get())
 }
 
 // SAFETY: defers to the system allocator; only adds a counter.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(|c| c.get()) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // try_with: the thread-locals may already be gone while a thread exits.
+        if COUNTING.try_with(|c| c.get()).unwrap_or(false) {
+            let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
         }
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
@@ -37,8 +43,9 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(|c| c.get()) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // try_with: the thread-locals may already be gone while a thread exits.
+        if COUNTING.try_with(|c| c.get()).unwrap_or(false) {
+            let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
         }
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -73,7 +80,7 @@ fn count_allocs(
     frames: &[(i64, u32, Vec<u8>)],
     shift: i64,
 ) -> u64 {
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocs();
     COUNTING.with(|c| c.set(true));
     for (ts, wire_len, data) in frames {
         let f = Frame {
@@ -84,7 +91,7 @@ fn count_allocs(
         p.process(link, &f);
     }
     COUNTING.with(|c| c.set(false));
-    ALLOCS.load(Ordering::Relaxed) - before
+    allocs() - before
 }
 
 fn assert_steady_state_allocates_nothing(link: LinkType, frames: &[(i64, u32, Vec<u8>)]) {
