@@ -121,13 +121,6 @@ pub struct FlowRecord {
     pub app_proto: Option<crate::proto::AppProto>,
 }
 
-impl FlowRecord {
-    /// Name of the IP protocol as EVE writes it.
-    pub fn proto_name(&self) -> &'static str {
-        proto_name(self.proto)
-    }
-}
-
 /// Lower-case protocol name for well-known IP protocol numbers, else "ip".
 pub fn proto_name(proto: u8) -> &'static str {
     match proto {

@@ -410,8 +410,9 @@ fn report(
     }
 }
 
-impl StreamSink for Sink<'_, '_> {
-    fn data(&mut self, bytes: &[u8]) {
+impl Sink<'_, '_> {
+    /// Runs `f` on the flow's parser with this direction and an anomaly reporter.
+    fn parse(&mut self, f: impl FnOnce(&mut Association, bool, &mut dyn FnMut(Anomaly))) {
         let Sink {
             app,
             to_server,
@@ -421,23 +422,18 @@ impl StreamSink for Sink<'_, '_> {
             out,
         } = self;
         let reported = &mut app.reported;
-        app.dicom.data(*to_server, bytes, &mut |a| {
+        f(&mut app.dicom, *to_server, &mut |a| {
             report(a, reported, counters, *out, *ts, *flow_id)
         });
     }
+}
+
+impl StreamSink for Sink<'_, '_> {
+    fn data(&mut self, bytes: &[u8]) {
+        self.parse(|dicom, to_server, emit| dicom.data(to_server, bytes, emit));
+    }
 
     fn gap(&mut self, len: u32) {
-        let Sink {
-            app,
-            to_server,
-            ts,
-            flow_id,
-            counters,
-            out,
-        } = self;
-        let reported = &mut app.reported;
-        app.dicom.gap(*to_server, len, &mut |a| {
-            report(a, reported, counters, *out, *ts, *flow_id)
-        });
+        self.parse(|dicom, to_server, emit| dicom.gap(to_server, len, emit));
     }
 }
