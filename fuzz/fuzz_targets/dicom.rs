@@ -14,11 +14,11 @@ fuzz_target!(|data: &[u8]| {
         rest = &rest[3..];
         let to_server = dir & 1 == 0;
         if dir & 2 != 0 {
-            a.gap(to_server, len as u32, &mut |_| {});
+            a.gap(to_server, len as u32, &mut |_, _| {});
             continue;
         }
         let n = len.min(rest.len());
-        a.data(to_server, &rest[..n], &mut |_| {});
+        a.data(to_server, &rest[..n], &mut |_, _| {});
         rest = &rest[n..];
     }
     let r = a.take_record();

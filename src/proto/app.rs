@@ -277,7 +277,7 @@ impl AppLayer {
                 self.feed(&mut app, s, out);
                 Slot::Dicom(app)
             }
-            AppProto::DicomTls => Slot::Done,
+            AppProto::DicomTls | AppProto::Hl7 | AppProto::Mqtt | AppProto::MqttTls => Slot::Done,
         }
     }
 
@@ -412,7 +412,7 @@ fn report(
 
 impl Sink<'_, '_> {
     /// Runs `f` on the flow's parser with this direction and an anomaly reporter.
-    fn parse(&mut self, f: impl FnOnce(&mut Association, bool, &mut dyn FnMut(Anomaly))) {
+    fn parse(&mut self, f: impl FnOnce(&mut Association, bool, super::Emit<'_>)) {
         let Sink {
             app,
             to_server,
@@ -422,7 +422,7 @@ impl Sink<'_, '_> {
             out,
         } = self;
         let reported = &mut app.reported;
-        f(&mut app.dicom, *to_server, &mut |a| {
+        f(&mut app.dicom, *to_server, &mut |a, _detail| {
             report(a, reported, counters, *out, *ts, *flow_id)
         });
     }

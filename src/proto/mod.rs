@@ -1,5 +1,5 @@
 //! Application protocols over TCP: detection by content on any port, and
-//! the parsers (DICOM now; HL7 and MQTT plug in the same way).
+//! the parsers: DICOM, HL7 v2 over MLLP and MQTT.
 //!
 //! Parser contract (see ARCHITECTURE.md): input is borrowed bytes, nothing
 //! is allocated per packet, length fields are checked against named caps
@@ -9,6 +9,8 @@
 pub mod app;
 pub mod detect;
 pub mod dicom;
+pub mod hl7;
+pub mod mqtt;
 
 use serde::Serialize;
 
@@ -19,6 +21,12 @@ pub enum AppProto {
     Dicom,
     /// DICOM over TLS (ports 2761/2762): recorded, not decoded.
     DicomTls,
+    /// HL7 v2 over MLLP.
+    Hl7,
+    /// MQTT 3.1, 3.1.1 or 5.0.
+    Mqtt,
+    /// MQTT over TLS (port 8883): recorded, not decoded.
+    MqttTls,
 }
 
 impl AppProto {
@@ -27,6 +35,9 @@ impl AppProto {
         match self {
             AppProto::Dicom => "dicom",
             AppProto::DicomTls => "dicom-tls",
+            AppProto::Hl7 => "hl7",
+            AppProto::Mqtt => "mqtt",
+            AppProto::MqttTls => "mqtt-tls",
         }
     }
 }
@@ -65,11 +76,45 @@ pub enum Anomaly {
     DicomAssociationBurst,
     /// One client sent many C-FIND/C-MOVE/C-GET requests within a minute.
     DicomQueryBurst,
+    /// An MLLP frame whose end block (0x1C 0x0D) never came within the cap:
+    /// abandoned, parsing resumes at the next start block.
+    Hl7FrameWithoutTrailer,
+    /// A message over medtap's size cap: skipped by count.
+    Hl7OversizedMessage,
+    /// A frame that does not start with a well-formed MSH segment.
+    Hl7MalformedMsh,
+    /// An acknowledgement with code AE, AR, CE or CR (detail: the code).
+    Hl7NegativeAck,
+    /// Bytes outside any MLLP frame.
+    Hl7BytesOutsideFrame,
+    /// A remaining-length varint longer than 4 bytes.
+    MqttMalformedRemainingLength,
+    /// Packet type 0 (reserved), or 15 (AUTH) before MQTT 5.0.
+    MqttReservedPacketType,
+    /// QoS 3 in a PUBLISH, will or subscription.
+    MqttInvalidQos,
+    /// A packet other than CONNECT opened the session.
+    MqttPacketBeforeConnect,
+    /// A packet whose fields do not parse (lying lengths, bad flags,
+    /// properties longer than the packet).
+    MqttMalformedPacket,
+    /// A packet over medtap's hard cap: skipped by count.
+    MqttPacketOverHardCap,
+    /// The broker refused the connection (detail: the reason's name).
+    MqttConnackRefused,
+    /// One client failed authentication many times within a minute.
+    MqttAuthBruteForce,
+    /// A subscription to everything: `#` or `$SYS/#`.
+    MqttWildcardSubscription,
+    /// A client published to a `$` (broker system) topic.
+    MqttPublishToSystemTopic,
+    /// Bytes were lost where framing cannot be recovered; parsing stopped.
+    MqttLostSync,
 }
 
 impl Anomaly {
     /// Number of kinds.
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 30;
     /// Every kind, in discriminant order.
     pub const ALL: [Anomaly; Self::COUNT] = [
         Anomaly::DicomMalformedPdu,
@@ -86,6 +131,22 @@ impl Anomaly {
         Anomaly::DicomMoveToUnknownAe,
         Anomaly::DicomAssociationBurst,
         Anomaly::DicomQueryBurst,
+        Anomaly::Hl7FrameWithoutTrailer,
+        Anomaly::Hl7OversizedMessage,
+        Anomaly::Hl7MalformedMsh,
+        Anomaly::Hl7NegativeAck,
+        Anomaly::Hl7BytesOutsideFrame,
+        Anomaly::MqttMalformedRemainingLength,
+        Anomaly::MqttReservedPacketType,
+        Anomaly::MqttInvalidQos,
+        Anomaly::MqttPacketBeforeConnect,
+        Anomaly::MqttMalformedPacket,
+        Anomaly::MqttPacketOverHardCap,
+        Anomaly::MqttConnackRefused,
+        Anomaly::MqttAuthBruteForce,
+        Anomaly::MqttWildcardSubscription,
+        Anomaly::MqttPublishToSystemTopic,
+        Anomaly::MqttLostSync,
     ];
 
     /// Stable dotted name.
@@ -105,6 +166,44 @@ impl Anomaly {
             Anomaly::DicomMoveToUnknownAe => "dicom.move_to_unknown_ae",
             Anomaly::DicomAssociationBurst => "dicom.association_burst",
             Anomaly::DicomQueryBurst => "dicom.query_burst",
+            Anomaly::Hl7FrameWithoutTrailer => "hl7.frame_without_trailer",
+            Anomaly::Hl7OversizedMessage => "hl7.oversized_message",
+            Anomaly::Hl7MalformedMsh => "hl7.malformed_msh",
+            Anomaly::Hl7NegativeAck => "hl7.negative_ack",
+            Anomaly::Hl7BytesOutsideFrame => "hl7.bytes_outside_frame",
+            Anomaly::MqttMalformedRemainingLength => "mqtt.malformed_remaining_length",
+            Anomaly::MqttReservedPacketType => "mqtt.reserved_packet_type",
+            Anomaly::MqttInvalidQos => "mqtt.invalid_qos",
+            Anomaly::MqttPacketBeforeConnect => "mqtt.packet_before_connect",
+            Anomaly::MqttMalformedPacket => "mqtt.malformed_packet",
+            Anomaly::MqttPacketOverHardCap => "mqtt.packet_over_hard_cap",
+            Anomaly::MqttConnackRefused => "mqtt.connack_refused",
+            Anomaly::MqttAuthBruteForce => "mqtt.auth_brute_force",
+            Anomaly::MqttWildcardSubscription => "mqtt.wildcard_subscription",
+            Anomaly::MqttPublishToSystemTopic => "mqtt.publish_to_system_topic",
+            Anomaly::MqttLostSync => "mqtt.lost_sync",
         }
+    }
+}
+
+/// Where a parser reports anomalies: the kind and, for some kinds, a short
+/// static detail (a reason's name or an acknowledgement code; never data).
+pub type Emit<'a> = &'a mut dyn FnMut(Anomaly, Option<&'static str>);
+
+#[cfg(test)]
+mod tests {
+    use super::Anomaly;
+
+    #[test]
+    fn anomaly_table_is_complete_and_names_are_unique() {
+        for (i, a) in Anomaly::ALL.iter().enumerate() {
+            assert_eq!(*a as usize, i);
+        }
+        let mut names: Vec<_> = Anomaly::ALL.iter().map(|a| a.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Anomaly::COUNT);
+        // One bit per kind in the per-flow "reported" set.
+        assert!(Anomaly::COUNT <= 64);
     }
 }

@@ -121,8 +121,7 @@ pub struct Association {
     queries: u64,
 }
 
-/// Where an association reports anomalies.
-pub type Emit<'a> = &'a mut dyn FnMut(Anomaly);
+pub use crate::proto::Emit;
 
 impl Association {
     /// Clears everything for reuse (keeps buffer capacities).
@@ -241,11 +240,11 @@ impl Handler for Dir<'_, '_> {
         if t == pdu_type::P_DATA_TF {
             if let Some(max) = limit.filter(|&m| m > 0) {
                 if len > max {
-                    (self.emit)(Anomaly::DicomPduOverMaxLength);
+                    (self.emit)(Anomaly::DicomPduOverMaxLength, None);
                 }
             }
             if self.a.phase != Phase::Accepted {
-                (self.emit)(Anomaly::DicomPdataBeforeAccept);
+                (self.emit)(Anomaly::DicomPdataBeforeAccept, None);
             }
         }
     }
@@ -268,19 +267,19 @@ impl Handler for Dir<'_, '_> {
             (pdu_type::ABORT, _) => pdu::abort(body).map(|ab| self.aborted(ab)),
             // An RQ from the server or an AC/RJ from the client.
             _ => {
-                (self.emit)(Anomaly::DicomUnexpectedPdu);
+                (self.emit)(Anomaly::DicomUnexpectedPdu, None);
                 Ok(())
             }
         };
         if ok.is_err() {
-            (self.emit)(Anomaly::DicomMalformedPdu);
+            (self.emit)(Anomaly::DicomMalformedPdu, None);
         }
     }
 
     fn command(&mut self, _ctx: u8, bytes: &[u8]) {
         match dimse::parse(bytes) {
             Ok(c) => self.dimse(&c),
-            Err(_) => (self.emit)(Anomaly::DicomMalformedCommand),
+            Err(_) => (self.emit)(Anomaly::DicomMalformedCommand, None),
         }
     }
 
@@ -293,13 +292,16 @@ impl Handler for Dir<'_, '_> {
     }
 
     fn problem(&mut self, p: Problem) {
-        (self.emit)(match p {
+        (self.emit)(
+            match p {
             Problem::UnknownPduType(_) => Anomaly::DicomUnknownPduType,
             Problem::OverHardCap(_) => Anomaly::DicomPduOverHardCap,
             Problem::MalformedPdv => Anomaly::DicomMalformedPdu,
             Problem::CommandTooLong => Anomaly::DicomMalformedCommand,
             Problem::LostSync => Anomaly::DicomLostSync,
-        });
+            },
+            None,
+        );
     }
 }
 
@@ -331,13 +333,13 @@ impl Dir<'_, '_> {
                             item_type::TRANSFER_SYNTAX => {
                                 ctx.transfer_syntaxes.push(text(sub.value))
                             }
-                            _ => (self.emit)(Anomaly::DicomMalformedItem),
+                            _ => (self.emit)(Anomaly::DicomMalformedItem, None),
                         }
                     }
                     self.a.rec.contexts.push(ctx);
                 }
                 item_type::USER_INFORMATION => self.user_information(&item, true)?,
-                _ => (self.emit)(Anomaly::DicomMalformedItem),
+                _ => (self.emit)(Anomaly::DicomMalformedItem, None),
             }
         }
         Ok(())
@@ -368,11 +370,11 @@ impl Dir<'_, '_> {
                             // PS3.8 9.3.3.2: the transfer syntax is only significant on acceptance.
                             c.accepted_transfer_syntax = ts.filter(|_| pc.result == 0);
                         }
-                        None => (self.emit)(Anomaly::DicomMalformedItem),
+                        None => (self.emit)(Anomaly::DicomMalformedItem, None),
                     }
                 }
                 item_type::USER_INFORMATION => self.user_information(&item, false)?,
-                _ => (self.emit)(Anomaly::DicomMalformedItem),
+                _ => (self.emit)(Anomaly::DicomMalformedItem, None),
             }
         }
         Ok(())
@@ -422,14 +424,14 @@ impl Dir<'_, '_> {
     fn rejected(&mut self, r: Reject) {
         self.a.phase = Phase::Rejected;
         self.a.rec.reject = Some(pdu::reject_text(&r));
-        (self.emit)(Anomaly::DicomAssociationRejected);
+        (self.emit)(Anomaly::DicomAssociationRejected, None);
     }
 
     fn aborted(&mut self, ab: Abort) {
         self.a.phase = Phase::Aborted;
         self.a.rec.abort = Some(pdu::abort_text(&ab));
         if ab.source == 2 {
-            (self.emit)(Anomaly::DicomProviderAbort);
+            (self.emit)(Anomaly::DicomProviderAbort, None);
         }
     }
 
@@ -437,7 +439,7 @@ impl Dir<'_, '_> {
         let Some(field) = c.command_field else { return };
         let d = usize::from(!self.to_server);
         if self.a.phase != Phase::Accepted {
-            (self.emit)(Anomaly::DicomPdataBeforeAccept);
+            (self.emit)(Anomaly::DicomPdataBeforeAccept, None);
         }
         let op = if dimse::is_response(field) {
             let pos = c

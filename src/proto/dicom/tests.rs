@@ -140,10 +140,10 @@ fn run(session: &[(bool, Vec<u8>)], split: Option<usize>) -> (AssociationRecord,
     for (to_server, bytes) in session {
         match split {
             Some(at) if at < bytes.len() => {
-                a.data(*to_server, &bytes[..at], &mut |x| seen.push(x));
-                a.data(*to_server, &bytes[at..], &mut |x| seen.push(x));
+                a.data(*to_server, &bytes[..at], &mut |x, _| seen.push(x));
+                a.data(*to_server, &bytes[at..], &mut |x, _| seen.push(x));
             }
-            _ => a.data(*to_server, bytes, &mut |x| seen.push(x)),
+            _ => a.data(*to_server, bytes, &mut |x, _| seen.push(x)),
         }
     }
     (a.record(), seen)
@@ -213,7 +213,7 @@ fn byte_at_a_time_gives_the_same_record() {
     let mut a = Association::default();
     for (to_server, bytes) in &session {
         for b in bytes {
-            a.data(*to_server, std::slice::from_ref(b), &mut |x| {
+            a.data(*to_server, std::slice::from_ref(b), &mut |x, _| {
                 panic!("{x:?}")
             });
         }
@@ -229,11 +229,11 @@ fn a_gap_inside_image_data_is_skipped_but_a_gap_in_framing_stops_parsing() {
     for (i, (to_server, bytes)) in session.iter().enumerate() {
         if i == 3 {
             // Lose 1000 bytes in the middle of the first data PDV (PDU header 6 + PDV header 6 + 500).
-            a.data(true, &bytes[..512], &mut |x| seen.push(x));
-            a.gap(true, 1000, &mut |x| seen.push(x));
-            a.data(true, &bytes[1512..], &mut |x| seen.push(x));
+            a.data(true, &bytes[..512], &mut |x, _| seen.push(x));
+            a.gap(true, 1000, &mut |x, _| seen.push(x));
+            a.data(true, &bytes[1512..], &mut |x, _| seen.push(x));
         } else {
-            a.data(*to_server, bytes, &mut |x| seen.push(x));
+            a.data(*to_server, bytes, &mut |x, _| seen.push(x));
         }
     }
     let r = a.record();
@@ -243,9 +243,9 @@ fn a_gap_inside_image_data_is_skipped_but_a_gap_in_framing_stops_parsing() {
 
     let mut b = Association::default();
     let mut seen = Vec::new();
-    b.data(true, &session[0].1[..3], &mut |x| seen.push(x));
-    b.gap(true, 10, &mut |x| seen.push(x));
-    b.data(true, &session[0].1[13..], &mut |x| seen.push(x));
+    b.data(true, &session[0].1[..3], &mut |x, _| seen.push(x));
+    b.gap(true, 10, &mut |x, _| seen.push(x));
+    b.data(true, &session[0].1[13..], &mut |x, _| seen.push(x));
     assert_eq!(seen, [Anomaly::DicomLostSync]);
     assert_eq!(b.record().result, "incomplete");
 }
@@ -337,9 +337,9 @@ proptest! {
     fn arbitrary_bytes_never_panic(chunks in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..300)), 0..20), gaps in proptest::collection::vec(0u32..5000, 0..3)) {
         let mut a = Association::default();
         for (i, (dir, bytes)) in chunks.iter().enumerate() {
-            a.data(*dir, bytes, &mut |_| {});
+            a.data(*dir, bytes, &mut |_, _| {});
             if let Some(g) = gaps.get(i) {
-                a.gap(*dir, *g, &mut |_| {});
+                a.gap(*dir, *g, &mut |_, _| {});
             }
         }
         let _ = a.record();
@@ -367,7 +367,7 @@ proptest! {
             let mut i = 0;
             while !rest.is_empty() {
                 let n = cuts[i % cuts.len()].min(rest.len());
-                a.data(*to_server, &rest[..n], &mut |_| {});
+                a.data(*to_server, &rest[..n], &mut |_, _| {});
                 rest = &rest[n..];
                 i += 1;
             }
