@@ -263,6 +263,8 @@ impl Pipeline {
             anomalies: std::array::from_fn(|i| now.app.anomalies[i] - was.app.anomalies[i]),
             app_abandoned: now.app.abandoned - was.app.abandoned,
             dicom_associations: now.app.dicom_associations - was.app.dicom_associations,
+            hl7_messages: now.app.hl7_messages - was.app.hl7_messages,
+            mqtt_sessions: now.app.mqtt_sessions - was.app.mqtt_sessions,
             ..StatsRecord::default()
         }
     }
@@ -311,12 +313,16 @@ fn send_app(out: &mut RecordSender, e: AppEvent) {
             ts,
             flow_id,
             anomaly,
+            detail,
         } => Record::Anomaly(AnomalyRecord {
             ts,
             flow_id,
             anomaly,
+            detail,
         }),
         AppEvent::Dicom(d) => Record::Dicom(d),
+        AppEvent::Hl7(m) => Record::Hl7(m),
+        AppEvent::Mqtt(m) => Record::Mqtt(m),
     });
 }
 

@@ -6,6 +6,8 @@ use crate::device::{DeviceIpRecord, DeviceRecord};
 use crate::flow::reassembly::ReassemblyCounters;
 use crate::flow::FlowRecord;
 use crate::proto::dicom::AssociationRecord;
+use crate::proto::hl7::MessageRecord;
+use crate::proto::mqtt::SessionRecord;
 use crate::proto::Anomaly;
 use crate::time::Micros;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
@@ -26,6 +28,10 @@ pub enum Record {
     Anomaly(AnomalyRecord),
     /// A DICOM association, by flow id (boxed: once per association).
     Dicom(Box<(u64, AssociationRecord)>),
+    /// An HL7 message, by flow id (boxed: once per message).
+    Hl7(Box<(u64, MessageRecord)>),
+    /// An MQTT session, by flow id (boxed: once per connection).
+    Mqtt(Box<(u64, SessionRecord)>),
 }
 
 /// A protocol anomaly seen on a flow.
@@ -37,6 +43,8 @@ pub struct AnomalyRecord {
     pub flow_id: u64,
     /// What.
     pub anomaly: Anomaly,
+    /// A short static detail (a reason's name, an ACK code), if any.
+    pub detail: Option<&'static str>,
 }
 
 /// Counters for one period of capture (a live interval, or one input file).
@@ -87,6 +95,10 @@ pub struct StatsRecord {
     pub app_abandoned: u64,
     /// DICOM associations ended.
     pub dicom_associations: u64,
+    /// HL7 messages seen.
+    pub hl7_messages: u64,
+    /// MQTT sessions ended.
+    pub mqtt_sessions: u64,
 }
 
 impl StatsRecord {

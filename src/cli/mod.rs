@@ -5,6 +5,8 @@ mod config_check;
 mod devices;
 mod dicom;
 mod flows;
+mod hl7;
+mod mqtt;
 mod run;
 mod session;
 mod status;
@@ -36,6 +38,10 @@ enum Command {
     Devices(devices::DevicesArgs),
     /// DICOM associations: AE titles, presentation contexts, DIMSE operations.
     Dicom(dicom::DicomArgs),
+    /// HL7 v2 messages (MLLP): header fields, segment counts, ACK code and latency.
+    Hl7(hl7::Hl7Args),
+    /// MQTT sessions: client id, CONNACK, topics published, subscriptions.
+    Mqtt(mqtt::MqttArgs),
     /// Capture statistics: packets, drops, decode errors, records lost, database size.
     Status(status::StatusArgs),
     /// Configuration commands.
@@ -115,7 +121,7 @@ impl WindowArgs {
     }
 }
 
-/// Options of the per-protocol queries (`dicom`, later `hl7`, `mqtt`).
+/// Options of the per-protocol queries (`dicom`, `hl7`, `mqtt`).
 #[derive(Args, Debug, Clone)]
 pub struct AppQueryArgs {
     #[command(flatten)]
@@ -150,6 +156,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Devices(a) => devices::run(a),
         Command::Status(a) => status::run(a),
         Command::Dicom(a) => dicom::run(a),
+        Command::Hl7(a) => hl7::run(a),
+        Command::Mqtt(a) => mqtt::run(a),
         Command::Config(c) => config_check::run(c),
     }
 }

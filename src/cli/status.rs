@@ -99,6 +99,8 @@ pub fn run(a: StatusArgs) -> Result<ExitCode> {
             "DICOM associations".into(),
             s.dicom_associations.to_string(),
         ),
+        ("HL7 messages".into(), s.hl7_messages.to_string()),
+        ("MQTT sessions".into(), s.mqtt_sessions.to_string()),
         ("protocol anomalies".into(), s.anomalies.to_string()),
     ]);
     rows.extend(

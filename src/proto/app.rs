@@ -1,9 +1,11 @@
 //! Per-flow application state for TCP flows: detection, then reassembly and
-//! the protocol's parser. State boxes are recycled through a pool, so once
-//! warmed up new connections allocate nothing either.
+//! the protocol's parser (DICOM, HL7/MLLP, MQTT). State boxes are recycled
+//! through a pool, so once warmed up new connections allocate nothing either.
 
 use super::detect::{self, Verdict};
 use super::dicom::{Association, AssociationRecord};
+use super::hl7::{Conversation, MessageRecord};
+use super::mqtt::{Session, SessionRecord};
 use super::{Anomaly, AppProto};
 use crate::flow::reassembly::{ReassemblyCounters, Stream, StreamSink};
 use crate::time::{Micros, SECOND};
@@ -16,6 +18,9 @@ pub const BURST_WINDOW: Micros = 60 * SECOND;
 pub const ASSOCIATION_BURST: u32 = 30;
 /// More C-FIND/C-MOVE/C-GET requests than this within [`BURST_WINDOW`] is a burst.
 pub const QUERY_BURST: u32 = 100;
+/// More MQTT authentication failures than this from one client within
+/// [`BURST_WINDOW`] is a brute-force attempt.
+pub const AUTH_FAILURE_BURST: u32 = 5;
 /// AE titles remembered for the "never seen" check.
 const MAX_KNOWN_AES: usize = 4096;
 /// Clients whose rates are tracked (the oldest window is dropped when full).
@@ -27,6 +32,7 @@ struct Rate {
     window_start: Micros,
     associations: u32,
     queries: u32,
+    auth_failures: u32,
 }
 
 /// Counters for `medtap status`.
@@ -38,6 +44,10 @@ pub struct AppCounters {
     pub anomalies: [u64; Anomaly::COUNT],
     /// DICOM associations ended.
     pub dicom_associations: u64,
+    /// HL7 messages seen.
+    pub hl7_messages: u64,
+    /// MQTT sessions ended.
+    pub mqtt_sessions: u64,
     /// Flows whose parsing stopped early (lost framing).
     pub abandoned: u64,
 }
@@ -53,9 +63,15 @@ pub enum AppEvent {
         flow_id: u64,
         /// What.
         anomaly: Anomaly,
+        /// A short static detail (reason name, ACK code).
+        detail: Option<&'static str>,
     },
     /// A DICOM association ended with its flow.
     Dicom(Box<(u64, AssociationRecord)>),
+    /// An HL7 message (with its acknowledgement, when one came), by flow id.
+    Hl7(Box<(u64, MessageRecord)>),
+    /// An MQTT session ended with its flow.
+    Mqtt(Box<(u64, SessionRecord)>),
 }
 
 struct Probe {
@@ -65,11 +81,16 @@ struct Probe {
     buf: [u8; detect::MAX_PROBE_LEN],
 }
 
+/// A parsed TCP flow. It holds every protocol's parser so that one pool
+/// serves all; only `proto`'s is used (the others stay empty).
 struct TcpApp {
+    proto: AppProto,
     streams: [Stream; 2],
     dicom: Association,
+    hl7: Conversation,
+    mqtt: Session,
     /// Anomaly kinds already reported for this flow (bit per kind).
-    reported: u32,
+    reported: u64,
     dead_counted: bool,
     /// The association's AE titles were added to the known set.
     aes_known: bool,
@@ -82,7 +103,7 @@ enum Slot {
     Probing(Box<Probe>),
     /// Not an application medtap parses (or not TCP).
     Done,
-    Dicom(Box<TcpApp>),
+    Parsing(Box<TcpApp>),
 }
 
 /// The application layer for all flows of one flow table, indexed by slot.
@@ -174,9 +195,9 @@ impl AppLayer {
             Slot::Probing(p) if s.to_server && !s.payload.is_empty() => {
                 self.probe(p, s, out, &mut detected)
             }
-            Slot::Dicom(mut app) => {
+            Slot::Parsing(mut app) => {
                 self.feed(&mut app, s, out);
-                Slot::Dicom(app)
+                Slot::Parsing(app)
             }
             other => other,
         };
@@ -190,35 +211,55 @@ impl AppLayer {
         let Some(s) = self.slots.get_mut(slot as usize) else {
             return;
         };
-        if let Slot::Dicom(mut app) = std::mem::replace(s, Slot::Fresh) {
-            for (d, to_server) in [(0, true), (1, false)] {
-                let mut stream = std::mem::take(&mut app.streams[d]);
-                let mut sink = Sink {
-                    app: &mut app,
-                    to_server,
-                    ts,
-                    flow_id,
-                    counters: &mut self.counters,
-                    out,
-                };
-                stream.finish(&mut sink, &mut ReassemblyCounters::default());
-                app.streams[d] = stream;
-            }
-            self.counters.dicom_associations += 1;
-            out(AppEvent::Dicom(Box::new((
+        let Slot::Parsing(mut app) = std::mem::replace(s, Slot::Fresh) else {
+            return;
+        };
+        for (d, to_server) in [(0, true), (1, false)] {
+            let mut stream = std::mem::take(&mut app.streams[d]);
+            let mut sink = Sink {
+                app: &mut app,
+                to_server,
+                ts,
                 flow_id,
-                app.dicom.take_record(),
-            ))));
-            app.dicom.reset();
-            for st in &mut app.streams {
-                st.reset();
-            }
-            app.reported = 0;
-            app.dead_counted = false;
-            app.aes_known = false;
-            app.queries_counted = 0;
-            self.pool.push(app);
+                counters: &mut self.counters,
+                out,
+            };
+            stream.finish(&mut sink, &mut ReassemblyCounters::default());
+            app.streams[d] = stream;
         }
+        match app.proto {
+            AppProto::Dicom => {
+                self.counters.dicom_associations += 1;
+                out(AppEvent::Dicom(Box::new((
+                    flow_id,
+                    app.dicom.take_record(),
+                ))));
+            }
+            AppProto::Hl7 => {
+                let TcpApp { hl7, reported, .. } = &mut *app;
+                let counters = &mut self.counters;
+                hl7.finish(ts, &mut |a, detail| {
+                    report(a, detail, reported, counters, out, ts, flow_id)
+                });
+                self.hl7_messages(&mut app, flow_id, out);
+            }
+            AppProto::Mqtt => {
+                self.counters.mqtt_sessions += 1;
+                out(AppEvent::Mqtt(Box::new((flow_id, app.mqtt.take_record()))));
+            }
+            AppProto::DicomTls | AppProto::MqttTls => {}
+        }
+        app.dicom.reset();
+        app.hl7.reset();
+        app.mqtt.reset();
+        for st in &mut app.streams {
+            st.reset();
+        }
+        app.reported = 0;
+        app.dead_counted = false;
+        app.aes_known = false;
+        app.queries_counted = 0;
+        self.pool.push(app);
     }
 
     fn probe(
@@ -250,9 +291,9 @@ impl AppLayer {
                     ..*s
                 };
                 let slot = self.start(proto, &held, out);
-                if let Slot::Dicom(mut app) = slot {
+                if let Slot::Parsing(mut app) = slot {
                     self.feed(&mut app, s, out);
-                    Slot::Dicom(app)
+                    Slot::Parsing(app)
                 } else {
                     slot
                 }
@@ -263,21 +304,26 @@ impl AppLayer {
     /// Sets up the parser for a detected protocol and feeds it `s`.
     fn start(&mut self, proto: AppProto, s: &Segment<'_>, out: &mut dyn FnMut(AppEvent)) -> Slot {
         match proto {
-            AppProto::Dicom => {
+            AppProto::Dicom | AppProto::Hl7 | AppProto::Mqtt => {
                 let mut app = self.pool.pop().unwrap_or_else(|| {
                     Box::new(TcpApp {
+                        proto,
                         streams: Default::default(),
                         dicom: Association::default(),
+                        hl7: Conversation::default(),
+                        mqtt: Session::default(),
                         reported: 0,
                         dead_counted: false,
                         aes_known: false,
                         queries_counted: 0,
                     })
                 });
+                app.proto = proto;
                 self.feed(&mut app, s, out);
-                Slot::Dicom(app)
+                Slot::Parsing(app)
             }
-            AppProto::DicomTls | AppProto::Hl7 | AppProto::Mqtt | AppProto::MqttTls => Slot::Done,
+            // Encrypted: the flow is labelled, its content is not read.
+            AppProto::DicomTls | AppProto::MqttTls => Slot::Done,
         }
     }
 
@@ -301,8 +347,22 @@ impl AppLayer {
         }
         self.counters.reassembly = rc;
         app.streams[d] = stream;
-        self.sensor_checks(app, s, out);
-        if app.dicom.is_dead() && !app.dead_counted {
+        let dead = match app.proto {
+            AppProto::Dicom => {
+                self.dicom_checks(app, s, out);
+                app.dicom.is_dead()
+            }
+            AppProto::Hl7 => {
+                self.hl7_messages(app, s.flow_id, out);
+                false
+            }
+            AppProto::Mqtt => {
+                self.mqtt_checks(app, s, out);
+                app.mqtt.is_dead()
+            }
+            AppProto::DicomTls | AppProto::MqttTls => false,
+        };
+        if dead && !app.dead_counted {
             app.dead_counted = true;
             self.counters.abandoned += 1;
         }
@@ -310,11 +370,68 @@ impl AppLayer {
 }
 
 impl AppLayer {
+    /// Hands finished HL7 messages to the pipeline.
+    fn hl7_messages(&mut self, app: &mut TcpApp, flow_id: u64, out: &mut dyn FnMut(AppEvent)) {
+        if !app.hl7.has_messages() {
+            return;
+        }
+        for m in app.hl7.take_messages() {
+            self.counters.hl7_messages += 1;
+            out(AppEvent::Hl7(Box::new((flow_id, m))));
+        }
+    }
+
+    /// Per-client authentication failures: many within a minute is brute force.
+    fn mqtt_checks(&mut self, app: &mut TcpApp, s: &Segment<'_>, out: &mut dyn FnMut(AppEvent)) {
+        if !app.mqtt.take_auth_failure() {
+            return;
+        }
+        let rate = self.rate(s.client_ip, s.ts);
+        rate.auth_failures += 1;
+        if rate.auth_failures == AUTH_FAILURE_BURST + 1 {
+            report(
+                Anomaly::MqttAuthBruteForce,
+                None,
+                &mut app.reported,
+                &mut self.counters,
+                out,
+                s.ts,
+                s.flow_id,
+            );
+        }
+    }
+
+    /// The client's counts in the current window (a new window once the old
+    /// one is over; the longest-idle client is forgotten when the table is full).
+    fn rate(&mut self, client: IpAddr, ts: Micros) -> &mut Rate {
+        if self.rates.len() >= MAX_RATE_CLIENTS && !self.rates.contains_key(&client) {
+            if let Some(oldest) = self
+                .rates
+                .iter()
+                .min_by_key(|(_, r)| r.window_start)
+                .map(|(ip, _)| *ip)
+            {
+                self.rates.remove(&oldest);
+            }
+        }
+        let fresh = Rate {
+            window_start: ts,
+            associations: 0,
+            queries: 0,
+            auth_failures: 0,
+        };
+        let rate = self.rates.entry(client).or_insert(fresh);
+        if ts - rate.window_start >= BURST_WINDOW {
+            *rate = fresh;
+        }
+        rate
+    }
+
     /// Checks that need more than one association: AE titles never seen
     /// before as C-MOVE destinations, and per-client bursts.
-    fn sensor_checks(&mut self, app: &mut TcpApp, s: &Segment<'_>, out: &mut dyn FnMut(AppEvent)) {
+    fn dicom_checks(&mut self, app: &mut TcpApp, s: &Segment<'_>, out: &mut dyn FnMut(AppEvent)) {
         let mut emit = |a: Anomaly, app: &mut TcpApp, counters: &mut AppCounters| {
-            report(a, &mut app.reported, counters, out, s.ts, s.flow_id)
+            report(a, None, &mut app.reported, counters, out, s.ts, s.flow_id)
         };
         // Destinations are checked against AEs of *earlier* associations,
         // before this one's titles join the set.
@@ -340,29 +457,7 @@ impl AppLayer {
             return;
         }
         app.queries_counted += queries;
-        if self.rates.len() >= MAX_RATE_CLIENTS && !self.rates.contains_key(&s.client_ip) {
-            // Forget the client whose window started longest ago.
-            if let Some(oldest) = self
-                .rates
-                .iter()
-                .min_by_key(|(_, r)| r.window_start)
-                .map(|(ip, _)| *ip)
-            {
-                self.rates.remove(&oldest);
-            }
-        }
-        let rate = self.rates.entry(s.client_ip).or_insert(Rate {
-            window_start: s.ts,
-            associations: 0,
-            queries: 0,
-        });
-        if s.ts - rate.window_start >= BURST_WINDOW {
-            *rate = Rate {
-                window_start: s.ts,
-                associations: 0,
-                queries: 0,
-            };
-        }
+        let rate = self.rate(s.client_ip, s.ts);
         let before = *rate;
         rate.associations += u32::from(new_association);
         rate.queries = rate.queries.saturating_add(queries as u32);
@@ -392,27 +487,29 @@ struct Sink<'a, 'o> {
 /// Counts an anomaly and reports it once per flow and kind.
 fn report(
     a: Anomaly,
-    reported: &mut u32,
+    detail: Option<&'static str>,
+    reported: &mut u64,
     counters: &mut AppCounters,
     out: &mut dyn FnMut(AppEvent),
     ts: Micros,
     flow_id: u64,
 ) {
     counters.anomalies[a as usize] += 1;
-    let bit = 1u32 << (a as u32);
+    let bit = 1u64 << (a as u32);
     if *reported & bit == 0 {
         *reported |= bit;
         out(AppEvent::Anomaly {
             ts,
             flow_id,
             anomaly: a,
+            detail,
         });
     }
 }
 
 impl Sink<'_, '_> {
-    /// Runs `f` on the flow's parser with this direction and an anomaly reporter.
-    fn parse(&mut self, f: impl FnOnce(&mut Association, bool, super::Emit<'_>)) {
+    /// Runs the flow's parser on in-order bytes (`Some`) or a gap (`None`).
+    fn parse(&mut self, bytes: Option<&[u8]>, gap: u32) {
         let Sink {
             app,
             to_server,
@@ -421,19 +518,34 @@ impl Sink<'_, '_> {
             counters,
             out,
         } = self;
-        let reported = &mut app.reported;
-        f(&mut app.dicom, *to_server, &mut |a, _detail| {
-            report(a, reported, counters, *out, *ts, *flow_id)
-        });
+        let TcpApp {
+            proto,
+            dicom,
+            hl7,
+            mqtt,
+            reported,
+            ..
+        } = &mut **app;
+        let (to_server, ts, flow_id) = (*to_server, *ts, *flow_id);
+        let emit = &mut |a, detail| report(a, detail, reported, counters, *out, ts, flow_id);
+        match (proto, bytes) {
+            (AppProto::Dicom, Some(b)) => dicom.data(to_server, b, emit),
+            (AppProto::Dicom, None) => dicom.gap(to_server, gap, emit),
+            (AppProto::Hl7, Some(b)) => hl7.data(to_server, b, ts, emit),
+            (AppProto::Hl7, None) => hl7.gap(to_server, gap, ts, emit),
+            (AppProto::Mqtt, Some(b)) => mqtt.data(to_server, b, emit),
+            (AppProto::Mqtt, None) => mqtt.gap(to_server, gap, emit),
+            (AppProto::DicomTls | AppProto::MqttTls, _) => {}
+        }
     }
 }
 
 impl StreamSink for Sink<'_, '_> {
     fn data(&mut self, bytes: &[u8]) {
-        self.parse(|dicom, to_server, emit| dicom.data(to_server, bytes, emit));
+        self.parse(Some(bytes), 0);
     }
 
     fn gap(&mut self, len: u32) {
-        self.parse(|dicom, to_server, emit| dicom.gap(to_server, len, emit));
+        self.parse(None, len);
     }
 }

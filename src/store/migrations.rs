@@ -137,4 +137,90 @@ ALTER TABLE capture_stats ADD COLUMN anomalies_by_name TEXT NOT NULL DEFAULT '{}
 ALTER TABLE capture_stats ADD COLUMN app_abandoned INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE capture_stats ADD COLUMN dicom_associations INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 3: HL7 messages, MQTT sessions (publishes, subscriptions), anomaly details.
+    r#"
+CREATE TABLE hl7_messages (
+    id                 INTEGER PRIMARY KEY,
+    flow_id            INTEGER NOT NULL,
+    ts_us              INTEGER NOT NULL,
+    to_server          INTEGER NOT NULL,
+    sending_app        TEXT,
+    sending_facility   TEXT,
+    receiving_app      TEXT,
+    receiving_facility TEXT,
+    message_time       TEXT,
+    message_type       TEXT,
+    control_id         TEXT,
+    processing_id      TEXT,
+    version            TEXT,
+    msa_code           TEXT,
+    msa_control_id     TEXT,
+    ack_code           TEXT,
+    ack_latency_us     INTEGER,
+    segments           TEXT NOT NULL,
+    other_segments     INTEGER NOT NULL,
+    bytes              INTEGER NOT NULL,
+    framing            TEXT NOT NULL
+);
+CREATE INDEX hl7_messages_ts ON hl7_messages(ts_us);
+CREATE INDEX hl7_messages_flow ON hl7_messages(flow_id);
+CREATE INDEX hl7_messages_sending_app ON hl7_messages(sending_app);
+
+CREATE TABLE mqtt_sessions (
+    flow_id                 INTEGER PRIMARY KEY,
+    protocol_name           TEXT,
+    protocol_version        INTEGER,
+    client_id               TEXT,
+    username_present        INTEGER NOT NULL,
+    password_present        INTEGER NOT NULL,
+    clean_start             INTEGER,
+    keep_alive              INTEGER,
+    will_topic              TEXT,
+    will_qos                INTEGER,
+    will_retain             INTEGER,
+    session_expiry_interval INTEGER,
+    receive_maximum         INTEGER,
+    maximum_packet_size     INTEGER,
+    auth_method             TEXT,
+    user_properties         INTEGER NOT NULL,
+    connack_code            INTEGER,
+    connack_reason          TEXT,
+    session_present         INTEGER,
+    disconnect_code         INTEGER,
+    disconnect_reason       TEXT,
+    packets_toserver        INTEGER NOT NULL,
+    packets_toclient        INTEGER NOT NULL,
+    pings                   INTEGER NOT NULL,
+    auth_packets            INTEGER NOT NULL,
+    topics_dropped          INTEGER NOT NULL,
+    unsubscribed            TEXT NOT NULL
+);
+CREATE INDEX mqtt_sessions_client ON mqtt_sessions(client_id);
+
+CREATE TABLE mqtt_publishes (
+    flow_id   INTEGER NOT NULL,
+    to_server INTEGER NOT NULL,
+    topic     TEXT NOT NULL,
+    qos       INTEGER NOT NULL,
+    retain    INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    bytes     INTEGER NOT NULL,
+    dup       INTEGER NOT NULL
+);
+CREATE INDEX mqtt_publishes_flow ON mqtt_publishes(flow_id);
+CREATE INDEX mqtt_publishes_topic ON mqtt_publishes(topic);
+
+CREATE TABLE mqtt_subscriptions (
+    flow_id        INTEGER NOT NULL,
+    filter         TEXT NOT NULL,
+    qos            INTEGER NOT NULL,
+    granted        INTEGER,
+    granted_reason TEXT
+);
+CREATE INDEX mqtt_subscriptions_flow ON mqtt_subscriptions(flow_id);
+
+ALTER TABLE anomalies ADD COLUMN detail TEXT;
+ALTER TABLE capture_stats ADD COLUMN hl7_messages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN mqtt_sessions INTEGER NOT NULL DEFAULT 0;
+"#,
 ];

@@ -5,8 +5,10 @@
 //! while the daemon writes. The schema version lives in
 //! `PRAGMA user_version`; each entry of [`MIGRATIONS`] moves it up by one.
 
+mod app_rows;
 mod migrations;
 pub mod query;
+pub mod query_app;
 mod writer;
 
 pub use migrations::MIGRATIONS;

@@ -241,6 +241,10 @@ pub struct Status {
     pub app_abandoned: u64,
     /// DICOM associations seen.
     pub dicom_associations: u64,
+    /// HL7 messages seen.
+    pub hl7_messages: u64,
+    /// MQTT sessions seen.
+    pub mqtt_sessions: u64,
     /// Protocol anomalies.
     pub anomalies: u64,
     /// Protocol anomalies by name (only names seen).
@@ -265,7 +269,7 @@ pub fn status(conn: &Connection, db_bytes: u64) -> rusqlite::Result<Status> {
     let mut last_update = None;
     {
         // Each counter column of capture_stats and the Status field it sums into.
-        let mut fields: [(&str, &mut u64); 23] = [
+        let mut fields: [(&str, &mut u64); 25] = [
             ("packets", &mut s.packets),
             ("bytes", &mut s.bytes),
             ("kernel_received", &mut s.kernel_received),
@@ -288,6 +292,8 @@ pub fn status(conn: &Connection, db_bytes: u64) -> rusqlite::Result<Status> {
             ("reasm_out_of_order", &mut s.reasm_out_of_order),
             ("app_abandoned", &mut s.app_abandoned),
             ("dicom_associations", &mut s.dicom_associations),
+            ("hl7_messages", &mut s.hl7_messages),
+            ("mqtt_sessions", &mut s.mqtt_sessions),
             ("anomalies", &mut s.anomalies),
         ];
         let sums: Vec<String> = fields
@@ -330,7 +336,7 @@ pub fn status(conn: &Connection, db_bytes: u64) -> rusqlite::Result<Status> {
     Ok(s)
 }
 
-/// Filters shared by the per-protocol queries (`dicom`, later `hl7`, `mqtt`).
+/// Filters shared by the per-protocol queries (`dicom`, `hl7`, `mqtt`).
 #[derive(Clone, Debug, Default)]
 pub struct AppFilter {
     /// Flows to or from this device.
@@ -345,7 +351,7 @@ pub struct AppFilter {
 
 impl AppFilter {
     /// SQL conditions on the `flows` table aliased `f`, with their values.
-    fn sql(&self) -> (String, Vec<Value>) {
+    pub(super) fn sql(&self) -> (String, Vec<Value>) {
         let mut w = Where::default();
         w.device_and_time(self.device, self.since, self.until);
         w.order_and_limit(self.limit);
@@ -355,21 +361,21 @@ impl AppFilter {
 
 /// SQL conditions on `flows` aliased `f`, with numbered parameters.
 #[derive(Default)]
-struct Where {
-    sql: String,
-    args: Vec<Value>,
+pub(super) struct Where {
+    pub(super) sql: String,
+    pub(super) args: Vec<Value>,
 }
 
 impl Where {
     /// Appends `clause`, whose every `?` is the one new parameter `v`.
-    fn push(&mut self, clause: &str, v: Value) {
+    pub(super) fn push(&mut self, clause: &str, v: Value) {
         self.args.push(v);
         self.sql
             .push_str(&clause.replace('?', &format!("?{}", self.args.len())));
     }
 
     /// Flows to or from a device, overlapping `[since, until]`.
-    fn device_and_time(
+    pub(super) fn device_and_time(
         &mut self,
         device: Option<DeviceSel>,
         since: Option<Micros>,

@@ -115,6 +115,8 @@ fn write_batch(
             }
             Record::Anomaly(a) => insert_anomaly(&tx, a),
             Record::Dicom(d) => insert_dicom(&tx, d.0, &d.1),
+            Record::Hl7(m) => super::app_rows::insert_hl7(&tx, m.0, &m.1),
+            Record::Mqtt(m) => super::app_rows::insert_mqtt(&tx, m.0, &m.1),
         };
         match res {
             Ok(()) => ok += 1,
@@ -231,8 +233,8 @@ fn insert_stats(tx: &Transaction<'_>, s: &StatsRecord) -> rusqlite::Result<()> {
             ip_fragments, flows_created, flows_evicted, flows_timed_out, devices_untracked,
             records_dropped, records_failed, read_errors, reasm_gaps, reasm_gap_bytes,
             reasm_retransmissions, reasm_overlap_conflicts, reasm_out_of_order, anomalies,
-            anomalies_by_name, app_abandoned, dicom_associations)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29)",
+            anomalies_by_name, app_abandoned, dicom_associations, hl7_messages, mqtt_sessions)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31)",
     )?;
     let n = |v: u64| v as i64;
     let r = &s.reassembly;
@@ -266,14 +268,17 @@ fn insert_stats(tx: &Transaction<'_>, s: &StatsRecord) -> rusqlite::Result<()> {
         serde_json::Value::Object(by_anomaly).to_string(),
         n(s.app_abandoned),
         n(s.dicom_associations),
+        n(s.hl7_messages),
+        n(s.mqtt_sessions),
     ])?;
     Ok(())
 }
 
 fn insert_anomaly(tx: &Transaction<'_>, a: &AnomalyRecord) -> rusqlite::Result<()> {
-    let mut st =
-        tx.prepare_cached("INSERT INTO anomalies (ts_us, flow_id, name) VALUES (?1, ?2, ?3)")?;
-    st.execute(params![a.ts, a.flow_id as i64, a.anomaly.name()])?;
+    let mut st = tx.prepare_cached(
+        "INSERT INTO anomalies (ts_us, flow_id, name, detail) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    st.execute(params![a.ts, a.flow_id as i64, a.anomaly.name(), a.detail])?;
     Ok(())
 }
 
@@ -328,6 +333,6 @@ fn insert_dicom(tx: &Transaction<'_>, flow_id: u64, a: &AssociationRecord) -> ru
 }
 
 /// JSON text of the list columns (serialising these types cannot fail).
-fn json<T: serde::Serialize>(v: &T) -> String {
+pub(super) fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }

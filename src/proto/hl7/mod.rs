@@ -18,9 +18,7 @@ pub const PROBE_LEN: usize = 11;
 /// header (`\x0bMSH|^~\&|`, any plausible separators; batch headers
 /// FHS/BHS too). `None` while more bytes are needed.
 pub fn probe(first: &[u8]) -> Option<bool> {
-    let Some((&start, rest)) = first.split_first() else {
-        return None;
-    };
+    let (&start, rest) = first.split_first()?;
     if start != mllp::START {
         return Some(false);
     }

@@ -1,0 +1,74 @@
+//! `medtap mqtt`: MQTT sessions with their topics and subscriptions.
+
+use super::{app_filter, open_db, print_json_lines, table, AppQueryArgs};
+use anyhow::Result;
+use clap::Args;
+use medtap::store::query_app;
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct MqttArgs {
+    #[command(flatten)]
+    q: AppQueryArgs,
+}
+
+pub fn run(a: MqttArgs) -> Result<ExitCode> {
+    let filter = app_filter(&a.q)?;
+    let conn = open_db(&a.q.db.db_path()?)?;
+    let rows = query_app::mqtt(&conn, &filter)?;
+    if a.q.json {
+        print_json_lines(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    table::print(
+        &[
+            "flow_id",
+            "start",
+            "client -> broker",
+            "ver",
+            "client_id",
+            "connack",
+            "published",
+            "subscribed",
+        ],
+        rows.iter().map(|r| {
+            let published: Vec<String> = r
+                .published
+                .iter()
+                .map(|p| {
+                    let arrow = if p.direction == "to_server" { ">" } else { "<" };
+                    format!("{arrow}{} q{} x{} {}B", p.topic, p.qos, p.count, p.bytes)
+                })
+                .collect();
+            let subscribed: Vec<String> = r
+                .subscribed
+                .iter()
+                .map(|s| match s.granted {
+                    Some(g) => format!("{} q{} ->{g}", s.filter, s.qos),
+                    None => format!("{} q{}", s.filter, s.qos),
+                })
+                .collect();
+            let list = |v: Vec<String>| {
+                if v.is_empty() {
+                    "-".into()
+                } else {
+                    v.join("; ")
+                }
+            };
+            vec![
+                r.flow_id.to_string(),
+                r.start.clone(),
+                format!(
+                    "{}:{} -> {}:{}",
+                    r.src_ip, r.src_port, r.dest_ip, r.dest_port
+                ),
+                r.protocol_version.map_or("-".into(), |v| v.to_string()),
+                r.client_id.clone().unwrap_or_else(|| "-".into()),
+                r.connack_reason.clone().unwrap_or_else(|| "-".into()),
+                list(published),
+                list(subscribed),
+            ]
+        }),
+    );
+    Ok(ExitCode::SUCCESS)
+}
