@@ -415,21 +415,6 @@ fn compare(pcap: &Path, tsv: &Path) -> Vec<String> {
     problems
 }
 
-fn captures_with_truth(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
-    let mut out: Vec<(PathBuf, PathBuf)> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
-        .filter_map(|p| {
-            let tsv = PathBuf::from(format!("{}.tshark.tsv", p.display()));
-            tsv.exists().then_some((p, tsv))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 fn check_all(pairs: &[(PathBuf, PathBuf)]) {
     let mut failed = Vec::new();
     for (pcap, tsv) in pairs {
@@ -448,7 +433,7 @@ fn check_all(pairs: &[(PathBuf, PathBuf)]) {
 
 #[test]
 fn own_dcmtk_captures_match_tshark() {
-    let pairs = captures_with_truth(&common::root().join("tests/data/dicom"));
+    let pairs = common::captures_with_truth(&common::root().join("tests/data/dicom"));
     assert!(
         pairs.len() >= 8,
         "expected the dcmtk captures, found {}",
@@ -463,8 +448,8 @@ fn public_dicom_captures_match_tshark() {
         common::corpus_absent("public_dicom_captures_match_tshark");
         return;
     };
-    let mut pairs = captures_with_truth(&dir.join("dicom"));
-    pairs.extend(captures_with_truth(&dir.join("mixed")));
+    let mut pairs = common::captures_with_truth(&dir.join("dicom"));
+    pairs.extend(common::captures_with_truth(&dir.join("mixed")));
     assert_eq!(pairs.len(), 6);
     check_all(&pairs);
 }
@@ -509,7 +494,7 @@ fn fresh_dcmtk_traffic_matches_tshark() {
     if let Some(err) = last {
         panic!("make-dicom-captures.sh failed three times: {err}");
     }
-    let pairs = captures_with_truth(dir.path());
+    let pairs = common::captures_with_truth(dir.path());
     assert_eq!(pairs.len(), 8);
     check_all(&pairs);
 }

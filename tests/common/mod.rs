@@ -130,3 +130,53 @@ pub fn read_frames(path: &Path) -> (i32, Vec<(i64, u32, Vec<u8>)>) {
     }
     (dlt, frames)
 }
+
+/// A tshark ground-truth TSV: one map (column → value) per row.
+pub fn read_tsv(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split('\t').chain(std::iter::repeat("")))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// `medtap analyze PCAP` into a fresh database, then `medtap QUERY --json`:
+/// the rows, plus the database's `status --json`.
+pub fn analyze_and_query(pcap: &Path, query: &str) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("q.db");
+    analyze(&db, &[pcap]);
+    let out = run_ok(medtap().args([query, "--json", "--db"]).arg(&db));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (json_lines(&out), status_json(&db))
+}
+
+/// Captures with a `.tshark.tsv` next to them in `dir`, sorted.
+pub fn captures_with_truth(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let mut out: Vec<(PathBuf, PathBuf)> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
+                .filter_map(|p| {
+                    let tsv = PathBuf::from(format!("{}.tshark.tsv", p.display()));
+                    tsv.exists().then_some((p, tsv))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
