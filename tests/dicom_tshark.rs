@@ -505,51 +505,5 @@ fn fresh_dcmtk_traffic_matches_tshark() {
 fn no_patient_data_in_the_database_or_logs() {
     let data = common::root().join("tests/data/dicom");
     let captures = ["store_ct_mr.pcap", "find.pcap", "move.pcap"].map(|f| data.join(f));
-    let needle = b"MEDTAP^PHANTOM";
-    for c in &captures {
-        let raw = std::fs::read(c).unwrap();
-        assert!(
-            raw.windows(needle.len()).any(|w| w == needle),
-            "{} should carry the phantom name",
-            c.display()
-        );
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("phi.db");
-    let out = common::run_ok(
-        common::medtap()
-            .env("RUST_LOG", "trace")
-            .arg("analyze")
-            .args(&captures)
-            .arg("--db")
-            .arg(&db),
-    );
-    assert!(out.status.success());
-    let assoc = common::json_lines(&common::run_ok(
-        common::medtap().args(["dicom", "--json", "--db"]).arg(&db),
-    ));
-    assert!(
-        assoc.len() >= 4,
-        "associations were parsed: {}",
-        assoc.len()
-    );
-    // Checkpoint the WAL so every byte written is in the files we scan.
-    drop(rusqlite::Connection::open(&db).unwrap().pragma_update(
-        None,
-        "wal_checkpoint",
-        "TRUNCATE",
-    ));
-    let mut stored = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
-        stored.extend(std::fs::read(entry.path()).unwrap());
-    }
-    stored.extend(&out.stdout);
-    stored.extend(&out.stderr);
-    for phi in [&b"MEDTAP^PHANTOM"[..], b"PHANTOM"] {
-        assert!(
-            !stored.windows(phi.len()).any(|w| w == phi),
-            "{:?} leaked",
-            String::from_utf8_lossy(phi)
-        );
-    }
+    common::assert_no_phi(&captures, &[b"MEDTAP^PHANTOM", b"PHANTOM"], "dicom", 4);
 }

@@ -180,3 +180,49 @@ pub fn captures_with_truth(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
     out.sort();
     out
 }
+
+/// Runs `analyze` (with trace logging) over `captures`, which must carry
+/// every `needle`, checks `medtap QUERY --json` found at least `min_rows`,
+/// and asserts no needle reached the database files, stdout or the logs.
+pub fn assert_no_phi(captures: &[PathBuf], needles: &[&[u8]], query: &str, min_rows: usize) {
+    let has = |hay: &[u8], n: &[u8]| hay.windows(n.len()).any(|w| w == n);
+    let mut raw = Vec::new();
+    for c in captures {
+        raw.extend(std::fs::read(c).unwrap_or_else(|e| panic!("{c:?}: {e}")));
+    }
+    for n in needles {
+        assert!(
+            has(&raw, n),
+            "the captures should carry {:?}",
+            String::from_utf8_lossy(n)
+        );
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("phi.db");
+    let out = run_ok(
+        medtap()
+            .env("RUST_LOG", "trace")
+            .arg("analyze")
+            .args(captures)
+            .arg("--db")
+            .arg(&db),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = json_lines(&run_ok(medtap().args([query, "--json", "--db"]).arg(&db)));
+    assert!(rows.len() >= min_rows, "{query}: {} rows parsed", rows.len());
+    // Checkpoint the WAL so every byte written is in the files we scan.
+    drop(
+        rusqlite::Connection::open(&db)
+            .expect("open db")
+            .pragma_update(None, "wal_checkpoint", "TRUNCATE"),
+    );
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).expect("read dir").flatten() {
+        stored.extend(std::fs::read(entry.path()).expect("read db file"));
+    }
+    stored.extend(&out.stdout);
+    stored.extend(&out.stderr);
+    for n in needles {
+        assert!(!has(&stored, n), "{:?} leaked", String::from_utf8_lossy(n));
+    }
+}
