@@ -1,0 +1,850 @@
+//! One MQTT connection: both directions' parsers plus what medtap keeps
+//! about it, and the owned record written when the flow ends.
+
+use super::packet::{self, connect_flags, Props, Reader, Stop};
+use super::stream::{DirParser, Handler, Plan, Problem, Step};
+use super::{connack_reason_name, packet_type as pt, packet_type_name};
+use super::{reason_code_name, suback_code_name};
+use crate::proto::{Anomaly, Emit};
+
+/// Distinct (direction, topic, QoS, retain) rows kept per session.
+pub const MAX_PUBLISHED: usize = 256;
+/// Distinct subscription filters kept per session.
+pub const MAX_SUBSCRIBED: usize = 256;
+/// Distinct unsubscribed filters kept per session.
+pub const MAX_UNSUBSCRIBED: usize = 64;
+/// Longest string kept (topic, filter, client id, ...), in bytes; longer
+/// ones are clipped at a character boundary.
+pub const MAX_STRING: usize = 256;
+/// Subscription filters remembered until their SUBACK (all outstanding
+/// SUBSCRIBEs together).
+pub const MAX_PENDING_FILTERS: usize = 256;
+/// Topic aliases (5.0) remembered per direction.
+pub const MAX_TOPIC_ALIASES: usize = 32;
+
+/// Messages published to one topic in one direction with one QoS and
+/// retain flag.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PublishRecord {
+    /// Client → broker (else broker → client).
+    pub to_server: bool,
+    /// Topic name (clipped to [`MAX_STRING`]; a 5.0 topic alias is resolved
+    /// when its first use was seen, else the topic is "").
+    pub topic: String,
+    /// QoS from the fixed header (3, invalid, is kept as such).
+    pub qos: u8,
+    /// Retain flag.
+    pub retain: bool,
+    /// Messages.
+    pub count: u64,
+    /// Payload bytes, summed (from the remaining lengths: bytes lost in
+    /// capture gaps or cut off at the flow's end are counted).
+    pub bytes: u64,
+    /// Messages with the DUP flag (redeliveries).
+    pub dup: u64,
+}
+
+/// One subscription filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SubscribeRecord {
+    /// Topic filter (clipped to [`MAX_STRING`]).
+    pub filter: String,
+    /// Requested maximum QoS (5.0: subscription options bits 0-1).
+    pub qos: u8,
+    /// The SUBACK code for this filter: granted QoS 0/1/2, 0x80 failure
+    /// (3.1.1) or a 5.0 reason code; null until the SUBACK is seen.
+    pub granted: Option<u8>,
+    /// Its name.
+    pub granted_reason: Option<&'static str>,
+}
+
+/// What medtap keeps about one MQTT connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SessionRecord {
+    /// "MQTT" or "MQIsdp" (from CONNECT).
+    pub protocol_name: Option<String>,
+    /// Protocol level from CONNECT as sent: 3 (3.1), 4 (3.1.1), 5 (5.0);
+    /// Mosquitto bridges add 0x80.
+    pub protocol_version: Option<u8>,
+    /// Client identifier; `Some("")` for an empty one.
+    pub client_id: Option<String>,
+    /// A user name was sent (never its value).
+    pub username_present: bool,
+    /// A password was sent (never its value).
+    pub password_present: bool,
+    /// Clean session (3.x) / clean start (5.0).
+    pub clean_start: Option<bool>,
+    /// Keep alive, seconds.
+    pub keep_alive: Option<u16>,
+    /// Will topic (the will message is never kept).
+    pub will_topic: Option<String>,
+    /// Will QoS.
+    pub will_qos: Option<u8>,
+    /// Will retain.
+    pub will_retain: Option<bool>,
+    /// 5.0 CONNECT property: session expiry interval, seconds.
+    pub session_expiry_interval: Option<u32>,
+    /// 5.0 CONNECT property: receive maximum.
+    pub receive_maximum: Option<u16>,
+    /// 5.0 CONNECT property: maximum packet size the client accepts.
+    pub maximum_packet_size: Option<u32>,
+    /// 5.0 authentication method name (CONNECT, else the first AUTH);
+    /// authentication data is never kept.
+    pub auth_method: Option<String>,
+    /// 5.0 user properties seen in any packet of the session, both
+    /// directions (a count: keys and values are never kept).
+    pub user_properties: u32,
+    /// 5.0 CONNACK property: the client id the broker assigned (to a
+    /// client that sent an empty one).
+    pub assigned_client_id: Option<String>,
+    /// CONNACK return code (3.x) or reason code (5.0).
+    pub connack_code: Option<u8>,
+    /// Its name.
+    pub connack_reason: Option<&'static str>,
+    /// CONNACK session present flag.
+    pub session_present: Option<bool>,
+    /// Messages published, aggregated by (direction, topic, QoS, retain).
+    pub published: Vec<PublishRecord>,
+    /// Subscriptions, one per distinct filter (a repeated filter updates it).
+    pub subscribed: Vec<SubscribeRecord>,
+    /// Distinct filters unsubscribed from.
+    pub unsubscribed: Vec<String>,
+    /// DISCONNECT reason code (3.x: always 0).
+    pub disconnect_code: Option<u8>,
+    /// Its name.
+    pub disconnect_reason: Option<&'static str>,
+    /// Packets client → broker (every fixed header read).
+    pub packets_toserver: u64,
+    /// Packets broker → client.
+    pub packets_toclient: u64,
+    /// PINGREQ packets.
+    pub pings: u64,
+    /// AUTH packets (5.0), both directions.
+    pub auth_packets: u64,
+    /// Publishes, filters and unsubscriptions not kept because their list
+    /// was full.
+    pub topics_dropped: u64,
+}
+
+/// 5.0 topic aliases of one direction: alias → row in `published`.
+#[derive(Debug, Default)]
+struct Aliases {
+    slots: [(u16, u16); MAX_TOPIC_ALIASES],
+    len: usize,
+    /// Next slot to overwrite once full.
+    next: usize,
+}
+
+impl Aliases {
+    fn get(&self, alias: u16) -> Option<usize> {
+        self.slots[..self.len]
+            .iter()
+            .find(|s| s.0 == alias)
+            .map(|s| usize::from(s.1))
+    }
+
+    /// Maps `alias` to `row`, or forgets it (`None`).
+    fn set(&mut self, alias: u16, row: Option<usize>) {
+        let pos = self.slots[..self.len].iter().position(|s| s.0 == alias);
+        match (pos, row) {
+            (Some(p), Some(r)) => self.slots[p].1 = r as u16,
+            (Some(p), None) => {
+                self.slots.copy_within(p + 1..self.len, p);
+                self.len -= 1;
+                self.next = self.next.min(self.len);
+            }
+            (None, Some(r)) if self.len < MAX_TOPIC_ALIASES => {
+                self.slots[self.len] = (alias, r as u16);
+                self.len += 1;
+            }
+            (None, Some(r)) => {
+                self.slots[self.next] = (alias, r as u16);
+                self.next = (self.next + 1) % MAX_TOPIC_ALIASES;
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+/// Marks a pending filter whose row was not kept.
+const NO_ROW: u16 = u16::MAX;
+
+/// Live state of one MQTT connection.
+#[derive(Debug, Default)]
+pub struct Session {
+    parsers: [DirParser; 2],
+    rec: SessionRecord,
+    /// Whether packets are read as 5.0 (learned from CONNECT).
+    v5: bool,
+    /// A CONNECT was read (later ones are counted, not recorded).
+    connected: bool,
+    /// The flow was picked up mid-stream: its first client packet need not
+    /// be a CONNECT.
+    midstream: bool,
+    /// The first client packet was seen.
+    client_started: bool,
+    /// A refused CONNACK for an authentication failure, not yet taken.
+    auth_failure: bool,
+    /// The current packet's fixed header byte, per direction.
+    current: [u8; 2],
+    /// (SUBSCRIBE packet id, row in `subscribed` or [`NO_ROW`]) per filter
+    /// awaiting its SUBACK, in order.
+    pending: Vec<(u16, u16)>,
+    aliases: [Aliases; 2],
+    /// Row of the last PUBLISH per direction (most sessions repeat topics).
+    last_row: [usize; 2],
+}
+
+impl Session {
+    /// Clears everything for reuse (keeps buffer capacities).
+    pub fn reset(&mut self) {
+        for p in &mut self.parsers {
+            p.reset();
+        }
+        self.rec = SessionRecord::default();
+        self.v5 = false;
+        self.connected = false;
+        self.midstream = false;
+        self.client_started = false;
+        self.auth_failure = false;
+        self.current = [0; 2];
+        self.pending.clear();
+        self.aliases = Default::default();
+        self.last_row = [0; 2];
+    }
+
+    /// The flow was picked up mid-stream (its start was not seen): a first
+    /// client packet other than CONNECT is then no anomaly. Packets are read
+    /// as 3.1.1 until a CONNECT says otherwise.
+    pub fn set_midstream(&mut self) {
+        self.midstream = true;
+    }
+
+    /// In-order bytes from the client (`to_server`) or the broker.
+    pub fn data(&mut self, to_server: bool, bytes: &[u8], emit: Emit<'_>) {
+        let d = usize::from(!to_server);
+        let mut parser = std::mem::take(&mut self.parsers[d]);
+        parser.feed(
+            bytes,
+            &mut Dir {
+                s: self,
+                to_server,
+                emit,
+            },
+        );
+        self.parsers[d] = parser;
+    }
+
+    /// `len` bytes lost in one direction. Inside a PUBLISH payload (or a
+    /// skipped packet) they are skipped by count; anywhere else framing is
+    /// lost (`MqttLostSync`) and that direction stops.
+    pub fn gap(&mut self, to_server: bool, len: u32, emit: Emit<'_>) {
+        let d = usize::from(!to_server);
+        let mut parser = std::mem::take(&mut self.parsers[d]);
+        parser.gap(
+            len,
+            &mut Dir {
+                s: self,
+                to_server,
+                emit,
+            },
+        );
+        self.parsers[d] = parser;
+    }
+
+    /// True when both directions stopped parsing (lost framing).
+    pub fn is_dead(&self) -> bool {
+        self.parsers.iter().all(DirParser::is_dead)
+    }
+
+    /// True once per refused CONNACK whose reason is an authentication
+    /// failure (3.x: 4 bad user name or password, 5 not authorized; 5.0:
+    /// 0x86, 0x87, 0x8C bad authentication method); the call clears it.
+    pub fn take_auth_failure(&mut self) -> bool {
+        std::mem::take(&mut self.auth_failure)
+    }
+
+    /// The client id, once a CONNECT was read.
+    pub fn client_id(&self) -> Option<&str> {
+        self.rec.client_id.as_deref()
+    }
+
+    /// A copy of the record so far (tests look at it mid-stream).
+    #[cfg(test)]
+    pub fn record(&self) -> SessionRecord {
+        self.rec.clone()
+    }
+
+    /// Moves the record out (at the end of the flow), leaving an empty one.
+    pub fn take_record(&mut self) -> SessionRecord {
+        std::mem::take(&mut self.rec)
+    }
+
+    /// Protocol level used for code names (3.1.1 until a CONNECT says otherwise).
+    fn level(&self) -> u8 {
+        if self.v5 {
+            5
+        } else {
+            self.rec.protocol_version.unwrap_or(4)
+        }
+    }
+}
+
+/// The session seen from one direction, as the parser's handler.
+struct Dir<'a, 'e> {
+    s: &'a mut Session,
+    to_server: bool,
+    emit: Emit<'e>,
+}
+
+/// At most [`MAX_STRING`] bytes, cut before a UTF-8 continuation byte
+/// where one is within 3 bytes of the cut.
+fn clip(b: &[u8]) -> &[u8] {
+    if b.len() <= MAX_STRING {
+        return b;
+    }
+    let mut end = MAX_STRING;
+    for _ in 0..3 {
+        if b[end] & 0xC0 != 0x80 {
+            break;
+        }
+        end -= 1;
+    }
+    &b[..end]
+}
+
+/// A clipped string as kept in records (invalid UTF-8 replaced, not refused).
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(clip(b)).into_owned()
+}
+
+/// Whether `stored` is what [`text`] makes of `raw` (already clipped),
+/// without allocating.
+fn eq_text(stored: &str, raw: &[u8]) -> bool {
+    if stored.as_bytes() == raw {
+        return true;
+    }
+    let mut s = stored.as_bytes();
+    for chunk in raw.utf8_chunks() {
+        let Some(rest) = s.strip_prefix(chunk.valid().as_bytes()) else {
+            return false;
+        };
+        s = rest;
+        if !chunk.invalid().is_empty() {
+            let Some(rest) = s.strip_prefix("\u{FFFD}".as_bytes()) else {
+                return false;
+            };
+            s = rest;
+        }
+    }
+    s.is_empty()
+}
+
+/// Who may send a packet type: (client, broker).
+fn senders(t: u8, v5: bool, connected: bool) -> (bool, bool) {
+    match t {
+        pt::CONNECT | pt::SUBSCRIBE | pt::UNSUBSCRIBE | pt::PINGREQ => (true, false),
+        pt::CONNACK | pt::SUBACK | pt::UNSUBACK | pt::PINGRESP => (false, true),
+        // A broker DISCONNECT is new in 5.0 (accepted while the version is unknown).
+        pt::DISCONNECT => (true, v5 || !connected),
+        _ => (true, true),
+    }
+}
+
+/// What a published topic refers to.
+#[derive(Clone, Copy)]
+enum Topic<'a> {
+    /// Bytes from the packet.
+    Raw(&'a [u8]),
+    /// The topic of a row (a resolved alias).
+    Row(usize),
+}
+
+impl Handler for Dir<'_, '_> {
+    fn header(&mut self, first: u8, _remaining: u32) -> Plan {
+        let t = first >> 4;
+        let d = usize::from(!self.to_server);
+        self.s.current[d] = first;
+        let rec = &mut self.s.rec;
+        if self.to_server {
+            rec.packets_toserver += 1;
+            if !self.s.client_started {
+                self.s.client_started = true;
+                if !self.s.midstream && t != pt::CONNECT {
+                    (self.emit)(Anomaly::MqttPacketBeforeConnect, Some(packet_type_name(t)));
+                }
+            }
+        } else {
+            rec.packets_toclient += 1;
+        }
+        match t {
+            pt::RESERVED => {
+                (self.emit)(Anomaly::MqttReservedPacketType, Some("type 0"));
+                return Plan::Skip;
+            }
+            pt::AUTH if !self.s.v5 => {
+                (self.emit)(
+                    Anomaly::MqttReservedPacketType,
+                    Some("type 15 before MQTT 5.0"),
+                );
+                return Plan::Skip;
+            }
+            _ => {}
+        }
+        let (client, broker) = senders(t, self.s.v5, self.s.connected);
+        if !(if self.to_server { client } else { broker }) {
+            (self.emit)(
+                Anomaly::MqttMalformedPacket,
+                Some(if self.to_server {
+                    "broker packet type sent by the client"
+                } else {
+                    "client packet type sent by the broker"
+                }),
+            );
+            return Plan::Skip;
+        }
+        match t {
+            pt::CONNECT => Plan::Head,
+            pt::PUBLISH => {
+                if (first >> 1) & 3 == 3 {
+                    (self.emit)(Anomaly::MqttInvalidQos, Some("PUBLISH"));
+                }
+                Plan::Head
+            }
+            pt::SUBSCRIBE | pt::UNSUBSCRIBE | pt::PUBREL => {
+                if first & 0x0f != 0b0010 {
+                    (self.emit)(
+                        Anomaly::MqttMalformedPacket,
+                        Some("fixed header flags are not 0010"),
+                    );
+                }
+                Plan::Whole
+            }
+            pt::PINGREQ => {
+                rec.pings += 1;
+                Plan::Whole
+            }
+            pt::AUTH => {
+                rec.auth_packets += 1;
+                Plan::Whole
+            }
+            _ => Plan::Whole,
+        }
+    }
+
+    fn whole(&mut self, first: u8, body: &[u8]) {
+        let res = match first >> 4 {
+            pt::CONNACK => self.connack(body),
+            pt::PUBACK..=pt::PUBCOMP => packet::ack(body, self.s.v5).map(|a| self.props(&a.props)),
+            pt::SUBSCRIBE => self.subscribe(body),
+            pt::SUBACK => self.suback(body),
+            pt::UNSUBSCRIBE => self.unsubscribe(body),
+            pt::UNSUBACK => {
+                let mut r = Reader::whole(body);
+                packet::id_and_props(&mut r, self.s.v5).map(|(_, p)| self.props(&p))
+            }
+            pt::DISCONNECT => self.disconnect(body),
+            pt::AUTH => self.auth(body),
+            // PINGREQ, PINGRESP: nothing to read.
+            _ => Ok(()),
+        };
+        self.stopped(res, first);
+    }
+
+    fn head(&mut self, first: u8, prefix: &[u8], remaining: u32) -> Step {
+        let mut r = Reader::new(prefix, remaining);
+        let res = if first >> 4 == pt::CONNECT {
+            let mut c = packet::Connect::default();
+            let res = packet::connect(&mut r, &mut c);
+            if !matches!(res, Err(Stop::Need(_))) {
+                self.connect(&c);
+            }
+            res
+        } else {
+            let qos = (first >> 1) & 3;
+            packet::publish(&mut r, qos, self.s.v5).map(|p| {
+                let payload = remaining.saturating_sub(r.pos() as u32);
+                self.publish(first, &p, payload);
+                0
+            })
+        };
+        match res {
+            Ok(fields) => Step::Done {
+                head: r.pos() as u32,
+                fields,
+            },
+            Err(Stop::Need(n)) => Step::Need(n),
+            Err(e) => {
+                self.stopped(Err(e), first);
+                Step::Done { head: 0, fields: 0 }
+            }
+        }
+    }
+
+    fn problem(&mut self, p: Problem) {
+        let d = usize::from(!self.to_server);
+        let (a, detail) = match p {
+            Problem::MalformedRemainingLength => (Anomaly::MqttMalformedRemainingLength, None),
+            Problem::OverHardCap => (
+                Anomaly::MqttPacketOverHardCap,
+                Some(packet_type_name(self.s.current[d] >> 4)),
+            ),
+            Problem::TailFieldPastEnd => (
+                Anomaly::MqttMalformedPacket,
+                Some("CONNECT field past the packet end"),
+            ),
+            Problem::LostSync => (Anomaly::MqttLostSync, None),
+        };
+        (self.emit)(a, detail);
+    }
+}
+
+impl Dir<'_, '_> {
+    /// Reports why reading a packet stopped early.
+    fn stopped(&mut self, res: Result<(), Stop>, first: u8) {
+        match res {
+            Ok(()) => {}
+            Err(Stop::Malformed(why)) => (self.emit)(Anomaly::MqttMalformedPacket, Some(why)),
+            Err(Stop::OverCap) => (self.emit)(
+                Anomaly::MqttPacketOverHardCap,
+                Some(packet_type_name(first >> 4)),
+            ),
+            // Whole bodies never need more bytes.
+            Err(Stop::Need(_)) => {}
+        }
+    }
+
+    /// What every property block contributes.
+    fn props(&mut self, p: &Props<'_>) {
+        let rec = &mut self.s.rec;
+        rec.user_properties = rec.user_properties.saturating_add(p.user_properties);
+        if let Some(why) = p.bad {
+            (self.emit)(Anomaly::MqttMalformedPacket, Some(why));
+        }
+    }
+
+    fn connect(&mut self, c: &packet::Connect<'_>) {
+        if self.s.connected {
+            // A second CONNECT is a protocol violation the broker answers by
+            // closing; the first one's fields are kept.
+            return;
+        }
+        self.s.connected = true;
+        let rec = &mut self.s.rec;
+        rec.protocol_name = c.name.map(text);
+        rec.protocol_version = c.level;
+        self.s.v5 = c.level.is_some_and(packet::is_v5);
+        rec.keep_alive = c.keep_alive;
+        if let Some(f) = c.flags {
+            rec.username_present = f & connect_flags::USER_NAME != 0;
+            rec.password_present = f & connect_flags::PASSWORD != 0;
+            rec.clean_start = Some(f & connect_flags::CLEAN != 0);
+            let will_qos = (f >> 3) & 3;
+            let will_retain = f & connect_flags::WILL_RETAIN != 0;
+            if f & connect_flags::WILL != 0 {
+                rec.will_qos = Some(will_qos);
+                rec.will_retain = Some(will_retain);
+            }
+            if f & connect_flags::RESERVED != 0 {
+                (self.emit)(
+                    Anomaly::MqttMalformedPacket,
+                    Some("reserved connect flag set"),
+                );
+            }
+            if f & connect_flags::WILL == 0 && (will_qos != 0 || will_retain) {
+                (self.emit)(
+                    Anomaly::MqttMalformedPacket,
+                    Some("will QoS or retain without a will"),
+                );
+            } else if will_qos == 3 {
+                (self.emit)(Anomaly::MqttInvalidQos, Some("will"));
+            }
+        }
+        let rec = &mut self.s.rec;
+        rec.session_expiry_interval = c.props.session_expiry_interval;
+        rec.receive_maximum = c.props.receive_maximum;
+        rec.maximum_packet_size = c.props.maximum_packet_size;
+        rec.auth_method = c.props.auth_method.map(text);
+        rec.client_id = c.client_id.map(text);
+        rec.will_topic = c.will_topic.map(text);
+        self.props(&c.props);
+        self.props(&c.will_props);
+    }
+
+    fn connack(&mut self, body: &[u8]) -> Result<(), Stop> {
+        let c = packet::connack(body, self.s.v5)?;
+        let name = connack_reason_name(self.s.level(), c.code);
+        let rec = &mut self.s.rec;
+        rec.connack_code = Some(c.code);
+        rec.connack_reason = Some(name);
+        rec.session_present = Some(c.session_present);
+        if let Some(id) = c.props.assigned_client_id {
+            rec.assigned_client_id = Some(text(id));
+        }
+        let (refused, auth) = if self.s.v5 {
+            (c.code >= 0x80, matches!(c.code, 0x86 | 0x87 | 0x8C))
+        } else {
+            (c.code != 0, matches!(c.code, 4 | 5))
+        };
+        if refused {
+            (self.emit)(Anomaly::MqttConnackRefused, Some(name));
+            self.s.auth_failure |= auth;
+        }
+        self.props(&c.props);
+        Ok(())
+    }
+
+    fn publish(&mut self, first: u8, p: &packet::Publish<'_>, payload: u32) {
+        let d = usize::from(!self.to_server);
+        let qos = (first >> 1) & 3;
+        let retain = first & 1 == 1;
+        let dup = first & 8 == 8;
+        self.props(&p.props);
+        let alias = p.props.topic_alias;
+        let topic = match (p.topic.is_empty(), alias) {
+            (false, _) => Topic::Raw(p.topic),
+            (true, Some(a)) => match self.s.aliases[d].get(a) {
+                Some(row) if row < self.s.rec.published.len() => Topic::Row(row),
+                // Set before this capture, or forgotten: kept under "".
+                _ => Topic::Raw(b""),
+            },
+            (true, None) => {
+                (self.emit)(Anomaly::MqttMalformedPacket, Some("empty topic name"));
+                Topic::Raw(b"")
+            }
+        };
+        let system = match topic {
+            Topic::Raw(t) => t.first() == Some(&b'$'),
+            Topic::Row(r) => self.s.rec.published[r].topic.starts_with('$'),
+        };
+        if self.to_server && system {
+            (self.emit)(Anomaly::MqttPublishToSystemTopic, None);
+        }
+        let row = self.publish_row(topic, qos, retain);
+        if let (false, Some(a)) = (p.topic.is_empty(), alias) {
+            self.s.aliases[d].set(a, row);
+        }
+        match row {
+            Some(i) => {
+                let r = &mut self.s.rec.published[i];
+                r.count += 1;
+                r.bytes += u64::from(payload);
+                r.dup += u64::from(dup);
+            }
+            None => self.s.rec.topics_dropped += 1,
+        }
+    }
+
+    /// The row for (this direction, topic, QoS, retain): found without
+    /// allocating, created if there is room.
+    fn publish_row(&mut self, topic: Topic<'_>, qos: u8, retain: bool) -> Option<usize> {
+        let d = usize::from(!self.to_server);
+        let to_server = self.to_server;
+        let rows = &self.s.rec.published;
+        let matches = |r: &PublishRecord| {
+            r.to_server == to_server
+                && r.qos == qos
+                && r.retain == retain
+                && match topic {
+                    Topic::Raw(t) => eq_text(&r.topic, clip(t)),
+                    Topic::Row(i) => rows.get(i).is_some_and(|o| o.topic == r.topic),
+                }
+        };
+        let last = self.s.last_row[d];
+        let found = if rows.get(last).is_some_and(matches) {
+            Some(last)
+        } else {
+            rows.iter().position(matches)
+        };
+        let row = match found {
+            Some(i) => i,
+            None if rows.len() < MAX_PUBLISHED => {
+                let topic = match topic {
+                    Topic::Raw(t) => text(t),
+                    Topic::Row(i) => rows.get(i).map(|o| o.topic.clone()).unwrap_or_default(),
+                };
+                self.s.rec.published.push(PublishRecord {
+                    to_server,
+                    topic,
+                    qos,
+                    retain,
+                    ..PublishRecord::default()
+                });
+                self.s.rec.published.len() - 1
+            }
+            None => return None,
+        };
+        self.s.last_row[d] = row;
+        Some(row)
+    }
+
+    fn subscribe(&mut self, body: &[u8]) -> Result<(), Stop> {
+        const CUT: &str = "SUBSCRIBE filter past the packet end";
+        let mut r = Reader::whole(body);
+        let (id, props) = packet::id_and_props(&mut r, self.s.v5)?;
+        self.props(&props);
+        // A reused packet id replaces what was pending under it.
+        self.s.pending.retain(|p| p.0 != id);
+        let mut filters = 0;
+        while r.left() > 0 {
+            let filter = r.string(CUT)?;
+            let qos = r.u8("subscription options missing")? & 3;
+            filters += 1;
+            if qos == 3 {
+                (self.emit)(Anomaly::MqttInvalidQos, Some("subscription"));
+            }
+            match filter {
+                b"#" => (self.emit)(Anomaly::MqttWildcardSubscription, Some("#")),
+                b"$SYS/#" => (self.emit)(Anomaly::MqttWildcardSubscription, Some("$SYS/#")),
+                _ => {}
+            }
+            let rows = &mut self.s.rec.subscribed;
+            let row = match rows.iter().position(|s| eq_text(&s.filter, clip(filter))) {
+                Some(i) => Some(i),
+                None if rows.len() < MAX_SUBSCRIBED => {
+                    rows.push(SubscribeRecord {
+                        filter: text(filter),
+                        ..SubscribeRecord::default()
+                    });
+                    Some(rows.len() - 1)
+                }
+                None => None,
+            };
+            match row {
+                Some(i) => {
+                    rows[i].qos = qos;
+                    rows[i].granted = None;
+                    rows[i].granted_reason = None;
+                }
+                None => self.s.rec.topics_dropped += 1,
+            }
+            if self.s.pending.len() < MAX_PENDING_FILTERS {
+                let row = row.map_or(NO_ROW, |i| i as u16);
+                self.s.pending.push((id, row));
+            }
+        }
+        if filters == 0 {
+            return Err(Stop::Malformed("SUBSCRIBE without a topic filter"));
+        }
+        Ok(())
+    }
+
+    fn suback(&mut self, body: &[u8]) -> Result<(), Stop> {
+        let mut r = Reader::whole(body);
+        let (id, props) = packet::id_and_props(&mut r, self.s.v5)?;
+        self.props(&props);
+        let codes = r.rest()?;
+        let level = self.s.level();
+        let mut codes_iter = codes.iter();
+        let rows = &mut self.s.rec.subscribed;
+        self.s.pending.retain(|&(p, row)| {
+            if p != id {
+                return true;
+            }
+            if let (Some(&code), Some(sub)) = (codes_iter.next(), rows.get_mut(usize::from(row))) {
+                sub.granted = Some(code);
+                sub.granted_reason = Some(suback_code_name(level, code));
+            }
+            false
+        });
+        if codes.is_empty() {
+            return Err(Stop::Malformed("SUBACK without a return code"));
+        }
+        Ok(())
+    }
+
+    fn unsubscribe(&mut self, body: &[u8]) -> Result<(), Stop> {
+        let mut r = Reader::whole(body);
+        let (_, props) = packet::id_and_props(&mut r, self.s.v5)?;
+        self.props(&props);
+        let mut filters = 0;
+        while r.left() > 0 {
+            let filter = r.string("UNSUBSCRIBE filter past the packet end")?;
+            filters += 1;
+            let rec = &mut self.s.rec;
+            if rec.unsubscribed.iter().any(|f| eq_text(f, clip(filter))) {
+                continue;
+            }
+            if rec.unsubscribed.len() < MAX_UNSUBSCRIBED {
+                rec.unsubscribed.push(text(filter));
+            } else {
+                rec.topics_dropped += 1;
+            }
+        }
+        if filters == 0 {
+            return Err(Stop::Malformed("UNSUBSCRIBE without a topic filter"));
+        }
+        Ok(())
+    }
+
+    fn disconnect(&mut self, body: &[u8]) -> Result<(), Stop> {
+        let (code, props) = if self.s.v5 {
+            packet::reason_and_props(body)?
+        } else {
+            (0, Props::default())
+        };
+        self.s.rec.disconnect_code = Some(code);
+        self.s.rec.disconnect_reason = Some(reason_code_name(pt::DISCONNECT, code));
+        self.props(&props);
+        Ok(())
+    }
+
+    fn auth(&mut self, body: &[u8]) -> Result<(), Stop> {
+        let (_, props) = packet::reason_and_props(body)?;
+        if self.s.rec.auth_method.is_none() {
+            self.s.rec.auth_method = props.auth_method.map(text);
+        }
+        self.props(&props);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn clipping_keeps_whole_characters() {
+        let mut s = "a".repeat(MAX_STRING - 1).into_bytes();
+        s.extend("é".as_bytes()); // 2 bytes straddling the cut
+        assert_eq!(clip(&s).len(), MAX_STRING - 1);
+        assert_eq!(clip(b"short"), b"short");
+        let junk = [0x80u8; 300];
+        assert_eq!(clip(&junk).len(), MAX_STRING - 3);
+    }
+
+    #[test]
+    fn lossy_comparison_matches_lossy_conversion() {
+        for raw in [
+            &b"plain"[..],
+            b"bad\xff\xfebytes",
+            b"\xe2\x82",
+            b"",
+            b"\xf0\x9f\x98\x80ok",
+        ] {
+            let t = text(raw);
+            assert!(eq_text(&t, raw), "{raw:?}");
+            assert!(!eq_text(&format!("{t}x"), raw));
+            assert!(!eq_text("other", raw));
+        }
+    }
+
+    #[test]
+    fn aliases_are_bounded_and_can_be_forgotten() {
+        let mut a = Aliases::default();
+        for i in 0..(MAX_TOPIC_ALIASES as u16 + 5) {
+            a.set(i + 1, Some(usize::from(i)));
+        }
+        assert_eq!(a.len, MAX_TOPIC_ALIASES);
+        assert_eq!(a.get(1), None, "oldest overwritten");
+        assert_eq!(
+            a.get(MAX_TOPIC_ALIASES as u16 + 5),
+            Some(MAX_TOPIC_ALIASES + 4)
+        );
+        a.set(10, None);
+        assert_eq!(a.get(10), None);
+        assert_eq!(a.len, MAX_TOPIC_ALIASES - 1);
+        a.set(10, Some(3));
+        assert_eq!(a.get(10), Some(3));
+    }
+}
