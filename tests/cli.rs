@@ -258,3 +258,25 @@ fn a_missing_database_is_a_clear_error() {
     ]));
     assert!(String::from_utf8_lossy(&out.stderr).contains("neither a MAC nor an IP"));
 }
+
+/// A reader that goes away (`medtap flows | head -1`) ends the command
+/// quietly with success, never a panic.
+#[test]
+fn a_closed_stdout_pipe_is_not_a_crash() {
+    let (_dir, db) = analyzed_sample();
+    for args in [&["flows", "--limit", "0"][..], &["flows", "--json"], &["status"], &["devices"]] {
+        let mut child = common::medtap()
+            .args(args)
+            .arg("--db")
+            .arg(&db)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // close the read end before it writes
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+    }
+}

@@ -35,7 +35,7 @@ pub fn run(a: DevicesArgs) -> Result<ExitCode> {
                     d.last_seen.clone(),
                 ]
             }),
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -62,6 +62,6 @@ pub fn run(a: DicomArgs) -> Result<ExitCode> {
                 },
             ]
         }),
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

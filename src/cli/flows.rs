@@ -81,7 +81,7 @@ pub fn run(a: FlowsArgs) -> Result<ExitCode> {
                     f.reason.clone(),
                 ]
             }),
-        );
+        )?;
     }
     if truncated {
         eprintln!(

@@ -71,6 +71,6 @@ pub fn run(a: Hl7Args) -> Result<ExitCode> {
                 segments,
             ]
         }),
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -69,6 +69,6 @@ pub fn run(a: MqttArgs) -> Result<ExitCode> {
                 list(subscribed),
             ]
         }),
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

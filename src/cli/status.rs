@@ -25,7 +25,8 @@ pub fn run(a: StatusArgs) -> Result<ExitCode> {
     let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let s = query::status(&conn, size(&path) + size(&wal))?;
     if a.json {
-        println!("{}", serde_json::to_string(&s)?);
+        use std::io::Write;
+        writeln!(std::io::stdout().lock(), "{}", serde_json::to_string(&s)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows: Vec<(String, String)> = vec![
@@ -108,6 +109,6 @@ pub fn run(a: StatusArgs) -> Result<ExitCode> {
             .iter()
             .map(|(k, v)| (format!("  {k}"), v.to_string())),
     );
-    table::print(&["", ""], rows.into_iter().map(|(k, v)| vec![k, v]));
+    table::print(&["", ""], rows.into_iter().map(|(k, v)| vec![k, v]))?;
     Ok(ExitCode::SUCCESS)
 }

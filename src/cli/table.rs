@@ -5,7 +5,7 @@ use comfy_table::{presets::NOTHING, ContentArrangement, Table};
 /// Prints `rows` under `header`, columns aligned. Cells are escaped so
 /// that attacker-controlled strings cannot move the cursor or recolour the
 /// terminal.
-pub fn print(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+pub fn print(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> std::io::Result<()> {
     let mut t = Table::new();
     t.load_preset(NOTHING)
         .set_content_arrangement(ContentArrangement::Disabled)
@@ -13,7 +13,10 @@ pub fn print(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
     for r in rows {
         t.add_row(r.iter().map(|c| escape(c)));
     }
-    println!("{t}");
+    // Not println!: a closed pipe (`medtap flows | head`) is an error to
+    // return, not a panic.
+    use std::io::Write;
+    writeln!(std::io::stdout().lock(), "{t}")
 }
 
 /// Replaces control characters with `\u{..}` escapes.
