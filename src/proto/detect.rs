@@ -37,6 +37,30 @@ const fn max(a: usize, b: usize) -> usize {
     }
 }
 
+/// MQTT's own port (a hint: on it, a session need not start with CONNECT).
+const MQTT_PORT: u16 = 1883;
+
+/// Whether `first` starts with a well-formed MQTT fixed header: a packet
+/// type 1..15 with the flags MQTT requires for it, and a remaining length
+/// of at most four bytes. `None` while the length is incomplete.
+fn mqtt_fixed_header(first: &[u8]) -> Option<bool> {
+    let (&b, rest) = first.split_first()?;
+    let flags_ok = match b >> 4 {
+        0 => false,
+        3 => (b >> 1) & 3 != 3, // PUBLISH: any flags but QoS 3
+        6 | 8 | 10 => b & 0x0f == 0x02,
+        _ => b & 0x0f == 0,
+    };
+    if !flags_ok {
+        return Some(false);
+    }
+    match rest.iter().take(4).position(|&l| l & 0x80 == 0) {
+        Some(_) => Some(true),
+        None if rest.len() >= 4 => Some(false),
+        None => None,
+    }
+}
+
 /// A TLS handshake record (0x16 0x03 ..).
 fn is_tls(first: &[u8]) -> bool {
     first.len() >= 2 && first[0] == 0x16 && first[1] == 0x03
@@ -55,6 +79,15 @@ pub fn probe_client(first: &[u8], dest_port: u16) -> Verdict {
             Some(true) => return Verdict::Match(proto),
             Some(false) => {}
             None => need_more = true,
+        }
+    }
+    // On MQTT's port a session may be picked up mid-way (or a client may
+    // skip CONNECT, which the parser flags): a well-formed packet will do.
+    if dest_port == MQTT_PORT {
+        match mqtt_fixed_header(first) {
+            Some(true) if !need_more => return Verdict::Match(AppProto::Mqtt),
+            None => need_more = true,
+            _ => {}
         }
     }
     if need_more && first.len() < MAX_PROBE_LEN {
@@ -88,6 +121,22 @@ mod tests {
         let mut bad_ae = rq.clone();
         bad_ae[12] = 0x1b; // ESC in the called AE
         assert_eq!(probe_client(&bad_ae, 104), Verdict::NoMatch);
+    }
+
+    #[test]
+    fn mqtt_port_is_a_hint_for_sessions_without_connect() {
+        let connect = b"\x10\x10\x00\x04MQTT\x04\x02\x00\x3c\x00\x04ab12";
+        assert_eq!(probe_client(connect, 17501), Verdict::Match(AppProto::Mqtt));
+        let publish = b"\x30\x07\x00\x03a/bxy";
+        assert_eq!(probe_client(publish, 1883), Verdict::Match(AppProto::Mqtt));
+        assert_eq!(probe_client(publish, 1884), Verdict::NoMatch);
+        let subscribe = b"\x82\x08\x00\x01\x00\x03a/b\x00";
+        assert_eq!(probe_client(subscribe, 1883), Verdict::Match(AppProto::Mqtt));
+        assert_eq!(probe_client(b"\x80\x08", 1883), Verdict::NoMatch, "SUBSCRIBE flags");
+        assert_eq!(probe_client(b"\x36\x01", 1883), Verdict::NoMatch, "QoS 3");
+        assert_eq!(probe_client(b"\x00\x00", 1883), Verdict::NoMatch, "reserved type");
+        assert_eq!(probe_client(b"GET / HTTP/1.1", 1883), Verdict::NoMatch);
+        assert_eq!(probe_client(b"\xc0\xff\xff\xff\xff", 1883), Verdict::NoMatch);
     }
 
     #[test]
