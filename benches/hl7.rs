@@ -53,7 +53,12 @@ fn bench(c: &mut Criterion) {
                     for chunk in client[i * per_msg..(i + 1) * per_msg].chunks(MSS) {
                         conv.data(true, chunk, i as i64, &mut |_, _| {});
                     }
-                    conv.data(false, &server[i * per_ack..(i + 1) * per_ack], i as i64, &mut |_, _| {});
+                    conv.data(
+                        false,
+                        &server[i * per_ack..(i + 1) * per_ack],
+                        i as i64,
+                        &mut |_, _| {},
+                    );
                     black_box(conv.take_messages().count());
                 }
                 conv

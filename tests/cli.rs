@@ -264,7 +264,12 @@ fn a_missing_database_is_a_clear_error() {
 #[test]
 fn a_closed_stdout_pipe_is_not_a_crash() {
     let (_dir, db) = analyzed_sample();
-    for args in [&["flows", "--limit", "0"][..], &["flows", "--json"], &["status"], &["devices"]] {
+    for args in [
+        &["flows", "--limit", "0"][..],
+        &["flows", "--json"],
+        &["status"],
+        &["devices"],
+    ] {
         let mut child = common::medtap()
             .args(args)
             .arg("--db")

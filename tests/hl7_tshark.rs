@@ -136,7 +136,11 @@ fn compare(pcap: &Path, tsv: &Path) -> Vec<String> {
             if !is_ack {
                 check("ack_code", &m["ack_code"], ack.clone());
                 let latency_known = m["ack_latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0);
-                check("has ack latency", &latency_known.into(), (!ack.is_null()).into());
+                check(
+                    "has ack latency",
+                    &latency_known.into(),
+                    (!ack.is_null()).into(),
+                );
             }
             check("framing", &m["framing"], "complete".into());
         }

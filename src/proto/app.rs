@@ -173,8 +173,15 @@ impl AppLayer {
         let mut slot = std::mem::replace(&mut self.slots[i], Slot::Done);
         slot = match slot {
             Slot::Fresh if s.payload.is_empty() => Slot::Fresh,
-            // Server speaks first: not a client-first protocol we parse.
-            Slot::Fresh if !s.to_server => Slot::Done,
+            // Server speaks first: only MQTT on its port is read this way.
+            Slot::Fresh if !s.to_server => match detect::probe_server(s.payload, s.server_port) {
+                Verdict::NeedMore => Slot::Fresh,
+                Verdict::NoMatch => Slot::Done,
+                Verdict::Match(proto) => {
+                    detected = Some(proto);
+                    self.start(proto, s, out)
+                }
+            },
             // Most flows decide on their first client segment: no probe buffer.
             Slot::Fresh => match detect::probe_client(s.payload, s.server_port) {
                 Verdict::NeedMore => {

@@ -97,6 +97,20 @@ pub fn probe_client(first: &[u8], dest_port: u16) -> Verdict {
     }
 }
 
+/// Probes a flow whose server spoke first. Only MQTT on its port is
+/// recognised this way: a CONNACK opening the capture means the CONNECT was
+/// missed (or never sent). Any other server bytes leave the flow undecided
+/// there (`NeedMore`): its client may still show MQTT.
+pub fn probe_server(first: &[u8], server_port: u16) -> Verdict {
+    if server_port != MQTT_PORT {
+        return Verdict::NoMatch;
+    }
+    match first {
+        [0x20, len, ..] if len & 0x80 == 0 => Verdict::Match(AppProto::Mqtt),
+        _ => Verdict::NeedMore,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,12 +145,31 @@ mod tests {
         assert_eq!(probe_client(publish, 1883), Verdict::Match(AppProto::Mqtt));
         assert_eq!(probe_client(publish, 1884), Verdict::NoMatch);
         let subscribe = b"\x82\x08\x00\x01\x00\x03a/b\x00";
-        assert_eq!(probe_client(subscribe, 1883), Verdict::Match(AppProto::Mqtt));
-        assert_eq!(probe_client(b"\x80\x08", 1883), Verdict::NoMatch, "SUBSCRIBE flags");
+        assert_eq!(
+            probe_client(subscribe, 1883),
+            Verdict::Match(AppProto::Mqtt)
+        );
+        assert_eq!(
+            probe_client(b"\x80\x08", 1883),
+            Verdict::NoMatch,
+            "SUBSCRIBE flags"
+        );
         assert_eq!(probe_client(b"\x36\x01", 1883), Verdict::NoMatch, "QoS 3");
-        assert_eq!(probe_client(b"\x00\x00", 1883), Verdict::NoMatch, "reserved type");
+        assert_eq!(
+            probe_client(b"\x00\x00", 1883),
+            Verdict::NoMatch,
+            "reserved type"
+        );
         assert_eq!(probe_client(b"GET / HTTP/1.1", 1883), Verdict::NoMatch);
-        assert_eq!(probe_client(b"\xc0\xff\xff\xff\xff", 1883), Verdict::NoMatch);
+        assert_eq!(
+            probe_client(b"\xc0\xff\xff\xff\xff", 1883),
+            Verdict::NoMatch
+        );
+        let connack = b"\x20\x02\x00\x00";
+        assert_eq!(probe_server(connack, 1883), Verdict::Match(AppProto::Mqtt));
+        assert_eq!(probe_server(connack, 80), Verdict::NoMatch);
+        assert_eq!(probe_server(b"\x20", 1883), Verdict::NeedMore);
+        assert_eq!(probe_server(b"\x32\x00\x00", 1883), Verdict::NeedMore);
     }
 
     #[test]

@@ -207,9 +207,17 @@ pub fn assert_no_phi(captures: &[PathBuf], needles: &[&[u8]], query: &str, min_r
             .arg("--db")
             .arg(&db),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows = json_lines(&run_ok(medtap().args([query, "--json", "--db"]).arg(&db)));
-    assert!(rows.len() >= min_rows, "{query}: {} rows parsed", rows.len());
+    assert!(
+        rows.len() >= min_rows,
+        "{query}: {} rows parsed",
+        rows.len()
+    );
     // Checkpoint the WAL so every byte written is in the files we scan.
     drop(
         rusqlite::Connection::open(&db)
