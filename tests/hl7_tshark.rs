@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 type Row = BTreeMap<String, String>;
+/// Per direction (sender, receiver): tshark's messages and medtap's, in order.
+type ByDirection<'a> = BTreeMap<(String, String), (Vec<&'a Row>, Vec<&'a Value>)>;
 
 /// `ip:port` of a TSV row's sender and receiver.
 fn endpoints(r: &Row) -> (String, String) {
@@ -79,7 +81,7 @@ fn compare(pcap: &Path, tsv: &Path) -> Vec<String> {
         .find(|(f, _)| *f == name)
         .map(|(_, id)| *id);
     // Pair messages per direction, in order.
-    let mut by_dir: BTreeMap<(String, String), (Vec<&Row>, Vec<&Value>)> = BTreeMap::new();
+    let mut by_dir = ByDirection::new();
     for r in &want {
         by_dir.entry(endpoints(r)).or_default().0.push(r);
     }
