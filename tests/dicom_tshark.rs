@@ -458,42 +458,12 @@ fn public_dicom_captures_match_tshark() {
 /// the new captures, so the test does not rest on files made once.
 #[test]
 fn fresh_dcmtk_traffic_matches_tshark() {
-    let root_user = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    let have_dcmtk = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "command -v storescu && command -v dcmqrscp && command -v tcpdump",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !root_user || !have_dcmtk {
-        eprintln!("NOTE: fresh_dcmtk_traffic_matches_tshark NOT run: needs root and dcmtk (scripts/install-deps.sh)");
+    let Some(dir) = common::fresh_captures(
+        "make-dicom-captures.sh",
+        "command -v storescu && command -v dcmqrscp",
+    ) else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    // The script checks each capture with tshark before keeping it. On a
-    // loaded 2-core machine tshark once failed to show the A-RELEASE-RQ that
-    // follows 3 MiB of data, so the script gets three tries; a parser
-    // regression still fails the comparison below.
-    let mut last = None;
-    for _ in 0..3 {
-        let out = std::process::Command::new("bash")
-            .arg(common::root().join("scripts/make-dicom-captures.sh"))
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        if out.status.success() {
-            last = None;
-            break;
-        }
-        last = Some(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    if let Some(err) = last {
-        panic!("make-dicom-captures.sh failed three times: {err}");
-    }
+    };
     let pairs = common::captures_with_truth(dir.path());
     assert_eq!(pairs.len(), 8);
     check_all(&pairs);

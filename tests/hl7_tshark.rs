@@ -185,3 +185,14 @@ fn own_hl7_captures_match_tshark() {
     }
     check_all(&pairs);
 }
+
+/// As root with python-hl7 installed (CI): new mllp_send traffic, made now
+/// by scripts/make-hl7-captures.sh, matches tshark too.
+#[test]
+fn fresh_mllp_traffic_matches_tshark() {
+    let Some(dir) = common::fresh_captures("make-hl7-captures.sh", "command -v mllp_send") else {
+        return;
+    };
+    let n = check_all(&common::captures_with_truth(dir.path()));
+    assert!(n >= 5, "{n} fresh HL7 captures");
+}

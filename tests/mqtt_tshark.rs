@@ -324,3 +324,17 @@ fn own_mqtt_captures_match_tshark() {
     }
     check_all(&pairs);
 }
+
+/// As root with mosquitto installed (CI): new broker/client traffic, made
+/// now by scripts/make-mqtt-captures.sh, matches tshark too.
+#[test]
+fn fresh_mosquitto_traffic_matches_tshark() {
+    let Some(dir) = common::fresh_captures(
+        "make-mqtt-captures.sh",
+        "command -v mosquitto && command -v mosquitto_pub",
+    ) else {
+        return;
+    };
+    let n = check_all(&common::captures_with_truth(dir.path()));
+    assert!(n >= 5, "{n} fresh MQTT captures");
+}

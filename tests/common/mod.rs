@@ -234,3 +234,41 @@ pub fn assert_no_phi(captures: &[PathBuf], needles: &[&[u8]], query: &str, min_r
         assert!(!has(&stored, n), "{:?} leaked", String::from_utf8_lossy(n));
     }
 }
+
+/// Runs `scripts/SCRIPT TMPDIR` to make fresh captures of real traffic
+/// (with their tshark ground truth) and returns the directory; `None`, said
+/// plainly, when not root or when `tools_check` (a shell command) fails.
+/// The scripts check each capture with tshark before keeping it; on a loaded
+/// 2-core machine tshark once missed a packet there, so a script gets three
+/// tries (a parser regression still fails the comparison that follows).
+pub fn fresh_captures(script: &str, tools_check: &str) -> Option<tempfile::TempDir> {
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let have_tools = Command::new("sh")
+        .args(["-c", &format!("{tools_check} && command -v tcpdump && command -v tshark")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !root_user || !have_tools {
+        eprintln!(
+            "NOTE: fresh captures from {script} NOT made: needs root and the tools \
+             scripts/install-deps.sh installs"
+        );
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut last = String::new();
+    for _ in 0..3 {
+        let out = Command::new("bash")
+            .arg(root().join("scripts").join(script))
+            .arg(dir.path())
+            .output()
+            .expect("run capture script");
+        if out.status.success() {
+            return Some(dir);
+        }
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+    }
+    panic!("{script} failed three times: {last}");
+}
