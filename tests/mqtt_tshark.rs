@@ -338,3 +338,21 @@ fn fresh_mosquitto_traffic_matches_tshark() {
     let n = check_all(&common::captures_with_truth(dir.path()));
     assert!(n >= 5, "{n} fresh MQTT captures");
 }
+
+/// No payload, user name or password reaches the database or the logs.
+#[test]
+fn no_payload_or_credentials_in_the_database_or_logs() {
+    let data = common::root().join("tests/data/mqtt");
+    let captures = ["phi.pcap", "auth.pcap"].map(|f| data.join(f));
+    common::assert_no_phi(
+        &captures,
+        &[
+            b"ZZPHIMARKER",
+            b"medtap-nurse",
+            b"phantom-pass-42",
+            b"wrong-password",
+        ],
+        "mqtt",
+        10,
+    );
+}

@@ -147,27 +147,9 @@ fn real_sample_capture_allocates_nothing_after_warm_up() {
 /// a 3 MiB C-STORE over 2000+ segments costs the same as a C-ECHO.
 #[test]
 fn dicom_allocates_per_association_not_per_packet() {
-    let data = common::root().join("tests/data/dicom");
-    let per_round = |files: &[&str]| -> (u64, usize, u64) {
-        let mut frames = Vec::new();
-        for f in files {
-            frames.extend(common::read_frames(&data.join(f)).1);
-        }
-        let (mut p, drain) = pipeline();
-        count_allocs(&mut p, LinkType::Ethernet, &frames, 0);
-        let before = p.counters().app.dicom_associations;
-        // The warm-up's association ends during this round (idle timeout),
-        // this round's when the timers pass on the next frame.
-        let allocs = count_allocs(&mut p, LinkType::Ethernet, &frames, 3600 * SECOND)
-            + count_allocs(&mut p, LinkType::Ethernet, &frames[..1], 2 * 3600 * SECOND);
-        let assocs = p.counters().app.dicom_associations - before;
-        p.finish();
-        drop(p);
-        drain.join().unwrap();
-        (allocs, frames.len(), assocs)
-    };
-    let (echo_allocs, echo_frames, echo_assocs) = per_round(&["echo.pcap"]);
-    let (big_allocs, big_frames, big_assocs) = per_round(&["store_large.pcap"]);
+    let per_round = |f: &str| measured_round("dicom", &[f], |c| c.dicom_associations);
+    let (echo_allocs, echo_frames, echo_assocs) = per_round("echo.pcap");
+    let (big_allocs, big_frames, big_assocs) = per_round("store_large.pcap");
     eprintln!(
         "echo: {echo_frames} frames, {echo_assocs} association(s), {echo_allocs} allocations"
     );
@@ -186,5 +168,77 @@ fn dicom_allocates_per_association_not_per_packet() {
     assert!(
         echo_allocs / echo_assocs < 40,
         "{echo_allocs} allocations for {echo_assocs} C-ECHO associations"
+    );
+}
+
+/// A warm-up round over `tests/data/DIR/FILES`, then a measured one (an
+/// hour later, so every flow is new): (allocations, frames, units ended),
+/// units counted by `units` from the application counters.
+fn measured_round(
+    dir: &str,
+    files: &[&str],
+    units: fn(&medtap::proto::app::AppCounters) -> u64,
+) -> (u64, usize, u64) {
+    let data = common::root().join("tests/data").join(dir);
+    let mut frames = Vec::new();
+    for f in files {
+        frames.extend(common::read_frames(&data.join(f)).1);
+    }
+    let (mut p, drain) = pipeline();
+    count_allocs(&mut p, LinkType::Ethernet, &frames, 0);
+    let before = units(&p.counters().app);
+    // The warm-up's flows end during this round (idle timeout), this
+    // round's when the timers pass on the next frame.
+    let allocs = count_allocs(&mut p, LinkType::Ethernet, &frames, 3600 * SECOND)
+        + count_allocs(&mut p, LinkType::Ethernet, &frames[..1], 2 * 3600 * SECOND);
+    let n = units(&p.counters().app) - before;
+    p.finish();
+    drop(p);
+    drain.join().unwrap();
+    (allocs, frames.len(), n)
+}
+
+/// HL7 allocates for each message's record (a handful of header strings),
+/// never for the segments a message travels in: a 150 KB ORU over many
+/// segments costs what a small message costs.
+#[test]
+fn hl7_allocates_per_message_not_per_packet() {
+    let (small, small_frames, small_msgs) =
+        measured_round("hl7", &["adt_oru_orm.pcap"], |c| c.hl7_messages);
+    let (big, big_frames, big_msgs) =
+        measured_round("hl7", &["large_oru.pcap"], |c| c.hl7_messages);
+    eprintln!("ADT/ORU/ORM: {small_frames} frames, {small_msgs} messages, {small} allocations");
+    eprintln!("large ORU: {big_frames} frames, {big_msgs} messages, {big} allocations");
+    assert!(small_msgs >= 6 && big_msgs >= 2);
+    assert!(big_frames > 40, "the large ORU spans many segments");
+    assert!(
+        small / small_msgs <= 16,
+        "{small} allocations for {small_msgs} messages"
+    );
+    assert!(
+        big / big_msgs <= 16,
+        "{big} allocations for {big_msgs} messages"
+    );
+}
+
+/// MQTT allocates for each session's record and each new topic in it,
+/// never per packet: a 300 KiB PUBLISH over many segments costs nothing more.
+#[test]
+fn mqtt_allocates_per_session_not_per_packet() {
+    let (small, small_frames, small_sessions) =
+        measured_round("mqtt", &["v311.pcap"], |c| c.mqtt_sessions);
+    let (big, big_frames, big_sessions) =
+        measured_round("mqtt", &["large_payload.pcap"], |c| c.mqtt_sessions);
+    eprintln!("v3.1.1: {small_frames} frames, {small_sessions} sessions, {small} allocations");
+    eprintln!("large payload: {big_frames} frames, {big_sessions} sessions, {big} allocations");
+    assert!(small_sessions >= 2 && big_sessions >= 1);
+    assert!(big_frames > 100, "the large PUBLISH spans many segments");
+    assert!(
+        small / small_sessions <= 24,
+        "{small} allocations for {small_sessions} sessions"
+    );
+    assert!(
+        big / big_sessions <= 24,
+        "{big} allocations for {big_sessions} sessions"
     );
 }

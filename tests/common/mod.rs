@@ -247,7 +247,10 @@ pub fn fresh_captures(script: &str, tools_check: &str) -> Option<tempfile::TempD
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     let have_tools = Command::new("sh")
-        .args(["-c", &format!("{tools_check} && command -v tcpdump && command -v tshark")])
+        .args([
+            "-c",
+            &format!("{tools_check} && command -v tcpdump && command -v tshark"),
+        ])
         .output()
         .is_ok_and(|o| o.status.success());
     if !root_user || !have_tools {
