@@ -10,6 +10,9 @@
 #   iputils-ping - ICMP traffic for the sample capture and live test
 #   pkg-config   - lets the pcap crate find libpcap
 #   dcmtk        - real DICOM SCU/SCP tools for the DICOM test captures
+#   python3-hl7  - python-hl7 for /usr/bin/python3 (mllp_send, MLLP client/server): HL7 captures
+#   mosquitto    - MQTT broker, run by the MQTT capture script in its own netns (not as a service)
+#   mosquitto-clients - mosquitto_pub/_sub/_passwd: the clients of the MQTT captures
 set -euo pipefail
 
 # A Rust toolchain (1.85 or newer). Debian 12's own rustc is too old for the
@@ -20,7 +23,8 @@ if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   echo "installed Rust with rustup; run: . \"\$HOME/.cargo/env\"" >&2
 fi
 
-packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-config dcmtk)
+packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-config dcmtk
+  python3-hl7 mosquitto mosquitto-clients)
 
 missing=()
 for p in "${packages[@]}"; do

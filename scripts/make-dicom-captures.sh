@@ -44,6 +44,7 @@
 # replaced only once its new version is complete.
 #
 # Needs: dcmtk, tcpdump, tshark, python3, iproute2 (scripts/install-deps.sh).
+# The namespace, capture and teardown helpers are in scripts/lib/netns.sh.
 set -euo pipefail
 
 readonly NS_SCU=mtdicom-scu NS_SCP=mtdicom-scp
@@ -56,10 +57,12 @@ readonly PORT_STD=104 PORT_LARGE=11112 PORT_ODD=4711
 # Timeouts (seconds) handed to the dcmtk tools and to `timeout`.
 readonly T_NET=20 T_TOOL=60
 
-log() { printf '[make-dicom-captures] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NETNS_TAG=make-dicom-captures
+NETNS_PREFIX=mtdicom
+NETNS_IFACES=("$IF_SCU" "$IF_SCP")
+# shellcheck source=scripts/lib/netns.sh
+. "$repo_root/scripts/lib/netns.sh"
 tsv_only=0
 if [ "${1:-}" = "--tsv-only" ]; then tsv_only=1; shift; fi
 outdir=${1:-$repo_root/tests/data/dicom}
@@ -178,60 +181,18 @@ if [ "$tsv_only" -eq 1 ]; then
 fi
 
 # --- capture mode ----------------------------------------------------------------
-[ "$(id -u)" -eq 0 ] || die "must run as root (network namespaces, tcpdump)"
-for tool in tcpdump tshark python3 ip ss timeout echoscu storescu storescp findscu \
-  movescu dcmqrscp dcmqridx dump2dcm; do
-  command -v "$tool" >/dev/null 2>&1 || die "missing '$tool' (run scripts/install-deps.sh)"
-done
-ip netns list >/dev/null 2>&1 || die "'ip netns' unusable (iproute2 too old or no CAP_SYS_ADMIN)"
+netns_require_root_tools tcpdump tshark python3 ip ss timeout echoscu storescu storescp \
+  findscu movescu dcmqrscp dcmqridx dump2dcm
 
 workdir=""
-tcpdump_pid="" server_pid="" dest_pid=""
-
-# Kill one process by PID: SIGTERM (or the given signal), bounded wait, SIGKILL.
-stop_pid() {
-  local pid=$1 sig=${2:-TERM} _
-  [ -n "$pid" ] || return 0
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill "-$sig" "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid ignored SIG$sig for 5 s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
-# Remove every namespace this script owns (prefix mtdicom), ending any process
-# still living in one of them (by PID) so the namespace really goes.
-delete_namespaces() {
-  local ns pid ifc
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mtdicom/ {print $1}'); do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do
-      kill -TERM "$pid" 2>/dev/null || true
-    done
-    sleep 0.2
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do
-      kill -KILL "$pid" 2>/dev/null || true
-    done
-    ip netns del "$ns" 2>/dev/null || log "warning: could not delete namespace $ns"
-  done
-  # A veth half left in the root namespace by an interrupted setup.
-  for ifc in "$IF_SCU" "$IF_SCP"; do
-    if ip link show "$ifc" >/dev/null 2>&1; then ip link del "$ifc" 2>/dev/null || true; fi
-  done
-}
+server_pid="" dest_pid=""
 
 cleanup() {
   local rc=$?
   set +e
-  stop_pid "$tcpdump_pid" INT
   stop_pid "$server_pid"
   stop_pid "$dest_pid"
-  delete_namespaces
+  netns_teardown
   # MEDTAP_KEEP_WORKDIR=1 keeps the images and the tools' logs for debugging.
   if [ -n "$workdir" ]; then
     if [ "${MEDTAP_KEEP_WORKDIR:-0}" = 1 ]; then log "kept $workdir"; else rm -rf "$workdir"; fi
@@ -243,46 +204,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Foreground helpers, bounded by `timeout`. Background jobs call `ip netns
-# exec` directly so that $! is the PID of the program itself.
-in_scu() { timeout "$T_TOOL" ip netns exec "$NS_SCU" "$@"; }
-in_scp() { timeout "$T_TOOL" ip netns exec "$NS_SCP" "$@"; }
-
-# Next outgoing TCP connection from namespace NS uses source port PORT.
-src_port() {
-  ip netns exec "$1" sysctl -qw net.ipv4.ip_local_port_range="$2 $2"
-}
-
-# Wait (bounded) until a TCP socket listens on PORT in namespace NS.
-wait_listen() {
-  local ns=$1 port=$2 _
-  for _ in $(seq 1 100); do
-    ip netns exec "$ns" ss -Hltn "sport = :$port" | grep -q . && return 0
-    sleep 0.1
-  done
-  die "tcp port $port never started listening in $ns"
-}
-
-# Disable TX checksum offload, TSO and GSO on an interface via the legacy
-# SIOCETHTOOL ioctl (no ethtool binary needed), so that the capture holds
-# wire-size segments with correct checksums, like a real NIC would.
-disable_offloads() {
-  local ns=$1 ifname=$2
-  ip netns exec "$ns" python3 - "$ifname" <<'PY'
-import ctypes, fcntl, socket, struct, sys
-SIOCETHTOOL = 0x8946
-ETHTOOL_STXCSUM, ETHTOOL_STSO, ETHTOOL_SGSO = 0x17, 0x1f, 0x24
-name = sys.argv[1].encode()
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for cmd in (ETHTOOL_STXCSUM, ETHTOOL_STSO, ETHTOOL_SGSO):
-    val = ctypes.create_string_buffer(struct.pack("II", cmd, 0))
-    ifr = struct.pack("16sP", name, ctypes.addressof(val)) + b"\0" * 16
-    try:
-        fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifr)
-    except OSError as e:
-        print(f"warning: ethtool cmd {cmd:#x} on {sys.argv[1]}: {e}", file=sys.stderr)
-PY
-}
 
 # start_server NAME NS PORT CMD...: starts a DICOM server in the background and
 # waits until it listens. Sets server_pid (or dest_pid for NAME=dest).
@@ -291,55 +212,15 @@ start_server() {
   shift 3
   ip netns exec "$ns" "$@" >"$workdir/$name.log" 2>&1 &
   if [ "$name" = dest ]; then dest_pid=$!; else server_pid=$!; fi
-  wait_listen "$ns" "$port"
+  netns_wait_listen "$ns" tcp "$port"
 }
 
 stop_servers() {
-  local ns pid
   stop_pid "$server_pid"; server_pid=""
   stop_pid "$dest_pid"; dest_pid=""
   # dcmqrscp --fork children (tcpdump is already stopped at this point).
-  for ns in "$NS_SCU" "$NS_SCP"; do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do stop_pid "$pid"; done
-  done
-}
-
-start_capture() {
-  local name=$1 _
-  # -Z root: keep writing to our root-owned temp dir after dropping privileges.
-  # --immediate-mode: every packet is handed over at once, none is left in
-  # the kernel ring buffer when tcpdump is stopped.
-  ip netns exec "$NS_SCP" tcpdump -i "$IF_SCP" -n -U --immediate-mode -Z root -w "$workdir/$name" \
-    2>"$workdir/$name.tcpdump.err" &
-  tcpdump_pid=$!
-  for _ in $(seq 1 100); do
-    grep -q "listening on" "$workdir/$name.tcpdump.err" 2>/dev/null && break
-    kill -0 "$tcpdump_pid" 2>/dev/null || { cat "$workdir/$name.tcpdump.err" >&2; die "tcpdump exited early"; }
-    sleep 0.1
-  done
-  grep -q "listening on" "$workdir/$name.tcpdump.err" ||
-    { cat "$workdir/$name.tcpdump.err" >&2; die "tcpdump not capturing after 10 s"; }
-  sleep 0.3
-}
-
-stop_capture() {
-  local name=$1 _
-  # Let the last FIN/ACKs reach the capture, then stop tcpdump cleanly.
-  sleep 1
-  kill -INT "$tcpdump_pid"
-  for _ in $(seq 1 100); do
-    kill -0 "$tcpdump_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$tcpdump_pid" 2>/dev/null && die "tcpdump did not stop within 10 s of SIGINT"
-  wait "$tcpdump_pid" || die "tcpdump exited with status $?"
-  tcpdump_pid=""
-  local err=$workdir/$name.tcpdump.err got seen
-  grep -q "^0 packets dropped by kernel" "$err" || { cat "$err" >&2; die "tcpdump reported kernel drops"; }
-  got=$(awk '/packets captured/ {print $1}' "$err")
-  seen=$(awk '/packets received by filter/ {print $1}' "$err")
-  [ "$got" = "$seen" ] || { cat "$err" >&2; die "$name: tcpdump wrote $got of $seen packets"; }
-  [ -s "$workdir/$name" ] || die "capture $name is empty"
+  netns_stop_all_in "$NS_SCU"
+  netns_stop_all_in "$NS_SCP"
 }
 
 # run_tool LOGNAME NS CMD...: a DICOM client, bounded; its log goes to the
@@ -356,32 +237,20 @@ run_tool() {
 
 # --- setup ------------------------------------------------------------------
 log "removing stale namespaces (if any)"
-delete_namespaces
+netns_delete_all
 
 workdir=$(mktemp -d /tmp/medtap-dicom.XXXXXX)
 chmod 0755 "$workdir"
 
 log "creating namespaces $NS_SCU <-> $NS_SCP"
-ip netns add "$NS_SCU"
-ip netns add "$NS_SCP"
-ip link add "$IF_SCU" netns "$NS_SCU" address "$MAC_SCU" type veth \
-  peer name "$IF_SCP" netns "$NS_SCP" address "$MAC_SCP"
-
-setup_side() {
-  local ns=$1 ifc=$2 ip4=$3 peer_ip=$4 peer_mac=$5
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-  ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$ns" link set lo up
-  ip -n "$ns" link set "$ifc" addrgenmode none
-  ip -n "$ns" link set "$ifc" mtu 1500
-  disable_offloads "$ns" "$ifc"
-  ip -n "$ns" addr add "$ip4/24" dev "$ifc"
-  ip -n "$ns" link set "$ifc" up
+netns_pair "$NS_SCU" "$IF_SCU" "$MAC_SCU" "$NS_SCP" "$IF_SCP" "$MAC_SCP"
+for side in "$NS_SCU $IF_SCU $IP_SCU $IP_SCP $MAC_SCP" "$NS_SCP $IF_SCP $IP_SCP $IP_SCU $MAC_SCU"; do
+  read -r ns ifc ip4 peer_ip peer_mac <<<"$side"
+  netns_no_ipv6 "$ns"
+  netns_side "$ns" "$ifc" "$ip4"
   # Static neighbour: no ARP in the captures, whatever the timing.
-  ip -n "$ns" neigh replace "$peer_ip" lladdr "$peer_mac" dev "$ifc" nud permanent
-}
-setup_side "$NS_SCU" "$IF_SCU" "$IP_SCU" "$IP_SCP" "$MAC_SCP"
-setup_side "$NS_SCP" "$IF_SCP" "$IP_SCP" "$IP_SCU" "$MAC_SCU"
+  netns_static_neigh "$ns" "$ifc" "$peer_ip" "$peer_mac"
+done
 
 # --- synthetic images ---------------------------------------------------------
 # dump2dcm turns a text dump into a DICOM file (file meta information added).
@@ -493,13 +362,15 @@ start_storescp() {
 }
 
 # The one source port dcmqrscp uses for the C-MOVE sub-association.
-src_port "$NS_SCP" 40502
+netns_src_port "$NS_SCP" 40502
 
 # --- scenarios ------------------------------------------------------------------
 declare -a made=()
 
+start_capture() { netns_capture_start "$NS_SCP" "$IF_SCP" "$workdir/$1"; }
+
 finish() {  # finish NAME: stops capture + servers, records the file
-  stop_capture "$1"
+  netns_capture_stop "$workdir/$1"
   stop_servers
   made+=("$1")
   log "  $1: $(stat -c %s "$workdir/$1") bytes"
@@ -508,7 +379,7 @@ finish() {  # finish NAME: stops capture + servers, records the file
 log "echo.pcap: C-ECHO $AE_MOD -> $AE_PACS :$PORT_STD"
 start_storescp pacs "$NS_SCP" "$AE_PACS" "$PORT_STD" "$workdir/pacs"
 start_capture echo.pcap
-src_port "$NS_SCU" 40101
+netns_src_port "$NS_SCU" 40101
 run_tool echo "$NS_SCU" echoscu "${ECHO_OPTS[@]}" -aet "$AE_MOD" -aec "$AE_PACS" "$IP_SCP" "$PORT_STD" ||
   die "echoscu failed"
 finish echo.pcap
@@ -516,7 +387,7 @@ finish echo.pcap
 log "store_ct_mr.pcap: C-STORE CT + MR $AE_MOD -> $AE_PACS :$PORT_STD"
 start_storescp pacs "$NS_SCP" "$AE_PACS" "$PORT_STD" "$workdir/pacs"
 start_capture store_ct_mr.pcap
-src_port "$NS_SCU" 40201
+netns_src_port "$NS_SCU" 40201
 run_tool store_ct_mr "$NS_SCU" storescu "${ECHO_OPTS[@]}" -R -aet "$AE_MOD" -aec "$AE_PACS" \
   "$IP_SCP" "$PORT_STD" "$workdir/ct.dcm" "$workdir/mr.dcm" || die "storescu (CT+MR) failed"
 finish store_ct_mr.pcap
@@ -524,7 +395,7 @@ finish store_ct_mr.pcap
 log "store_large.pcap: C-STORE 3 MiB DX $AE_MOD -> $AE_PACS :$PORT_LARGE"
 start_storescp pacs "$NS_SCP" "$AE_PACS" "$PORT_LARGE" "$workdir/pacs"
 start_capture store_large.pcap
-src_port "$NS_SCU" 40301
+netns_src_port "$NS_SCU" 40301
 run_tool store_large "$NS_SCU" storescu "${ECHO_OPTS[@]}" -aet "$AE_MOD" -aec "$AE_PACS" \
   "$IP_SCP" "$PORT_LARGE" "$workdir/dx.dcm" || die "storescu (DX) failed"
 finish store_large.pcap
@@ -536,7 +407,7 @@ QR_CMD=(dcmqrscp --fork -c "$workdir/dcmqrscp.cfg" -ta "$T_NET" -td "$T_NET" -dh
 log "find.pcap: Study Root C-FIND $AE_WS -> $AE_QR :$PORT_STD"
 start_server qr "$NS_SCP" "$PORT_STD" "${QR_CMD[@]}"
 start_capture find.pcap
-src_port "$NS_SCU" 40401
+netns_src_port "$NS_SCU" 40401
 run_tool find "$NS_SCU" findscu "${ECHO_OPTS[@]}" -S -aet "$AE_WS" -aec "$AE_QR" \
   -k QueryRetrieveLevel=STUDY -k "PatientName=MEDTAP*" -k PatientID -k StudyDate \
   -k StudyTime -k AccessionNumber -k StudyID -k StudyInstanceUID \
@@ -549,7 +420,7 @@ log "move.pcap: Study Root C-MOVE $AE_WS -> $AE_QR :$PORT_STD, destination $AE_D
 start_server qr "$NS_SCP" "$PORT_STD" "${QR_CMD[@]}"
 start_storescp dest "$NS_SCU" "$AE_DEST" "$PORT_STD" "$workdir/dest"
 start_capture move.pcap
-src_port "$NS_SCU" 40501
+netns_src_port "$NS_SCU" 40501
 run_tool move "$NS_SCU" movescu "${ECHO_OPTS[@]}" -S -aet "$AE_WS" -aec "$AE_QR" -aem "$AE_DEST" \
   -k QueryRetrieveLevel=STUDY -k "StudyInstanceUID=$ct_study\\$mr_study" \
   "$IP_SCP" "$PORT_STD" || die "movescu failed"
@@ -560,7 +431,7 @@ n=$(find "$workdir/dest" -type f | wc -l)
 log "reject.pcap: $AE_WS -> $AE_WRONG (unknown called AE) at dcmqrscp :$PORT_STD"
 start_server qr "$NS_SCP" "$PORT_STD" "${QR_CMD[@]}"
 start_capture reject.pcap
-src_port "$NS_SCU" 40601
+netns_src_port "$NS_SCU" 40601
 if run_tool reject "$NS_SCU" echoscu "${ECHO_OPTS[@]}" -aet "$AE_WS" -aec "$AE_WRONG" "$IP_SCP" "$PORT_STD" \
   2>/dev/null; then
   die "echoscu to $AE_WRONG was not rejected"
@@ -571,7 +442,7 @@ finish reject.pcap
 log "abort.pcap: C-ECHO then A-ABORT $AE_MOD -> $AE_PACS :$PORT_STD"
 start_storescp pacs "$NS_SCP" "$AE_PACS" "$PORT_STD" "$workdir/pacs"
 start_capture abort.pcap
-src_port "$NS_SCU" 40701
+netns_src_port "$NS_SCU" 40701
 run_tool abort "$NS_SCU" echoscu "${ECHO_OPTS[@]}" --abort -aet "$AE_MOD" -aec "$AE_PACS" \
   "$IP_SCP" "$PORT_STD" || die "echoscu --abort failed"
 finish abort.pcap
@@ -579,10 +450,10 @@ finish abort.pcap
 log "unusual_port.pcap: C-ECHO + C-STORE (CT) $AE_MOD -> $AE_PACS :$PORT_ODD"
 start_storescp pacs "$NS_SCP" "$AE_PACS" "$PORT_ODD" "$workdir/pacs"
 start_capture unusual_port.pcap
-src_port "$NS_SCU" 40801
+netns_src_port "$NS_SCU" 40801
 run_tool odd_echo "$NS_SCU" echoscu "${ECHO_OPTS[@]}" -aet "$AE_MOD" -aec "$AE_PACS" "$IP_SCP" "$PORT_ODD" ||
   die "echoscu :$PORT_ODD failed"
-src_port "$NS_SCU" 40802
+netns_src_port "$NS_SCU" 40802
 run_tool odd_store "$NS_SCU" storescu "${ECHO_OPTS[@]}" -R -aet "$AE_MOD" -aec "$AE_PACS" \
   "$IP_SCP" "$PORT_ODD" "$workdir/ct.dcm" || die "storescu :$PORT_ODD failed"
 finish unusual_port.pcap
@@ -621,9 +492,7 @@ for name in "${made[@]}"; do
     n=$(tshark -n -r "$workdir/$name" -Y "tcp.dstport==$PORT_LARGE && tcp.len>0" 2>/dev/null | wc -l)
     [ "$n" -ge 1000 ] || die "$name: only $n data segments, expected over 1000"
   fi
-  install -m 0644 "$workdir/$name" "$outdir/$name.tmp.$$"
-  install -m 0644 "$workdir/$name.tshark.tsv" "$outdir/$name.tshark.tsv.tmp.$$"
-  mv -f "$outdir/$name.tmp.$$" "$outdir/$name"
-  mv -f "$outdir/$name.tshark.tsv.tmp.$$" "$outdir/$name.tshark.tsv"
+  netns_install_output "$workdir/$name" "$outdir/$name"
+  netns_install_output "$workdir/$name.tshark.tsv" "$outdir/$name.tshark.tsv"
   log "wrote $outdir/$name ($(stat -c %s "$outdir/$name") bytes) + .tshark.tsv"
 done

@@ -28,7 +28,8 @@
 #
 # Needs: tcpdump, curl, python3, iproute2 (scripts/install-deps.sh installs
 # them). ping (iputils-ping) is used when present; without it an equivalent
-# ICMP echo is sent with python3 raw sockets.
+# ICMP echo is sent with python3 raw sockets. The namespace, capture and
+# teardown helpers are in scripts/lib/netns.sh.
 set -euo pipefail
 
 readonly NS_CLI=mtsample-cli
@@ -44,71 +45,32 @@ readonly HTTP_PORT=8080 UDP_ECHO_PORT=7 UDP_CLOSED_PORT=9 TCP_CLOSED_PORT=8081
 readonly CPORT_HTTP1=40001 CPORT_HTTP2=40002 CPORT_HTTP3=40003 CPORT_HTTP4=40004
 readonly CPORT_TCP_CLOSED=40005 CPORT_UDP_ECHO=40006 CPORT_UDP_CLOSED=40007
 
-log() { printf '[make-sample-capture] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Default is relative to the repository root; a given path to the current dir.
 out=${1:-$repo_root/samples/sample.pcap}
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 
-[ "$(id -u)" -eq 0 ] || die "must run as root (network namespaces, tcpdump)"
-for tool in tcpdump curl python3 ip timeout; do
-  command -v "$tool" >/dev/null 2>&1 || die "missing '$tool' (run scripts/install-deps.sh)"
-done
-ip netns list >/dev/null 2>&1 || die "'ip netns' unusable (iproute2 too old or no CAP_SYS_ADMIN)"
+NETNS_TAG=make-sample-capture
+NETNS_PREFIX=mtsample
+NETNS_IFACES=("$IF_CLI" "$IF_SRV")
+# shellcheck source=scripts/lib/netns.sh
+. "$repo_root/scripts/lib/netns.sh"
+
+netns_require_root_tools tcpdump curl python3 ip ss timeout
 have_ping=0
 command -v ping >/dev/null 2>&1 && have_ping=1
 # MTSAMPLE_PY_PING=1 forces the python3 fallback (used to test it).
 [ "${MTSAMPLE_PY_PING:-0}" = 1 ] && have_ping=0
 
 workdir=""
-tcpdump_pid="" http_pid="" udp_pid=""
-
-# Kill one process by PID: SIGTERM, bounded wait, then SIGKILL.
-stop_pid() {
-  local pid=$1 sig=${2:-TERM} i
-  [ -n "$pid" ] || return 0
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill "-$sig" "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid ignored SIG$sig for 5 s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
-# Remove every namespace this script owns (prefix mtsample), ending any
-# process still living in one of them (by PID) so the namespace really goes.
-delete_namespaces() {
-  local ns pid
-  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^mtsample/ {print $1}'); do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do
-      kill -TERM "$pid" 2>/dev/null || true
-    done
-    sleep 0.2
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do
-      kill -KILL "$pid" 2>/dev/null || true
-    done
-    ip netns del "$ns" 2>/dev/null || log "warning: could not delete namespace $ns"
-  done
-  # A veth half left in the root namespace by an interrupted setup.
-  for ifc in "$IF_CLI" "$IF_SRV"; do
-    ip link show "$ifc" >/dev/null 2>&1 && ip link del "$ifc" 2>/dev/null || true
-  done
-}
+http_pid="" udp_pid=""
 
 cleanup() {
   local rc=$?
   set +e
-  stop_pid "$tcpdump_pid" INT
   stop_pid "$http_pid"
   stop_pid "$udp_pid"
-  delete_namespaces
+  netns_teardown
   [ -n "$workdir" ] && rm -rf "$workdir"
   if [ "$rc" -ne 0 ]; then log "failed (exit $rc); namespaces removed"; fi
   exit "$rc"
@@ -117,45 +79,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Foreground helpers. Background jobs call `ip netns exec` directly so that
+# Foreground helper. Background jobs call `ip netns exec` directly so that
 # $! is the PID of the program itself (ip netns exec execs, it does not fork).
 in_cli() { ip netns exec "$NS_CLI" "$@"; }
-in_srv() { ip netns exec "$NS_SRV" "$@"; }
-
-# Wait (bounded) until a TCP/UDP socket listens in the server namespace.
-wait_listen() {
-  local proto=$1 port=$2 i
-  for i in $(seq 1 100); do
-    if [ "$proto" = tcp ]; then
-      in_srv ss -Hltn "sport = :$port" | grep -q . && return 0
-    else
-      in_srv ss -Hlun "sport = :$port" | grep -q . && return 0
-    fi
-    sleep 0.1
-  done
-  die "$proto port $port never started listening"
-}
-
-# Disable TX checksum offload, TSO and GSO on an interface via the legacy
-# SIOCETHTOOL ioctl (no ethtool binary needed), so that the capture holds
-# wire-size segments with correct checksums, like a real NIC would.
-disable_offloads() {
-  local ns=$1 ifname=$2
-  ip netns exec "$ns" python3 - "$ifname" <<'PY'
-import ctypes, fcntl, socket, struct, sys
-SIOCETHTOOL = 0x8946
-ETHTOOL_STXCSUM, ETHTOOL_STSO, ETHTOOL_SGSO = 0x17, 0x1f, 0x24
-name = sys.argv[1].encode()
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for cmd in (ETHTOOL_STXCSUM, ETHTOOL_STSO, ETHTOOL_SGSO):
-    val = ctypes.create_string_buffer(struct.pack("II", cmd, 0))
-    ifr = struct.pack("16sP", name, ctypes.addressof(val)) + b"\0" * 16
-    try:
-        fcntl.ioctl(s.fileno(), SIOCETHTOOL, ifr)
-    except OSError as e:
-        print(f"warning: ethtool cmd {cmd:#x} on {sys.argv[1]}: {e}", file=sys.stderr)
-PY
-}
 
 # ICMP echo x3 with python3 raw sockets; used only when ping is missing.
 py_ping() {
@@ -211,31 +137,19 @@ do_ping() {
 
 # --- setup ------------------------------------------------------------------
 log "removing stale namespaces (if any)"
-delete_namespaces
+netns_delete_all
 
 workdir=$(mktemp -d /tmp/medtap-sample.XXXXXX)
 chmod 0755 "$workdir"
 mkdir -p "$workdir/www"
 
 log "creating namespaces $NS_CLI <-> $NS_SRV"
-ip netns add "$NS_CLI"
-ip netns add "$NS_SRV"
-ip link add "$IF_CLI" netns "$NS_CLI" address "$MAC_CLI" type veth \
-  peer name "$IF_SRV" netns "$NS_SRV" address "$MAC_SRV"
-
-setup_side() {
-  local ns=$1 ifc=$2 v4=$3 v6=$4
-  ip -n "$ns" link set lo up
-  # No automatic fe80:: address: keeps the sample free of router
-  # solicitations; IPv6 uses only the fd77::/64 addresses below.
-  ip -n "$ns" link set "$ifc" addrgenmode none
-  disable_offloads "$ns" "$ifc"
-  ip -n "$ns" addr add "$v4/24" dev "$ifc"
-  ip -n "$ns" addr add "$v6/64" dev "$ifc" nodad
-  ip -n "$ns" link set "$ifc" up
-}
-setup_side "$NS_CLI" "$IF_CLI" "$V4_CLI" "$V6_CLI"
-setup_side "$NS_SRV" "$IF_SRV" "$V4_SRV" "$V6_SRV"
+netns_pair "$NS_CLI" "$IF_CLI" "$MAC_CLI" "$NS_SRV" "$IF_SRV" "$MAC_SRV"
+# No automatic fe80:: address (netns_side): keeps the sample free of router
+# solicitations; IPv6 uses only the fd77::/64 addresses. ARP and neighbour
+# discovery stay dynamic: they are part of the sample.
+netns_side "$NS_CLI" "$IF_CLI" "$V4_CLI" "$V6_CLI"
+netns_side "$NS_SRV" "$IF_SRV" "$V4_SRV" "$V6_SRV"
 
 # Content served over HTTP: synthetic, contains no patient data.
 cat >"$workdir/www/index.html" <<'EOF'
@@ -270,8 +184,8 @@ while True:
     s.sendto(data, peer)
 PY
 udp_pid=$!
-wait_listen tcp "$HTTP_PORT"
-wait_listen udp "$UDP_ECHO_PORT"
+netns_wait_listen "$NS_SRV" tcp "$HTTP_PORT"
+netns_wait_listen "$NS_SRV" udp "$UDP_ECHO_PORT"
 
 # Let link-up chatter (IPv6 MLD reports for the new addresses) die down so the
 # sample starts with the traffic below. Bounded: MLDv2 repeats within ~1-2 s.
@@ -280,16 +194,8 @@ sleep 3
 # --- capture ----------------------------------------------------------------
 cap="$workdir/capture.pcap"
 log "starting tcpdump on $IF_SRV in $NS_SRV"
-# -Z root: keep writing to our root-owned temp dir after tcpdump drops privileges.
-ip netns exec "$NS_SRV" tcpdump -i "$IF_SRV" -n -U -Z root -w "$cap" 2>"$workdir/tcpdump.err" &
-tcpdump_pid=$!
-for i in $(seq 1 100); do
-  grep -q "listening on" "$workdir/tcpdump.err" 2>/dev/null && break
-  kill -0 "$tcpdump_pid" 2>/dev/null || { cat "$workdir/tcpdump.err" >&2; die "tcpdump exited early"; }
-  sleep 0.1
-done
-grep -q "listening on" "$workdir/tcpdump.err" || { cat "$workdir/tcpdump.err" >&2; die "tcpdump not capturing after 10 s"; }
-sleep 0.5
+netns_capture_start "$NS_SRV" "$IF_SRV" "$cap"
+sleep 0.2
 
 log "ping IPv4 / IPv6"
 do_ping 4 "$V4_SRV"
@@ -342,22 +248,10 @@ in_cli curl --noproxy '*' -sS --max-time 5 --local-port "$CPORT_TCP_CLOSED" -o /
   "http://$V4_SRV:$TCP_CLOSED_PORT/" 2>/dev/null || rc=$?
 [ "$rc" -eq 7 ] || die "expected curl 'connection refused' (exit 7), got exit $rc"
 
-# Let the last FIN/ACKs reach the capture, then stop tcpdump cleanly.
-sleep 1
 log "stopping tcpdump"
-kill -INT "$tcpdump_pid"
-for i in $(seq 1 100); do
-  kill -0 "$tcpdump_pid" 2>/dev/null || break
-  sleep 0.1
-done
-kill -0 "$tcpdump_pid" 2>/dev/null && die "tcpdump did not stop within 10 s of SIGINT"
-wait "$tcpdump_pid" || die "tcpdump exited with status $?"
-tcpdump_pid=""
-cat "$workdir/tcpdump.err" >&2
-grep -q "^0 packets dropped by kernel" "$workdir/tcpdump.err" || die "tcpdump reported kernel drops"
-[ -s "$cap" ] || die "capture file is empty"
+netns_capture_stop "$cap"
+cat "$cap.tcpdump.err" >&2
 
 mkdir -p "$(dirname "$out")"
-install -m 0644 "$cap" "$out.tmp.$$"
-mv -f "$out.tmp.$$" "$out"
+netns_install_output "$cap" "$out"
 log "wrote $out ($(stat -c %s "$out") bytes)"
