@@ -1274,6 +1274,9 @@ fn a_gap_inside_a_payload_is_skipped_but_a_gap_in_framing_stops_parsing() {
     assert_eq!(seen, [(Anomaly::MqttLostSync, None)]);
     assert_eq!(m.record().pings, 1);
     assert!(!m.is_dead());
+    m.data(false, &connack(false, 0, None), &mut |a, d| {
+        seen.push((a, d))
+    });
     m.gap(false, 1, &mut |a, d| seen.push((a, d)));
     assert!(m.is_dead());
     // Later data and gaps in a dead direction do nothing.
@@ -1281,6 +1284,58 @@ fn a_gap_inside_a_payload_is_skipped_but_a_gap_in_framing_stops_parsing() {
     m.data(true, &PINGREQ, &mut |a, d| seen.push((a, d)));
     assert_eq!(seen.len(), 2);
     assert_eq!(m.record().pings, 1);
+}
+
+/// suricata-verify mqtt-events-missing-connect, first session: the client's
+/// CONNECT (16 bytes) is not in the capture. A gap before a direction's
+/// first byte is a mid-stream start, not lost framing.
+#[test]
+fn a_gap_before_the_first_byte_is_a_midstream_start() {
+    let client = [
+        "821600010011686f7573652f62756c62732f62756c623101",
+        "82140002000f686f7573652f62756c62732f62617202",
+        "34180011686f7573652f62756c62732f62756c623100034f4646",
+        "34160010686f7573652f62756c62732f666f6f3200044f4e",
+        "62020003",
+        "62020004",
+        "40020001",
+        "e000",
+    ];
+    let broker = [
+        "20020000",
+        "9003000101",
+        "9003000202",
+        "50020003",
+        "50020004",
+        "70020003",
+        "32180011686f7573652f62756c62732f62756c623100014f4646",
+        "70020004",
+    ];
+    let mut m = Session::default();
+    let mut seen = Seen::new();
+    m.gap(true, 0, &mut |a, d| seen.push((a, d)));
+    m.gap(true, 16, &mut |a, d| seen.push((a, d)));
+    m.gap(true, 5, &mut |a, d| seen.push((a, d)));
+    for (c, b) in client.iter().zip(broker) {
+        m.data(false, &hex(b), &mut |a, d| seen.push((a, d)));
+        m.data(true, &hex(c), &mut |a, d| seen.push((a, d)));
+    }
+    assert!(seen.is_empty(), "{seen:?}");
+    let rec = m.take_record();
+    assert_eq!(rec.protocol_version, None);
+    assert_eq!(rec.connack_code, Some(0));
+    let subs: Vec<_> = rec
+        .subscribed
+        .iter()
+        .map(|s| (s.filter.as_str(), s.granted))
+        .collect();
+    assert_eq!(
+        subs,
+        [("house/bulbs/bulb1", Some(1)), ("house/bulbs/bar", Some(2))]
+    );
+    assert_eq!(rec.published.len(), 3);
+    assert_eq!((rec.packets_toserver, rec.packets_toclient), (8, 8));
+    assert_eq!(rec.disconnect_code, Some(0));
 }
 
 #[test]
