@@ -294,11 +294,11 @@ impl Handler for Dir<'_, '_> {
     fn problem(&mut self, p: Problem) {
         (self.emit)(
             match p {
-            Problem::UnknownPduType(_) => Anomaly::DicomUnknownPduType,
-            Problem::OverHardCap(_) => Anomaly::DicomPduOverHardCap,
-            Problem::MalformedPdv => Anomaly::DicomMalformedPdu,
-            Problem::CommandTooLong => Anomaly::DicomMalformedCommand,
-            Problem::LostSync => Anomaly::DicomLostSync,
+                Problem::UnknownPduType(_) => Anomaly::DicomUnknownPduType,
+                Problem::OverHardCap(_) => Anomaly::DicomPduOverHardCap,
+                Problem::MalformedPdv => Anomaly::DicomMalformedPdu,
+                Problem::CommandTooLong => Anomaly::DicomMalformedCommand,
+                Problem::LostSync => Anomaly::DicomLostSync,
             },
             None,
         );

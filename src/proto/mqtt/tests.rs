@@ -1378,11 +1378,9 @@ fn lists_are_capped_and_overflow_is_counted() {
         .map(|f| f.as_bytes())
         .collect();
     session.push((true, unsubscribe(2, None, &unsubs)));
-    let mut m = Session::default();
-    for (d, b) in &session {
-        m.data(*d, b, &mut |a, _| panic!("{a:?}"));
-    }
-    let rec = m.take_record();
+    let r = check(&session);
+    assert!(r.seen.is_empty(), "{:?}", r.seen);
+    let rec = r.rec;
     assert_eq!(rec.published.len(), MAX_PUBLISHED);
     assert_eq!((rec.published[0].count, rec.published[0].bytes), (2, 3));
     assert_eq!(rec.subscribed.len(), MAX_SUBSCRIBED);
@@ -1558,6 +1556,132 @@ fn reason_code_names() {
 
 // --------------------------------------------------------------- proptests
 
+/// One step of a generated session.
+#[derive(Clone, Debug)]
+enum Op {
+    Publish {
+        to_server: bool,
+        topic: u8,
+        qos: u8,
+        retain: bool,
+        dup: bool,
+        len: usize,
+        alias: bool,
+    },
+    Subscribe(Vec<(u8, u8)>),
+    Unsubscribe(Vec<u8>),
+    Ping,
+    Auth,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (any::<bool>(), 0u8..6, 0u8..3, any::<bool>(), any::<bool>(), 0usize..3000, any::<bool>())
+            .prop_map(|(to_server, topic, qos, retain, dup, len, alias)| Op::Publish {
+                to_server, topic, qos, retain, dup, len, alias
+            }),
+        1 => proptest::collection::vec((0u8..8, 0u8..3), 1..4).prop_map(Op::Subscribe),
+        1 => proptest::collection::vec(0u8..8, 1..3).prop_map(Op::Unsubscribe),
+        1 => Just(Op::Ping),
+        1 => Just(Op::Auth),
+    ]
+}
+
+/// A valid session of protocol level `level` from generated steps.
+fn generated(level: u8, ops: &[Op]) -> Chunks {
+    let v5 = level == 5;
+    let p5 = |items: &[&[u8]]| v5.then(|| props(items));
+    let c = match level {
+        3 => Connect::v31(),
+        4 => Connect::v311(),
+        _ => Connect {
+            props: Some(props(&[&p_user(b"k", b"v"), &p_u16(0x21, 10)])),
+            ..Connect::v5()
+        },
+    };
+    let mut out = vec![(true, c.bytes()), (false, connack(false, 0, p5(&[])))];
+    let mut id = 1u16;
+    for op in ops {
+        id = id.wrapping_add(1).max(1);
+        match op {
+            Op::Publish {
+                to_server,
+                topic,
+                qos,
+                retain,
+                dup,
+                len,
+                alias,
+            } => {
+                let name = format!("ward/{topic}/vitals");
+                let props = if v5 && *alias {
+                    Some(props(&[&p_u16(0x23, u16::from(*topic) + 1)]))
+                } else {
+                    p5(&[])
+                };
+                // Every other aliased message leaves the topic out.
+                let topic_bytes = if v5 && *alias && id % 2 == 0 {
+                    ""
+                } else {
+                    name.as_str()
+                };
+                out.push((
+                    *to_server,
+                    publish(
+                        *dup && *qos > 0,
+                        *qos,
+                        *retain,
+                        topic_bytes.as_bytes(),
+                        id,
+                        props,
+                        &vec![0xEE; *len],
+                    ),
+                ));
+                if *qos > 0 {
+                    out.push((
+                        !*to_server,
+                        ack(
+                            if *qos == 1 {
+                                packet_type::PUBACK
+                            } else {
+                                packet_type::PUBREC
+                            },
+                            id,
+                        ),
+                    ));
+                }
+            }
+            Op::Subscribe(filters) => {
+                let names: Vec<String> =
+                    filters.iter().map(|(f, _)| format!("ward/{f}/#")).collect();
+                let pairs: Vec<(&[u8], u8)> = names
+                    .iter()
+                    .zip(filters)
+                    .map(|(n, (_, q))| (n.as_bytes(), *q))
+                    .collect();
+                out.push((true, subscribe(id, p5(&[]), &pairs)));
+                let codes: Vec<u8> = filters.iter().map(|(_, q)| *q).collect();
+                out.push((false, suback(id, p5(&[]), &codes)));
+            }
+            Op::Unsubscribe(filters) => {
+                let names: Vec<String> = filters.iter().map(|f| format!("ward/{f}/#")).collect();
+                let list: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+                out.push((true, unsubscribe(id, p5(&[]), &list)));
+                let codes = vec![0; list.len()];
+                out.push((false, unsuback(id, p5(&[]).map(|p| (p, &codes[..])))));
+            }
+            Op::Ping => {
+                out.push((true, PINGREQ.to_vec()));
+                out.push((false, PINGRESP.to_vec()));
+            }
+            Op::Auth if v5 => out.push((true, pkt(0xF0, &[0x19, 0]))),
+            Op::Auth => {}
+        }
+    }
+    out.push((true, DISCONNECT.to_vec()));
+    out
+}
+
 /// Every test session above, for mutation and split properties.
 fn all_sessions() -> Vec<Chunks> {
     vec![
@@ -1631,6 +1755,34 @@ proptest! {
         });
         prop_assert_eq!(whole.rec, split.rec);
         prop_assert_eq!(whole.seen, split.seen);
+    }
+
+    #[test]
+    fn generated_sessions_split_anywhere_match_whole(
+        level in 3u8..6,
+        ops in proptest::collection::vec(op(), 0..30),
+        cuts in proptest::collection::vec(1usize..700, 1..20),
+    ) {
+        let session = generated(level, &ops);
+        let whole = run_pieces(&session, false, &|_| vec![]);
+        prop_assert!(whole.seen.is_empty(), "{:?}", whole.seen);
+        let messages = ops.iter().filter(|o| matches!(o, Op::Publish { .. })).count() as u64;
+        prop_assert_eq!(whole.rec.published.iter().map(|p| p.count).sum::<u64>(), messages);
+        // The streams as one byte sequence per direction, cut anywhere.
+        let mut split = Session::default();
+        let mut seen = Seen::new();
+        let mut i = 0;
+        for (d, b) in &session {
+            let mut rest = &b[..];
+            while !rest.is_empty() {
+                let n = cuts[i % cuts.len()].min(rest.len());
+                i += 1;
+                split.data(*d, &rest[..n], &mut |a, x| seen.push((a, x)));
+                rest = &rest[n..];
+            }
+        }
+        prop_assert_eq!(split.take_record(), whole.rec);
+        prop_assert_eq!(seen, whole.seen);
     }
 
     #[test]
