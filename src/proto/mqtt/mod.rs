@@ -14,6 +14,34 @@
 //! borrowed views; `session` keeps what medtap records. PUBLISH payloads
 //! (and the will message, user name and password at the end of a CONNECT)
 //! are skipped by count, never buffered.
+//!
+//! # Versions
+//!
+//! The protocol level of the CONNECT decides how the rest of the connection
+//! is read (5.0: properties and reason codes). Without a CONNECT (mid-stream
+//! pickup) packets are read as 3.1.1: no guessing from later packets. A
+//! second CONNECT on the same connection is counted but does not change
+//! the record or the version.
+//!
+//! # Anomalies
+//!
+//! | kind | when | detail |
+//! | --- | --- | --- |
+//! | `MqttMalformedRemainingLength` | a 4th remaining-length byte with the continuation bit; that direction stops | — |
+//! | `MqttReservedPacketType` | type 0, or 15 before 5.0; skipped by count | "type 0", "type 15 before MQTT 5.0" |
+//! | `MqttInvalidQos` | QoS 3 in PUBLISH flags, will QoS or subscription options | "PUBLISH", "will", "subscription" |
+//! | `MqttPacketBeforeConnect` | the first client packet is not CONNECT, unless the flow was picked up mid-stream ([`Session::set_midstream`], or a gap before the client's first byte) | the packet type |
+//! | `MqttMalformedPacket` | a string, property block or field past the packet end, an unknown property, fixed-header flags of SUBSCRIBE/UNSUBSCRIBE/PUBREL other than 0010, the reserved CONNECT flag, will QoS/retain without a will, an empty topic without a topic alias, a list without entries, a packet type from the wrong side (CONNACK from the client, SUBSCRIBE from the broker, ...; not recorded). Invalid UTF-8 is not malformed: it is kept lossily | why |
+//! | `MqttPacketOverHardCap` | a packet (PUBLISH, CONNECT: its head) over [`MAX_PACKET`]; skipped by count | the packet type |
+//! | `MqttConnackRefused` | CONNACK code non-zero (3.x) or >= 0x80 (5.0) | the reason's name |
+//! | `MqttWildcardSubscription` | a client subscribes to exactly `#` or `$SYS/#` | the filter |
+//! | `MqttPublishToSystemTopic` | a client PUBLISH topic starts with `$` | — |
+//! | `MqttLostSync` | bytes lost outside a payload; that direction stops | — |
+//!
+//! Bytes lost inside a PUBLISH payload, a CONNECT's will message, user name
+//! or password, or a packet being skipped are skipped by count: framing is
+//! known there. `MqttAuthBruteForce` needs the sensor's view across
+//! connections: see [`Session::take_auth_failure`].
 
 mod packet;
 mod session;

@@ -236,8 +236,11 @@ impl Session {
     }
 
     /// `len` bytes lost in one direction. Inside a PUBLISH payload (or a
-    /// skipped packet) they are skipped by count; anywhere else framing is
-    /// lost (`MqttLostSync`) and that direction stops.
+    /// skipped packet) they are skipped by count. Before the direction's
+    /// first byte they mean the flow is picked up mid-stream: the next byte
+    /// is taken as a packet start (as Wireshark and Suricata do) and, for
+    /// the client, [`Session::set_midstream`] applies. Anywhere else framing
+    /// is lost (`MqttLostSync`) and that direction stops.
     pub fn gap(&mut self, to_server: bool, len: u32, emit: Emit<'_>) {
         let d = usize::from(!to_server);
         let mut parser = std::mem::take(&mut self.parsers[d]);
@@ -297,20 +300,35 @@ struct Dir<'a, 'e> {
     emit: Emit<'e>,
 }
 
-/// At most [`MAX_STRING`] bytes, cut before a UTF-8 continuation byte
-/// where one is within 3 bytes of the cut.
+/// The longest prefix of `b`, cut at a character boundary, whose lossy
+/// UTF-8 conversion (an invalid sequence becomes a 3-byte U+FFFD) is at
+/// most [`MAX_STRING`] bytes.
 fn clip(b: &[u8]) -> &[u8] {
-    if b.len() <= MAX_STRING {
+    if b.len() <= MAX_STRING / 3 {
         return b;
     }
-    let mut end = MAX_STRING;
-    for _ in 0..3 {
-        if b[end] & 0xC0 != 0x80 {
-            break;
+    let (mut out, mut pos) = (0, 0);
+    for chunk in b.utf8_chunks() {
+        let valid = chunk.valid();
+        if out + valid.len() > MAX_STRING {
+            let mut cut = MAX_STRING - out;
+            while !valid.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            return &b[..pos + cut];
         }
-        end -= 1;
+        out += valid.len();
+        pos += valid.len();
+        let invalid = chunk.invalid();
+        if !invalid.is_empty() {
+            if out + 3 > MAX_STRING {
+                return &b[..pos];
+            }
+            out += 3;
+            pos += invalid.len();
+        }
     }
-    &b[..end]
+    b
 }
 
 /// A clipped string as kept in records (invalid UTF-8 replaced, not refused).
@@ -494,6 +512,12 @@ impl Handler for Dir<'_, '_> {
                 Some("CONNECT field past the packet end"),
             ),
             Problem::LostSync => (Anomaly::MqttLostSync, None),
+            Problem::StartLost => {
+                if self.to_server {
+                    self.s.midstream = true;
+                }
+                return;
+            }
         };
         (self.emit)(a, detail);
     }
@@ -804,13 +828,21 @@ mod unit {
     use super::*;
 
     #[test]
-    fn clipping_keeps_whole_characters() {
+    fn clipping_keeps_whole_characters_and_bounds_the_text() {
         let mut s = "a".repeat(MAX_STRING - 1).into_bytes();
         s.extend("é".as_bytes()); // 2 bytes straddling the cut
         assert_eq!(clip(&s).len(), MAX_STRING - 1);
         assert_eq!(clip(b"short"), b"short");
+        let exact = [b'z'; MAX_STRING];
+        assert_eq!(clip(&exact), exact);
+        // Each invalid byte becomes 3 bytes of text.
         let junk = [0x80u8; 300];
-        assert_eq!(clip(&junk).len(), MAX_STRING - 3);
+        assert_eq!(clip(&junk).len(), MAX_STRING / 3);
+        assert_eq!(text(&junk).len(), MAX_STRING / 3 * 3);
+        for raw in [&junk[..], b"\xe2\x82", &[b'a', 0xff].repeat(200)] {
+            assert!(text(raw).len() <= MAX_STRING);
+            assert!(eq_text(&text(raw), clip(raw)));
+        }
     }
 
     #[test]

@@ -64,6 +64,10 @@ pub enum Problem {
     /// Bytes were lost where they cannot be skipped by count: this
     /// direction stops.
     LostSync,
+    /// Bytes were lost before the first byte of this direction (the capture
+    /// started mid-stream): the next byte is taken as a packet start, as
+    /// Wireshark and Suricata do when they pick up a connection.
+    StartLost,
 }
 
 /// What the framing hands on.
@@ -98,6 +102,8 @@ enum State {
 #[derive(Debug, Default)]
 pub struct DirParser {
     state: State,
+    /// A byte of this direction was seen.
+    seen: bool,
     /// Fixed header bytes read for the current packet (0: none yet).
     hdr_have: u8,
     /// The fixed header's first byte.
@@ -138,6 +144,7 @@ impl DirParser {
 
     /// Consumes in-order bytes.
     pub fn feed(&mut self, mut data: &[u8], h: &mut dyn Handler) {
+        self.seen |= !data.is_empty();
         while let Some(&b) = data.first() {
             match self.state {
                 State::Dead => return,
@@ -188,9 +195,14 @@ impl DirParser {
     }
 
     /// `len` bytes were lost. Inside a skipped payload or tail field they
-    /// are skipped by count; anywhere else framing is lost.
+    /// are skipped by count; before the direction's first byte they only
+    /// mean a mid-stream start; anywhere else framing is lost.
     pub fn gap(&mut self, len: u32, h: &mut dyn Handler) {
         if len == 0 || self.state == State::Dead {
+            return;
+        }
+        if !self.seen {
+            h.problem(Problem::StartLost);
             return;
         }
         let skippable = self.state == State::Tail

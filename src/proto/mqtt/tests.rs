@@ -1274,6 +1274,9 @@ fn a_gap_inside_a_payload_is_skipped_but_a_gap_in_framing_stops_parsing() {
     assert_eq!(seen, [(Anomaly::MqttLostSync, None)]);
     assert_eq!(m.record().pings, 1);
     assert!(!m.is_dead());
+    m.data(false, &connack(false, 0, None), &mut |a, d| {
+        seen.push((a, d))
+    });
     m.gap(false, 1, &mut |a, d| seen.push((a, d)));
     assert!(m.is_dead());
     // Later data and gaps in a dead direction do nothing.
@@ -1281,6 +1284,58 @@ fn a_gap_inside_a_payload_is_skipped_but_a_gap_in_framing_stops_parsing() {
     m.data(true, &PINGREQ, &mut |a, d| seen.push((a, d)));
     assert_eq!(seen.len(), 2);
     assert_eq!(m.record().pings, 1);
+}
+
+/// suricata-verify mqtt-events-missing-connect, first session: the client's
+/// CONNECT (16 bytes) is not in the capture. A gap before a direction's
+/// first byte is a mid-stream start, not lost framing.
+#[test]
+fn a_gap_before_the_first_byte_is_a_midstream_start() {
+    let client = [
+        "821600010011686f7573652f62756c62732f62756c623101",
+        "82140002000f686f7573652f62756c62732f62617202",
+        "34180011686f7573652f62756c62732f62756c623100034f4646",
+        "34160010686f7573652f62756c62732f666f6f3200044f4e",
+        "62020003",
+        "62020004",
+        "40020001",
+        "e000",
+    ];
+    let broker = [
+        "20020000",
+        "9003000101",
+        "9003000202",
+        "50020003",
+        "50020004",
+        "70020003",
+        "32180011686f7573652f62756c62732f62756c623100014f4646",
+        "70020004",
+    ];
+    let mut m = Session::default();
+    let mut seen = Seen::new();
+    m.gap(true, 0, &mut |a, d| seen.push((a, d)));
+    m.gap(true, 16, &mut |a, d| seen.push((a, d)));
+    m.gap(true, 5, &mut |a, d| seen.push((a, d)));
+    for (c, b) in client.iter().zip(broker) {
+        m.data(false, &hex(b), &mut |a, d| seen.push((a, d)));
+        m.data(true, &hex(c), &mut |a, d| seen.push((a, d)));
+    }
+    assert!(seen.is_empty(), "{seen:?}");
+    let rec = m.take_record();
+    assert_eq!(rec.protocol_version, None);
+    assert_eq!(rec.connack_code, Some(0));
+    let subs: Vec<_> = rec
+        .subscribed
+        .iter()
+        .map(|s| (s.filter.as_str(), s.granted))
+        .collect();
+    assert_eq!(
+        subs,
+        [("house/bulbs/bulb1", Some(1)), ("house/bulbs/bar", Some(2))]
+    );
+    assert_eq!(rec.published.len(), 3);
+    assert_eq!((rec.packets_toserver, rec.packets_toclient), (8, 8));
+    assert_eq!(rec.disconnect_code, Some(0));
 }
 
 #[test]
@@ -1323,11 +1378,9 @@ fn lists_are_capped_and_overflow_is_counted() {
         .map(|f| f.as_bytes())
         .collect();
     session.push((true, unsubscribe(2, None, &unsubs)));
-    let mut m = Session::default();
-    for (d, b) in &session {
-        m.data(*d, b, &mut |a, _| panic!("{a:?}"));
-    }
-    let rec = m.take_record();
+    let r = check(&session);
+    assert!(r.seen.is_empty(), "{:?}", r.seen);
+    let rec = r.rec;
     assert_eq!(rec.published.len(), MAX_PUBLISHED);
     assert_eq!((rec.published[0].count, rec.published[0].bytes), (2, 3));
     assert_eq!(rec.subscribed.len(), MAX_SUBSCRIBED);
@@ -1503,6 +1556,132 @@ fn reason_code_names() {
 
 // --------------------------------------------------------------- proptests
 
+/// One step of a generated session.
+#[derive(Clone, Debug)]
+enum Op {
+    Publish {
+        to_server: bool,
+        topic: u8,
+        qos: u8,
+        retain: bool,
+        dup: bool,
+        len: usize,
+        alias: bool,
+    },
+    Subscribe(Vec<(u8, u8)>),
+    Unsubscribe(Vec<u8>),
+    Ping,
+    Auth,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (any::<bool>(), 0u8..6, 0u8..3, any::<bool>(), any::<bool>(), 0usize..3000, any::<bool>())
+            .prop_map(|(to_server, topic, qos, retain, dup, len, alias)| Op::Publish {
+                to_server, topic, qos, retain, dup, len, alias
+            }),
+        1 => proptest::collection::vec((0u8..8, 0u8..3), 1..4).prop_map(Op::Subscribe),
+        1 => proptest::collection::vec(0u8..8, 1..3).prop_map(Op::Unsubscribe),
+        1 => Just(Op::Ping),
+        1 => Just(Op::Auth),
+    ]
+}
+
+/// A valid session of protocol level `level` from generated steps.
+fn generated(level: u8, ops: &[Op]) -> Chunks {
+    let v5 = level == 5;
+    let p5 = |items: &[&[u8]]| v5.then(|| props(items));
+    let c = match level {
+        3 => Connect::v31(),
+        4 => Connect::v311(),
+        _ => Connect {
+            props: Some(props(&[&p_user(b"k", b"v"), &p_u16(0x21, 10)])),
+            ..Connect::v5()
+        },
+    };
+    let mut out = vec![(true, c.bytes()), (false, connack(false, 0, p5(&[])))];
+    let mut id = 1u16;
+    for op in ops {
+        id = id.wrapping_add(1).max(1);
+        match op {
+            Op::Publish {
+                to_server,
+                topic,
+                qos,
+                retain,
+                dup,
+                len,
+                alias,
+            } => {
+                let name = format!("ward/{topic}/vitals");
+                let props = if v5 && *alias {
+                    Some(props(&[&p_u16(0x23, u16::from(*topic) + 1)]))
+                } else {
+                    p5(&[])
+                };
+                // Every other aliased message leaves the topic out.
+                let topic_bytes = if v5 && *alias && id % 2 == 0 {
+                    ""
+                } else {
+                    name.as_str()
+                };
+                out.push((
+                    *to_server,
+                    publish(
+                        *dup && *qos > 0,
+                        *qos,
+                        *retain,
+                        topic_bytes.as_bytes(),
+                        id,
+                        props,
+                        &vec![0xEE; *len],
+                    ),
+                ));
+                if *qos > 0 {
+                    out.push((
+                        !*to_server,
+                        ack(
+                            if *qos == 1 {
+                                packet_type::PUBACK
+                            } else {
+                                packet_type::PUBREC
+                            },
+                            id,
+                        ),
+                    ));
+                }
+            }
+            Op::Subscribe(filters) => {
+                let names: Vec<String> =
+                    filters.iter().map(|(f, _)| format!("ward/{f}/#")).collect();
+                let pairs: Vec<(&[u8], u8)> = names
+                    .iter()
+                    .zip(filters)
+                    .map(|(n, (_, q))| (n.as_bytes(), *q))
+                    .collect();
+                out.push((true, subscribe(id, p5(&[]), &pairs)));
+                let codes: Vec<u8> = filters.iter().map(|(_, q)| *q).collect();
+                out.push((false, suback(id, p5(&[]), &codes)));
+            }
+            Op::Unsubscribe(filters) => {
+                let names: Vec<String> = filters.iter().map(|f| format!("ward/{f}/#")).collect();
+                let list: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+                out.push((true, unsubscribe(id, p5(&[]), &list)));
+                let codes = vec![0; list.len()];
+                out.push((false, unsuback(id, p5(&[]).map(|p| (p, &codes[..])))));
+            }
+            Op::Ping => {
+                out.push((true, PINGREQ.to_vec()));
+                out.push((false, PINGRESP.to_vec()));
+            }
+            Op::Auth if v5 => out.push((true, pkt(0xF0, &[0x19, 0]))),
+            Op::Auth => {}
+        }
+    }
+    out.push((true, DISCONNECT.to_vec()));
+    out
+}
+
 /// Every test session above, for mutation and split properties.
 fn all_sessions() -> Vec<Chunks> {
     vec![
@@ -1576,6 +1755,34 @@ proptest! {
         });
         prop_assert_eq!(whole.rec, split.rec);
         prop_assert_eq!(whole.seen, split.seen);
+    }
+
+    #[test]
+    fn generated_sessions_split_anywhere_match_whole(
+        level in 3u8..6,
+        ops in proptest::collection::vec(op(), 0..30),
+        cuts in proptest::collection::vec(1usize..700, 1..20),
+    ) {
+        let session = generated(level, &ops);
+        let whole = run_pieces(&session, false, &|_| vec![]);
+        prop_assert!(whole.seen.is_empty(), "{:?}", whole.seen);
+        let messages = ops.iter().filter(|o| matches!(o, Op::Publish { .. })).count() as u64;
+        prop_assert_eq!(whole.rec.published.iter().map(|p| p.count).sum::<u64>(), messages);
+        // The streams as one byte sequence per direction, cut anywhere.
+        let mut split = Session::default();
+        let mut seen = Seen::new();
+        let mut i = 0;
+        for (d, b) in &session {
+            let mut rest = &b[..];
+            while !rest.is_empty() {
+                let n = cuts[i % cuts.len()].min(rest.len());
+                i += 1;
+                split.data(*d, &rest[..n], &mut |a, x| seen.push((a, x)));
+                rest = &rest[n..];
+            }
+        }
+        prop_assert_eq!(split.take_record(), whole.rec);
+        prop_assert_eq!(seen, whole.seen);
     }
 
     #[test]
