@@ -54,3 +54,48 @@ fn refused_logins_and_brute_force_are_flagged() {
         "{one_client:?}"
     );
 }
+
+/// mosquitto_sub subscribes to `#`, `$SYS/#` and `ward3/+/spo2` in one
+/// SUBSCRIBE; mosquitto_pub publishes to `$SYS/fake`. The flow's anomaly row
+/// names the first wildcard; `status` counts both; the narrow filter is not
+/// flagged. The table keeps the 52 `$SYS` deliveries to one readable line.
+#[test]
+fn wildcard_subscriptions_and_system_topic_publishes_are_flagged() {
+    let a = anomalies("mqtt/wildcard.pcap");
+    assert!(has(&a, "mqtt.wildcard_subscription", Some("#")), "{a:?}");
+    assert!(has(&a, "mqtt.publish_to_system_topic", None), "{a:?}");
+    let pcap = common::root().join("tests/data/mqtt/wildcard.pcap");
+    let (rows, status) = common::analyze_and_query(&pcap, "mqtt");
+    assert_eq!(status["anomalies_by_name"]["mqtt.wildcard_subscription"], 2);
+    assert_eq!(
+        status["anomalies_by_name"]["mqtt.publish_to_system_topic"],
+        1
+    );
+    let subscriber = rows
+        .iter()
+        .find(|r| r["client_id"] == "medtap-sub-wild")
+        .expect("subscriber session");
+    let filters: Vec<&str> = subscriber["subscribed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["filter"].as_str().unwrap())
+        .collect();
+    assert_eq!(filters, ["#", "$SYS/#", "ward3/+/spo2"]);
+    let delivered = subscriber["published"].as_array().unwrap().len();
+    assert!(delivered > 50, "{delivered} topics delivered");
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    common::analyze(&db, &[&pcap]);
+    let out = common::run_ok(common::medtap().arg("mqtt").arg("--db").arg(&db));
+    let table = String::from_utf8(out.stdout).unwrap();
+    let line = table
+        .lines()
+        .find(|l| l.contains("medtap-sub-wild"))
+        .expect("subscriber line");
+    assert!(
+        line.contains(&format!("(+{} more, --json lists all)", delivered - 3)),
+        "{line}"
+    );
+}

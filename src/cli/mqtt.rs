@@ -6,6 +6,10 @@ use clap::Args;
 use medtap::store::query_app;
 use std::process::ExitCode;
 
+/// Topics or filters shown per session in the table: a subscriber to `#`
+/// or `$SYS/#` receives dozens of topics and would make one line unreadable.
+const TABLE_LIST_ITEMS: usize = 3;
+
 #[derive(Args, Debug)]
 pub struct MqttArgs {
     #[command(flatten)]
@@ -48,12 +52,14 @@ pub fn run(a: MqttArgs) -> Result<ExitCode> {
                     None => format!("{} q{}", s.filter, s.qos),
                 })
                 .collect();
-            let list = |v: Vec<String>| {
-                if v.is_empty() {
-                    "-".into()
-                } else {
-                    v.join("; ")
-                }
+            let list = |v: Vec<String>| match v.len() {
+                0 => "-".into(),
+                n if n > TABLE_LIST_ITEMS => format!(
+                    "{}; (+{} more, --json lists all)",
+                    v[..TABLE_LIST_ITEMS].join("; "),
+                    n - TABLE_LIST_ITEMS
+                ),
+                _ => v.join("; "),
             };
             vec![
                 r.flow_id.to_string(),
