@@ -5,8 +5,14 @@ decode:   one file per frame, `link_selector_byte + frame bytes`.
 pipeline: consecutive windows of each capture, `link_selector_byte` then records
           `len u16 LE | delta i32 LE (µs) | bytes`, each window <= --max-len bytes.
 
+dicom, hl7, mqtt (with --app TARGET, instead of the two above): one file per
+          TCP connection (Ethernet/IPv4), its payloads in capture order as
+          chunks `dir u8 | len u16 LE | bytes`; dir 0 = from the side that sent
+          the first packet (the client), 1 = the other side; retransmissions
+          are not removed (the parsers must cope with repeated bytes anyway).
+
 pcapng inputs are converted with `editcap -F pcap` when editcap is present.
-Usage: seed_corpus.py [--max-len N] PCAP...
+Usage: seed_corpus.py [--max-len N] [--app dicom|hl7|mqtt] PCAP...
 """
 import argparse, hashlib, os, struct, subprocess, sys, tempfile
 
@@ -61,11 +67,58 @@ def put(dirname, blob):
     return 0
 
 
+def tcp_payload(frame):
+    """(src, sport, dst, dport, payload) of an Ethernet/IPv4/TCP frame, else None."""
+    off = 14
+    ethertype = struct.unpack(">H", frame[12:14])[0] if len(frame) >= 14 else 0
+    while ethertype == 0x8100 and len(frame) >= off + 4:  # VLAN tags
+        ethertype = struct.unpack(">H", frame[off + 2:off + 4])[0]
+        off += 4
+    if ethertype != 0x0800 or len(frame) < off + 20 or frame[off + 9] != 6:
+        return None
+    ihl = (frame[off] & 15) * 4
+    total = struct.unpack(">H", frame[off + 2:off + 4])[0]
+    src, dst = frame[off + 12:off + 16], frame[off + 16:off + 20]
+    t = off + ihl
+    if len(frame) < t + 20:
+        return None
+    sport, dport = struct.unpack(">HH", frame[t:t + 4])
+    data = frame[t + (frame[t + 12] >> 4) * 4:off + total]
+    return src, sport, dst, dport, data
+
+
+def app_seeds(frames, target, max_len):
+    """One chunked seed per TCP connection with payload."""
+    conns = {}  # sorted endpoint pair -> (client endpoint, bytearray)
+    for _, fr in frames:
+        t = tcp_payload(fr)
+        if t is None:
+            continue
+        a, b = (t[0], t[1]), (t[2], t[3])
+        key = tuple(sorted([a, b]))
+        client, blob = conns.setdefault(key, (a, bytearray()))
+        for i in range(0, len(t[4]), 0xFFFF):
+            part = t[4][i:i + 0xFFFF]
+            if len(blob) + 3 + len(part) > max_len:
+                break
+            blob += struct.pack("<BH", 0 if a == client else 1, len(part)) + part
+    n = 0
+    for _, blob in conns.values():
+        if blob:
+            n += put(os.path.join(HERE, "corpus", target), bytes(blob))
+    return n
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-len", type=int, default=4096)
+    ap.add_argument("--app", choices=["dicom", "hl7", "mqtt"])
     ap.add_argument("pcaps", nargs="+")
     a = ap.parse_args()
+    if a.app:
+        n = sum(app_seeds(load(p)[1], a.app, a.max_len) for p in a.pcaps)
+        print(f"{a.app} seeds: {n} new")
+        return
     nd = np = 0
     for path in a.pcaps:
         lt, frames = load(path)
