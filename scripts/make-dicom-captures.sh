@@ -63,6 +63,8 @@ NETNS_PREFIX=mtdicom
 NETNS_IFACES=("$IF_SCU" "$IF_SCP")
 # shellcheck source=scripts/lib/netns.sh
 . "$repo_root/scripts/lib/netns.sh"
+# shellcheck source=scripts/lib/truth.sh
+. "$repo_root/scripts/lib/truth.sh"
 tsv_only=0
 if [ "${1:-}" = "--tsv-only" ]; then tsv_only=1; shift; fi
 outdir=${1:-$repo_root/tests/data/dicom}
@@ -169,14 +171,7 @@ PY
 }
 
 if [ "$tsv_only" -eq 1 ]; then
-  command -v tshark >/dev/null 2>&1 || die "missing 'tshark'"
-  shopt -s nullglob
-  pcaps=("$outdir"/*.pcap)
-  [ ${#pcaps[@]} -gt 0 ] || die "no .pcap files in $outdir"
-  for p in "${pcaps[@]}"; do
-    write_tsv "$p" "$(capture_port "$(basename "$p")")"
-    log "wrote $p.tshark.tsv"
-  done
+  rewrite_all_tsv "$outdir"
   exit 0
 fi
 

@@ -79,6 +79,8 @@ NETNS_PREFIX=mthl7
 NETNS_IFACES=("$IF_CLI" "$IF_SRV")
 # shellcheck source=scripts/lib/netns.sh
 . "$repo_root/scripts/lib/netns.sh"
+# shellcheck source=scripts/lib/truth.sh
+. "$repo_root/scripts/lib/truth.sh"
 tsv_only=0
 if [ "${1:-}" = "--tsv-only" ]; then tsv_only=1; shift; fi
 outdir=${1:-$repo_root/tests/data/hl7}
@@ -94,23 +96,10 @@ capture_port() {
 }
 
 # write_tsv PCAP PORT: writes PCAP.tshark.tsv (atomically).
-write_tsv() {
-  local tmp
-  tmp=$(mktemp "$1.tsv.XXXXXX")
-  python3 "$repo_root/scripts/lib/hl7_tsv.py" "$1" "$2" >"$tmp" || { rm -f "$tmp"; die "hl7_tsv.py failed on $1"; }
-  chmod 0644 "$tmp"
-  mv -f "$tmp" "$1.tshark.tsv"
-}
+write_tsv() { write_tsv_from "$repo_root/scripts/lib/hl7_tsv.py" "$1" "$2"; }
 
 if [ "$tsv_only" -eq 1 ]; then
-  command -v tshark >/dev/null 2>&1 || die "missing 'tshark'"
-  shopt -s nullglob
-  pcaps=("$outdir"/*.pcap)
-  [ ${#pcaps[@]} -gt 0 ] || die "no .pcap files in $outdir"
-  for p in "${pcaps[@]}"; do
-    write_tsv "$p" "$(capture_port "$(basename "$p")")"
-    log "wrote $p.tshark.tsv"
-  done
+  rewrite_all_tsv "$outdir"
   exit 0
 fi
 
