@@ -416,19 +416,7 @@ fn compare(pcap: &Path, tsv: &Path) -> Vec<String> {
 }
 
 fn check_all(pairs: &[(PathBuf, PathBuf)]) {
-    let mut failed = Vec::new();
-    for (pcap, tsv) in pairs {
-        let p = compare(pcap, tsv);
-        if !p.is_empty() {
-            failed.push(format!("{}:\n  {}", pcap.display(), p.join("\n  ")));
-        }
-    }
-    eprintln!(
-        "compared {} DICOM captures with tshark, {} differ",
-        pairs.len(),
-        failed.len()
-    );
-    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    common::compare_all("DICOM", pairs, compare);
 }
 
 #[test]

@@ -294,15 +294,7 @@ fn compare(pcap: &Path, tsv: &Path) -> Vec<String> {
 }
 
 fn check_all(pairs: &[(PathBuf, PathBuf)]) -> usize {
-    let mut failed = Vec::new();
-    for (pcap, tsv) in pairs {
-        let p = compare(pcap, tsv);
-        if !p.is_empty() {
-            failed.push(format!("{}:\n  {}", pcap.display(), p.join("\n  ")));
-        }
-    }
-    assert!(failed.is_empty(), "{}", failed.join("\n"));
-    pairs.len()
+    common::compare_all("MQTT", pairs, compare)
 }
 
 #[test]
@@ -318,11 +310,7 @@ fn corpus_mqtt_matches_tshark() {
 #[test]
 fn own_mqtt_captures_match_tshark() {
     let pairs = common::captures_with_truth(&common::root().join("tests/data/mqtt"));
-    if pairs.is_empty() {
-        eprintln!("NOTE: tests/data/mqtt has no captures yet");
-        return;
-    }
-    check_all(&pairs);
+    assert_eq!(check_all(&pairs), 8, "the MQTT captures of tests/data/mqtt");
 }
 
 /// As root with mosquitto installed (CI): new broker/client traffic, made
@@ -336,7 +324,7 @@ fn fresh_mosquitto_traffic_matches_tshark() {
         return;
     };
     let n = check_all(&common::captures_with_truth(dir.path()));
-    assert!(n >= 5, "{n} fresh MQTT captures");
+    assert_eq!(n, 8, "fresh MQTT captures");
 }
 
 /// No payload, user name or password reaches the database or the logs.

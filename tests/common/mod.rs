@@ -275,3 +275,27 @@ pub fn fresh_captures(script: &str, tools_check: &str) -> Option<tempfile::TempD
     }
     panic!("{script} failed three times: {last}");
 }
+
+/// Runs `compare` (medtap vs tshark; returns the differences) on every
+/// (capture, ground truth) pair, prints how many were compared, and fails
+/// with every difference of every capture at once. Returns the count.
+pub fn compare_all(
+    what: &str,
+    pairs: &[(PathBuf, PathBuf)],
+    compare: impl Fn(&Path, &Path) -> Vec<String>,
+) -> usize {
+    let mut failed = Vec::new();
+    for (pcap, tsv) in pairs {
+        let p = compare(pcap, tsv);
+        if !p.is_empty() {
+            failed.push(format!("{}:\n  {}", pcap.display(), p.join("\n  ")));
+        }
+    }
+    eprintln!(
+        "compared {} {what} captures with tshark, {} differ",
+        pairs.len(),
+        failed.len()
+    );
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    pairs.len()
+}
