@@ -47,12 +47,12 @@ pub fn run(a: DicomArgs) -> Result<ExitCode> {
                 })
                 .collect();
             vec![
-                r.flow_id.to_string(),
-                r.start.clone(),
+                r.flow.flow_id.to_string(),
+                r.flow.start.clone(),
                 format!("{} -> {}", r.calling_ae, r.called_ae),
                 format!(
                     "{}:{} -> {}:{}",
-                    r.src_ip, r.src_port, r.dest_ip, r.dest_port
+                    r.flow.src_ip, r.flow.src_port, r.flow.dest_ip, r.flow.dest_port
                 ),
                 r.result.clone(),
                 if ops.is_empty() {

@@ -62,11 +62,11 @@ pub fn run(a: MqttArgs) -> Result<ExitCode> {
                 _ => v.join("; "),
             };
             vec![
-                r.flow_id.to_string(),
-                r.start.clone(),
+                r.flow.flow_id.to_string(),
+                r.flow.start.clone(),
                 format!(
                     "{}:{} -> {}:{}",
-                    r.src_ip, r.src_port, r.dest_ip, r.dest_port
+                    r.flow.src_ip, r.flow.src_port, r.flow.dest_ip, r.flow.dest_port
                 ),
                 r.protocol_version.map_or("-".into(), |v| v.to_string()),
                 r.client_id.clone().unwrap_or_else(|| "-".into()),

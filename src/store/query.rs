@@ -448,25 +448,56 @@ pub struct DicomOperation {
     pub move_destination: Option<String>,
 }
 
-/// One association, as `medtap dicom --json` prints it.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct DicomRow {
-    /// The flow carrying it.
+/// The flow an application session (DICOM association, MQTT connection)
+/// rode on: the first fields of the `dicom --json` and `mqtt --json` lines.
+/// src is the side that opened the connection (requestor, MQTT client).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SessionFlow {
+    /// The flow's id.
     pub flow_id: u64,
-    /// Community ID of that flow.
+    /// Its Community ID.
     pub community_id: Option<String>,
     /// RFC 3339 start of the flow.
     pub start: String,
     /// RFC 3339 end of the flow.
     pub end: String,
-    /// Requestor address.
+    /// Client address.
     pub src_ip: String,
-    /// Requestor port.
+    /// Client port.
     pub src_port: u16,
-    /// Acceptor address.
+    /// Server address.
     pub dest_ip: String,
-    /// Acceptor port.
+    /// Server port.
     pub dest_port: u16,
+}
+
+/// The columns [`SessionFlow::from_row`] reads, first in a SELECT whose
+/// flows table is aliased `f`.
+pub(crate) const SESSION_FLOW_COLUMNS: &str =
+    "f.flow_id, f.community_id, f.start_us, f.end_us, f.src_ip, f.src_port, f.dest_ip, f.dest_port";
+
+impl SessionFlow {
+    /// Reads the [`SESSION_FLOW_COLUMNS`] at the start of `r`.
+    pub(crate) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            flow_id: r.get::<_, i64>(0)? as u64,
+            community_id: r.get(1)?,
+            start: rfc3339(r.get(2)?),
+            end: rfc3339(r.get(3)?),
+            src_ip: r.get(4)?,
+            src_port: r.get(5)?,
+            dest_ip: r.get(6)?,
+            dest_port: r.get(7)?,
+        })
+    }
+}
+
+/// One association, as `medtap dicom --json` prints it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DicomRow {
+    /// The flow carrying it (its fields are flattened into the JSON line).
+    #[serde(flatten)]
+    pub flow: SessionFlow,
     /// Calling AE title.
     pub calling_ae: String,
     /// Called AE title.
@@ -509,7 +540,7 @@ pub struct DicomRow {
 pub fn dicom(conn: &Connection, f: &AppFilter) -> rusqlite::Result<Vec<DicomRow>> {
     let (cond, args) = f.sql();
     let sql = format!(
-        "SELECT a.flow_id, f.community_id, f.start_us, f.end_us, f.src_ip, f.src_port, f.dest_ip, f.dest_port,
+        "SELECT {SESSION_FLOW_COLUMNS},
                 a.calling_ae, a.called_ae, a.result, a.reject_result, a.reject_source, a.reject_reason,
                 a.abort_source, a.abort_reason, a.application_context, a.implementation_class_uid,
                 a.implementation_version, a.acceptor_implementation_class_uid, a.acceptor_implementation_version,
@@ -534,14 +565,7 @@ pub fn dicom(conn: &Connection, f: &AppFilter) -> rusqlite::Result<Vec<DicomRow>
                 _ => None,
             };
             Ok(DicomRow {
-                flow_id: r.get::<_, i64>(0)? as u64,
-                community_id: r.get(1)?,
-                start: rfc3339(r.get(2)?),
-                end: rfc3339(r.get(3)?),
-                src_ip: r.get(4)?,
-                src_port: r.get(5)?,
-                dest_ip: r.get(6)?,
-                dest_port: r.get(7)?,
+                flow: SessionFlow::from_row(r)?,
                 calling_ae: r.get(8)?,
                 called_ae: r.get(9)?,
                 result: r.get(10)?,
@@ -569,7 +593,7 @@ pub fn dicom(conn: &Connection, f: &AppFilter) -> rusqlite::Result<Vec<DicomRow>
     )?;
     for row in &mut rows {
         row.operations = ops
-            .query_map([row.flow_id as i64], |r| {
+            .query_map([row.flow.flow_id as i64], |r| {
                 let uid: String = r.get(1)?;
                 Ok(DicomOperation {
                     command: r.get(0)?,

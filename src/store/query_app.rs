@@ -1,7 +1,7 @@
 //! Queries behind `medtap hl7` and `medtap mqtt`: one row per HL7 message
 //! and one per MQTT session, joined with their flows.
 
-use super::query::{AppFilter, Where};
+use super::query::{AppFilter, SessionFlow, Where, SESSION_FLOW_COLUMNS};
 use crate::time::rfc3339;
 use rusqlite::{params_from_iter, Connection};
 use serde::Serialize;
@@ -171,22 +171,9 @@ pub struct MqttSubscription {
 /// One MQTT session (TCP connection), as `medtap mqtt --json` prints it.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct MqttRow {
-    /// The flow carrying it.
-    pub flow_id: u64,
-    /// Community ID of that flow.
-    pub community_id: Option<String>,
-    /// RFC 3339 start of the flow.
-    pub start: String,
-    /// RFC 3339 end of the flow.
-    pub end: String,
-    /// Client address.
-    pub src_ip: String,
-    /// Client port.
-    pub src_port: u16,
-    /// Broker address.
-    pub dest_ip: String,
-    /// Broker port.
-    pub dest_port: u16,
+    /// The connection (its fields are flattened into the JSON line).
+    #[serde(flatten)]
+    pub flow: SessionFlow,
     /// 3 (3.1), 4 (3.1.1) or 5 (5.0), from CONNECT.
     pub protocol_version: Option<u8>,
     /// "MQTT" or "MQIsdp".
@@ -249,8 +236,7 @@ pub struct MqttRow {
 pub fn mqtt(conn: &Connection, f: &AppFilter) -> rusqlite::Result<Vec<MqttRow>> {
     let (cond, args) = f.sql();
     let sql = format!(
-        "SELECT s.flow_id, f.community_id, f.start_us, f.end_us, f.src_ip, f.src_port, f.dest_ip,
-                f.dest_port, s.protocol_version, s.protocol_name, s.client_id, s.username_present,
+        "SELECT {SESSION_FLOW_COLUMNS}, s.protocol_version, s.protocol_name, s.client_id, s.username_present,
                 s.password_present, s.clean_start, s.keep_alive, s.will_topic, s.will_qos,
                 s.will_retain, s.connack_code, s.connack_reason, s.session_present,
                 s.session_expiry_interval, s.receive_maximum, s.maximum_packet_size, s.auth_method,
@@ -263,14 +249,7 @@ pub fn mqtt(conn: &Connection, f: &AppFilter) -> rusqlite::Result<Vec<MqttRow>> 
     let mut rows: Vec<MqttRow> = st
         .query_map(params_from_iter(args), |r| {
             Ok(MqttRow {
-                flow_id: n(r.get(0)?),
-                community_id: r.get(1)?,
-                start: rfc3339(r.get(2)?),
-                end: rfc3339(r.get(3)?),
-                src_ip: r.get(4)?,
-                src_port: r.get(5)?,
-                dest_ip: r.get(6)?,
-                dest_port: r.get(7)?,
+                flow: SessionFlow::from_row(r)?,
                 protocol_version: r.get(8)?,
                 protocol_name: r.get(9)?,
                 client_id: r.get(10)?,
@@ -313,7 +292,7 @@ pub fn mqtt(conn: &Connection, f: &AppFilter) -> rusqlite::Result<Vec<MqttRow>> 
     )?;
     for row in &mut rows {
         row.published = publishes
-            .query_map([row.flow_id as i64], |r| {
+            .query_map([row.flow.flow_id as i64], |r| {
                 Ok(MqttPublish {
                     topic: r.get(0)?,
                     qos: r.get(1)?,
@@ -326,7 +305,7 @@ pub fn mqtt(conn: &Connection, f: &AppFilter) -> rusqlite::Result<Vec<MqttRow>> 
             })?
             .collect::<rusqlite::Result<_>>()?;
         row.subscribed = subscriptions
-            .query_map([row.flow_id as i64], |r| {
+            .query_map([row.flow.flow_id as i64], |r| {
                 Ok(MqttSubscription {
                     filter: r.get(0)?,
                     qos: r.get(1)?,
