@@ -238,14 +238,7 @@ workdir=$(mktemp -d /tmp/medtap-dicom.XXXXXX)
 chmod 0755 "$workdir"
 
 log "creating namespaces $NS_SCU <-> $NS_SCP"
-netns_pair "$NS_SCU" "$IF_SCU" "$MAC_SCU" "$NS_SCP" "$IF_SCP" "$MAC_SCP"
-for side in "$NS_SCU $IF_SCU $IP_SCU $IP_SCP $MAC_SCP" "$NS_SCP $IF_SCP $IP_SCP $IP_SCU $MAC_SCU"; do
-  read -r ns ifc ip4 peer_ip peer_mac <<<"$side"
-  netns_no_ipv6 "$ns"
-  netns_side "$ns" "$ifc" "$ip4"
-  # Static neighbour: no ARP in the captures, whatever the timing.
-  netns_static_neigh "$ns" "$ifc" "$peer_ip" "$peer_mac"
-done
+netns_ipv4_pair "$NS_SCU" "$IF_SCU" "$MAC_SCU" "$IP_SCU" "$NS_SCP" "$IF_SCP" "$MAC_SCP" "$IP_SCP"
 
 # --- synthetic images ---------------------------------------------------------
 # dump2dcm turns a text dump into a DICOM file (file meta information added).

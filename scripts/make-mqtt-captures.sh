@@ -107,12 +107,7 @@ outdir=${1:-$repo_root/tests/data/mqtt}
 case "$outdir" in /*) ;; *) outdir="$PWD/$outdir" ;; esac
 
 # Broker port of a capture (decides tshark's -d option).
-capture_port() {
-  case "$1" in
-    unusual_port.pcap) echo "$PORT_ODD" ;;
-    *) echo "$PORT_STD" ;;
-  esac
-}
+capture_port() { odd_or_standard_port "$1"; }
 
 # write_tsv PCAP PORT: writes PCAP.tshark.tsv (atomically).
 write_tsv() { write_tsv_from "$repo_root/scripts/lib/mqtt_tsv.py" "$1" "$2"; }
@@ -243,13 +238,7 @@ workdir=$(mktemp -d /tmp/medtap-mqtt.XXXXXX)
 chmod 0755 "$workdir"
 
 log "creating namespaces $NS_CLI <-> $NS_SRV"
-netns_pair "$NS_CLI" "$IF_CLI" "$MAC_CLI" "$NS_SRV" "$IF_SRV" "$MAC_SRV"
-for side in "$NS_CLI $IF_CLI $IP_CLI $IP_SRV $MAC_SRV" "$NS_SRV $IF_SRV $IP_SRV $IP_CLI $MAC_CLI"; do
-  read -r ns ifc ip4 peer_ip peer_mac <<<"$side"
-  netns_no_ipv6 "$ns"
-  netns_side "$ns" "$ifc" "$ip4"
-  netns_static_neigh "$ns" "$ifc" "$peer_ip" "$peer_mac"
-done
+netns_ipv4_pair "$NS_CLI" "$IF_CLI" "$MAC_CLI" "$IP_CLI" "$NS_SRV" "$IF_SRV" "$MAC_SRV" "$IP_SRV"
 
 # Password file for auth.pcap (mosquitto_passwd hashes with a random salt).
 : >"$workdir/passwd"

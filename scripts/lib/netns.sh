@@ -128,6 +128,19 @@ netns_static_neigh() {
   ip -n "$1" neigh replace "$3" lladdr "$4" dev "$2" nud permanent
 }
 
+# netns_ipv4_pair NS_A IF_A MAC_A IP_A NS_B IF_B MAC_B IP_B: netns_pair, then
+# on each side IPv6 off, the IPv4 address, and the peer as a static
+# neighbour: IPv4-only captures without ARP, whatever the timing.
+netns_ipv4_pair() {
+  netns_pair "$1" "$2" "$3" "$5" "$6" "$7"
+  netns_no_ipv6 "$1"
+  netns_no_ipv6 "$5"
+  netns_side "$1" "$2" "$4"
+  netns_side "$5" "$6" "$8"
+  netns_static_neigh "$1" "$2" "$8" "$7"
+  netns_static_neigh "$5" "$6" "$4" "$3"
+}
+
 # netns_src_port NS PORT: the next outgoing TCP connection (or unbound UDP
 # socket) from NS uses source port PORT.
 netns_src_port() {

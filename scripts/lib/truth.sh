@@ -5,6 +5,12 @@
 #   capture_port NAME   the server port tshark decodes capture NAME on
 #   write_tsv PCAP PORT writes PCAP.tshark.tsv
 
+# odd_or_standard_port NAME: $PORT_ODD for unusual_port.pcap, else $PORT_STD
+# (both set by the caller).
+odd_or_standard_port() {
+  if [ "$1" = unusual_port.pcap ]; then echo "$PORT_ODD"; else echo "$PORT_STD"; fi
+}
+
 # write_tsv_from GENERATOR PCAP PORT: PCAP.tshark.tsv from
 # `python3 GENERATOR PCAP PORT`, replaced atomically (a failed run leaves the
 # old file).
