@@ -107,18 +107,9 @@ netns_require_root_tools tcpdump tshark python3 ip ss timeout mllp_send
 workdir=""
 server_pid=""
 
-cleanup() {
-  local rc=$?
-  set +e
-  stop_pid "$server_pid"
-  netns_teardown
-  # MEDTAP_KEEP_WORKDIR=1 keeps the captures and the tools' logs for debugging.
-  if [ -n "$workdir" ]; then
-    if [ "${MEDTAP_KEEP_WORKDIR:-0}" = 1 ]; then log "kept $workdir"; else rm -rf "$workdir"; fi
-  fi
-  if [ "$rc" -ne 0 ]; then log "failed (exit $rc); namespaces removed"; fi
-  exit "$rc"
-}
+# Whatever happens: processes, capture and namespaces gone, work dir removed
+# (MEDTAP_KEEP_WORKDIR=1 keeps it for debugging).
+cleanup() { netns_exit_cleanup "$?" "$workdir" "$server_pid"; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

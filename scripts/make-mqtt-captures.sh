@@ -124,20 +124,9 @@ netns_require_root_tools tcpdump tshark python3 ip ss timeout mosquitto mosquitt
 workdir=""
 broker_pid="" bg_pid="" sub_pid=""
 
-cleanup() {
-  local rc=$?
-  set +e
-  stop_pid "$bg_pid"
-  stop_pid "$sub_pid"
-  stop_pid "$broker_pid"
-  netns_teardown
-  # MEDTAP_KEEP_WORKDIR=1 keeps the captures, broker and client logs for debugging.
-  if [ -n "$workdir" ]; then
-    if [ "${MEDTAP_KEEP_WORKDIR:-0}" = 1 ]; then log "kept $workdir"; else rm -rf "$workdir"; fi
-  fi
-  if [ "$rc" -ne 0 ]; then log "failed (exit $rc); namespaces removed"; fi
-  exit "$rc"
-}
+# Whatever happens: processes, capture and namespaces gone, work dir removed
+# (MEDTAP_KEEP_WORKDIR=1 keeps it for debugging).
+cleanup() { netns_exit_cleanup "$?" "$workdir" "$bg_pid" "$sub_pid" "$broker_pid"; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

@@ -65,16 +65,9 @@ command -v ping >/dev/null 2>&1 && have_ping=1
 workdir=""
 http_pid="" udp_pid=""
 
-cleanup() {
-  local rc=$?
-  set +e
-  stop_pid "$http_pid"
-  stop_pid "$udp_pid"
-  netns_teardown
-  [ -n "$workdir" ] && rm -rf "$workdir"
-  if [ "$rc" -ne 0 ]; then log "failed (exit $rc); namespaces removed"; fi
-  exit "$rc"
-}
+# Whatever happens: processes, capture and namespaces gone, work dir removed
+# (MEDTAP_KEEP_WORKDIR=1 keeps it for debugging).
+cleanup() { netns_exit_cleanup "$?" "$workdir" "$http_pid" "$udp_pid"; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

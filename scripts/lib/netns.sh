@@ -203,6 +203,22 @@ netns_teardown() {
   netns_delete_all
 }
 
+# netns_exit_cleanup RC WORKDIR PID...: the body of a capture script's EXIT
+# trap: ends the given processes, the capture and the namespaces, removes
+# WORKDIR (kept when MEDTAP_KEEP_WORKDIR=1, for debugging) and exits with RC.
+netns_exit_cleanup() {
+  local rc=$1 dir=$2 pid
+  shift 2
+  set +e
+  for pid in "$@"; do stop_pid "$pid"; done
+  netns_teardown
+  if [ -n "$dir" ]; then
+    if [ "${MEDTAP_KEEP_WORKDIR:-0}" = 1 ]; then log "kept $dir"; else rm -rf "$dir"; fi
+  fi
+  if [ "$rc" -ne 0 ]; then log "failed (exit $rc); namespaces removed"; fi
+  exit "$rc"
+}
+
 # netns_install_output SRC DEST: copies SRC to DEST (mode 0644) atomically:
 # DEST is replaced only once its new version is complete.
 netns_install_output() {
