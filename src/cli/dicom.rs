@@ -1,6 +1,6 @@
 //! `medtap dicom`: DICOM associations with their operations.
 
-use super::{app_filter, open_db, print_json_lines, table, AppQueryArgs};
+use super::{app_rows, table, AppQueryArgs};
 use anyhow::Result;
 use clap::Args;
 use medtap::store::query;
@@ -13,13 +13,9 @@ pub struct DicomArgs {
 }
 
 pub fn run(a: DicomArgs) -> Result<ExitCode> {
-    let filter = app_filter(&a.q)?;
-    let conn = open_db(&a.q.db.db_path()?)?;
-    let rows = query::dicom(&conn, &filter)?;
-    if a.q.json {
-        print_json_lines(&rows)?;
+    let Some(rows) = app_rows(&a.q, query::dicom)? else {
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     table::print(
         &[
             "flow_id",

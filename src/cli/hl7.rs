@@ -1,6 +1,6 @@
 //! `medtap hl7`: HL7 v2 messages with their acknowledgements.
 
-use super::{app_filter, open_db, print_json_lines, table, AppQueryArgs};
+use super::{app_rows, table, AppQueryArgs};
 use anyhow::Result;
 use clap::Args;
 use medtap::store::query_app;
@@ -17,13 +17,9 @@ fn or_dash(v: &Option<String>) -> &str {
 }
 
 pub fn run(a: Hl7Args) -> Result<ExitCode> {
-    let filter = app_filter(&a.q)?;
-    let conn = open_db(&a.q.db.db_path()?)?;
-    let rows = query_app::hl7(&conn, &filter)?;
-    if a.q.json {
-        print_json_lines(&rows)?;
+    let Some(rows) = app_rows(&a.q, query_app::hl7)? else {
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     table::print(
         &[
             "flow_id",

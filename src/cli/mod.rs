@@ -147,6 +147,23 @@ fn app_filter(a: &AppQueryArgs) -> Result<medtap::store::query::AppFilter> {
     })
 }
 
+/// Runs a per-protocol query. With `--json` its rows are printed as JSON
+/// lines here and `None` is returned; otherwise the rows, for the caller's
+/// table.
+fn app_rows<T: serde::Serialize>(
+    a: &AppQueryArgs,
+    query: fn(&rusqlite::Connection, &medtap::store::query::AppFilter) -> rusqlite::Result<Vec<T>>,
+) -> Result<Option<Vec<T>>> {
+    let filter = app_filter(a)?;
+    let conn = open_db(&a.db.db_path()?)?;
+    let rows = query(&conn, &filter)?;
+    if a.json {
+        print_json_lines(&rows)?;
+        return Ok(None);
+    }
+    Ok(Some(rows))
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {

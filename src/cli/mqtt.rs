@@ -1,6 +1,6 @@
 //! `medtap mqtt`: MQTT sessions with their topics and subscriptions.
 
-use super::{app_filter, open_db, print_json_lines, table, AppQueryArgs};
+use super::{app_rows, table, AppQueryArgs};
 use anyhow::Result;
 use clap::Args;
 use medtap::store::query_app;
@@ -17,13 +17,9 @@ pub struct MqttArgs {
 }
 
 pub fn run(a: MqttArgs) -> Result<ExitCode> {
-    let filter = app_filter(&a.q)?;
-    let conn = open_db(&a.q.db.db_path()?)?;
-    let rows = query_app::mqtt(&conn, &filter)?;
-    if a.q.json {
-        print_json_lines(&rows)?;
+    let Some(rows) = app_rows(&a.q, query_app::mqtt)? else {
         return Ok(ExitCode::SUCCESS);
-    }
+    };
     table::print(
         &[
             "flow_id",
