@@ -1,26 +1,20 @@
-//! The HL7/MLLP conversation parser on its own: the input is a sequence of
-//! chunks `dir: u8 | len: u16 LE | bytes`, where `dir` bit 0 picks the
-//! direction and bit 1 turns the chunk into a gap of `len` bytes.
+//! The HL7/MLLP conversation parser on its own, fed the chunks of
+//! [`medtap_fuzz::chunks`] (directions and gaps); each chunk is one tick of
+//! the clock, so ACK latencies are computed too.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use medtap::proto::hl7::{conversation, Conversation};
+use medtap_fuzz::{chunks, Chunk};
 
 fuzz_target!(|data: &[u8]| {
     let mut c = Conversation::default();
-    let mut rest = data;
     let mut ts = 0i64;
-    while rest.len() >= 3 {
-        let (dir, len) = (rest[0], usize::from(u16::from_le_bytes([rest[1], rest[2]])));
-        rest = &rest[3..];
-        let to_server = dir & 1 == 0;
+    for chunk in chunks(data) {
         ts += 1;
-        if dir & 2 != 0 {
-            c.gap(to_server, len as u32, ts, &mut |_, _| {});
-        } else {
-            let n = len.min(rest.len());
-            c.data(to_server, &rest[..n], ts, &mut |_, _| {});
-            rest = &rest[n..];
+        match chunk {
+            Chunk::Data { to_server, bytes } => c.data(to_server, bytes, ts, &mut |_, _| {}),
+            Chunk::Gap { to_server, len } => c.gap(to_server, len, ts, &mut |_, _| {}),
         }
         for m in c.take_messages() {
             assert!(m.segments.len() <= conversation::MAX_SEGMENT_IDS);
