@@ -200,7 +200,8 @@ fn fresh_mllp_traffic_matches_tshark() {
 }
 
 /// No patient data reaches the database or the logs: every message carries
-/// the phantom ZZPHANTOM^MEDTAPTEST in PID-5 and fake vitals in OBX.
+/// the phantom ZZPHANTOM^MEDTAPTEST in PID-5 with MRN MTP000001 (PID-3) and
+/// an address (PID-11), and the ORUs carry vitals in OBX.
 #[test]
 fn no_patient_data_in_the_database_or_logs() {
     let captures: Vec<PathBuf> =
@@ -208,5 +209,70 @@ fn no_patient_data_in_the_database_or_logs() {
             .into_iter()
             .map(|p| p.0)
             .collect();
-    common::assert_no_phi(&captures, &[b"ZZPHANTOM", b"MEDTAPTEST"], "hl7", 20);
+    common::assert_no_phi(
+        &captures,
+        &[
+            b"ZZPHANTOM",
+            b"MEDTAPTEST",
+            b"MTP000001",
+            b"SYNTHETIC ST",
+            b"Heart rate",
+        ],
+        "hl7",
+        20,
+    );
+}
+
+/// Real python-hl7 traffic (adt_oru_orm.pcap) with raw line feeds put into
+/// free text, as report senders do: NTE-3 and an OBX-5/units field now hold
+/// lines of their own. Those lines are not segments: the segment counts stay
+/// tshark's (of the unchanged capture), the lines are counted in
+/// `other_segments`, and no text from them reaches the database.
+#[test]
+fn line_feeds_inside_free_text_do_not_make_segment_ids() {
+    let src = common::root().join("tests/data/hl7/adt_oru_orm.pcap");
+    // Same-length edits: TCP sequence numbers stay right.
+    let edits: [(&[u8], &[u8]); 2] = [
+        (b"||SYNTHETIC TEST DATA", b"|\nSYNTHETIC TEST DATA"),
+        (b"^Heart rate^LN", b"\nHeart rate^LN"),
+    ];
+    let (dlt, frames) = common::read_frames(&src);
+    let dir = tempfile::tempdir().unwrap();
+    let pcap_path = dir.path().join("free_text_lf.pcap");
+    let mut out = common::garbage::PcapWriter::new(&pcap_path, dlt as u32, 65535).unwrap();
+    let mut edited = 0;
+    for (ts, len, mut data) in frames {
+        for (from, to) in edits {
+            if let Some(at) = data.windows(from.len()).position(|w| w == from) {
+                data[at..at + to.len()].copy_from_slice(to);
+                edited += 1;
+            }
+        }
+        out.write(ts as u64, &data, len).unwrap();
+    }
+    out.finish().unwrap();
+    assert_eq!(edited, 2, "both edits must land in the capture");
+
+    let (rows, _) = common::analyze_and_query(&pcap_path, "hl7");
+    let truth = common::read_tsv(&PathBuf::from(format!("{}.tshark.tsv", src.display())));
+    let oru_ids = &truth
+        .iter()
+        .find(|r| r["MSH-9 message_type"].starts_with("ORU"))
+        .unwrap()["segment_ids"];
+    let oru = rows
+        .iter()
+        .find(|r| {
+            r["message_type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("ORU"))
+        })
+        .expect("the ORU is still parsed");
+    assert_eq!(oru["segments"], counts(oru_ids));
+    assert_eq!(oru["other_segments"], 2);
+    assert!(rows.iter().all(|r| r["other_segments"] == 0 || r == oru));
+    common::assert_no_phi(&[pcap_path], &[b"\nSYNTHETIC", b"\nHeart"], "hl7", 6);
+    let stored = serde_json::to_string(&rows).unwrap();
+    for text in ["SYN", "Hea"] {
+        assert!(!stored.contains(text), "{text} stored: {stored}");
+    }
 }

@@ -327,11 +327,15 @@ fn fresh_mosquitto_traffic_matches_tshark() {
     assert_eq!(n, 8, "fresh MQTT captures");
 }
 
-/// No payload, user name or password reaches the database or the logs.
+/// No payload, will message, user name or password reaches the database or
+/// the logs.
 #[test]
 fn no_payload_or_credentials_in_the_database_or_logs() {
     let data = common::root().join("tests/data/mqtt");
-    let captures = ["phi.pcap", "auth.pcap"].map(|f| data.join(f));
+    // phi.pcap: a patient marker in a payload; auth.pcap: user names and
+    // passwords; v31/v311/v5: will messages and alarm payloads.
+    let captures =
+        ["phi.pcap", "auth.pcap", "v31.pcap", "v311.pcap", "v5.pcap"].map(|f| data.join(f));
     common::assert_no_phi(
         &captures,
         &[
@@ -339,6 +343,8 @@ fn no_payload_or_credentials_in_the_database_or_logs() {
             b"medtap-nurse",
             b"phantom-pass-42",
             b"wrong-password",
+            b"synthetic will",
+            b"SPO2 HIGH",
         ],
         "mqtt",
         10,

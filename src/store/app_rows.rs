@@ -5,7 +5,7 @@ use crate::proto::hl7::MessageRecord;
 use crate::proto::mqtt::SessionRecord;
 use rusqlite::{params, Transaction};
 
-/// Segment counts as a JSON object `{"MSH": 1, "OBX": 14}` (first-seen order).
+/// Segment counts as a JSON object `{"MSH": 1, "OBX": 14}` (keys sorted).
 fn segments_json(m: &MessageRecord) -> String {
     let map: serde_json::Map<String, serde_json::Value> = m
         .segments

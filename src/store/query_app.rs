@@ -46,6 +46,9 @@ pub struct Hl7Row {
     pub version: Option<String>,
     /// Segment id → count.
     pub segments: serde_json::Value,
+    /// Segments not counted by id: lines without the shape of a segment id
+    /// (free text after a raw line feed), or ids past the per-message cap.
+    pub other_segments: u32,
     /// MSA-1 of the acknowledgement that answered this message.
     pub ack_code: Option<String>,
     /// Milliseconds from this message to that acknowledgement.
@@ -90,7 +93,8 @@ pub fn hl7(conn: &Connection, f: &AppFilter) -> rusqlite::Result<Vec<Hl7Row>> {
         "SELECT m.flow_id, f.community_id, m.ts_us, f.src_ip, f.src_port, f.dest_ip, f.dest_port,
                 m.to_server, m.sending_app, m.sending_facility, m.receiving_app, m.receiving_facility,
                 m.message_time, m.message_type, m.control_id, m.processing_id, m.version, m.segments,
-                m.ack_code, m.ack_latency_us, m.msa_code, m.msa_control_id, m.bytes, m.framing
+                m.ack_code, m.ack_latency_us, m.msa_code, m.msa_control_id, m.bytes, m.framing,
+                m.other_segments
          FROM hl7_messages m JOIN flows f ON f.flow_id = m.flow_id WHERE 1=1{}",
         w.sql
     );
@@ -130,6 +134,7 @@ pub fn hl7(conn: &Connection, f: &AppFilter) -> rusqlite::Result<Vec<Hl7Row>> {
                 msa_control_id: r.get(21)?,
                 bytes: r.get::<_, i64>(22)? as u64,
                 framing: r.get(23)?,
+                other_segments: r.get(24)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

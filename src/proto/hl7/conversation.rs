@@ -106,7 +106,9 @@ pub struct MessageRecord {
     pub ack_latency_us: Option<i64>,
     /// Segment counts by id, in order of first appearance.
     pub segments: Vec<SegmentCount>,
-    /// Segments whose id did not fit in [`MAX_SEGMENT_IDS`].
+    /// Segments not counted by id: more distinct ids than
+    /// [`MAX_SEGMENT_IDS`], or lines without the shape of a segment id
+    /// ([`message::segment_id`]).
     pub other_segments: u32,
     /// Bytes of the frame between the MLLP blocks (in a batch frame the
     /// last message carries the frame's total, the others 0).
@@ -129,11 +131,13 @@ struct Building {
 }
 
 impl Building {
-    fn count(&mut self, id: &[u8]) {
-        let mut key = [b' '; 3];
-        for (k, b) in key.iter_mut().zip(id) {
-            *k = *b;
-        }
+    /// Counts one segment: by id when it has the shape of one, else under
+    /// `other` (free text split off by a raw line feed, garbage).
+    fn count(&mut self, seg: &[u8]) {
+        let Some(key) = message::segment_id(seg, self.seps) else {
+            self.other += 1;
+            return;
+        };
         if let Some(c) = self.ids[..self.n_ids].iter_mut().find(|c| c.id == key) {
             c.count += 1;
         } else if self.n_ids < MAX_SEGMENT_IDS {
@@ -341,7 +345,7 @@ impl Handler for Dir<'_, '_> {
                 rec.msa_control_id = acked;
             }
         }
-        b.count(id);
+        b.count(seg);
     }
 
     fn frame_end(&mut self, how: FrameEnd, bytes: u64) {

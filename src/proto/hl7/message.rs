@@ -26,6 +26,21 @@ impl Default for Separators {
     }
 }
 
+/// The segment id of `seg`, if it has the shape of one: an upper-case
+/// letter, two upper-case letters or digits, then the field separator or the
+/// end of the segment (HL7 v2 §2.5.2: `PID`, `OBX`, `ZPD`, ...). A line of
+/// free text (a report sent with raw line feeds inside OBX-5 or NTE-3) is
+/// not a segment: its first bytes are patient data and must not be kept.
+pub fn segment_id(seg: &[u8], seps: Separators) -> Option<[u8; 3]> {
+    let (&[a, b, c], rest) = seg.split_first_chunk::<3>()?;
+    let shaped = a.is_ascii_uppercase()
+        && [b, c]
+            .iter()
+            .all(|x| x.is_ascii_uppercase() || x.is_ascii_digit());
+    let ends = rest.first().is_none_or(|&x| x == seps.field);
+    (shaped && ends).then_some([a, b, c])
+}
+
 /// A delimiter must be visible punctuation: never a letter, digit, space
 /// or control byte (those would make the message ambiguous).
 fn is_delimiter(b: u8) -> bool {

@@ -261,6 +261,50 @@ fn separators_lf_crlf_and_last_segment_without_cr() {
     }
 }
 
+/// Reports are often sent with raw line feeds inside OBX-5 or NTE-3. Such a
+/// line is not a segment: its first bytes ("Smi", "MRN", "SYN") are patient
+/// data and must not become segment ids. Every split point agrees.
+#[test]
+fn free_text_lines_are_not_segment_ids() {
+    let report = frame(
+        &[
+            "MSH|^~\\&|RIS|HOSP|EMR|HOSP|2024||ORU^R01|T1|P|2.5",
+            "PID|1||MRN12345||ZZPHANTOM^MEDTAPTEST",
+            "OBX|1|TX|R^Report||Report line one\nSmith has diabetes\nMRN12345 follows\nSYNTHETIC TEXT\nhb 9.1",
+            "NTE|1||note\nZ99",
+            "ZPD|custom",
+            "PV1",
+        ],
+        "\r",
+    );
+    let steps = vec![(true, report, 1)];
+    for split in [None, Some(usize::MAX)] {
+        let (msgs, seen) = run(&steps, split);
+        assert!(seen.is_empty(), "{seen:?}");
+        assert_eq!(
+            ids(&msgs[0]),
+            [
+                ("MSH".into(), 1),
+                ("PID".into(), 1),
+                ("OBX".into(), 1),
+                ("NTE".into(), 1),
+                // A free-text line of exactly three capitals or digits is
+                // indistinguishable from a segment without fields.
+                ("Z99".into(), 1),
+                ("ZPD".into(), 1),
+                ("PV1".into(), 1),
+            ]
+        );
+        // "Smith…", "MRN12345…", "SYNTHETIC…" (no field separator after the
+        // id-shaped "SYN") and "hb 9.1".
+        assert_eq!(msgs[0].other_segments, 4);
+        let all = format!("{msgs:?}");
+        for needle in ["Smi", "MRN", "SYN", "hb "] {
+            assert!(!all.contains(needle), "{needle} in {all}");
+        }
+    }
+}
+
 #[test]
 fn gap_cuts_the_frame_and_framing_resumes() {
     let mut c = Conversation::default();
