@@ -224,10 +224,10 @@ fn no_patient_data_in_the_database_or_logs() {
 }
 
 /// Real python-hl7 traffic (adt_oru_orm.pcap) with raw line feeds put into
-/// free text, as report senders do: NTE-3 and an OBX-5/units field now hold
-/// lines of their own. Those lines are not segments: the segment counts stay
-/// tshark's (of the unchanged capture), the lines are counted in
-/// `other_segments`, and no text from them reaches the database.
+/// free text, as report senders do: NTE-3 and an OBX field now hold line
+/// breaks. The message's segments end in CR, so those are part of the
+/// fields: the segment counts stay tshark's (of the unchanged capture) and
+/// no text from them reaches the database.
 #[test]
 fn line_feeds_inside_free_text_do_not_make_segment_ids() {
     let src = common::root().join("tests/data/hl7/adt_oru_orm.pcap");
@@ -268,8 +268,7 @@ fn line_feeds_inside_free_text_do_not_make_segment_ids() {
         })
         .expect("the ORU is still parsed");
     assert_eq!(oru["segments"], counts(oru_ids));
-    assert_eq!(oru["other_segments"], 2);
-    assert!(rows.iter().all(|r| r["other_segments"] == 0 || r == oru));
+    assert!(rows.iter().all(|r| r["other_segments"] == 0), "{rows:?}");
     common::assert_no_phi(&[pcap_path], &[b"\nSYNTHETIC", b"\nHeart"], "hl7", 6);
     let stored = serde_json::to_string(&rows).unwrap();
     for text in ["SYN", "Hea"] {

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         ts += 1;
         match chunk {
             Chunk::Data { to_server, bytes } => c.data(to_server, bytes, ts, &mut |_, _| {}),
-            Chunk::Gap { to_server, len } => c.gap(to_server, len, ts, &mut |_, _| {}),
+            Chunk::Gap { to_server, .. } => c.gap(to_server, ts, &mut |_, _| {}),
         }
         for m in c.take_messages() {
             assert!(m.segments.len() <= conversation::MAX_SEGMENT_IDS);

@@ -379,9 +379,6 @@ impl AppLayer {
 impl AppLayer {
     /// Hands finished HL7 messages to the pipeline.
     fn hl7_messages(&mut self, app: &mut TcpApp, flow_id: u64, out: &mut dyn FnMut(AppEvent)) {
-        if !app.hl7.has_messages() {
-            return;
-        }
         for m in app.hl7.take_messages() {
             self.counters.hl7_messages += 1;
             out(AppEvent::Hl7(Box::new((flow_id, m))));
@@ -539,7 +536,7 @@ impl Sink<'_, '_> {
             (AppProto::Dicom, Some(b)) => dicom.data(to_server, b, emit),
             (AppProto::Dicom, None) => dicom.gap(to_server, gap, emit),
             (AppProto::Hl7, Some(b)) => hl7.data(to_server, b, ts, emit),
-            (AppProto::Hl7, None) => hl7.gap(to_server, gap, ts, emit),
+            (AppProto::Hl7, None) => hl7.gap(to_server, ts, emit),
             (AppProto::Mqtt, Some(b)) => mqtt.data(to_server, b, emit),
             (AppProto::Mqtt, None) => mqtt.gap(to_server, gap, emit),
             (AppProto::DicomTls | AppProto::MqttTls, _) => {}

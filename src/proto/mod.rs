@@ -76,10 +76,11 @@ pub enum Anomaly {
     DicomAssociationBurst,
     /// One client sent many C-FIND/C-MOVE/C-GET requests within a minute.
     DicomQueryBurst,
-    /// An MLLP frame whose end block (0x1C 0x0D) never came within the cap:
-    /// abandoned, parsing resumes at the next start block.
+    /// An MLLP frame cut short by the next start block (0x0B) before its end
+    /// block (0x1C 0x0D): ended there, parsing goes on with the new frame.
     Hl7FrameWithoutTrailer,
-    /// A message over medtap's size cap: skipped by count.
+    /// A message over medtap's size cap: the rest of its frame is scanned
+    /// for the end block only, no segment of it is read.
     Hl7OversizedMessage,
     /// A frame that does not start with a well-formed MSH segment.
     Hl7MalformedMsh,

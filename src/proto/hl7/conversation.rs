@@ -52,7 +52,7 @@ pub enum Framing {
     NoTrailer,
     /// Bytes were lost in the capture.
     Gap,
-    /// Over [`super::mllp::MAX_MESSAGE`]: the rest was skipped.
+    /// Over [`super::mllp::MAX_MESSAGE`]: the rest was not read.
     Oversized,
     /// The connection ended inside the frame.
     Unfinished,
@@ -158,7 +158,6 @@ pub struct Conversation {
     pending: VecDeque<MessageRecord>,
     /// Finished messages, taken by [`Conversation::take_messages`].
     done: Vec<MessageRecord>,
-    messages: u64,
 }
 
 impl Conversation {
@@ -170,7 +169,6 @@ impl Conversation {
         self.building = Default::default();
         self.pending.clear();
         self.done.clear();
-        self.messages = 0;
     }
 
     /// In-order bytes from the client (`to_server`) or the server, seen at `ts`.
@@ -183,10 +181,10 @@ impl Conversation {
 
     /// Bytes lost in one direction: the open frame is cut, and framing
     /// resumes at the next start block.
-    pub fn gap(&mut self, to_server: bool, len: u32, ts: Micros, emit: Emit<'_>) {
+    pub fn gap(&mut self, to_server: bool, ts: Micros, emit: Emit<'_>) {
         let d = usize::from(!to_server);
         let mut framer = std::mem::take(&mut self.framers[d]);
-        framer.gap(len, &mut self.dir(to_server, ts, emit));
+        framer.gap(&mut self.dir(to_server, ts, emit));
         self.framers[d] = framer;
     }
 
@@ -207,16 +205,6 @@ impl Conversation {
         self.done.drain(..)
     }
 
-    /// True when finished messages wait to be taken.
-    pub fn has_messages(&self) -> bool {
-        !self.done.is_empty()
-    }
-
-    /// Messages seen so far.
-    pub fn messages(&self) -> u64 {
-        self.messages
-    }
-
     fn dir<'a, 'e>(&'a mut self, to_server: bool, ts: Micros, emit: Emit<'e>) -> Dir<'a, 'e> {
         Dir {
             c: self,
@@ -228,8 +216,7 @@ impl Conversation {
 
     /// A message is complete: an acknowledgement is matched to the message
     /// it answers; any other message waits for its own.
-    fn finished(&mut self, mut rec: MessageRecord, emit: Emit<'_>) {
-        self.messages += 1;
+    fn finished(&mut self, rec: MessageRecord, emit: Emit<'_>) {
         let Some(code) = rec.msa_code.as_deref() else {
             if self.pending.len() >= MAX_PENDING {
                 self.done.extend(self.pending.pop_front());
@@ -245,13 +232,11 @@ impl Conversation {
                 && m.control_id.is_some()
                 && m.control_id == rec.msa_control_id
         });
-        if let Some(i) = answered.and_then(|i| self.pending.remove(i)) {
-            let mut m = i;
+        if let Some(mut m) = answered.and_then(|i| self.pending.remove(i)) {
             m.ack_code = rec.msa_code.clone();
             m.ack_latency_us = Some(rec.ts.saturating_sub(m.ts));
             self.done.push(m);
         }
-        rec.ack_code = None;
         self.done.push(rec);
     }
 }
@@ -319,7 +304,7 @@ impl Handler for Dir<'_, '_> {
         b.other = 0;
     }
 
-    fn segment(&mut self, seg: &[u8], _clipped: bool) {
+    fn segment(&mut self, seg: &[u8]) {
         let id = seg.get(..3).unwrap_or(seg);
         let first = std::mem::take(&mut self.b().frame_first);
         if id == b"MSH" {
@@ -336,19 +321,21 @@ impl Handler for Dir<'_, '_> {
         }
         let b = self.b();
         let Some(rec) = b.rec.as_mut() else { return };
-        if id == b"MSA" {
+        // An acknowledgement's MSA follows MSH (and the optional SFT/UAC):
+        // an "MSA" anywhere else is not read.
+        let header_only = b.other == 0
+            && b.ids[..b.n_ids]
+                .iter()
+                .all(|c| matches!(&c.id, b"MSH" | b"SFT" | b"UAC"));
+        if id == b"MSA" && header_only && rec.msa_code.is_none() {
             let seps = b.seps;
-            let code = message::field(seg, seps, 1).and_then(|v| message::text(v, seps));
-            let acked = message::field(seg, seps, 2).and_then(|v| message::text(v, seps));
-            if rec.msa_code.is_none() {
-                rec.msa_code = code;
-                rec.msa_control_id = acked;
-            }
+            rec.msa_code = message::field(seg, seps, 1).and_then(|v| message::text(v, seps));
+            rec.msa_control_id = message::field(seg, seps, 2).and_then(|v| message::text(v, seps));
         }
         b.count(seg);
     }
 
-    fn frame_end(&mut self, how: FrameEnd, bytes: u64) {
+    fn frame_end(&mut self, how: FrameEnd, bytes: u64, oversized: bool) {
         let framing = match how {
             FrameEnd::Complete => Framing::Complete,
             FrameEnd::NoTrailer => {
@@ -358,12 +345,7 @@ impl Handler for Dir<'_, '_> {
             FrameEnd::Gap => Framing::Gap,
             FrameEnd::Unfinished => Framing::Unfinished,
         };
-        let b = self.b();
-        let framing = if b
-            .rec
-            .as_ref()
-            .is_some_and(|r| r.framing == Framing::Oversized)
-        {
+        let framing = if oversized {
             Framing::Oversized
         } else {
             framing
@@ -374,12 +356,7 @@ impl Handler for Dir<'_, '_> {
     fn problem(&mut self, p: Problem) {
         match p {
             Problem::BytesOutsideFrame => (self.emit)(Anomaly::Hl7BytesOutsideFrame, None),
-            Problem::Oversized => {
-                (self.emit)(Anomaly::Hl7OversizedMessage, None);
-                if let Some(r) = self.b().rec.as_mut() {
-                    r.framing = Framing::Oversized;
-                }
-            }
+            Problem::Oversized => (self.emit)(Anomaly::Hl7OversizedMessage, None),
         }
     }
 }

@@ -135,25 +135,37 @@ pub fn msh(seg: &[u8]) -> Option<(Separators, Msh<'_>)> {
 
 /// A field value as kept: `None` when empty; components joined with `^`
 /// and subcomponents with `&` whatever the message declared (so queries
-/// read alike across senders); control bytes and invalid UTF-8 replaced;
-/// clipped to [`MAX_FIELD`] bytes.
+/// read alike across senders); control bytes and invalid UTF-8 replaced by
+/// U+FFFD; whole characters only, at most [`MAX_FIELD`] bytes of output.
 pub fn text(v: &[u8], seps: Separators) -> Option<String> {
     if v.is_empty() {
         return None;
     }
+    // Each input byte yields at most 3 output bytes (U+FFFD): never read more
+    // than can be kept.
     let v = &v[..v.len().min(MAX_FIELD)];
     let mut out = String::with_capacity(v.len());
+    let mut push = |c: char| {
+        let fits = out.len() + c.len_utf8() <= MAX_FIELD;
+        if fits {
+            out.push(c);
+        }
+        fits
+    };
     for chunk in v.utf8_chunks() {
         for c in chunk.valid().chars() {
-            out.push(match c {
+            let kept = match c {
                 _ if c as u32 == u32::from(seps.component) => '^',
                 _ if Some(c as u32) == seps.subcomponent.map(u32::from) => '&',
                 _ if c.is_control() => char::REPLACEMENT_CHARACTER,
                 _ => c,
-            });
+            };
+            if !push(kept) {
+                return Some(out);
+            }
         }
-        if !chunk.invalid().is_empty() {
-            out.push(char::REPLACEMENT_CHARACTER);
+        if !chunk.invalid().is_empty() && !push(char::REPLACEMENT_CHARACTER) {
+            return Some(out);
         }
     }
     Some(out)

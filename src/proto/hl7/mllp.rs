@@ -9,12 +9,13 @@
 pub const START: u8 = 0x0B;
 /// First end-block byte (followed by CR).
 pub const END: u8 = 0x1C;
-/// Messages over this many bytes are flagged and their rest skipped by count.
+/// Messages over this many bytes are flagged; the rest of the frame is
+/// still scanned for its end block, but no segment of it is read.
 pub const MAX_MESSAGE: u64 = 16 << 20;
 /// Most bytes kept of a segment medtap reads (MSH is rarely over 300).
 pub const MAX_SEGMENT: usize = 4096;
 /// Bytes of other segments kept: the id and the separator after it.
-const ID_BYTES: usize = 4;
+pub const ID_BYTES: usize = 4;
 
 /// How a frame ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +35,8 @@ pub enum FrameEnd {
 pub enum Problem {
     /// Non-blank bytes outside any frame (reported once per run of them).
     BytesOutsideFrame,
-    /// The frame passed [`MAX_MESSAGE`]: the rest is skipped by count.
+    /// The frame passed [`MAX_MESSAGE`]: the rest is scanned for the end
+    /// block only.
     Oversized,
 }
 
@@ -43,10 +45,11 @@ pub trait Handler {
     /// A start block opened a frame.
     fn frame_start(&mut self);
     /// A segment of the current frame: whole for MSH/MSA/FHS/BHS (up to
-    /// [`MAX_SEGMENT`] bytes; `clipped` if longer), else its first bytes.
-    fn segment(&mut self, seg: &[u8], clipped: bool);
-    /// The current frame ended; `bytes` is its length between the blocks.
-    fn frame_end(&mut self, how: FrameEnd, bytes: u64);
+    /// [`MAX_SEGMENT`] bytes), else its first [`ID_BYTES`].
+    fn segment(&mut self, seg: &[u8]);
+    /// The current frame ended; `bytes` is its length between the blocks;
+    /// `oversized` if it passed [`MAX_MESSAGE`].
+    fn frame_end(&mut self, how: FrameEnd, bytes: u64, oversized: bool);
     /// A framing problem.
     fn problem(&mut self, p: Problem);
 }
@@ -75,6 +78,10 @@ pub struct Framer {
     frame_bytes: u64,
     /// The frame passed [`MAX_MESSAGE`]: segments are no longer read.
     oversized: bool,
+    /// The line break that ended the frame's first segment (CR, or LF from
+    /// senders that use it): the other one is then part of a field, as in
+    /// free text sent with raw line feeds, and ends nothing.
+    terminator: Option<u8>,
     /// Bytes of the current segment so far (kept or not).
     seg_len: usize,
     /// Kept bytes of the current segment, when it spans chunks.
@@ -140,6 +147,18 @@ impl Framer {
                         return;
                     };
                     data = after;
+                    if matches!(b, b'\r' | b'\n')
+                        && *self.terminator.get_or_insert(b) != b
+                        && (self.seg_len > 0 || !part.is_empty())
+                    {
+                        // A line break inside a field: the segment goes on.
+                        // (Right after the terminator it is an empty line, as
+                        // the LF of CRLF.)
+                        self.keep(part);
+                        self.keep(std::slice::from_ref(&b));
+                        self.frame_bytes += 1;
+                        continue;
+                    }
                     if self.seg_len == 0 && !part.is_empty() && !self.oversized {
                         // The whole segment is in this chunk: hand it over in place.
                         let whole = is_read_whole(part.get(..3).unwrap_or(part));
@@ -148,7 +167,7 @@ impl Framer {
                         } else {
                             part.len().min(ID_BYTES)
                         };
-                        h.segment(&part[..n], whole && part.len() > MAX_SEGMENT);
+                        h.segment(&part[..n]);
                     } else {
                         self.keep(part);
                         self.end_segment(h);
@@ -167,16 +186,14 @@ impl Framer {
         }
     }
 
-    /// `len` bytes of this direction were lost.
-    pub fn gap(&mut self, _len: u32, h: &mut dyn Handler) {
-        match self.state {
-            State::InFrame => {
-                self.close(FrameEnd::Gap, h);
-                self.state = State::Resync;
-            }
-            State::AfterEnd => self.state = State::Outside,
-            State::Outside | State::Resync => {}
+    /// Bytes of this direction were lost: the open frame is cut, and the
+    /// bytes up to the next start block belong to a lost frame (the gap may
+    /// have swallowed its start block), not flagged as out of frame.
+    pub fn gap(&mut self, h: &mut dyn Handler) {
+        if self.state == State::InFrame {
+            self.close(FrameEnd::Gap, h);
         }
+        self.state = State::Resync;
     }
 
     /// The stream ended.
@@ -193,6 +210,7 @@ impl Framer {
         self.outside_reported = false;
         self.frame_bytes = 0;
         self.oversized = false;
+        self.terminator = None;
         self.seg_len = 0;
         self.buf.clear();
         h.frame_start();
@@ -206,7 +224,7 @@ impl Framer {
         } else {
             State::Outside
         };
-        h.frame_end(how, self.frame_bytes);
+        h.frame_end(how, self.frame_bytes, self.oversized);
     }
 
     /// Adds a piece of the current segment, keeping only what will be read.
@@ -235,9 +253,7 @@ impl Framer {
 
     fn end_segment(&mut self, h: &mut dyn Handler) {
         if self.seg_len > 0 && !self.oversized {
-            let clipped =
-                self.seg_len > self.buf.len() && is_read_whole(self.buf.get(..3).unwrap_or(&[]));
-            h.segment(&self.buf, clipped);
+            h.segment(&self.buf);
         }
         self.seg_len = 0;
         self.buf.clear();
