@@ -89,7 +89,7 @@ impl Default for CaptureConfig {
             buffer_mib: 64,
             immediate_mode: true,
             filter: String::new(),
-            stats_interval_secs: 60,
+            stats_interval_secs: 10,
         }
     }
 }
@@ -102,6 +102,9 @@ pub struct FlowConfig {
     pub max_flows: usize,
     /// MiB of out-of-order TCP data held for reassembly, all flows together.
     pub reassembly_mib: usize,
+    /// Seconds between interim records of long-open flows in live capture
+    /// (0: only when they end). A crash loses at most about twice this.
+    pub interim_interval_secs: u64,
     /// `[flow.timeouts]`
     pub timeouts: TimeoutsConfig,
 }
@@ -111,6 +114,7 @@ impl Default for FlowConfig {
         FlowConfig {
             max_flows: 262_144,
             reassembly_mib: 256,
+            interim_interval_secs: 60,
             timeouts: TimeoutsConfig::default(),
         }
     }
@@ -306,6 +310,12 @@ impl Config {
             return Err(bad(
                 "flow.reassembly_mib",
                 format!("{} is outside 1..=65536", self.flow.reassembly_mib),
+            ));
+        }
+        if self.flow.interim_interval_secs > 86_400 {
+            return Err(bad(
+                "flow.interim_interval_secs",
+                format!("{} is outside 0..=86400", self.flow.interim_interval_secs),
             ));
         }
         let t = &self.flow.timeouts;

@@ -11,7 +11,7 @@ use crate::flow::{FlowCounters, FlowTable, Timeouts};
 use crate::net::Cidr;
 use crate::proto::app::{AppCounters, AppEvent, AppLayer, Segment};
 use crate::record::AnomalyRecord;
-use crate::record::{Record, RecordSender, StatsRecord};
+use crate::record::{Backpressure, Record, RecordSender, StatsRecord};
 use crate::time::{Micros, SECOND};
 
 /// How often (in the driving clock) idle flows are swept.
@@ -34,6 +34,11 @@ pub struct PipelineOptions {
     pub first_flow_id: u64,
     /// Sensor-wide cap on out-of-order TCP bytes held for reassembly.
     pub reassembly_bytes: usize,
+    /// How often flows open longer than this are written before they end
+    /// (an interim record, replaced by the final one), so that a crash
+    /// loses at most about two such periods of them. `None`: only when they
+    /// end (reading files).
+    pub interim_every: Option<Micros>,
 }
 
 /// Cumulative counters of the hot path.
@@ -72,6 +77,10 @@ pub struct Pipeline {
     next_sweep: Micros,
     next_device_flush: Micros,
     device_flush_every: Micros,
+    interim_every: Option<Micros>,
+    next_interim: Micros,
+    /// A statistics row the writer had no room for, merged into the next.
+    unsent_stats: Option<StatsRecord>,
 }
 
 impl Pipeline {
@@ -87,6 +96,9 @@ impl Pipeline {
             next_sweep: Micros::MIN,
             next_device_flush: Micros::MIN,
             device_flush_every: opts.device_flush_every.max(SECOND),
+            interim_every: opts.interim_every.map(|e| e.max(SECOND)),
+            next_interim: Micros::MIN,
+            unsent_stats: None,
         }
     }
 
@@ -199,6 +211,17 @@ impl Pipeline {
             self.flows
                 .expire(now, &mut |slot, r| end_flow(app, out, slot, r));
         }
+        if let Some(every) = self.interim_every {
+            if now >= self.next_interim {
+                // The first call only arms the timer.
+                if self.next_interim != Micros::MIN {
+                    let out = &mut self.out;
+                    self.flows
+                        .interim(now, every, &mut |r| out.send(Record::Flow(r)));
+                }
+                self.next_interim = now.saturating_add(every);
+            }
+        }
         if now >= self.next_device_flush {
             self.next_device_flush = now.saturating_add(self.device_flush_every);
             let out = &mut self.out;
@@ -207,7 +230,12 @@ impl Pipeline {
     }
 
     /// Ends every flow and writes every device (end of input or shutdown).
+    /// From here on, records wait for the writer (up to a minute each)
+    /// instead of being dropped: capture has stopped, nothing is gained by
+    /// losing the open flows.
     pub fn finish(&mut self) {
+        self.out
+            .set_backpressure(Backpressure::Wait(std::time::Duration::from_secs(60)));
         let (out, app) = (&mut self.out, &mut self.app);
         self.flows.drain(&mut |slot, r| end_flow(app, out, slot, r));
         self.devices.flush(&mut |e| send_device(out, e));
@@ -269,9 +297,25 @@ impl Pipeline {
         }
     }
 
-    /// Hands a stats record to the writer.
+    /// Whether a statistics row is waiting for room at the writer.
+    pub fn has_unsent_stats(&self) -> bool {
+        self.unsent_stats.is_some()
+    }
+
+    /// Hands a stats record to the writer. When the writer is behind, the
+    /// row is kept and merged into the next one instead of being dropped:
+    /// the statistics are what tell the security office what was lost.
     pub fn send_stats(&mut self, stats: StatsRecord) {
-        self.out.send(Record::Stats(Box::new(stats)));
+        let row = match self.unsent_stats.take() {
+            Some(mut earlier) => {
+                earlier.absorb(stats);
+                earlier
+            }
+            None => stats,
+        };
+        if let Err(row) = self.out.send_stats_or_keep(Box::new(row)) {
+            self.unsent_stats = Some(*row);
+        }
     }
 }
 

@@ -106,6 +106,58 @@ impl StatsRecord {
     pub fn decode_errors_total(&self) -> u64 {
         self.decode_errors.iter().sum()
     }
+
+    /// Folds the next period's `later` into this one (a row that could not
+    /// be handed to the writer is merged rather than lost): counters add
+    /// up, the period stretches to `later`'s end, the source is `later`'s.
+    pub fn absorb(&mut self, later: StatsRecord) {
+        let add = |a: &mut u64, b: u64| *a = a.saturating_add(b);
+        self.source = later.source;
+        self.period_start = self.period_start.min(later.period_start);
+        self.period_end = self.period_end.max(later.period_end);
+        for (a, b) in [
+            (&mut self.packets, later.packets),
+            (&mut self.bytes, later.bytes),
+            (&mut self.kernel_received, later.kernel_received),
+            (&mut self.kernel_drops, later.kernel_drops),
+            (&mut self.if_drops, later.if_drops),
+            (&mut self.not_ip, later.not_ip),
+            (&mut self.ip_fragments, later.ip_fragments),
+            (&mut self.flows_created, later.flows_created),
+            (&mut self.flows_evicted, later.flows_evicted),
+            (&mut self.flows_timed_out, later.flows_timed_out),
+            (&mut self.devices_untracked, later.devices_untracked),
+            (&mut self.records_dropped, later.records_dropped),
+            (&mut self.records_failed, later.records_failed),
+            (&mut self.read_errors, later.read_errors),
+            (&mut self.reassembly.gaps, later.reassembly.gaps),
+            (&mut self.reassembly.gap_bytes, later.reassembly.gap_bytes),
+            (
+                &mut self.reassembly.retransmissions,
+                later.reassembly.retransmissions,
+            ),
+            (
+                &mut self.reassembly.overlap_conflicts,
+                later.reassembly.overlap_conflicts,
+            ),
+            (
+                &mut self.reassembly.out_of_order,
+                later.reassembly.out_of_order,
+            ),
+            (&mut self.app_abandoned, later.app_abandoned),
+            (&mut self.dicom_associations, later.dicom_associations),
+            (&mut self.hl7_messages, later.hl7_messages),
+            (&mut self.mqtt_sessions, later.mqtt_sessions),
+        ] {
+            add(a, b);
+        }
+        for (a, b) in self.decode_errors.iter_mut().zip(later.decode_errors) {
+            add(a, b);
+        }
+        for (a, b) in self.anomalies.iter_mut().zip(later.anomalies) {
+            add(a, b);
+        }
+    }
 }
 
 /// What the sender does when the writer falls behind.
@@ -139,6 +191,23 @@ pub fn channel(capacity: usize, backpressure: Backpressure) -> (RecordSender, Re
 }
 
 impl RecordSender {
+    /// Hands a statistics row to the writer, or gives it back (not
+    /// counted as dropped) when the writer is behind, for a caller that
+    /// keeps it for later.
+    pub fn send_stats_or_keep(&mut self, s: Box<StatsRecord>) -> Result<(), Box<StatsRecord>> {
+        let r = Record::Stats(s);
+        let back = match self.backpressure {
+            Backpressure::Drop => self.tx.try_send(r).map_err(|e| e.into_inner()),
+            Backpressure::Wait(t) => self.tx.send_timeout(r, t).map_err(|e| e.into_inner()),
+        };
+        match back {
+            Ok(()) => Ok(()),
+            Err(Record::Stats(s)) => Err(s),
+            // Only a statistics row was sent.
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Hands `r` to the writer, or counts it as dropped.
     pub fn send(&mut self, r: Record) {
         let ok = match self.backpressure {
@@ -160,8 +229,78 @@ impl RecordSender {
         }
     }
 
+    /// Changes what happens when the writer falls behind (at shutdown,
+    /// live capture waits for the writer instead of dropping).
+    pub fn set_backpressure(&mut self, backpressure: Backpressure) {
+        self.backpressure = backpressure;
+    }
+
     /// Records dropped so far.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_statistics_row_absorbs_the_next_without_losing_counts() {
+        let mut a = StatsRecord {
+            source: "eth1".into(),
+            period_start: 10,
+            period_end: 20,
+            packets: 5,
+            kernel_drops: 2,
+            records_dropped: 1,
+            ..Default::default()
+        };
+        a.anomalies[0] = 1;
+        a.decode_errors[1] = 4;
+        let mut b = StatsRecord {
+            source: "eth1".into(),
+            period_start: 20,
+            period_end: 30,
+            packets: 7,
+            kernel_drops: 1,
+            ..Default::default()
+        };
+        b.anomalies[0] = 2;
+        b.reassembly.gaps = 3;
+        a.absorb(b);
+        assert_eq!((a.period_start, a.period_end), (10, 30));
+        assert_eq!((a.packets, a.kernel_drops, a.records_dropped), (12, 3, 1));
+        assert_eq!((a.anomalies[0], a.decode_errors[1]), (3, 4));
+        assert_eq!(a.reassembly.gaps, 3);
+    }
+
+    #[test]
+    fn statistics_are_kept_not_dropped_when_the_writer_is_full() {
+        let (mut tx, rx) = channel(1, Backpressure::Drop);
+        tx.send(Record::Flow(crate::flow::FlowRecord {
+            flow_id: 1,
+            start: 0,
+            end: 0,
+            proto: 17,
+            src_ip: [10, 0, 0, 1].into(),
+            src_port: 1,
+            dest_ip: [10, 0, 0, 2].into(),
+            dest_port: 2,
+            icmp: None,
+            vlan: None,
+            src_mac: None,
+            dest_mac: None,
+            dirs: Default::default(),
+            state: crate::flow::FlowState::New,
+            reason: crate::flow::EndReason::Timeout,
+            app_proto: None,
+        }));
+        assert!(
+            tx.send_stats_or_keep(Box::default()).is_err(),
+            "full: given back"
+        );
+        assert_eq!(tx.dropped(), 0, "not counted as dropped");
+        drop(rx);
     }
 }

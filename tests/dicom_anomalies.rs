@@ -33,6 +33,7 @@ fn replay(files: &[(&str, i64)]) -> (Vec<Anomaly>, [u64; Anomaly::COUNT]) {
         device_flush_every: 60 * SECOND,
         first_flow_id: 1,
         reassembly_bytes: 64 << 20,
+        interim_every: None,
     };
     let mut p = Pipeline::new(&opts, tx);
     for (file, shift) in files {

@@ -69,6 +69,7 @@ fn pipeline() -> (Pipeline, std::thread::JoinHandle<u64>) {
         device_flush_every: 10 * SECOND,
         first_flow_id: 1,
         reassembly_bytes: 64 << 20,
+        interim_every: None,
     };
     (Pipeline::new(&opts, tx), drain)
 }

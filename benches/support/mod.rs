@@ -19,6 +19,7 @@ pub fn pipeline() -> Pipeline {
         device_flush_every: 60 * SECOND,
         first_flow_id: 1,
         reassembly_bytes: 64 << 20,
+        interim_every: None,
     };
     Pipeline::new(&opts, tx)
 }

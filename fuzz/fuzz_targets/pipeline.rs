@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
         device_flush_every: 10 * SECOND,
         first_flow_id: 1,
         reassembly_bytes: 64 << 20,
+        interim_every: None,
     };
     let mut p = Pipeline::new(&opts, tx);
 

@@ -1,13 +1,15 @@
 //! `medtap analyze FILE...`: capture files into the database.
 
-use super::session::Session;
-use super::{init_logging, load_config};
+use super::session::{Session, EXIT_INPUT_INCOMPLETE};
+use super::{init_logging, load_config, stop_signals};
 use anyhow::Result;
 use clap::Args;
 use medtap::capture::FileSource;
 use medtap::record::Backpressure;
+use medtap::store::SessionInfo;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
@@ -26,13 +28,26 @@ pub struct AnalyzeArgs {
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     let cfg = load_config(args.config.as_deref())?;
     init_logging(&cfg)?;
+    // SIGINT/SIGTERM stop the reading; what was read is still flushed and
+    // recorded (a second signal kills at once).
+    let stop = stop_signals()?;
+    let info = SessionInfo {
+        command: "analyze".into(),
+        source: args.files.join(" "),
+    };
     // Offline there is no kernel ring to overflow: wait for the writer
     // rather than drop, but never forever.
-    let mut session = Session::start(&cfg, &args.db, Backpressure::Wait(Duration::from_secs(60)))?;
+    let backpressure = Backpressure::Wait(Duration::from_secs(60));
+    let mut session = Session::start(&cfg, &args.db, backpressure, &info, None)?;
     let started = Instant::now();
     let mut failed_inputs = 0;
     let mut packets = 0u64;
-    for name in &args.files {
+    let mut interrupted = None;
+    for (i, name) in args.files.iter().enumerate() {
+        if stop.load(Ordering::Relaxed) {
+            interrupted = Some(i);
+            break;
+        }
         let mut src = match FileSource::open(name) {
             Ok(s) => s,
             Err(e) => {
@@ -48,6 +63,11 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         let (mut first, mut last) = (None, 0);
         let mut read_errors = 0;
         loop {
+            // One relaxed load per frame: cheaper than a clock read.
+            if stop.load(Ordering::Relaxed) {
+                interrupted = Some(i);
+                break;
+            }
             match src.next_frame() {
                 Ok(Some(frame)) => {
                     first.get_or_insert(frame.ts);
@@ -70,9 +90,25 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         packets += stats.packets;
         tracing::info!(file = %name, packets = stats.packets, decode_errors = stats.decode_errors_total(), "file done");
         session.pipeline.send_stats(stats);
+        if interrupted.is_some() {
+            break;
+        }
+    }
+    if let Some(i) = interrupted {
+        let unread = args.files.len() - i;
+        eprintln!(
+            "medtap: interrupted: stopped reading {} (and {} file(s) after it); flushing what was read",
+            args.files[i],
+            unread - 1
+        );
+        failed_inputs += unread;
     }
     let counters = session.pipeline.counters();
-    let (written, failed) = session.finish("end of input");
+    let end_reason = match interrupted {
+        Some(_) => "interrupted by signal",
+        None => "end of input",
+    };
+    let outcome = session.finish("end of input", end_reason);
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "medtap: analyzed {} file(s): {} packets in {:.2}s ({:.0} packets/s), {} flows, {} devices, {} decode errors, {} records dropped, {} records not written -> {}",
@@ -83,14 +119,15 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         counters.flows.created,
         counters.devices,
         counters.decode_errors.iter().sum::<u64>(),
-        counters.records_dropped,
-        failed,
+        outcome.dropped,
+        outcome.writer.failed,
         args.db.display(),
     );
-    tracing::debug!(written, "rows written");
+    tracing::debug!(written = outcome.writer.written, "rows written");
     if failed_inputs > 0 {
-        eprintln!("medtap: {failed_inputs} input(s) could not be read completely (see above)");
-        return Ok(ExitCode::from(1));
+        eprintln!(
+            "medtap: {failed_inputs} input(s) could not be read completely (see above); exit {EXIT_INPUT_INCOMPLETE}"
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(outcome.exit_code(failed_inputs as u64))
 }

@@ -1,16 +1,16 @@
 //! `medtap run`: live capture until SIGINT/SIGTERM.
 
 use super::session::Session;
-use super::{init_logging, load_config};
-use anyhow::{Context, Result};
+use super::{init_logging, load_config, stop_signals};
+use anyhow::Result;
 use clap::Args;
 use medtap::capture::{LiveOptions, LiveSource};
 use medtap::record::Backpressure;
+use medtap::store::SessionInfo;
 use medtap::time::{self, Micros, SECOND};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How long to wait on an idle link before checking timers and signals.
@@ -50,13 +50,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     };
     let db = args.db.unwrap_or_else(|| cfg.store.database.clone());
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
+    let stop = stop_signals()?;
     let mut src = LiveSource::open(&opts)?;
-    let mut session = Session::start(&cfg, &db, Backpressure::Drop)?;
+    let info = SessionInfo {
+        command: "run".into(),
+        source: opts.interface.clone(),
+    };
+    let interim = cfg.flow.interim_interval_secs;
+    let interim_every = (interim > 0).then(|| i64::try_from(interim).unwrap_or(60) * SECOND);
+    let mut session = Session::start(&cfg, &db, Backpressure::Drop, &info, interim_every)?;
     let link = src.link();
     let stats_every = i64::try_from(c.stats_interval_secs).unwrap_or(60) * SECOND;
     tracing::info!(interface = %opts.interface, filter = %opts.filter, db = %db.display(), "capturing");
@@ -116,12 +118,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
     }
     tracing::info!("stopping: flushing open flows");
+    let capture_failed = read_errors > 0;
     emit_stats(&mut session, &mut src, &mut period_start, &mut read_errors);
-    let (written, failed) = session.finish(&opts.interface);
-    tracing::info!(written, failed, "stopped");
-    Ok(if read_errors > 0 {
-        ExitCode::from(1)
+    let end_reason = if capture_failed {
+        "capture error"
     } else {
-        ExitCode::SUCCESS
-    })
+        "stopped by signal"
+    };
+    let outcome = session.finish(&opts.interface, end_reason);
+    tracing::info!(
+        written = outcome.writer.written,
+        failed = outcome.writer.failed,
+        dropped = outcome.dropped,
+        "stopped"
+    );
+    Ok(outcome.exit_code(u64::from(capture_failed)))
 }

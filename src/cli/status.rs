@@ -4,6 +4,7 @@ use super::{open_db, table, DbArgs};
 use anyhow::Result;
 use clap::Args;
 use medtap::store::query;
+use medtap::store::sessions::SessionRow;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
@@ -23,7 +24,8 @@ pub fn run(a: StatusArgs) -> Result<ExitCode> {
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
     let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let s = query::status(&conn, size(&path) + size(&wal))?;
+    let writer = medtap::store::lock::holder(&path);
+    let s = query::status(&conn, size(&path) + size(&wal), writer.is_some())?;
     if a.json {
         use std::io::Write;
         writeln!(std::io::stdout().lock(), "{}", serde_json::to_string(&s)?)?;
@@ -42,6 +44,18 @@ pub fn run(a: StatusArgs) -> Result<ExitCode> {
         (
             "last update".into(),
             s.last_update.clone().unwrap_or_else(|| "never".into()),
+        ),
+        ("last session".into(), session_line(s.last_session.as_ref())),
+        (
+            "writer".into(),
+            writer.unwrap_or_else(|| "none (no medtap is writing this database)".into()),
+        ),
+        (
+            "records lost".into(),
+            format!(
+                "{} ({} dropped, {} not written)",
+                s.records_lost, s.records_dropped, s.records_failed
+            ),
         ),
         ("packets".into(), s.packets.to_string()),
         ("bytes".into(), s.bytes.to_string()),
@@ -111,4 +125,28 @@ pub fn run(a: StatusArgs) -> Result<ExitCode> {
     );
     table::print(&["", ""], rows.into_iter().map(|(k, v)| vec![k, v]))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line on the newest writing session: what it was and how it ended.
+fn session_line(s: Option<&SessionRow>) -> String {
+    let Some(s) = s else {
+        return "none recorded".into();
+    };
+    let what = format!(
+        "{} {} (pid {}, medtap {}), started {}",
+        s.command, s.source, s.pid, s.version, s.started
+    );
+    match s.state {
+        "running" => format!("{what}: running, last progress {}", s.heartbeat),
+        "stopped" => format!(
+            "{what}: stopped cleanly {} ({})",
+            s.ended.as_deref().unwrap_or("?"),
+            s.end_reason.as_deref().unwrap_or("?")
+        ),
+        _ => format!(
+            "{what}: ENDED WITHOUT A CLEAN STOP (killed or crashed); last progress {}: \
+             statistics and open flows after it are lost",
+            s.heartbeat
+        ),
+    }
 }

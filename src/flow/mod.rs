@@ -53,6 +53,10 @@ pub enum EndReason {
     Reused,
     /// End of input or daemon shutdown.
     Shutdown,
+    /// Not ended: written while still open (live capture writes flows open
+    /// longer than `flow.interim_interval_secs` that often, so a crash does
+    /// not lose them); the final record replaces it.
+    Interim,
 }
 
 impl EndReason {
@@ -65,6 +69,7 @@ impl EndReason {
             EndReason::Evicted => "evicted",
             EndReason::Reused => "reused",
             EndReason::Shutdown => "shutdown",
+            EndReason::Interim => "interim",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Rows for the HL7 and MQTT records (the DICOM rows live in the writer).
 
-use super::writer::json;
+use super::inserts::json;
 use crate::proto::hl7::MessageRecord;
 use crate::proto::mqtt::SessionRecord;
 use rusqlite::{params, Transaction};

@@ -223,4 +223,22 @@ ALTER TABLE anomalies ADD COLUMN detail TEXT;
 ALTER TABLE capture_stats ADD COLUMN hl7_messages INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE capture_stats ADD COLUMN mqtt_sessions INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 4: sessions (who wrote the database, and whether it stopped cleanly);
+    // statistics rows name their session.
+    r#"
+CREATE TABLE sessions (
+    id              INTEGER PRIMARY KEY,
+    command         TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    pid             INTEGER NOT NULL,
+    version         TEXT NOT NULL,
+    started_us      INTEGER NOT NULL,
+    heartbeat_us    INTEGER NOT NULL,
+    ended_us        INTEGER,
+    end_reason      TEXT,
+    records_written INTEGER NOT NULL DEFAULT 0,
+    records_failed  INTEGER NOT NULL DEFAULT 0
+);
+ALTER TABLE capture_stats ADD COLUMN session_id INTEGER;
+"#,
 ];

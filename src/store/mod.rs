@@ -6,13 +6,19 @@
 //! `PRAGMA user_version`; each entry of [`MIGRATIONS`] moves it up by one.
 
 mod app_rows;
+mod failure_log;
+mod inserts;
+pub mod lock;
 mod migrations;
 pub mod query;
 pub mod query_app;
+pub mod sessions;
 mod writer;
 
+pub use inserts::community_id;
 pub use migrations::MIGRATIONS;
-pub use writer::{spawn_writer, Writer, WriterCounters};
+pub use sessions::SessionInfo;
+pub use writer::{Store, Writer, WriterCounters, WriterTotals};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -48,18 +54,48 @@ pub enum StoreError {
         /// SQLite's reason.
         source: rusqlite::Error,
     },
+    /// Another process writes the database, or its lock file failed.
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+    /// The database file could not be created with private permissions.
+    #[error("database {path}: cannot create: {source}")]
+    Create {
+        /// Database path.
+        path: PathBuf,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+    /// The database has no schema yet (being created) or an older one.
+    #[error(
+        "database {path} has schema version {found}, but this medtap reads version {known}: {hint}"
+    )]
+    NotReady {
+        /// Database path.
+        path: PathBuf,
+        /// Version in the file.
+        found: u32,
+        /// Version this build reads.
+        known: u32,
+        /// What to do about it.
+        hint: &'static str,
+    },
     /// A query failed.
     #[error("query failed: {0}")]
     Query(#[from] rusqlite::Error),
 }
 
 /// Opens (creating if needed) the database at `path` for writing and
-/// brings its schema up to date.
+/// brings its schema up to date. A new database is created mode 0600
+/// (SQLite gives its `-wal` and `-shm` files the same mode): flow records
+/// say who talked to whom in a hospital, for the security office only.
+/// Writers go through [`Store::open_writer`], which takes the write lock
+/// first.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let err = |source| StoreError::Open {
         path: path.to_path_buf(),
         source,
     };
+    create_private(path)?;
     let conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(err)?;
@@ -71,7 +107,45 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Creates `path` empty with mode 0600 unless it exists; warns when an
+/// existing database is readable by others.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if let Ok(m) = std::fs::metadata(path) {
+                let mode = m.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        db = %path.display(),
+                        mode = format!("{mode:o}"),
+                        "database is readable by other users; `chmod 600` it"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Err(source) => Err(StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// How long a reader waits for a database that is being created (its
+/// schema appears in one transaction, usually within milliseconds).
+const READER_WAIT_FOR_SCHEMA: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Opens an existing database read-only for queries (fails if absent).
+/// A database still being created is waited for (up to
+/// [`READER_WAIT_FOR_SCHEMA`]); one written by an older medtap is refused
+/// with a hint rather than failing later on a missing column.
 pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
     let err = |source| StoreError::Open {
         path: path.to_path_buf(),
@@ -84,16 +158,33 @@ pub fn open_read(path: &Path) -> Result<Connection, StoreError> {
     .map_err(err)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(err)?;
-    let found = schema_version(&conn).map_err(err)?;
     let known = MIGRATIONS.len() as u32;
-    if found > known {
-        return Err(StoreError::TooNew {
+    let waited = std::time::Instant::now();
+    let mut found = schema_version(&conn).map_err(err)?;
+    while found == 0 && waited.elapsed() < READER_WAIT_FOR_SCHEMA {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        found = schema_version(&conn).map_err(err)?;
+    }
+    match found {
+        f if f > known => Err(StoreError::TooNew {
             path: path.to_path_buf(),
             found,
             known,
-        });
+        }),
+        0 => Err(StoreError::NotReady {
+            path: path.to_path_buf(),
+            found,
+            known,
+            hint: "it is empty (not a medtap database, or still being created); run `medtap analyze` or `medtap run` on it first",
+        }),
+        f if f < known => Err(StoreError::NotReady {
+            path: path.to_path_buf(),
+            found,
+            known,
+            hint: "it was written by an older medtap; `medtap analyze` or `medtap run` with this version upgrades it",
+        }),
+        _ => Ok(conn),
     }
-    Ok(conn)
 }
 
 /// The database's schema version.
@@ -101,14 +192,20 @@ pub fn schema_version(conn: &Connection) -> rusqlite::Result<u32> {
     conn.pragma_query_value(None, "user_version", |r| r.get(0))
 }
 
-/// Applies migrations until the schema is at `target` (each in its own
-/// transaction, so a failure leaves the previous version intact).
+/// Applies migrations until the schema is at `target`, all in one
+/// transaction: a reader sees the old schema or the new one, never a
+/// half-built one ("no such column"), and a failure changes nothing. The
+/// transaction is IMMEDIATE, so two processes opening a new database at once
+/// migrate it one after the other.
 pub fn migrate(conn: &Connection, path: &Path, target: u32) -> Result<(), StoreError> {
     let known = MIGRATIONS.len() as u32;
-    let found = schema_version(conn).map_err(|source| StoreError::Open {
+    let open_err = |source| StoreError::Open {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)
+        .map_err(open_err)?;
+    let found = schema_version(&tx).map_err(open_err)?;
     if found > known {
         return Err(StoreError::TooNew {
             path: path.to_path_buf(),
@@ -116,21 +213,25 @@ pub fn migrate(conn: &Connection, path: &Path, target: u32) -> Result<(), StoreE
             known,
         });
     }
-    for version in found + 1..=target.min(known) {
-        let sql = MIGRATIONS[version as usize - 1];
-        let run = || -> rusqlite::Result<()> {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", version)?;
-            tx.commit()
-        };
-        run().map_err(|source| StoreError::Migrate {
-            path: path.to_path_buf(),
-            version,
-            source,
-        })?;
+    let target = target.min(known);
+    if found >= target {
+        return Ok(());
     }
-    Ok(())
+    for version in found + 1..=target {
+        tx.execute_batch(MIGRATIONS[version as usize - 1])
+            .map_err(|source| StoreError::Migrate {
+                path: path.to_path_buf(),
+                version,
+                source,
+            })?;
+    }
+    tx.pragma_update(None, "user_version", target)
+        .and_then(|()| tx.commit())
+        .map_err(|source| StoreError::Migrate {
+            path: path.to_path_buf(),
+            version: target,
+            source,
+        })
 }
 
 #[cfg(test)]

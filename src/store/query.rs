@@ -249,10 +249,15 @@ pub struct Status {
     pub anomalies: u64,
     /// Protocol anomalies by name (only names seen).
     pub anomalies_by_name: BTreeMap<String, u64>,
+    /// Records lost in all: dropped before the writer plus not written.
+    pub records_lost: u64,
+    /// The newest writing session (`analyze` or `run`) and how it ended.
+    pub last_session: Option<super::sessions::SessionRow>,
 }
 
-/// Sums the statistics and counts the tables.
-pub fn status(conn: &Connection, db_bytes: u64) -> rusqlite::Result<Status> {
+/// Sums the statistics and counts the tables; `writer_running` tells
+/// whether a process holds the database's write lock now.
+pub fn status(conn: &Connection, db_bytes: u64, writer_running: bool) -> rusqlite::Result<Status> {
     let mut s = Status {
         schema_version: super::schema_version(conn)?,
         db_bytes,
@@ -315,6 +320,8 @@ pub fn status(conn: &Connection, db_bytes: u64) -> rusqlite::Result<Status> {
     }
     s.stats_rows = stats_rows;
     s.last_update = last_update.map(rfc3339);
+    s.records_lost = s.records_dropped + s.records_failed;
+    s.last_session = super::sessions::latest(conn, writer_running)?;
     for (column, total, into) in [
         (
             "decode_errors_by_kind",

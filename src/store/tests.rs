@@ -43,13 +43,21 @@ fn flow(id: u64, start: i64, src: &str, dst: &str) -> FlowRecord {
 
 fn write(path: &std::path::Path, records: Vec<Record>) {
     let (mut tx, rx) = channel(16, Backpressure::Wait(std::time::Duration::from_secs(5)));
-    let w = spawn_writer(path, rx, 2).unwrap();
+    let info = SessionInfo {
+        command: "test".into(),
+        source: "unit".into(),
+    };
+    let w = Store::open_writer(path, &info)
+        .unwrap()
+        .spawn_writer(rx, 2)
+        .unwrap();
     for r in records {
         tx.send(r);
     }
     drop(tx);
-    let c = w.join();
-    assert_eq!(c.failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let totals = w.finish("end of test");
+    assert_eq!(totals.failed, 0);
+    assert!(totals.accounted);
 }
 
 #[test]
@@ -125,7 +133,7 @@ fn writer_round_trip_and_filters() {
         ..Default::default()
     };
     assert_eq!(query::flows(&conn, &limited).unwrap().len(), 1);
-    let st = query::status(&conn, 0).unwrap();
+    let st = query::status(&conn, 0, false).unwrap();
     assert_eq!((st.flows, st.packets, st.stats_rows), (2, 10, 1));
 }
 
@@ -206,4 +214,164 @@ fn a_database_from_a_newer_medtap_is_refused_not_damaged() {
         open_read(&db).unwrap_err(),
         StoreError::TooNew { .. }
     ));
+}
+
+/// A writer on `db` whose inserts into `flows` all fail (a trigger aborts
+/// them), like a disk that refuses data but not the small accounting rows.
+fn failing_flows_writer(db: &std::path::Path) -> (crate::record::RecordSender, Writer) {
+    let info = SessionInfo {
+        command: "test".into(),
+        source: "unit".into(),
+    };
+    let store = Store::open_writer(db, &info).unwrap();
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse_flows BEFORE INSERT ON flows
+             BEGIN SELECT RAISE(ABORT, 'refused by test'); END;",
+        )
+        .unwrap();
+    let (tx, rx) = channel(64, Backpressure::Wait(std::time::Duration::from_secs(5)));
+    (tx, store.spawn_writer(rx, 3).unwrap())
+}
+
+/// Regression: a statistics row read the failure count before its own
+/// batch's failures were added, so the last batch's failures were never
+/// recorded (572,818 records failed on a full disk, `status` showed 0).
+#[test]
+fn records_not_written_after_the_last_statistics_row_are_still_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("f.db");
+    let (mut tx, w) = failing_flows_writer(&db);
+    for i in 0..10 {
+        tx.send(Record::Flow(flow(i + 1, 1_000, "10.0.0.1", "10.0.0.2")));
+    }
+    tx.send(Record::Stats(Box::new(StatsRecord {
+        source: "unit".into(),
+        packets: 7,
+        ..Default::default()
+    })));
+    // Failures in the same batch as the stats row, and after it.
+    for i in 10..15 {
+        tx.send(Record::Flow(flow(i + 1, 1_000, "10.0.0.1", "10.0.0.2")));
+    }
+    drop(tx);
+    let totals = w.finish("end of test");
+    assert_eq!(totals.failed, 15);
+    assert!(totals.accounted);
+    let conn = open_read(&db).unwrap();
+    let st = query::status(&conn, 0, false).unwrap();
+    assert_eq!(st.records_failed, 15, "every failure reaches the database");
+    assert_eq!(st.records_lost, 15);
+    assert_eq!(st.packets, 7);
+    assert_eq!(st.flows, 0);
+    let s = st.last_session.unwrap();
+    assert_eq!((s.records_failed, s.state), (15, "stopped"));
+    assert_eq!(s.end_reason.as_deref(), Some("end of test"));
+}
+
+#[test]
+fn statistics_rows_that_fail_are_kept_and_written_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let (mut tx, w) = failing_flows_writer(&db);
+    let side = rusqlite::Connection::open(&db).unwrap();
+    side.execute_batch(
+        "CREATE TRIGGER refuse_stats BEFORE INSERT ON capture_stats
+         BEGIN SELECT RAISE(ABORT, 'stats refused by test'); END;",
+    )
+    .unwrap();
+    tx.send(Record::Flow(flow(1, 1_000, "10.0.0.1", "10.0.0.2")));
+    tx.send(Record::Stats(Box::new(StatsRecord {
+        source: "unit".into(),
+        packets: 3,
+        ..Default::default()
+    })));
+    // Let the writer try (and fail) before the statistics are allowed in.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    side.execute_batch("DROP TRIGGER refuse_stats").unwrap();
+    drop(tx);
+    let totals = w.finish("end of test");
+    assert!(totals.accounted);
+    let st = query::status(&open_read(&db).unwrap(), 0, false).unwrap();
+    assert_eq!((st.packets, st.records_failed), (3, 1));
+}
+
+#[test]
+fn migrations_run_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    // A table the last migration creates, made in the way: it fails, and
+    // nothing of the earlier migrations may be left behind.
+    conn.execute_batch("CREATE TABLE sessions (x)").unwrap();
+    let err = migrate(&conn, &db, MIGRATIONS.len() as u32).unwrap_err();
+    assert!(matches!(err, StoreError::Migrate { .. }), "{err}");
+    assert_eq!(schema_version(&conn).unwrap(), 0);
+    let flows: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'flows'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(flows, 0, "no half-built schema");
+}
+
+/// Regression: a reader opening the database while it was being created
+/// saw "no such column"; now it waits for the schema, or says what is wrong.
+#[test]
+fn readers_wait_for_a_schema_or_say_why_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.db");
+    rusqlite::Connection::open(&empty)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = open_read(&empty).unwrap_err();
+    assert!(started.elapsed() >= std::time::Duration::from_secs(4));
+    assert!(err.to_string().contains("still being created"), "{err}");
+
+    let old = dir.path().join("old.db");
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    migrate(&conn, &old, 2).unwrap();
+    let err = open_read(&old).unwrap_err();
+    assert!(err.to_string().contains("older medtap"), "{err}");
+
+    // A schema that appears while the reader waits is taken.
+    let late = dir.path().join("late.db");
+    let conn = rusqlite::Connection::open(&late).unwrap();
+    conn.execute_batch("CREATE TABLE t (x)").unwrap();
+    let late2 = late.clone();
+    let migrator = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        drop(open(&late2).unwrap());
+    });
+    assert!(open_read(&late).is_ok());
+    migrator.join().unwrap();
+}
+
+#[test]
+fn interim_flow_records_are_replaced_by_the_final_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("i.db");
+    let mut interim = flow(1, 1_000, "10.0.0.1", "10.0.0.2");
+    interim.reason = EndReason::Interim;
+    let mut last = interim;
+    last.reason = EndReason::Fin;
+    last.state = FlowState::ClosedFin;
+    last.end = 9_000;
+    last.dirs[0].pkts = 30;
+    write(&db, vec![Record::Flow(interim)]);
+    let conn = open_read(&db).unwrap();
+    let rows = query::flows(&conn, &FlowFilter::default()).unwrap();
+    assert_eq!(rows[0].reason, "interim");
+    write(&db, vec![Record::Flow(last)]);
+    let rows = query::flows(&conn, &FlowFilter::default()).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].reason.as_str(), rows[0].pkts_toserver),
+        ("fin", 30)
+    );
 }

@@ -1,19 +1,29 @@
 //! The writer thread: drains the record channel into SQLite in batched
 //! transactions. The only thread that writes the database.
+//!
+//! Every record that cannot be written is counted, and the count reaches
+//! the database in the next statistics row that can be written: a failure
+//! is only "accounted" once a committed row holds it. Statistics rows that
+//! fail are kept and retried; at the end of a session the writer makes a
+//! last attempt, with the lock file's disk reserve released if needed, and
+//! reports what still could not be recorded.
 
+use super::failure_log::FailureLog;
+use super::inserts::{insert_record, insert_stats};
+use super::lock::WriterLock;
+use super::sessions::{self, Progress, SessionInfo};
 use super::StoreError;
-use crate::decode::DecodeErrorKind;
-use crate::device::{DeviceIpRecord, DeviceRecord};
-use crate::flow::FlowRecord;
-use crate::proto::dicom::AssociationRecord;
-use crate::proto::Anomaly;
-use crate::record::{AnomalyRecord, Record, StatsRecord};
+use crate::record::{Record, StatsRecord};
 use crossbeam_channel::Receiver;
-use rusqlite::{params, Connection, Transaction};
-use std::path::Path;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+
+/// Statistics rows kept for retry while the database refuses them; past
+/// this, a new row is counted as not written.
+const MAX_PENDING_STATS: usize = 1024;
 
 /// Counters the writer keeps; readable from other threads.
 #[derive(Debug, Default)]
@@ -24,10 +34,101 @@ pub struct WriterCounters {
     pub failed: AtomicU64,
 }
 
+/// What a finished writer reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterTotals {
+    /// Records written.
+    pub written: u64,
+    /// Records not written.
+    pub failed: u64,
+    /// Whether every failure and the session's end reached the database.
+    /// When false, `medtap status` under-reports this session's losses.
+    pub accounted: bool,
+}
+
+/// A database opened for writing by this process alone: the write lock is
+/// held, the schema is current, and this session has its row.
+pub struct Store {
+    path: PathBuf,
+    conn: Connection,
+    lock: WriterLock,
+    session_id: i64,
+}
+
+impl Store {
+    /// Takes the write lock of `path` (refusing if another process holds
+    /// it), creates the database (mode 0600) or migrates it, and records
+    /// the session.
+    pub fn open_writer(path: &Path, info: &SessionInfo) -> Result<Store, StoreError> {
+        let now = crate::time::now();
+        let holder = format!(
+            "pid {} `medtap {} {}` since {}",
+            std::process::id(),
+            info.command,
+            info.source,
+            crate::time::rfc3339(now)
+        );
+        let lock = WriterLock::acquire(path, &holder)?;
+        let conn = super::open(path)?;
+        let session_id = sessions::start(&conn, info, now).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Store {
+            path: path.to_path_buf(),
+            conn,
+            lock,
+            session_id,
+        })
+    }
+
+    /// The first flow id this session may hand out (safe: no other writer).
+    pub fn next_flow_id(&self) -> Result<u64, StoreError> {
+        Ok(super::query::max_flow_id(&self.conn)? + 1)
+    }
+
+    /// This session's row id.
+    pub fn session_id(&self) -> i64 {
+        self.session_id
+    }
+
+    /// Starts the writer thread on `rx`. It ends when every
+    /// [`crate::record::RecordSender`] is dropped; then call
+    /// [`Writer::finish`].
+    pub fn spawn_writer(
+        self,
+        rx: Receiver<Record>,
+        batch_rows: usize,
+    ) -> Result<Writer, StoreError> {
+        let counters = Arc::new(WriterCounters::default());
+        let c = Arc::clone(&counters);
+        let state = State {
+            conn: self.conn,
+            session_id: self.session_id,
+            unaccounted: 0,
+            pending_stats: Vec::new(),
+            failures: FailureLog::default(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("medtap-writer".into())
+            .spawn(move || run(state, rx, batch_rows.max(1), &c))
+            .map_err(|e| StoreError::Open {
+                path: self.path.clone(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        Ok(Writer {
+            handle,
+            counters,
+            lock: self.lock,
+        })
+    }
+}
+
 /// A running writer thread.
 pub struct Writer {
-    handle: JoinHandle<()>,
+    handle: JoinHandle<State>,
     counters: Arc<WriterCounters>,
+    lock: WriterLock,
 }
 
 impl Writer {
@@ -36,37 +137,67 @@ impl Writer {
         Arc::clone(&self.counters)
     }
 
-    /// Waits until every sender is gone and the channel is drained.
-    pub fn join(self) -> Arc<WriterCounters> {
-        if self.handle.join().is_err() {
-            tracing::error!("writer thread panicked");
+    /// Waits until every sender is gone and the channel is drained, then
+    /// records the session's last accounting and its clean end
+    /// (`end_reason`). Uses the disk reserve if the database is full.
+    pub fn finish(mut self, end_reason: &str) -> WriterTotals {
+        let c = &self.counters;
+        let Ok(mut state) = self.handle.join() else {
+            tracing::error!("writer thread panicked; this session's end is not recorded");
+            return WriterTotals {
+                written: c.written.load(Ordering::Relaxed),
+                failed: c.failed.load(Ordering::Relaxed),
+                accounted: false,
+            };
+        };
+        if state.unaccounted > 0 && state.pending_stats.is_empty() {
+            // Failures after the last statistics row: a row of their own.
+            let now = crate::time::now();
+            state.pending_stats.push(StatsRecord {
+                source: "medtap writer".into(),
+                period_start: now,
+                period_end: now,
+                ..StatsRecord::default()
+            });
         }
-        self.counters
+        let mut accounted = state.flush_stats(c, Some(end_reason)).is_ok();
+        if !accounted && self.lock.release_reserve() {
+            tracing::warn!(
+                "database full: using the reserved space to record this session's losses"
+            );
+            accounted = state.flush_stats(c, Some(end_reason)).is_ok();
+        }
+        if !accounted {
+            let lost = state.pending_stats.len() as u64;
+            c.failed.fetch_add(lost, Ordering::Relaxed);
+            tracing::error!(
+                unrecorded_failures = state.unaccounted,
+                statistics_rows_lost = lost,
+                "could not record this session's losses and end in the database: `medtap status` under-reports them"
+            );
+        }
+        state.failures.finish();
+        WriterTotals {
+            written: c.written.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            accounted,
+        }
     }
 }
 
-/// Opens the database (migrating it) and starts the writer on `rx`.
-/// The thread ends when every [`crate::record::RecordSender`] is dropped.
-pub fn spawn_writer(
-    path: &Path,
-    rx: Receiver<Record>,
-    batch_rows: usize,
-) -> Result<Writer, StoreError> {
-    let conn = super::open(path)?;
-    let counters = Arc::new(WriterCounters::default());
-    let c = Arc::clone(&counters);
-    let handle = std::thread::Builder::new()
-        .name("medtap-writer".into())
-        .spawn(move || run(conn, rx, batch_rows.max(1), &c))
-        .map_err(|e| StoreError::Open {
-            path: path.to_path_buf(),
-            source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
-        })?;
-    Ok(Writer { handle, counters })
+/// What the writer thread owns.
+struct State {
+    conn: Connection,
+    session_id: i64,
+    /// Records not written whose count is not yet in a committed
+    /// statistics row.
+    unaccounted: u64,
+    /// Statistics rows not yet committed, oldest first.
+    pending_stats: Vec<StatsRecord>,
+    failures: FailureLog,
 }
 
-fn run(mut conn: Connection, rx: Receiver<Record>, batch_rows: usize, counters: &WriterCounters) {
-    let mut failed_reported = 0u64;
+fn run(mut st: State, rx: Receiver<Record>, batch_rows: usize, c: &WriterCounters) -> State {
     let mut batch: Vec<Record> = Vec::with_capacity(batch_rows);
     // Block for the first record, then take whatever else is queued (up to
     // the batch size) into the same transaction.
@@ -78,261 +209,95 @@ fn run(mut conn: Connection, rx: Receiver<Record>, batch_rows: usize, counters: 
                 Err(_) => break,
             }
         }
-        let n = batch.len() as u64;
-        match write_batch(&mut conn, &mut batch, counters, &mut failed_reported) {
-            Ok(ok) => {
-                counters.written.fetch_add(ok, Ordering::Relaxed);
-                counters.failed.fetch_add(n - ok, Ordering::Relaxed);
-            }
-            Err(e) => {
-                counters.failed.fetch_add(n, Ordering::Relaxed);
-                tracing::error!(error = %e, rows = n, "database transaction failed; rows lost");
-            }
-        }
+        st.write_batch(&mut batch, c);
         batch.clear();
     }
+    st
 }
 
-/// Writes a batch in one transaction; returns how many rows succeeded.
-fn write_batch(
-    conn: &mut Connection,
-    batch: &mut [Record],
-    counters: &WriterCounters,
-    failed_reported: &mut u64,
-) -> rusqlite::Result<u64> {
-    let tx = conn.transaction()?;
-    let mut ok = 0;
-    for r in batch.iter_mut() {
-        let res = match r {
-            Record::Flow(f) => insert_flow(&tx, f),
-            Record::Device(d) => upsert_device(&tx, d),
-            Record::DeviceIp(d) => upsert_device_ip(&tx, d),
+impl State {
+    /// Writes the data records of `batch` in one transaction, then any
+    /// statistics rows (with the failures so far) in another.
+    fn write_batch(&mut self, batch: &mut Vec<Record>, c: &WriterCounters) {
+        let mut has_stats = false;
+        batch.retain_mut(|r| match r {
             Record::Stats(s) => {
-                let failed = counters.failed.load(Ordering::Relaxed);
-                s.records_failed = failed - *failed_reported;
-                *failed_reported = failed;
-                insert_stats(&tx, s)
+                has_stats = true;
+                if self.pending_stats.len() < MAX_PENDING_STATS {
+                    self.pending_stats.push(std::mem::take(&mut **s));
+                } else {
+                    c.failed.fetch_add(1, Ordering::Relaxed);
+                    self.unaccounted += 1;
+                    self.failures.note(&"too many statistics rows waiting", 1);
+                }
+                false
             }
-            Record::Anomaly(a) => insert_anomaly(&tx, a),
-            Record::Dicom(d) => insert_dicom(&tx, d.0, &d.1),
-            Record::Hl7(m) => super::app_rows::insert_hl7(&tx, m.0, &m.1),
-            Record::Mqtt(m) => super::app_rows::insert_mqtt(&tx, m.0, &m.1),
-        };
-        match res {
-            Ok(()) => ok += 1,
-            Err(e) => tracing::warn!(error = %e, "could not write a record"),
+            _ => true,
+        });
+        if !batch.is_empty() {
+            let n = batch.len() as u64;
+            let ok = match self.write_data(batch) {
+                Ok(ok) => ok,
+                Err(e) => {
+                    self.failures.note(&e, n);
+                    0
+                }
+            };
+            c.written.fetch_add(ok, Ordering::Relaxed);
+            c.failed.fetch_add(n - ok, Ordering::Relaxed);
+            self.unaccounted += n - ok;
+        }
+        // Stats rows that failed earlier are retried with every batch.
+        if has_stats || !self.pending_stats.is_empty() {
+            let _ = self.flush_stats(c, None);
         }
     }
-    tx.commit()?;
-    Ok(ok)
-}
 
-/// Community ID v1 (seed 0) of a flow, `None` for protocols it does not cover.
-pub fn community_id(f: &FlowRecord) -> Option<String> {
-    let (sp, dp) = match (f.proto, f.icmp) {
-        (1 | 58, Some((t, c))) => (Some(u16::from(t)), Some(u16::from(c))),
-        (6 | 17 | 132, _) => (Some(f.src_port), Some(f.dest_port)),
-        _ => (None, None),
-    };
-    community_id::calculate_community_id(
-        0,
-        f.src_ip,
-        f.dest_ip,
-        sp,
-        dp,
-        f.proto,
-        Default::default(),
-    )
-    .ok()
-}
-
-fn insert_flow(tx: &Transaction<'_>, f: &FlowRecord) -> rusqlite::Result<()> {
-    let mut st = tx.prepare_cached(
-        "INSERT INTO flows (flow_id, community_id, start_us, end_us, proto, src_ip, src_port,
-            dest_ip, dest_port, icmp_type, icmp_code, vlan, src_mac, dest_mac, app_proto,
-            pkts_toserver, pkts_toclient, bytes_toserver, bytes_toclient,
-            payload_bytes_toserver, payload_bytes_toclient, tcp_flags_toserver, tcp_flags_toclient,
-            state, reason)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?25,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)",
-    )?;
-    let [s, c] = f.dirs;
-    st.execute(params![
-        f.flow_id as i64,
-        community_id(f),
-        f.start,
-        f.end,
-        f.proto,
-        f.src_ip.to_string(),
-        f.src_port,
-        f.dest_ip.to_string(),
-        f.dest_port,
-        f.icmp.map(|i| i.0),
-        f.icmp.map(|i| i.1),
-        f.vlan,
-        f.src_mac.map(|m| m.to_string()),
-        f.dest_mac.map(|m| m.to_string()),
-        s.pkts as i64,
-        c.pkts as i64,
-        s.bytes as i64,
-        c.bytes as i64,
-        s.payload_bytes as i64,
-        c.payload_bytes as i64,
-        s.tcp_flags,
-        c.tcp_flags,
-        f.state.name(),
-        f.reason.name(),
-        f.app_proto.map(|p| p.name()),
-    ])?;
-    Ok(())
-}
-
-fn upsert_device(tx: &Transaction<'_>, d: &DeviceRecord) -> rusqlite::Result<()> {
-    let mut st = tx.prepare_cached(
-        "INSERT INTO devices (mac, first_seen_us, last_seen_us) VALUES (?1, ?2, ?3)
-         ON CONFLICT(mac) DO UPDATE SET
-           first_seen_us = min(first_seen_us, excluded.first_seen_us),
-           last_seen_us = max(last_seen_us, excluded.last_seen_us)",
-    )?;
-    st.execute(params![d.mac.to_string(), d.first_seen, d.last_seen])?;
-    Ok(())
-}
-
-fn upsert_device_ip(tx: &Transaction<'_>, d: &DeviceIpRecord) -> rusqlite::Result<()> {
-    let mut st = tx.prepare_cached(
-        "INSERT INTO device_ips (mac, ip, first_seen_us, last_seen_us, source) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT(mac, ip) DO UPDATE SET
-           first_seen_us = min(first_seen_us, excluded.first_seen_us),
-           last_seen_us = max(last_seen_us, excluded.last_seen_us)",
-    )?;
-    st.execute(params![
-        d.mac.to_string(),
-        d.ip.to_string(),
-        d.first_seen,
-        d.last_seen,
-        d.source.name()
-    ])?;
-    Ok(())
-}
-
-fn insert_stats(tx: &Transaction<'_>, s: &StatsRecord) -> rusqlite::Result<()> {
-    let by_kind: serde_json::Map<String, serde_json::Value> = DecodeErrorKind::ALL
-        .iter()
-        .zip(s.decode_errors)
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| (k.name().to_string(), n.into()))
-        .collect();
-    let by_anomaly: serde_json::Map<String, serde_json::Value> = Anomaly::ALL
-        .iter()
-        .zip(s.anomalies)
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| (k.name().to_string(), n.into()))
-        .collect();
-    let mut st = tx.prepare_cached(
-        "INSERT INTO capture_stats (written_us, source, period_start_us, period_end_us, packets, bytes,
-            kernel_received, kernel_drops, if_drops, decode_errors, decode_errors_by_kind, not_ip,
-            ip_fragments, flows_created, flows_evicted, flows_timed_out, devices_untracked,
-            records_dropped, records_failed, read_errors, reasm_gaps, reasm_gap_bytes,
-            reasm_retransmissions, reasm_overlap_conflicts, reasm_out_of_order, anomalies,
-            anomalies_by_name, app_abandoned, dicom_associations, hl7_messages, mqtt_sessions)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31)",
-    )?;
-    let n = |v: u64| v as i64;
-    let r = &s.reassembly;
-    st.execute(params![
-        crate::time::now(),
-        s.source,
-        s.period_start,
-        s.period_end,
-        n(s.packets),
-        n(s.bytes),
-        n(s.kernel_received),
-        n(s.kernel_drops),
-        n(s.if_drops),
-        n(s.decode_errors_total()),
-        serde_json::Value::Object(by_kind).to_string(),
-        n(s.not_ip),
-        n(s.ip_fragments),
-        n(s.flows_created),
-        n(s.flows_evicted),
-        n(s.flows_timed_out),
-        n(s.devices_untracked),
-        n(s.records_dropped),
-        n(s.records_failed),
-        n(s.read_errors),
-        n(r.gaps),
-        n(r.gap_bytes),
-        n(r.retransmissions),
-        n(r.overlap_conflicts),
-        n(r.out_of_order),
-        n(s.anomalies.iter().sum()),
-        serde_json::Value::Object(by_anomaly).to_string(),
-        n(s.app_abandoned),
-        n(s.dicom_associations),
-        n(s.hl7_messages),
-        n(s.mqtt_sessions),
-    ])?;
-    Ok(())
-}
-
-fn insert_anomaly(tx: &Transaction<'_>, a: &AnomalyRecord) -> rusqlite::Result<()> {
-    let mut st = tx.prepare_cached(
-        "INSERT INTO anomalies (ts_us, flow_id, name, detail) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    st.execute(params![a.ts, a.flow_id as i64, a.anomaly.name(), a.detail])?;
-    Ok(())
-}
-
-fn insert_dicom(tx: &Transaction<'_>, flow_id: u64, a: &AssociationRecord) -> rusqlite::Result<()> {
-    let mut st = tx.prepare_cached(
-        "INSERT OR REPLACE INTO dicom_associations (flow_id, calling_ae, called_ae, result, reject_result,
-            reject_source, reject_reason, abort_source, abort_reason, application_context,
-            implementation_class_uid, implementation_version, acceptor_implementation_class_uid,
-            acceptor_implementation_version, max_pdu_length, acceptor_max_pdu_length,
-            user_identity_type, roles, contexts, pdus, data_bytes)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)",
-    )?;
-    st.execute(params![
-        flow_id as i64,
-        a.calling_ae,
-        a.called_ae,
-        a.result,
-        a.reject.map(|r| r.0),
-        a.reject.map(|r| r.1),
-        a.reject.map(|r| r.2),
-        a.abort.map(|r| r.0),
-        a.abort.map(|r| r.1),
-        a.application_context,
-        a.implementation_class_uid,
-        a.implementation_version,
-        a.acceptor_implementation_class_uid,
-        a.acceptor_implementation_version,
-        a.max_pdu_length,
-        a.acceptor_max_pdu_length,
-        a.user_identity_type,
-        json(&a.roles),
-        json(&a.contexts),
-        a.pdus as i64,
-        a.data_bytes as i64,
-    ])?;
-    let mut op = tx.prepare_cached(
-        "INSERT INTO dicom_operations (flow_id, command, sop_class_uid, count, bytes, statuses, move_destination)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    for o in &a.operations {
-        op.execute(params![
-            flow_id as i64,
-            o.command,
-            o.sop_class_uid,
-            o.count as i64,
-            o.bytes as i64,
-            json(&o.statuses),
-            o.move_destination,
-        ])?;
+    /// The data records in one transaction; returns how many were written.
+    fn write_data(&mut self, batch: &[Record]) -> rusqlite::Result<u64> {
+        let tx = self.conn.transaction()?;
+        let mut ok = 0;
+        for r in batch {
+            match insert_record(&tx, r) {
+                Ok(()) => ok += 1,
+                Err(e) => self.failures.note(&e, 1),
+            }
+        }
+        tx.commit()?;
+        Ok(ok)
     }
-    Ok(())
-}
 
-/// JSON text of the list columns (serialising these types cannot fail).
-pub(super) fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+    /// Commits the pending statistics rows (the first carries every failure
+    /// not yet accounted) and the session's progress, or its end.
+    fn flush_stats(&mut self, c: &WriterCounters, end: Option<&str>) -> rusqlite::Result<()> {
+        let res = self.try_flush_stats(c, end);
+        match &res {
+            Ok(()) => {
+                c.written
+                    .fetch_add(self.pending_stats.len() as u64, Ordering::Relaxed);
+                self.pending_stats.clear();
+                self.unaccounted = 0;
+            }
+            // Not counted as failed yet: the rows stay pending for retry.
+            Err(e) => self.failures.note(e, 0),
+        }
+        res
+    }
+
+    fn try_flush_stats(&mut self, c: &WriterCounters, end: Option<&str>) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        let unaccounted = self.unaccounted;
+        for (i, s) in self.pending_stats.iter_mut().enumerate() {
+            s.records_failed = if i == 0 { unaccounted } else { 0 };
+            insert_stats(&tx, s, Some(self.session_id))?;
+        }
+        let progress = Progress {
+            now: crate::time::now(),
+            written: c.written.load(Ordering::Relaxed) + self.pending_stats.len() as u64,
+            failed: c.failed.load(Ordering::Relaxed),
+            end,
+        };
+        sessions::update(&tx, self.session_id, &progress)?;
+        tx.commit()
+    }
 }

@@ -123,6 +123,8 @@ struct Slot {
     /// FIN seen toserver / toclient.
     fin: [bool; 2],
     syn_ack_seen: bool,
+    /// Last packet time covered by an interim record (`None`: none yet).
+    interim_end: Option<Micros>,
     prev: u32,
     next: u32,
 }
@@ -247,6 +249,27 @@ impl FlowTable {
         }
     }
 
+    /// Writes an interim record of every flow that started at least
+    /// `min_age` before `now` and saw packets since its last interim
+    /// record. Walks the whole table: called once per interim period, not
+    /// per packet.
+    pub fn interim(&mut self, now: Micros, min_age: Micros, out: &mut dyn FnMut(FlowRecord)) {
+        let mut cur = self.head;
+        while cur != NIL {
+            let slot = &mut self.slots[cur as usize];
+            let next = slot.next;
+            let old_enough = now.saturating_sub(slot.rec.start) >= min_age;
+            if old_enough && slot.interim_end != Some(slot.rec.end) {
+                slot.interim_end = Some(slot.rec.end);
+                out(FlowRecord {
+                    reason: EndReason::Interim,
+                    ..slot.rec
+                });
+            }
+            cur = next;
+        }
+    }
+
     /// Ends every flow (end of input, shutdown).
     pub fn drain(&mut self, ended: &mut dyn FnMut(u32, FlowRecord)) {
         while self.tail != NIL {
@@ -324,6 +347,7 @@ impl FlowTable {
             initiator_is_lo,
             fin: [false; 2],
             syn_ack_seen: false,
+            interim_end: None,
             prev: NIL,
             next: NIL,
         };

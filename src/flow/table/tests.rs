@@ -194,3 +194,41 @@ fn slots_are_reused_without_growing() {
     assert_eq!(h.table.counters().active, 4);
     assert_eq!(h.table.counters().evicted, 996);
 }
+
+#[test]
+fn interim_records_cover_old_flows_with_new_packets_only() {
+    let mut h = Harness::new(16);
+    let other = ("10.0.0.6", 5000);
+    h.feed(tcp(0, CLIENT, SERVER, SYN, 0));
+    h.feed(tcp(0, SERVER, CLIENT, SYN | ACK, 0));
+    h.feed(udp(50, other, SERVER));
+    let mut out = Vec::new();
+    h.table
+        .interim(60 * SECOND, 60 * SECOND, &mut |r| out.push(r));
+    assert_eq!(out.len(), 1, "only the flow open for 60 s: {out:?}");
+    assert_eq!(out[0].reason, EndReason::Interim);
+    assert_eq!(out[0].dirs[1].pkts, 1);
+    // Nothing new on it: no second interim record.
+    out.clear();
+    h.table
+        .interim(120 * SECOND, 60 * SECOND, &mut |r| out.push(r));
+    assert_eq!(out.len(), 1, "the UDP flow is old enough now: {out:?}");
+    assert_eq!(out[0].proto, 17);
+    out.clear();
+    h.feed(tcp(130, CLIENT, SERVER, ACK | PSH, 100));
+    h.table
+        .interim(180 * SECOND, 60 * SECOND, &mut |r| out.push(r));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].dirs[0].payload_bytes, 100);
+    // The final record still comes when the flow ends, with its own reason.
+    h.drain();
+    assert!(h
+        .ended
+        .iter()
+        .all(|r| r.reason == EndReason::Shutdown && r.flow_id >= 1));
+    assert_eq!(
+        h.table.counters().created,
+        2,
+        "interim records create nothing"
+    );
+}

@@ -1620,7 +1620,7 @@ fn generated(level: u8, ops: &[Op]) -> Chunks {
                     p5(&[])
                 };
                 // Every other aliased message leaves the topic out.
-                let topic_bytes = if v5 && *alias && id % 2 == 0 {
+                let topic_bytes = if v5 && *alias && id.is_multiple_of(2) {
                     ""
                 } else {
                     name.as_str()
