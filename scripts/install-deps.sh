@@ -15,7 +15,7 @@
 #   mosquitto-clients - mosquitto_pub/_sub/_passwd: the clients of the MQTT captures
 set -euo pipefail
 
-# A Rust toolchain (1.85 or newer). Debian 12's own rustc is too old for the
+# A Rust toolchain (1.89 or newer: std file locks). Debian 12's own rustc is too old for the
 # dependencies, so a machine without cargo gets rustup's stable toolchain.
 if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   command -v curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq curl ca-certificates; }
