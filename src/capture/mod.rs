@@ -81,3 +81,11 @@ fn link_of(what: &str, dlt: i32) -> Result<LinkType, CaptureError> {
         dlt,
     })
 }
+
+/// Compiles a BPF `filter` for `link` without opening an interface, so
+/// `medtap config check` can reject a filter that `run` would fail on.
+/// Needs no privilege.
+pub fn check_filter(filter: &str, link: pcap::Linktype) -> Result<(), pcap::Error> {
+    let dead = pcap::Capture::dead(link)?;
+    dead.compile(filter, true).map(drop)
+}
