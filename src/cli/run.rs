@@ -56,6 +56,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             .context("installing signal handlers")?;
     }
     let mut src = LiveSource::open(&opts)?;
+    medtap::capture::drop_capabilities()?;
     let mut session = Session::start(&cfg, &db, Backpressure::Drop)?;
     let link = src.link();
     let stats_every = i64::try_from(c.stats_interval_secs).unwrap_or(60) * SECOND;
