@@ -1,7 +1,7 @@
-//! Privileges, through the real binary: the message when CAP_NET_RAW is
-//! missing, and every capability gone once the capture is open (as root,
-//! and as the systemd unit runs it: a plain user with only an ambient
-//! CAP_NET_RAW).
+//! Privileges and the service unit, through the real binary: the message
+//! when CAP_NET_RAW is missing, every capability gone once the capture is
+//! open (as root, and as the systemd unit runs it: a plain user with only an
+//! ambient CAP_NET_RAW), and `systemd-analyze verify`/`security` on the unit.
 //!
 //! Capture here is on the loopback interface, with traffic only to
 //! 127.0.0.1. What needs root or a tool that is missing prints "SKIPPED".
@@ -324,4 +324,107 @@ fn run_as_service_user_drops_ambient_cap_net_raw_once_the_capture_is_open() {
     std::thread::sleep(Duration::from_millis(500));
     sensor.stop();
     assert_flow_recorded(&dir.path().join("live.db"), port);
+}
+
+fn unit_text() -> String {
+    std::fs::read_to_string(common::root().join("systemd/medtap.service")).unwrap()
+}
+
+#[test]
+fn systemd_unit_passes_systemd_analyze_verify() {
+    if !require_tool(
+        "systemd_unit_passes_systemd_analyze_verify",
+        "systemd-analyze",
+    ) {
+        return;
+    }
+    // verify fails when an Exec*= binary does not exist, and the unit names
+    // the installed path (/usr/local/bin/medtap), absent on a build machine.
+    // Verifying a copy that names the binary under test checks everything
+    // else in the unit, and that the binary runs under that command line.
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("medtap.service");
+    let text = unit_text();
+    assert!(
+        text.contains("/usr/local/bin/medtap "),
+        "ExecStart path moved?"
+    );
+    std::fs::write(
+        &unit,
+        text.replace(
+            "/usr/local/bin/medtap ",
+            &format!("{} ", env!("CARGO_BIN_EXE_medtap")),
+        ),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // verify exits 0 on an unknown key or a bad value and only warns.
+    let about_unit: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("medtap.service"))
+        .collect();
+    assert!(about_unit.is_empty(), "{about_unit:#?}");
+}
+
+#[test]
+fn systemd_unit_security_exposure_is_at_most_1_8() {
+    if !require_tool(
+        "systemd_unit_security_exposure_is_at_most_1_8",
+        "systemd-analyze",
+    ) {
+        return;
+    }
+    let unit = common::root().join("systemd/medtap.service");
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&unit)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for medtap.service:").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no exposure figure: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(score <= 1.8, "exposure {score} > 1.8:\n{text}");
+}
+
+// The hardening the issue asked for stays in the unit, and the capability
+// drop is not killed by the syscall filter: capset(2) is in @privileged,
+// which the unit denies, so it must be allowed again after that line.
+#[test]
+fn systemd_unit_keeps_its_hardening_and_allows_the_capability_drop() {
+    let text = unit_text();
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    for d in [
+        "IPAddressDeny=any",
+        "ProcSubset=pid",
+        "DevicePolicy=closed",
+        "SystemCallErrorNumber=EPERM",
+        "CapabilityBoundingSet=CAP_NET_RAW",
+        "NoNewPrivileges=yes",
+    ] {
+        assert!(lines.contains(&d), "{d} missing from the unit");
+    }
+    let deny = lines
+        .iter()
+        .position(|l| l.starts_with("SystemCallFilter=~") && l.contains("@privileged"))
+        .expect("@privileged denied");
+    let allow = lines
+        .iter()
+        .rposition(|l| *l == "SystemCallFilter=capset")
+        .expect("capset allowed");
+    assert!(allow > deny, "capset must be allowed after ~@privileged");
 }
