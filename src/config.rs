@@ -239,7 +239,8 @@ impl Default for StoreConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// error, warn, info, debug or trace (or a tracing filter directive).
+    /// error, warn, info, debug, trace or off, or tracing filter directives
+    /// that each end in one of those levels.
     pub level: String,
     /// "text" or "json".
     pub format: String,
@@ -282,6 +283,9 @@ impl Config {
             problem,
         };
         let c = &self.capture;
+        if let Err(problem) = check_interface(&c.interface) {
+            return Err(bad("capture.interface", problem));
+        }
         if !(64..=262_144).contains(&c.snaplen) {
             return Err(bad(
                 "capture.snaplen",
@@ -293,6 +297,21 @@ impl Config {
                 "capture.buffer_mib",
                 format!("{} is outside 1..=4096", c.buffer_mib),
             ));
+        }
+        // `run` compiles the filter again against the interface's real link
+        // type; here no interface is opened (no privilege needed, and the
+        // check may run on another host), so it is compiled for Ethernet,
+        // the link type of a SPAN/mirror port.
+        if !c.filter.trim().is_empty() {
+            if let Err(e) = crate::capture::check_filter(&c.filter, pcap::Linktype::ETHERNET) {
+                return Err(bad(
+                    "capture.filter",
+                    format!(
+                        "{:?} does not compile for Ethernet (the mirror port's link type): {e}",
+                        c.filter
+                    ),
+                ));
+            }
         }
         if c.stats_interval_secs == 0 {
             return Err(bad(
@@ -372,6 +391,10 @@ impl Config {
                 format!("{:?} is not \"text\" or \"json\"", self.log.format),
             ));
         }
+        if let Err(problem) = check_log_level(&self.log.level) {
+            return Err(bad("log.level", problem));
+        }
+        // The directive grammar beyond levels (span and field filters).
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(bad(
                 "log.level",
@@ -380,6 +403,99 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `capture.interface` must name an interface: an empty one passes nothing
+/// useful to libpcap and fails only when `run` starts (a restart loop under
+/// systemd).
+fn check_interface(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err(format!(
+            "{name:?} names no interface; give the one fed by the mirror port, e.g. \"eth1\""
+        ));
+    }
+    // Linux interface names hold no whitespace, so surrounding spaces would
+    // only make libpcap look for a device that cannot exist.
+    if name.trim() != name {
+        return Err(format!(
+            "{name:?} has surrounding whitespace; interface names have none"
+        ));
+    }
+    Ok(())
+}
+
+/// Level names `log.level` accepts, alone or after `target=`.
+const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+
+/// `log.level` must be a level or directives that each end in a level.
+///
+/// `EnvFilter` reads a bare word that is not a level as a target name, so
+/// `"warning"` parses but enables only events whose target is `warning`:
+/// none, errors included. Every directive must therefore carry a level.
+fn check_log_level(spec: &str) -> Result<(), String> {
+    const USE: &str = "use error, warn, info, debug, trace or off, \
+                       or directives like \"medtap=debug,info\"";
+    let directives: Vec<&str> = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    if directives.is_empty() {
+        return Err(format!("{spec:?} is empty; {USE}"));
+    }
+    for d in directives {
+        let (target, level) = match d.rsplit_once('=') {
+            Some((t, l)) => (Some(t.trim()), l.trim()),
+            None => (None, d),
+        };
+        if is_level(level) && target.is_none_or(|t| !t.is_empty()) {
+            continue;
+        }
+        let problem = match (target, level_hint(level)) {
+            (Some(""), _) => format!("directive {d:?} has no target before `=`"),
+            (_, Some(hint)) => format!("{level:?} is not a level (did you mean {hint}?)"),
+            (Some(_), None) => format!("{level:?} is not a level"),
+            // tracing would take the bare word as a target name and show
+            // nothing else.
+            (None, None) => {
+                format!("{level:?} is not a level; a target needs one, e.g. \"{level}=debug\"")
+            }
+        };
+        let context = if d == spec.trim() && target.is_none() {
+            String::new()
+        } else {
+            format!(" in {spec:?}")
+        };
+        return Err(format!("{problem}{context}; {USE}"));
+    }
+    Ok(())
+}
+
+fn is_level(word: &str) -> bool {
+    // tracing compares level names without regard to case.
+    LEVELS.iter().any(|l| l.eq_ignore_ascii_case(word))
+}
+
+/// The level a misspelt or borrowed (syslog, log4j) level name most likely
+/// meant.
+fn level_hint(word: &str) -> Option<&'static str> {
+    let w = word.to_ascii_lowercase();
+    let synonym = match w.as_str() {
+        "err" | "fatal" | "crit" | "critical" | "alert" | "emerg" | "severe" => Some("error"),
+        "wrn" | "warning" | "warnings" => Some("warn"),
+        "inf" | "notice" | "information" | "informational" => Some("info"),
+        "dbg" | "verbose" | "fine" => Some("debug"),
+        "trc" | "all" | "finest" => Some("trace"),
+        "none" | "silent" | "quiet" | "false" | "no" => Some("off"),
+        _ => None,
+    };
+    // Otherwise a level name with something added ("debugging", "errors").
+    synonym.or_else(|| {
+        LEVELS
+            .iter()
+            .copied()
+            .find(|l| w.len() > l.len() && w.starts_with(l))
+    })
 }
 
 /// 1-based line of a dotted key (`section.sub.key`) in a TOML text, found
@@ -466,6 +582,121 @@ mod tests {
         );
         let err = Config::parse("[log]\nformat = \"xml\"\n", "m").unwrap_err();
         assert!(err.to_string().contains("`log.format`"), "{err}");
+    }
+
+    // Regression (issue 8 item 7): `level = "warning"` passed and then
+    // silenced every log line, errors included (tracing read it as a
+    // target name).
+    #[test]
+    fn log_level_warning_is_rejected_instead_of_silencing_all_logging() {
+        let err = Config::parse("[log]\nformat = \"text\"\nlevel = \"warning\"\n", "m.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "m.toml:3: `log.level`: \"warning\" is not a level (did you mean warn?)"
+            ),
+            "{err}"
+        );
+        for (spec, hint) in [
+            ("medtap=warning", "warn"),
+            ("info,medtap=err", "error"),
+            ("debugging", "debug"),
+            ("FATAL", "error"),
+        ] {
+            let err = check_log_level(spec).unwrap_err();
+            assert!(
+                err.contains(&format!("did you mean {hint}?")),
+                "{spec}: {err}"
+            );
+        }
+        // A bare target, an empty target or an empty spec has no level.
+        for spec in [
+            "info,medtap",
+            "medtap",
+            "=info",
+            "",
+            " , ",
+            "medtap=",
+            "medtap=5",
+        ] {
+            assert!(check_log_level(spec).is_err(), "{spec:?} accepted");
+        }
+        let err = check_log_level("info,medtap").unwrap_err();
+        assert!(
+            err.contains("\"medtap=debug\"") && err.contains("in \"info,medtap\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn log_levels_and_directive_lists_are_accepted() {
+        for spec in [
+            "error",
+            "warn",
+            "info",
+            "debug",
+            "trace",
+            "off",
+            "WARN",
+            " info ",
+            "medtap=debug,info",
+            "medtap::store=trace, warn",
+            "medtap[session]=debug",
+            "info,",
+        ] {
+            assert_eq!(check_log_level(spec), Ok(()), "{spec:?}");
+            let text = format!("[log]\nlevel = {spec:?}\n");
+            assert!(Config::parse(&text, "m").is_ok(), "{spec:?}");
+        }
+    }
+
+    // Regression (issue 8 item 7): a filter libpcap cannot compile passed
+    // `config check` and failed only at `run` (a restart loop under systemd).
+    #[test]
+    fn invalid_bpf_filter_is_rejected_by_config_check_not_at_run() {
+        let text = "[capture]\ninterface = \"eth1\"\nfilter = \"tcp port dicom-ish\"\n";
+        let err = Config::parse(text, "m.toml").unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "m.toml:3: `capture.filter`: \"tcp port dicom-ish\" does not compile for \
+                 Ethernet (the mirror port's link type): "
+            ),
+            "{err}"
+        );
+        for bad in ["tcp and", "port 99999", "host 10.0.0.300", "proto nosuch"] {
+            let text = format!("[capture]\nfilter = {bad:?}\n");
+            assert!(Config::parse(&text, "m").is_err(), "{bad:?} accepted");
+        }
+        // Ethernet-only primitives compile, as they will on the mirror port.
+        for good in [
+            "",
+            "  ",
+            "tcp port 104 or tcp port 2575 or tcp port 1883",
+            "not port 22",
+            "vlan and ip",
+            "ether host 00:11:22:33:44:55",
+        ] {
+            let text = format!("[capture]\nfilter = {good:?}\n");
+            assert!(Config::parse(&text, "m").is_ok(), "{good:?} rejected");
+        }
+    }
+
+    // Regression (issue 8 item 7): an empty interface passed `config check`
+    // and failed only at `run`.
+    #[test]
+    fn empty_capture_interface_is_rejected_by_config_check_not_at_run() {
+        for (name, why) in [
+            ("", "names no interface"),
+            ("   ", "names no interface"),
+            ("\t", "names no interface"),
+            (" eth1", "surrounding whitespace"),
+        ] {
+            let text = format!("# sensor\n[capture]\ninterface = {name:?}\n");
+            let err = Config::parse(&text, "m.toml").unwrap_err().to_string();
+            assert!(err.starts_with("m.toml:3: `capture.interface`: "), "{err}");
+            assert!(err.contains(why), "{name:?}: {err}");
+        }
     }
 
     #[test]

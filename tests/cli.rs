@@ -51,6 +51,78 @@ fn config_check_names_the_bad_key_and_line() {
     assert!(!err.contains("stack backtrace"), "{err}");
 }
 
+/// `medtap config check` on a file holding `body`: exit code and stderr.
+fn config_check(body: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sensor.toml");
+    std::fs::write(&cfg, body).unwrap();
+    let out = run_ok(medtap().args(["config", "check"]).arg(&cfg));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+// Regression (issue 8 item 7): `level = "warning"` passed `config check`,
+// then silenced every log line of the service, errors included.
+#[test]
+fn config_check_rejects_log_level_warning_that_silenced_all_logging() {
+    let (code, err) = config_check("[log]\nlevel = \"warning\"\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("sensor.toml:2: `log.level`: \"warning\" is not a level (did you mean warn?)"),
+        "{err}"
+    );
+    let (code, err) = config_check("[log]\nlevel = \"info,medtap\"\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("sensor.toml:2: `log.level`"), "{err}");
+    let (code, err) = config_check("[log]\nlevel = \"medtap=debug,warn\"\n");
+    assert_eq!(code, Some(0), "{err}");
+}
+
+// Regression (issue 8 item 7): a filter libpcap cannot compile passed
+// `config check` and failed only at `run`: a restart loop under systemd.
+#[test]
+fn config_check_rejects_bpf_filter_that_failed_only_at_run() {
+    let (code, err) = config_check("[capture]\ninterface = \"eth1\"\nfilter = \"tcp prot 104\"\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("sensor.toml:3: `capture.filter`: \"tcp prot 104\" does not compile for Ethernet (the mirror port's link type)"),
+        "{err}"
+    );
+    let (code, err) = config_check("[capture]\nfilter = \"tcp port 104 or vlan\"\n");
+    assert_eq!(code, Some(0), "{err}");
+}
+
+// Regression (issue 8 item 7): an empty interface passed `config check`
+// and failed only at `run`.
+#[test]
+fn config_check_rejects_empty_interface_that_failed_only_at_run() {
+    for name in ["", "  "] {
+        let (code, err) = config_check(&format!("[capture]\ninterface = {name:?}\n"));
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains("sensor.toml:2: `capture.interface`")
+                && err.contains("names no interface"),
+            "{err}"
+        );
+    }
+    // `run` loads the config through the same validation.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("run.toml");
+    std::fs::write(&cfg, "[capture]\ninterface = \"\"\n").unwrap();
+    let out = run_ok(
+        medtap()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .arg("--db")
+            .arg(dir.path().join("x.db")),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("run.toml:2: `capture.interface`"), "{err}");
+}
+
 #[test]
 fn stdin_and_multiple_files_are_read_in_order() {
     let dir = tempfile::tempdir().unwrap();

@@ -55,10 +55,22 @@ impl LiveSource {
     /// Opens and activates the interface, applies the filter and switches
     /// to non-blocking mode.
     pub fn open(opts: &LiveOptions) -> Result<LiveSource, CaptureError> {
+        if opts.interface.trim().is_empty() {
+            return Err(CaptureError::NoInterface);
+        }
         let what = opts.interface.clone();
-        let open_err = |source| CaptureError::Open {
-            what: what.clone(),
-            source,
+        let open_err = |source: pcap::Error| {
+            if permission_denied(&source) {
+                CaptureError::Permission {
+                    what: what.clone(),
+                    source,
+                }
+            } else {
+                CaptureError::Open {
+                    what: what.clone(),
+                    source,
+                }
+            }
         };
         let setup = |step: &'static str| {
             let what = what.clone();
@@ -131,6 +143,18 @@ impl LiveSource {
         self.last_raw = (s.received, s.dropped, s.if_dropped);
         Ok(self.totals)
     }
+}
+
+/// True when libpcap failed for lack of permission. libpcap's status code
+/// (PCAP_ERROR_PERM) does not survive the `pcap` crate, so this reads the
+/// message (EPERM/EACCES from socket(2), or libpcap's own wording) and, as
+/// a second witness, whether CAP_NET_RAW is effective: without it the
+/// packet socket, libpcap's first step, cannot be created at all.
+fn permission_denied(e: &pcap::Error) -> bool {
+    let msg = e.to_string().to_ascii_lowercase();
+    msg.contains("not permitted")
+        || msg.contains("permission")
+        || super::privileges::lacks_net_raw()
 }
 
 /// Waits until `fd` is readable or `wait` passes.

@@ -4,9 +4,11 @@
 
 mod file;
 mod live;
+mod privileges;
 
 pub use file::FileSource;
 pub use live::{LiveOptions, LiveSource};
+pub use privileges::{drop_capabilities, PrivilegeError};
 
 use crate::decode::LinkType;
 use crate::time::Micros;
@@ -33,6 +35,21 @@ pub enum CaptureError {
         /// libpcap's reason.
         source: pcap::Error,
     },
+    /// The interface could not be opened because the process may not open
+    /// packet sockets.
+    #[error(
+        "cannot open {what} for capture: permission denied — medtap needs CAP_NET_RAW \
+         (run as root, or use the systemd unit, which grants it)"
+    )]
+    Permission {
+        /// Interface name.
+        what: String,
+        /// libpcap's reason.
+        source: pcap::Error,
+    },
+    /// No interface name was given (an empty `-i` or `capture.interface`).
+    #[error("no interface to capture on: the name is empty")]
+    NoInterface,
     /// The source's link type is not one medtap decodes.
     #[error("{what}: unsupported link type {dlt} (medtap decodes Ethernet, Linux cooked v1/v2, raw IP, BSD loopback)")]
     UnsupportedLink {
@@ -80,4 +97,12 @@ fn link_of(what: &str, dlt: i32) -> Result<LinkType, CaptureError> {
         what: what.to_string(),
         dlt,
     })
+}
+
+/// Compiles a BPF `filter` for `link` without opening an interface, so
+/// `medtap config check` can reject a filter that `run` would fail on.
+/// Needs no privilege.
+pub fn check_filter(filter: &str, link: pcap::Linktype) -> Result<(), pcap::Error> {
+    let dead = pcap::Capture::dead(link)?;
+    dead.compile(filter, true).map(drop)
 }

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use medtap::capture::FileSource;
 use medtap::record::Backpressure;
-use medtap::store::SessionInfo;
+use medtap::store::{SessionInfo, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -38,7 +38,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     // Offline there is no kernel ring to overflow: wait for the writer
     // rather than drop, but never forever.
     let backpressure = Backpressure::Wait(Duration::from_secs(60));
-    let mut session = Session::start(&cfg, &args.db, backpressure, &info, None)?;
+    let store = Store::open_writer(&args.db, &info)?;
+    let mut session = Session::start(&cfg, store, backpressure, None)?;
     let started = Instant::now();
     let mut failed_inputs = 0;
     let mut packets = 0u64;

@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use medtap::capture::{LiveOptions, LiveSource};
 use medtap::record::Backpressure;
-use medtap::store::SessionInfo;
+use medtap::store::{SessionInfo, Store};
 use medtap::time::{self, Micros, SECOND};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,9 +56,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         command: "run".into(),
         source: opts.interface.clone(),
     };
+    // The database is opened (and created) while medtap may still write
+    // where root can; the capabilities go before any thread starts, since
+    // a thread keeps the capabilities it was started with.
+    let store = Store::open_writer(&db, &info)?;
+    medtap::capture::drop_capabilities()?;
     let interim = cfg.flow.interim_interval_secs;
     let interim_every = (interim > 0).then(|| i64::try_from(interim).unwrap_or(60) * SECOND);
-    let mut session = Session::start(&cfg, &db, Backpressure::Drop, &info, interim_every)?;
+    let mut session = Session::start(&cfg, store, Backpressure::Drop, interim_every)?;
     let link = src.link();
     let stats_every = i64::try_from(c.stats_interval_secs).unwrap_or(60) * SECOND;
     tracing::info!(interface = %opts.interface, filter = %opts.filter, db = %db.display(), "capturing");

@@ -6,9 +6,8 @@ use anyhow::Result;
 use medtap::config::Config;
 use medtap::pipeline::{Pipeline, PipelineOptions};
 use medtap::record::{self, Backpressure};
-use medtap::store::{SessionInfo, Store, Writer, WriterTotals};
+use medtap::store::{Store, Writer, WriterTotals};
 use medtap::time::{Micros, SECOND};
-use std::path::Path;
 use std::process::ExitCode;
 
 /// Exit code of `analyze`/`run` when an input could not be read completely.
@@ -64,18 +63,16 @@ impl Outcome {
 }
 
 impl Session {
-    /// Takes the database's write lock (refusing when another medtap
-    /// writes it), opens or creates it, and starts the writer.
-    /// `interim_every` is how often long-open flows are written before
-    /// they end (`None`: only when they end).
+    /// Starts the writer thread on `store` (opened with
+    /// [`Store::open_writer`], which takes the database's write lock) and
+    /// builds the pipeline. `interim_every` is how often long-open flows
+    /// are written before they end (`None`: only when they end).
     pub fn start(
         cfg: &Config,
-        db: &Path,
+        store: Store,
         backpressure: Backpressure,
-        info: &SessionInfo,
         interim_every: Option<Micros>,
     ) -> Result<Session> {
-        let store = Store::open_writer(db, info)?;
         let first_flow_id = store.next_flow_id()?;
         let (tx, rx) = record::channel(cfg.store.channel_capacity, backpressure);
         let writer = store.spawn_writer(rx, cfg.store.batch_rows)?;
