@@ -14,8 +14,9 @@
 # and checksum offload off, so the capture holds real wire-size segments).
 # Every packet stays on that wire; nothing leaves the machine.
 #
-#   mtdicom-scu  mtdicom0  02:00:00:78:00:01  10.78.0.1/24  modality / workstation
-#   mtdicom-scp  mtdicom1  02:00:00:78:00:02  10.78.0.2/24  PACS (storescp, dcmqrscp), tcpdump
+#   mt-dicom-<pid>-scu  mtdicom0  02:00:00:78:00:01  10.78.0.1/24  modality / workstation
+#   mt-dicom-<pid>-scp  mtdicom1  02:00:00:78:00:02  10.78.0.2/24  PACS (storescp, dcmqrscp), tcpdump
+# (<pid>: this run's; see scripts/lib/netns.sh)
 #
 # IPv6 is off and the neighbours are static, so the captures hold TCP only.
 # Every client connection gets a fixed source port (ip_local_port_range of its
@@ -47,7 +48,6 @@
 # The namespace, capture and teardown helpers are in scripts/lib/netns.sh.
 set -euo pipefail
 
-readonly NS_SCU=mtdicom-scu NS_SCP=mtdicom-scp
 readonly IF_SCU=mtdicom0 IF_SCP=mtdicom1
 readonly IP_SCU=10.78.0.1 IP_SCP=10.78.0.2
 readonly MAC_SCU=02:00:00:78:00:01 MAC_SCP=02:00:00:78:00:02
@@ -59,10 +59,13 @@ readonly T_NET=20 T_TOOL=60
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NETNS_TAG=make-dicom-captures
-NETNS_PREFIX=mtdicom
+NETNS_PREFIX=mt-dicom
 NETNS_IFACES=("$IF_SCU" "$IF_SCP")
 # shellcheck source=scripts/lib/netns.sh
 . "$repo_root/scripts/lib/netns.sh"
+NS_SCU=$(netns_name scu)
+NS_SCP=$(netns_name scp)
+readonly NS_SCU NS_SCP
 # shellcheck source=scripts/lib/truth.sh
 . "$repo_root/scripts/lib/truth.sh"
 tsv_only=0
@@ -222,7 +225,7 @@ run_tool() {
 
 # --- setup ------------------------------------------------------------------
 log "removing stale namespaces (if any)"
-netns_delete_all
+netns_delete_stale
 
 workdir=$(mktemp -d /tmp/medtap-dicom.XXXXXX)
 chmod 0755 "$workdir"

@@ -17,8 +17,9 @@
 # and checksum offload off, so the capture holds real wire-size segments).
 # Every packet stays on that wire; nothing leaves the machine.
 #
-#   mthl7-cli  mthl70  02:00:00:79:00:01  10.79.0.1/24  HL7 senders (monitor gateway, ADT, CPOE)
-#   mthl7-srv  mthl71  02:00:00:79:00:02  10.79.0.2/24  HL7 receiver (mllp_listener.py), tcpdump
+#   mt-hl7-<pid>-cli  mthl70  02:00:00:79:00:01  10.79.0.1/24  HL7 senders (monitor gateway, ADT, CPOE)
+#   mt-hl7-<pid>-srv  mthl71  02:00:00:79:00:02  10.79.0.2/24  HL7 receiver (mllp_listener.py), tcpdump
+# (<pid>: this run's; see scripts/lib/netns.sh)
 #
 # IPv6 is off and the neighbours are static, so the captures hold TCP only.
 # Every client connection gets a fixed source port (ip_local_port_range of the
@@ -62,7 +63,6 @@
 # namespace, capture and teardown helpers are in scripts/lib/netns.sh.
 set -euo pipefail
 
-readonly NS_CLI=mthl7-cli NS_SRV=mthl7-srv
 readonly IF_CLI=mthl70 IF_SRV=mthl71
 readonly IP_CLI=10.79.0.1 IP_SRV=10.79.0.2
 readonly MAC_CLI=02:00:00:79:00:01 MAC_SRV=02:00:00:79:00:02
@@ -75,10 +75,13 @@ readonly PY_HL7=${MEDTAP_HL7_PYTHON:-/usr/bin/python3}
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NETNS_TAG=make-hl7-captures
-NETNS_PREFIX=mthl7
+NETNS_PREFIX=mt-hl7
 NETNS_IFACES=("$IF_CLI" "$IF_SRV")
 # shellcheck source=scripts/lib/netns.sh
 . "$repo_root/scripts/lib/netns.sh"
+NS_CLI=$(netns_name cli)
+NS_SRV=$(netns_name srv)
+readonly NS_CLI NS_SRV
 # shellcheck source=scripts/lib/truth.sh
 . "$repo_root/scripts/lib/truth.sh"
 tsv_only=0
@@ -161,7 +164,7 @@ finish() {  # finish NAME: stops the capture and the listener, records the file
 
 # --- setup ------------------------------------------------------------------
 log "removing stale namespaces (if any)"
-netns_delete_all
+netns_delete_stale
 
 workdir=$(mktemp -d /tmp/medtap-hl7.XXXXXX)
 chmod 0755 "$workdir"

@@ -16,8 +16,9 @@
 # and checksum offload off, so the capture holds real wire-size segments).
 # Every packet stays on that wire; nothing leaves the machine.
 #
-#   mtmqtt-cli  mtmqtt0  02:00:00:80:00:01  10.80.0.1/24  MQTT clients (mosquitto_pub/_sub)
-#   mtmqtt-srv  mtmqtt1  02:00:00:80:00:02  10.80.0.2/24  mosquitto broker, tcpdump
+#   mt-mqtt-<pid>-cli  mtmqtt0  02:00:00:80:00:01  10.80.0.1/24  MQTT clients (mosquitto_pub/_sub)
+#   mt-mqtt-<pid>-srv  mtmqtt1  02:00:00:80:00:02  10.80.0.2/24  mosquitto broker, tcpdump
+# (<pid>: this run's; see scripts/lib/netns.sh)
 #
 # IPv6 is off and the neighbours are static, so the captures hold TCP only.
 # Every client connection gets a fixed source port (ip_local_port_range of the
@@ -50,10 +51,12 @@
 #       and message expiry.
 #   wildcard.pcap (3.1.1): [42401] medtap-sub-wild SUBSCRIBEs to #, $SYS/# and
 #       ward3/+/spo2 (one SUBSCRIBE, three filters) and gets the broker's
-#       retained $SYS topics; [42402] medtap-pub-wild PUBLISHes QoS 1 to
-#       $SYS/fake (mosquitto answers PUBACK but drops it: "Denied PUBLISH"),
-#       [42403] then QoS 1 to ward3/bed7/spo2 (matches # and ward3/+/spo2);
-#       the subscriber leaves after a 3 s timeout (-W).
+#       retained $SYS topics (at least $SYS/broker/version and
+#       $SYS/broker/uptime; how many more depends on the mosquitto build);
+#       [42402] medtap-pub-wild PUBLISHes QoS 1 to $SYS/fake (mosquitto
+#       answers PUBACK but drops it: "Denied PUBLISH"), [42403] then QoS 1 to
+#       ward3/bed7/spo2 (matches # and ward3/+/spo2); the subscriber leaves
+#       once it has that message.
 #   large_payload.pcap (3.1.1): [42501] subscriber, [42502] one PUBLISH QoS 1
 #       to ward3/bed12/waveform with a 300 KiB (307200 byte) synthetic
 #       payload, delivered to the subscriber too (many TCP segments each way).
@@ -83,7 +86,6 @@
 # in scripts/lib/netns.sh.
 set -euo pipefail
 
-readonly NS_CLI=mtmqtt-cli NS_SRV=mtmqtt-srv
 readonly IF_CLI=mtmqtt0 IF_SRV=mtmqtt1
 readonly IP_CLI=10.80.0.1 IP_SRV=10.80.0.2
 readonly MAC_CLI=02:00:00:80:00:01 MAC_SRV=02:00:00:80:00:02
@@ -95,10 +97,13 @@ readonly T_TOOL=30
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NETNS_TAG=make-mqtt-captures
-NETNS_PREFIX=mtmqtt
+NETNS_PREFIX=mt-mqtt
 NETNS_IFACES=("$IF_CLI" "$IF_SRV")
 # shellcheck source=scripts/lib/netns.sh
 . "$repo_root/scripts/lib/netns.sh"
+NS_CLI=$(netns_name cli)
+NS_SRV=$(netns_name srv)
+readonly NS_CLI NS_SRV
 # shellcheck source=scripts/lib/truth.sh
 . "$repo_root/scripts/lib/truth.sh"
 tsv_only=0
@@ -134,8 +139,16 @@ trap 'exit 143' TERM
 cur=""  # the scenario being recorded (names its logs)
 
 # start_broker NAME PORT open|auth: mosquitto with its own config (no
-# persistence, everything logged, $SYS published once at start) in the server
-# namespace. "auth": allow_anonymous false + password_file.
+# persistence, everything logged) in the server namespace, once it listens
+# and has logged that it runs. "auth": allow_anonymous false + password_file.
+#
+# sys_interval: mosquitto 2.0 publishes its periodic $SYS tree (uptime,
+# clients, load, ...) on its first loop only if the monotonic clock (time
+# since boot) exceeds sys_interval; later every sys_interval seconds. With
+# 3600, a machine booted less than an hour ago got only the static
+# $SYS/broker/version (issue 8: "sys=1"). 10 s: the tree is there before
+# the first client is served on any machine up for 10 s, and (for
+# wildcard.pcap) republished at most once during a run of several seconds.
 start_broker() {
   local name=$1 port=$2 mode=$3 conf=$workdir/$1.mosquitto.conf
   cat >"$conf" <<EOF
@@ -150,7 +163,7 @@ log_dest file $workdir/$name.broker.log
 log_type all
 connection_messages true
 log_timestamp true
-sys_interval 3600
+sys_interval 10
 EOF
   if [ "$mode" = auth ]; then
     printf 'allow_anonymous false\npassword_file %s\n' "$workdir/passwd" >>"$conf"
@@ -160,9 +173,17 @@ EOF
   ip netns exec "$NS_SRV" mosquitto -c "$conf" >"$workdir/$name.broker.out" 2>&1 &
   broker_pid=$!
   netns_wait_listen "$NS_SRV" tcp "$port"
-  # Let the broker publish its $SYS tree (retained) before anyone connects.
   wait_broker_log "mosquitto version .* running"
-  sleep 0.5
+}
+
+# wait_sys_tree SRC_PORT: (before the capture) waits until the broker has
+# published its periodic $SYS tree: a probe subscriber gets the retained
+# $SYS/broker/uptime (bounded).
+wait_sys_tree() {
+  netns_src_port "$NS_CLI" "$1"
+  timeout "$T_TOOL" ip netns exec "$NS_CLI" mosquitto_sub -V mqttv311 -h "$IP_SRV" -i medtap-sys-probe \
+    -t "\$SYS/broker/uptime" -C 1 -W 10 >"$workdir/$cur.sys-probe.out" 2>&1 ||
+    die "$cur: the broker published no \$SYS/broker/uptime within 10 s"
 }
 
 # wait_broker_log REGEX: bounded (10 s) wait for a line in the broker's log.
@@ -221,7 +242,7 @@ finish() {  # finish: stops the capture and the broker, records the file
 
 # --- setup ------------------------------------------------------------------
 log "removing stale namespaces (if any)"
-netns_delete_all
+netns_delete_stale
 
 workdir=$(mktemp -d /tmp/medtap-mqtt.XXXXXX)
 chmod 0755 "$workdir"
@@ -296,15 +317,20 @@ version_session v5 mqttv5 42300
 cur=wildcard
 log "wildcard.pcap: SUBSCRIBE # + \$SYS/# + ward3/+/spo2, PUBLISH to \$SYS/fake"
 start_broker wildcard "$PORT_STD" open
+wait_sys_tree 42400
 start_capture wildcard
+# -T: the $SYS messages are not counted by -C, so the subscriber leaves once
+# it has the one ward3 message, however many $SYS topics it got first.
 subscriber sub_pid 42401 medtap-sub-wild mosquitto_sub -V mqttv311 -h "$IP_SRV" -i medtap-sub-wild -k 30 \
-  -q 1 -t '#' -t "\$SYS/#" -t 'ward3/+/spo2' -v -W 3
+  -q 1 -t '#' -t "\$SYS/#" -t 'ward3/+/spo2' -T "\$SYS/#" -v -C 1 -W "$T_TOOL"
 client 0 42402 mosquitto_pub -V mqttv311 -h "$IP_SRV" -i medtap-pub-wild -q 1 -t "\$SYS/fake" \
   -m 'not a broker statistic (synthetic)'
 client 0 42403 mosquitto_pub -V mqttv311 -h "$IP_SRV" -i medtap-pub-wild -q 1 -t ward3/bed7/spo2 -m '123'
 wait_exit "$sub_pid" medtap-sub-wild
 sub_pid=""
 finish
+grep -qx "ward3/bed7/spo2 123" "$workdir/wildcard.medtap-sub-wild.out" ||
+  die "wildcard: the subscriber did not get ward3/bed7/spo2"
 grep -q "Denied PUBLISH from medtap-pub-wild .*'\$SYS/fake'" "$workdir/wildcard.broker.log" ||
   die "wildcard: mosquitto did not deny the PUBLISH to \$SYS/fake (behaviour changed?)"
 
@@ -373,16 +399,18 @@ finish
 # What tshark must see in each capture: the number of MQTT messages of each
 # type (mqtt.msgtype; PINGREQ/PINGRESP left out: keep-alive timing), the
 # protocol version of each CONNECT, the CONNECTs with a user name, the
-# PUBLISHes with RETAIN=1, the CONNACK codes, and "sys": how many retained
-# $SYS messages the broker delivered ("none", or "many" for 30 or more; they
-# and their PUBACKs are not in the type counts, their number depends on
-# mosquitto's $SYS tree).
+# PUBLISHes with RETAIN=1, the CONNACK codes, and "sys": which of the two
+# $SYS topics every mosquitto publishes (version: static, at start; uptime:
+# the first of its periodic tree) the broker delivered, "none" if it
+# delivered no $SYS message. The $SYS deliveries and their PUBACKs are not in
+# the type counts: their number depends on the mosquitto build (52 topics
+# from 2.0.11) and on whether the tree was republished during the capture.
 expected() {
   case "$1" in
     v31.pcap) echo "1=7 2=7 3=10 4=6 5=2 6=2 7=2 8=3 9=3 14=6; ver=3x7; uname=1; retain=2; conack=0x7; sys=none" ;;
     v311.pcap) echo "1=7 2=7 3=10 4=6 5=2 6=2 7=2 8=3 9=3 14=6; ver=4x7; uname=1; retain=2; conack=0x7; sys=none" ;;
     v5.pcap) echo "1=7 2=7 3=10 4=6 5=2 6=2 7=2 8=3 9=3 14=6; ver=5x7; uname=1; retain=2; reason=0x7; sys=none" ;;
-    wildcard.pcap) echo "1=3 2=3 3=3 4=3 8=1 9=1 14=3; ver=4x3; uname=0; retain=0; conack=0x3; sys=many" ;;
+    wildcard.pcap) echo "1=3 2=3 3=3 4=3 8=1 9=1 14=3; ver=4x3; uname=0; retain=0; conack=0x3; sys=version,uptime" ;;
     auth.pcap) echo "1=11 2=11 3=1 4=1 14=1; ver=3x2 4x7 5x2; uname=11; retain=0; conack=0x1 5x8; reason=135x2; sys=none" ;;
     large_payload.pcap | unusual_port.pcap | phi.pcap)
       echo "1=2 2=2 3=2 4=2 8=1 9=1 14=2; ver=4x2; uname=0; retain=0; conack=0x2; sys=none" ;;
@@ -408,9 +436,11 @@ def messages(r):
             yield t, tp, rt, next(mid, "") if q not in ("", "0") else ""
         else:
             yield t, "", "", next(mid, "") if t in (4, 5, 6, 7, 8, 9, 10, 11) else ""
-# Retained $SYS deliveries (broker -> client) and the client's PUBACKs for them.
+# $SYS deliveries (broker -> client) and the client's PUBACKs for them.
 sys_ids = {(r["tcp.dstport"], m) for r in rows if r["tcp.srcport"] == port
            for t, top, _, m in messages(r) if t == 3 and top.startswith("$SYS/")}
+sys_topics = {top for r in rows if r["tcp.srcport"] == port
+              for t, top, _, _ in messages(r) if t == 3 and top.startswith("$SYS/")}
 types, retain = collections.Counter(), 0
 for r in rows:
     for t, top, ret, mid in messages(r):
@@ -432,8 +462,8 @@ if conack:
     out.append("conack=" + counts(conack))
 if reason:
     out.append("reason=" + counts(reason))
-n = len(sys_ids)
-out.append("sys=" + ("none" if n == 0 else "many" if n >= 30 else str(n)))
+known = [k for k in ("version", "uptime") if "$SYS/broker/" + k in sys_topics]
+out.append("sys=" + (",".join(known) if known else "none" if not sys_topics else "other"))
 print("; ".join(out))
 PY
 }

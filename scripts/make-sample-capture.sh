@@ -9,8 +9,9 @@
 # Two private network namespaces are joined by a veth pair; every packet stays
 # on that wire. Nothing leaves the machine and no real host is ever contacted.
 #
-#   mtsample-cli  mtsample0  02:00:00:77:00:01  10.77.0.1/24  fd77::1/64  (clients)
-#   mtsample-srv  mtsample1  02:00:00:77:00:02  10.77.0.2/24  fd77::2/64  (servers, tcpdump)
+#   mt-sample-<pid>-cli  mtsample0  02:00:00:77:00:01  10.77.0.1/24  fd77::1/64  (clients)
+#   mt-sample-<pid>-srv  mtsample1  02:00:00:77:00:02  10.77.0.2/24  fd77::2/64  (servers, tcpdump)
+# (<pid>: this run's; see scripts/lib/netns.sh)
 #
 # Traffic generated (all bounded in time):
 #   - ARP / IPv6 neighbour discovery (natural)
@@ -32,8 +33,6 @@
 # teardown helpers are in scripts/lib/netns.sh.
 set -euo pipefail
 
-readonly NS_CLI=mtsample-cli
-readonly NS_SRV=mtsample-srv
 readonly IF_CLI=mtsample0
 readonly IF_SRV=mtsample1
 readonly V4_CLI=10.77.0.1 V4_SRV=10.77.0.2
@@ -51,10 +50,13 @@ out=${1:-$repo_root/samples/sample.pcap}
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 
 NETNS_TAG=make-sample-capture
-NETNS_PREFIX=mtsample
+NETNS_PREFIX=mt-sample
 NETNS_IFACES=("$IF_CLI" "$IF_SRV")
 # shellcheck source=scripts/lib/netns.sh
 . "$repo_root/scripts/lib/netns.sh"
+NS_CLI=$(netns_name cli)
+NS_SRV=$(netns_name srv)
+readonly NS_CLI NS_SRV
 
 netns_require_root_tools tcpdump curl python3 ip ss timeout
 have_ping=0
@@ -130,7 +132,7 @@ do_ping() {
 
 # --- setup ------------------------------------------------------------------
 log "removing stale namespaces (if any)"
-netns_delete_all
+netns_delete_stale
 
 workdir=$(mktemp -d /tmp/medtap-sample.XXXXXX)
 chmod 0755 "$workdir"
@@ -180,15 +182,30 @@ udp_pid=$!
 netns_wait_listen "$NS_SRV" tcp "$HTTP_PORT"
 netns_wait_listen "$NS_SRV" udp "$UDP_ECHO_PORT"
 
-# Let link-up chatter (IPv6 MLD reports for the new addresses) die down so the
-# sample starts with the traffic below. Bounded: MLDv2 repeats within ~1-2 s.
-sleep 3
+# Link-up chatter: each namespace reports its new IPv6 multicast groups
+# (MLD) net.ipv6.mld_qrv times, within a second or two. Waiting for those
+# reports (the kernel's own counters) lets the sample start with the traffic
+# below. Bounded; if a kernel sends fewer, the sample is still valid (it may
+# then begin with an MLD report), so that is a warning, not a failure.
+wait_mld_reports() {
+  local ns want n=0 _
+  want=$(sysctl -n net.ipv6.mld_qrv 2>/dev/null || echo 2)
+  for ns in "$NS_CLI" "$NS_SRV"; do
+    for _ in $(seq 1 50); do
+      n=$(ip netns exec "$ns" awk '$1 == "Icmp6OutMLDv2Reports" || $1 == "Icmp6OutGroupMembReports" \
+        {s += $2} END {print s + 0}' /proc/net/snmp6)
+      [ "$n" -ge "$want" ] && break
+      sleep 0.1
+    done
+    [ "$n" -ge "$want" ] || log "warning: $ns sent $n of $want MLD reports within 5 s"
+  done
+}
+wait_mld_reports
 
 # --- capture ----------------------------------------------------------------
 cap="$workdir/capture.pcap"
 log "starting tcpdump on $IF_SRV in $NS_SRV"
 netns_capture_start "$NS_SRV" "$IF_SRV" "$cap"
-sleep 0.2
 
 log "ping IPv4 / IPv6"
 do_ping 4 "$V4_SRV"

@@ -432,8 +432,7 @@ fn own_dcmtk_captures_match_tshark() {
 
 #[test]
 fn public_dicom_captures_match_tshark() {
-    let Some(dir) = common::corpus_dir() else {
-        common::corpus_absent("public_dicom_captures_match_tshark");
+    let Some(dir) = common::require_corpus("public_dicom_captures_match_tshark") else {
         return;
     };
     let mut pairs = common::captures_with_truth(&dir.join("dicom"));
@@ -447,8 +446,12 @@ fn public_dicom_captures_match_tshark() {
 #[test]
 fn fresh_dcmtk_traffic_matches_tshark() {
     let Some(dir) = common::fresh_captures(
+        "fresh_dcmtk_traffic_matches_tshark",
         "make-dicom-captures.sh",
-        "command -v storescu && command -v dcmqrscp",
+        &[
+            "echoscu", "storescu", "storescp", "findscu", "movescu", "dcmqrscp", "dcmqridx",
+            "dump2dcm",
+        ],
     ) else {
         return;
     };

@@ -174,8 +174,7 @@ fn check_all(pairs: &[(PathBuf, PathBuf)]) -> usize {
 
 #[test]
 fn corpus_hl7_matches_tshark() {
-    let Some(corpus) = common::corpus_dir() else {
-        common::corpus_absent("corpus_hl7_matches_tshark");
+    let Some(corpus) = common::require_corpus("corpus_hl7_matches_tshark") else {
         return;
     };
     let n = check_all(&common::captures_with_truth(&corpus.join("hl7")));
@@ -192,7 +191,11 @@ fn own_hl7_captures_match_tshark() {
 /// by scripts/make-hl7-captures.sh, matches tshark too.
 #[test]
 fn fresh_mllp_traffic_matches_tshark() {
-    let Some(dir) = common::fresh_captures("make-hl7-captures.sh", "command -v mllp_send") else {
+    let Some(dir) = common::fresh_captures(
+        "fresh_mllp_traffic_matches_tshark",
+        "make-hl7-captures.sh",
+        &["mllp_send"],
+    ) else {
         return;
     };
     let n = check_all(&common::captures_with_truth(dir.path()));

@@ -299,8 +299,7 @@ fn check_all(pairs: &[(PathBuf, PathBuf)]) -> usize {
 
 #[test]
 fn corpus_mqtt_matches_tshark() {
-    let Some(corpus) = common::corpus_dir() else {
-        common::corpus_absent("corpus_mqtt_matches_tshark");
+    let Some(corpus) = common::require_corpus("corpus_mqtt_matches_tshark") else {
         return;
     };
     let n = check_all(&common::captures_with_truth(&corpus.join("mqtt")));
@@ -318,8 +317,14 @@ fn own_mqtt_captures_match_tshark() {
 #[test]
 fn fresh_mosquitto_traffic_matches_tshark() {
     let Some(dir) = common::fresh_captures(
+        "fresh_mosquitto_traffic_matches_tshark",
         "make-mqtt-captures.sh",
-        "command -v mosquitto && command -v mosquitto_pub",
+        &[
+            "mosquitto",
+            "mosquitto_pub",
+            "mosquitto_sub",
+            "mosquitto_passwd",
+        ],
     ) else {
         return;
     };

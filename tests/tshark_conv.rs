@@ -122,10 +122,60 @@ fn sample_capture_matches_tshark() {
     check_all(&[common::sample_pcap()]);
 }
 
+/// The prerequisite switch of tests/common (`skip_or_fail`) really switches:
+/// this binary's own `public_corpus_matches_tshark`, run as a child with
+/// `MEDTAP_CORPUS` pointing where there is no corpus, is a printed skip that
+/// passes by default, and a failure naming the corpus under
+/// `MEDTAP_REQUIRE_ALL=1` and under `CI=true`.
+#[test]
+fn missing_corpus_is_a_printed_skip_here_and_a_failure_in_ci() {
+    let nowhere = "/nonexistent/medtap-corpus";
+    let run_child = |env: Option<(&str, &str)>| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "public_corpus_matches_tshark",
+            "--exact",
+            "--test-threads=1",
+        ])
+        .env("MEDTAP_CORPUS", nowhere)
+        .env_remove("CI")
+        .env_remove("MEDTAP_REQUIRE_ALL");
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run this test binary again");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("running 1 test"), "{text}");
+        (out.status.success(), text)
+    };
+    let (ok, text) = run_child(None);
+    assert!(ok, "without CI or MEDTAP_REQUIRE_ALL it is a skip: {text}");
+    assert!(
+        text.contains(&format!(
+            "SKIPPED: public_corpus_matches_tshark: the public corpus ({nowhere} has no README.md)"
+        )),
+        "the skip is printed: {text}"
+    );
+    for env in [("MEDTAP_REQUIRE_ALL", "1"), ("CI", "true")] {
+        let (ok, text) = run_child(Some(env));
+        assert!(!ok, "{env:?}: a missing corpus fails: {text}");
+        assert!(
+            text.contains(&format!(
+                "public_corpus_matches_tshark: missing prerequisite: the public corpus ({nowhere}"
+            )) && text.contains("MEDTAP_CORPUS"),
+            "{env:?}: the failure names what is missing and how to get it: {text}"
+        );
+        assert!(!text.contains("SKIPPED"), "{env:?}: {text}");
+    }
+}
+
 #[test]
 fn public_corpus_matches_tshark() {
-    let Some(dir) = common::corpus_dir() else {
-        common::corpus_absent("public_corpus_matches_tshark");
+    let Some(dir) = common::require_corpus("public_corpus_matches_tshark") else {
         return;
     };
     let captures = common::corpus_captures(&dir);

@@ -2,25 +2,37 @@
 # Shared helpers for medtap's capture scripts (make-sample-capture.sh,
 # make-dicom-captures.sh, make-hl7-captures.sh, make-mqtt-captures.sh): two
 # private network namespaces joined by a veth pair, tcpdump in one of them,
-# bounded waits and a teardown that leaves nothing behind.
+# waits for observable events (a port listening, a packet count, every TCP
+# connection closed), each bounded, and a teardown that leaves nothing behind.
 #
 # Source it (it is not executable), then set, before calling anything here:
 #   NETNS_TAG      log prefix, e.g. "make-hl7-captures"
-#   NETNS_PREFIX   every namespace of the calling script starts with this
-#                  (e.g. "mthl7"); netns_delete_all removes all of them
+#   NETNS_PREFIX   the script's namespace prefix (e.g. "mt-hl7"); this run's
+#                  namespaces are "$NETNS_PREFIX-<pid>-<role>" (netns_name)
 #   NETNS_IFACES   array: the script's veth names (removed if one is left in
 #                  the root namespace by an interrupted setup)
 #
-# Every namespace and process here belongs to the calling script: processes
-# are ended by PID (the ones it started, and whatever still lives in one of
-# its namespaces), never by name.
+# Namespaces carry the PID of the run that made them, so two runs of one
+# script (two worktrees, two CI jobs on one machine) never share or delete
+# each other's namespaces: a run deletes its own on exit, and at start only
+# those whose run is gone (netns_delete_stale). Every process here belongs to
+# the calling script: processes are ended by PID (the ones it started, and
+# whatever still lives in one of its namespaces), never by name.
 
 NETNS_TAG=${NETNS_TAG:-capture}
 NETNS_PREFIX=${NETNS_PREFIX:-}
 NETNS_CAPTURE_PID=""
+# The script that sourced this file (recognises a live run by its command line).
+NETNS_SCRIPT=$(basename "$0")
 
 log() { printf '[%s] %s\n' "$NETNS_TAG" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+
+# netns_name ROLE: this run's namespace for ROLE, e.g. mt-hl7-4242-cli.
+netns_name() {
+  [ -n "$NETNS_PREFIX" ] || die "NETNS_PREFIX is not set"
+  printf '%s-%s-%s\n' "$NETNS_PREFIX" "$$" "$1"
+}
 
 # netns_require_root_tools TOOL...: root, `ip netns`, and every TOOL on PATH.
 netns_require_root_tools() {
@@ -55,25 +67,60 @@ netns_stop_all_in() {
   for pid in $(ip netns pids "$1" 2>/dev/null); do stop_pid "$pid"; done
 }
 
-# netns_delete_all: removes every namespace starting with NETNS_PREFIX, ending
-# any process still living in one of them (by PID) so the namespace really
-# goes, and any of NETNS_IFACES left in the root namespace.
-netns_delete_all() {
+# netns_list PREFIX: the namespaces whose name starts with PREFIX.
+netns_list() {
+  ip netns list 2>/dev/null | awk -v p="$1" 'index($1, p) == 1 {print $1}'
+}
+
+# netns_delete NS: ends every process living in NS (SIGTERM, a bounded wait
+# (5 s) for them to go, then SIGKILL) and removes NS.
+netns_delete() {
+  local ns=$1 pid _
+  for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && break
+    sleep 0.1
+  done
+  for pid in $(ip netns pids "$ns" 2>/dev/null); do
+    log "pid $pid in $ns ignored SIGTERM for 5 s, sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  ip netns del "$ns" 2>/dev/null || log "warning: could not delete namespace $ns"
+}
+
+# netns_run_alive PID: PID is a live run of this same script.
+netns_run_alive() {
+  [ "$1" = "$$" ] && return 0
+  [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$NETNS_SCRIPT"
+}
+
+# netns_delete_stale: removes the namespaces an earlier, interrupted run of
+# this script left behind (its PID no longer runs this script), and any of
+# NETNS_IFACES left in the root namespace. A concurrent run's are kept.
+netns_delete_stale() {
   local ns pid ifc
   [ -n "$NETNS_PREFIX" ] || die "NETNS_PREFIX is not set"
-  for ns in $(ip netns list 2>/dev/null | awk -v p="$NETNS_PREFIX" 'index($1, p) == 1 {print $1}'); do
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do
-      kill -TERM "$pid" 2>/dev/null || true
-    done
-    sleep 0.2
-    for pid in $(ip netns pids "$ns" 2>/dev/null); do
-      kill -KILL "$pid" 2>/dev/null || true
-    done
-    ip netns del "$ns" 2>/dev/null || log "warning: could not delete namespace $ns"
+  for ns in $(netns_list "$NETNS_PREFIX-"); do
+    pid=${ns#"$NETNS_PREFIX-"}
+    pid=${pid%%-*}
+    case $pid in '' | *[!0-9]*) continue ;; esac
+    netns_run_alive "$pid" && continue
+    log "removing stale namespace $ns (its run, pid $pid, is gone)"
+    netns_delete "$ns"
   done
+  # netns_pair creates each veth end inside its namespace; one in the root
+  # namespace is a leftover (of an older version of these scripts).
   for ifc in "${NETNS_IFACES[@]}"; do
     if ip link show "$ifc" >/dev/null 2>&1; then ip link del "$ifc" 2>/dev/null || true; fi
   done
+}
+
+# netns_delete_all: removes this run's namespaces, ending (by PID) any
+# process still living in one of them so the namespace really goes.
+netns_delete_all() {
+  local ns
+  [ -n "$NETNS_PREFIX" ] || die "NETNS_PREFIX is not set"
+  for ns in $(netns_list "$NETNS_PREFIX-$$-"); do netns_delete "$ns"; done
 }
 
 # netns_pair NS_A IF_A MAC_A NS_B IF_B MAC_B: two new namespaces joined by a
@@ -163,24 +210,84 @@ netns_wait_listen() {
 netns_capture_start() {
   local ns=$1 ifc=$2 pcap=$3 err=$3.tcpdump.err _
   # -Z root: keep writing to our root-owned temp dir after dropping privileges.
-  # --immediate-mode: every packet is handed over at once, none is left in
-  # the kernel ring buffer when tcpdump is stopped.
+  # --immediate-mode: every packet is handed over at once, none waits in the
+  # kernel ring buffer for a block to fill.
   ip netns exec "$ns" tcpdump -i "$ifc" -n -U --immediate-mode -Z root -w "$pcap" 2>"$err" &
   NETNS_CAPTURE_PID=$!
+  # tcpdump prints "listening on" once the capture handle is activated: the
+  # packet socket is bound to IF and its ring set up (no filter is set, so
+  # libpcap flushes nothing afterwards). Every packet from then on is caught.
   for _ in $(seq 1 100); do
-    grep -q "listening on" "$err" 2>/dev/null && break
+    grep -q "listening on" "$err" 2>/dev/null && return 0
     kill -0 "$NETNS_CAPTURE_PID" 2>/dev/null || { cat "$err" >&2; die "tcpdump exited early"; }
     sleep 0.1
   done
-  grep -q "listening on" "$err" || { cat "$err" >&2; die "tcpdump not capturing after 10 s"; }
-  sleep 0.3
+  cat "$err" >&2
+  die "tcpdump not capturing after 10 s"
 }
 
-# netns_capture_stop PCAP: lets the last FIN/ACKs arrive (1 s), stops tcpdump
-# with SIGINT and checks that it wrote every packet it saw, dropping none.
+# netns_tcp_busy: every TCP socket of this run's namespaces that is still in
+# the middle of an exchange (any state but LISTEN and TIME-WAIT), one per line
+# with its namespace; nothing once every connection has finished its closing
+# handshake on both ends.
+netns_tcp_busy() {
+  local ns
+  for ns in $(netns_list "$NETNS_PREFIX-$$-"); do
+    ip netns exec "$ns" ss -Htan 2>/dev/null |
+      awk -v ns="$ns" '$1 != "LISTEN" && $1 != "TIME-WAIT" {print ns ": " $0}'
+  done
+}
+
+# netns_capture_counts PCAP: asks tcpdump (SIGUSR1) for its counters and
+# prints "CAPTURED RECEIVED DROPPED" from its answer: packets written to PCAP,
+# packets the kernel handed to its socket, packets the kernel dropped.
+netns_capture_counts() {
+  local err=$1.tcpdump.err before _
+  # Its SIGUSR1 report is one line "tcpdump: N packets captured, N packets
+  # received by filter, N packets dropped by kernel"; the report at exit is
+  # three lines without the "tcpdump:" prefix.
+  before=$(grep -c '^tcpdump: .* dropped by kernel' "$err" || true)
+  kill -USR1 "$NETNS_CAPTURE_PID" 2>/dev/null || die "tcpdump (pid $NETNS_CAPTURE_PID) is gone"
+  for _ in $(seq 1 50); do
+    [ "$(grep -c '^tcpdump: .* dropped by kernel' "$err" || true)" -gt "$before" ] && break
+    sleep 0.1
+  done
+  grep '^tcpdump: .* dropped by kernel' "$err" | tail -n 1 |
+    sed -E 's/^tcpdump: ([0-9]+) packets? captured, ([0-9]+) packets? received by filter, ([0-9]+) packets? dropped by kernel.*/\1 \2 \3/'
+}
+
+# netns_capture_settle PCAP: waits (bounded, 20 s) until the capture is
+# complete: no TCP connection in this run's namespaces is still exchanging
+# packets (every segment and FIN was acknowledged, every close handshake
+# done, as each end's socket state shows), and then tcpdump has written
+# every packet the kernel handed it. A packet is handed to tcpdump's socket
+# before the receiving end's TCP sees it, and when the sending end transmits
+# it, so the first condition means every packet of those connections has
+# reached the socket.
+netns_capture_settle() {
+  local pcap=$1 busy="" counts="" got seen dropped _
+  for _ in $(seq 1 200); do
+    busy=$(netns_tcp_busy)
+    if [ -z "$busy" ]; then
+      counts=$(netns_capture_counts "$pcap")
+      read -r got seen dropped <<<"$counts"
+      # Drops: the capture is lost anyway; netns_capture_stop says so.
+      if [ -n "$got" ] && { [ "$got" = "$seen" ] || [ "${dropped:-0}" -gt 0 ]; }; then
+        return 0
+      fi
+    fi
+    sleep 0.1
+  done
+  [ -z "$busy" ] || die "$(basename "$pcap"): TCP connections still open after 20 s:"$'\n'"$busy"
+  die "$(basename "$pcap"): tcpdump still behind after 20 s (captured, received, dropped: ${counts:-no answer})"
+}
+
+# netns_capture_stop PCAP: waits for the capture to be complete
+# (netns_capture_settle), stops tcpdump with SIGINT and checks that it wrote
+# every packet it saw, dropping none.
 netns_capture_stop() {
   local pcap=$1 err=$1.tcpdump.err got seen _
-  sleep 1
+  netns_capture_settle "$pcap"
   kill -INT "$NETNS_CAPTURE_PID"
   for _ in $(seq 1 100); do
     kill -0 "$NETNS_CAPTURE_PID" 2>/dev/null || break
@@ -190,9 +297,9 @@ netns_capture_stop() {
   wait "$NETNS_CAPTURE_PID" || die "tcpdump exited with status $?"
   NETNS_CAPTURE_PID=""
   grep -q "^0 packets dropped by kernel" "$err" || { cat "$err" >&2; die "tcpdump reported kernel drops"; }
-  got=$(awk '/packets captured/ {print $1}' "$err")
-  seen=$(awk '/packets received by filter/ {print $1}' "$err")
-  [ "$got" = "$seen" ] || { cat "$err" >&2; die "$(basename "$pcap"): tcpdump wrote $got of $seen packets"; }
+  got=$(awk '/^[0-9]+ packets? captured$/ {print $1}' "$err")
+  seen=$(awk '/^[0-9]+ packets? received by filter$/ {print $1}' "$err")
+  [ -n "$got" ] && [ "$got" = "$seen" ] || { cat "$err" >&2; die "$(basename "$pcap"): tcpdump wrote $got of $seen packets"; }
   [ -s "$pcap" ] || die "capture $(basename "$pcap") is empty"
 }
 
