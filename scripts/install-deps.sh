@@ -13,6 +13,9 @@
 #   python3-hl7  - python-hl7 for /usr/bin/python3 (mllp_send, MLLP client/server): HL7 captures
 #   mosquitto    - MQTT broker, run by the MQTT capture script in its own netns (not as a service)
 #   mosquitto-clients - mosquitto_pub/_sub/_passwd: the clients of the MQTT captures
+#   systemd      - systemd-analyze verify/security on the unit (tests/hardening.rs)
+#   util-linux   - setpriv: run medtap without CAP_NET_RAW / as the service user
+#   mount        - mount/umount a small tmpfs for the full-disk test
 set -euo pipefail
 
 # A Rust toolchain (1.89 or newer: std file locks). Debian 12's own rustc is too old for the
@@ -24,7 +27,7 @@ if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
 fi
 
 packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-config dcmtk
-  python3-hl7 mosquitto mosquitto-clients)
+  python3-hl7 mosquitto mosquitto-clients systemd util-linux mount)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -26,28 +26,14 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// True when running as root; otherwise says the test did not run.
-// Local on purpose: to be switched to the suite's common helper that makes
-// a missing prerequisite fail in CI.
+/// True when running as root; else a skip (a failure in CI).
 fn require_root(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    eprintln!("SKIPPED: {test}: needs root (capture on lo, switching users); NOT run");
-    false
+    common::require_root(test)
 }
 
-/// True when `tool` is on PATH; otherwise says the test did not run.
+/// True when `tool` is on PATH; else a skip (a failure in CI).
 fn require_tool(test: &str, tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        eprintln!("SKIPPED: {test}: {tool} is not installed; NOT run");
-    }
-    found
+    common::require_tools(test, &[tool])
 }
 
 /// A directory the unprivileged user can read and write (a db lives there).

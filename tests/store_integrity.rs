@@ -225,22 +225,6 @@ fn interrupted_analyze_flushes_and_records_its_end() {
     }
 }
 
-/// Whether this test can run as root; when not, a plain skip note (and a
-/// failure in CI, where everything must run).
-fn require_root(test: &str) -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true")
-            || std::env::var("MEDTAP_REQUIRE_ALL").is_ok_and(|v| v == "1");
-        assert!(!ci, "{test}: needs root (tmpfs mount, network namespace)");
-        eprintln!("SKIPPED: {test}: needs root");
-    }
-    root
-}
-
 /// A tmpfs of `size` mounted on a new directory, unmounted on drop.
 struct SmallDisk {
     dir: tempfile::TempDir,
@@ -276,7 +260,7 @@ impl Drop for SmallDisk {
 /// log held one line per failed record (49,868 lines).
 #[test]
 fn records_lost_on_a_full_disk_are_counted_shown_and_exit_non_zero() {
-    if !require_root("records_lost_on_a_full_disk_are_counted_shown_and_exit_non_zero") {
+    if !common::require_root("records_lost_on_a_full_disk_are_counted_shown_and_exit_non_zero") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -409,7 +393,7 @@ fn start_run(ns: &Netns, db: &Path, config: &Path) -> Child {
 /// while `run` holds the database, naming it.
 #[test]
 fn analyze_into_the_database_of_a_running_capture_is_refused() {
-    if !require_root("analyze_into_the_database_of_a_running_capture_is_refused") {
+    if !common::require_root("analyze_into_the_database_of_a_running_capture_is_refused") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -453,7 +437,9 @@ fn analyze_into_the_database_of_a_running_capture_is_refused() {
 /// a clean stop.
 #[test]
 fn killed_run_keeps_recent_statistics_and_open_flows_and_says_it_crashed() {
-    if !require_root("killed_run_keeps_recent_statistics_and_open_flows_and_says_it_crashed") {
+    if !common::require_root(
+        "killed_run_keeps_recent_statistics_and_open_flows_and_says_it_crashed",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -92,6 +92,9 @@ fn package_of(tool: &str) -> &str {
         "ip" | "ss" => "iproute2",
         "ping" => "iputils-ping",
         "timeout" => "coreutils",
+        "setpriv" => "util-linux",
+        "mount" | "umount" => "mount",
+        "systemd-analyze" => "systemd",
         other => other,
     }
 }
