@@ -11,6 +11,7 @@ pub mod detect;
 pub mod dicom;
 pub mod hl7;
 pub mod mqtt;
+pub mod text;
 
 use serde::Serialize;
 
