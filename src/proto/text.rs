@@ -60,10 +60,23 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `b` to `out` as kept text (see the module documentation), each
 /// character of valid UTF-8 passed through `map` first (HL7 uses it to
-/// write its separators the same way for every sender). Stops before the
-/// piece that would take `out` past `max` bytes — whole characters and whole
+/// write its separators the same way for every sender; `map` must not make
+/// a backslash or an `x` out of another character). Stops before the piece
+/// that would take `out` past `max` bytes — whole characters and whole
 /// escapes only — and then returns `false`.
 pub fn push_kept(out: &mut String, b: &[u8], max: usize, map: impl Fn(char) -> char) -> bool {
+    // The common case: valid UTF-8 without a backslash needs no escape.
+    if let Ok(s) = std::str::from_utf8(b) {
+        if !s.contains('\\') {
+            for c in s.chars().map(map) {
+                if out.len() + c.len_utf8() > max {
+                    return false;
+                }
+                out.push(c);
+            }
+            return true;
+        }
+    }
     let mapped = |u: Unit| match u {
         Unit::Char(c) => Unit::Char(map(c)),
         byte => byte,
@@ -109,9 +122,15 @@ pub fn push_kept(out: &mut String, b: &[u8], max: usize, map: impl Fn(char) -> c
 pub fn kept(b: &[u8], max: usize) -> String {
     // Every input byte makes at least one output byte: never read more.
     let b = &b[..b.len().min(max)];
-    let mut out = String::with_capacity(b.len());
-    push_kept(&mut out, b, max, |c| c);
-    out
+    match std::str::from_utf8(b) {
+        // Kept as it is (already at most `max` bytes).
+        Ok(s) if !s.contains('\\') => s.to_owned(),
+        _ => {
+            let mut out = String::with_capacity(b.len());
+            push_kept(&mut out, b, max, |c| c);
+            out
+        }
+    }
 }
 
 /// The bytes a kept text stands for: `\xhh` (lower-case hex) is the byte
