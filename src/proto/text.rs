@@ -58,64 +58,116 @@ fn is_lower_hex(u: Option<Unit>) -> bool {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends `b` to `out` as kept text (see the module documentation), each
-/// character of valid UTF-8 passed through `map` first (HL7 uses it to
-/// write its separators the same way for every sender; `map` must not make
-/// a backslash or an `x` out of another character). Stops before the piece
-/// that would take `out` past `max` bytes — whole characters and whole
-/// escapes only — and then returns `false`.
-pub fn push_kept(out: &mut String, b: &[u8], max: usize, map: impl Fn(char) -> char) -> bool {
-    // The common case: valid UTF-8 without a backslash needs no escape.
-    if let Ok(s) = std::str::from_utf8(b) {
-        if !s.contains('\\') {
-            for c in s.chars().map(map) {
-                if out.len() + c.len_utf8() > max {
-                    return false;
-                }
-                out.push(c);
-            }
-            return true;
-        }
-    }
+/// How [`encode`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Encoded {
+    /// All of the input.
+    Whole,
+    /// Up to the piece that would have passed `max` bytes.
+    Cut,
+    /// The sink refused a piece.
+    Refused,
+}
+
+/// The kept text of `b` (see the module documentation), handed to `sink`
+/// piece by piece — a character (after `map`) or a four-character escape —
+/// while the output stays within `max` bytes. Allocates nothing.
+fn encode(
+    b: &[u8],
+    max: usize,
+    map: impl Fn(char) -> char,
+    sink: &mut dyn FnMut(&str) -> bool,
+) -> Encoded {
     let mapped = |u: Unit| match u {
         Unit::Char(c) => Unit::Char(map(c)),
         byte => byte,
     };
     let mut units = Units { rest: b }.map(mapped);
+    let mut len = 0;
+    let mut buf = [0u8; 4];
     while let Some(u) = units.next() {
         let mut next = units.clone();
-        let escaped = match u {
+        let piece: &str = match u {
             // A backslash that would read as `\xhh`: written as `\x5c`.
             Unit::Char('\\')
                 if next.next() == Some(Unit::Char('x'))
                     && is_lower_hex(next.next())
                     && is_lower_hex(next.next()) =>
             {
-                Some(b'\\')
+                "\\x5c"
             }
-            Unit::Char(_) => None,
-            Unit::Byte(byte) => Some(byte),
+            Unit::Char(c) => c.encode_utf8(&mut buf),
+            Unit::Byte(byte) => {
+                buf = [
+                    b'\\',
+                    b'x',
+                    HEX[usize::from(byte >> 4)],
+                    HEX[usize::from(byte & 0xf)],
+                ];
+                std::str::from_utf8(&buf).unwrap_or_default()
+            }
         };
-        match (u, escaped) {
-            (_, Some(byte)) => {
-                if out.len() + 4 > max {
-                    return false;
-                }
-                out.push('\\');
-                out.push('x');
-                out.push(char::from(HEX[usize::from(byte >> 4)]));
-                out.push(char::from(HEX[usize::from(byte & 0xf)]));
-            }
-            (Unit::Char(c), None) => {
-                if out.len() + c.len_utf8() > max {
-                    return false;
-                }
-                out.push(c);
-            }
-            (Unit::Byte(_), None) => {}
+        if len + piece.len() > max {
+            return Encoded::Cut;
+        }
+        len += piece.len();
+        if !sink(piece) {
+            return Encoded::Refused;
         }
     }
-    true
+    Encoded::Whole
+}
+
+/// Appends `b` to `out` as kept text (see the module documentation), each
+/// character of valid UTF-8 passed through `map` first (HL7 uses it to
+/// write its separators the same way for every sender; `map` must not make
+/// a backslash or an `x` out of another character). Stops before the piece
+/// that would add more than `max` bytes — whole characters and whole
+/// escapes only — and then returns `false`.
+pub fn push_kept(out: &mut String, b: &[u8], max: usize, map: impl Fn(char) -> char) -> bool {
+    // The common case: valid UTF-8 without a backslash needs no escape.
+    if let Ok(s) = std::str::from_utf8(b) {
+        if !s.contains('\\') {
+            let mut len = 0;
+            for c in s.chars().map(map) {
+                if len + c.len_utf8() > max {
+                    return false;
+                }
+                len += c.len_utf8();
+                out.push(c);
+            }
+            return true;
+        }
+    }
+    let start = out.len();
+    let ended = encode(b, max, map, &mut |piece| {
+        out.push_str(piece);
+        true
+    });
+    debug_assert!(out.len() - start <= max);
+    ended == Encoded::Whole
+}
+
+/// Whether `stored` is [`kept`]`(raw, max)`, without allocating (MQTT
+/// compares each PUBLISH's topic with the topics already kept).
+pub fn eq_kept(stored: &str, raw: &[u8], max: usize) -> bool {
+    let raw = &raw[..raw.len().min(max)];
+    match std::str::from_utf8(raw) {
+        Ok(s) if !s.contains('\\') => s == stored,
+        _ => {
+            let mut rest = stored.as_bytes();
+            let ended = encode(raw, max, |c| c, &mut |piece| match rest
+                .strip_prefix(piece.as_bytes())
+            {
+                Some(r) => {
+                    rest = r;
+                    true
+                }
+                None => false,
+            });
+            ended != Encoded::Refused && rest.is_empty()
+        }
+    }
 }
 
 /// `b` as kept text, at most `max` bytes of it (see [`push_kept`]).
