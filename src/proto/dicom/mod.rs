@@ -30,10 +30,10 @@ const MIN_ASSOCIATE_RQ_LEN: u32 = (pdu::ASSOCIATE_FIXED_LEN + ITEM_HEADER_LEN + 
 /// a PDU length from the fixed fields plus an application context item up
 /// to the buffering cap, protocol version bit 0 set, and a first variable
 /// item that is the application context item (10H) with a length of
-/// 1..=64 that fits the PDU. The AE titles, the reserved fields ("not
-/// tested", PS3.8 9.3.2) and the item's reserved byte are not looked at: a
-/// hostile AE title is an anomaly on a recognised association, never a
-/// reason not to recognise it.
+/// 1..=64 that fits the PDU. The AE titles, the reserved fields after the
+/// header ("not tested", PS3.8 9.3.2) and the item's reserved byte are not
+/// looked at: a hostile AE title is an anomaly on a recognised association
+/// (`dicom.nonconforming_ae_title`), never a reason not to recognise it.
 ///
 /// Every check reads bytes at fixed offsets as soon as they are there, so a
 /// "no" comes as early as the bytes allow and the verdict does not depend on
