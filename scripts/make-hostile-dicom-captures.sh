@@ -4,16 +4,18 @@
 # called AE titles that hold terminal escape sequences, newlines, high bytes,
 # a quote/SQL-ish string and bidirectional/line-separator characters; and
 # python-hl7's MLLP client sends an HL7 message whose header fields hold
-# control characters, U+009B (C1 CSI), U+202E and U+2028. tcpdump records it.
+# control characters, U+009B (C1 CSI), U+202E and U+2028; and mosquitto_pub
+# connects to a mosquitto broker with U+202E and U+2028 in its client id and
+# topic. tcpdump records it.
 # Next to every capture it writes tshark's view of it: <name>.pcap.tshark.json
 # for DICOM (tshark's -T json fields; a TSV row cannot hold a title with a CR
-# or LF), <name>.pcap.tshark.tsv for HL7 (scripts/lib/hl7_tsv.py, as in
-# tests/data/hl7).
+# or LF), <name>.pcap.tshark.tsv for HL7 and MQTT (scripts/lib/hl7_tsv.py and
+# mqtt_tsv.py, as in tests/data/hl7 and tests/data/mqtt).
 #
 # Usage (as root, Debian 12):
-#   scripts/make-hostile-dicom-captures.sh [DICOM_OUTDIR [HL7_OUTDIR]]
-# Defaults: tests/data/dicom/hostile and tests/data/hl7/hostile relative to
-# the repository root; with only DICOM_OUTDIR given, both go there.
+#   scripts/make-hostile-dicom-captures.sh [DICOM_OUTDIR [HL7_OUTDIR [MQTT_OUTDIR]]]
+# Defaults: tests/data/{dicom,hl7,mqtt}/hostile relative to the repository
+# root; an output dir not given is the one before it.
 #
 # Two private network namespaces are joined by a veth pair (MTU 1500, TSO/GSO
 # and checksum offload off). Every packet stays on that wire; nothing leaves
@@ -22,7 +24,8 @@
 #   mthostile-scu  mthost0  02:00:00:83:00:01  10.83.0.1/24  SCU / HL7 sender
 #   mthostile-scp  mthost1  02:00:00:83:00:02  10.83.0.2/24  storescp (MEDTAP_PACS; it
 #                                                            answers any called AE),
-#                                                            mllp_listener.py, tcpdump
+#                                                            mllp_listener.py, mosquitto,
+#                                                            tcpdump
 #
 # One capture per scenario (client port -> server port; calling -> called):
 #   echo_escape.pcap      42101 -> 104  echoscu C-ECHO: $'\e[2J\nEVIL' -> $'PACS\r\e[1A'
@@ -33,6 +36,8 @@
 #   control_chars.pcap    42401 -> 2575 (HL7) one ORU^R01, MSH-3..6 =
 #                                       $'\e[2J\aMON', $'\u009b31mICU', $'\u202eSIH',
 #                                       $'\u2028HOSP'; python-hl7's ACK swaps them back
+#   client_id_bidi.pcap   42501 -> 1883 (MQTT 3.1.1) mosquitto_pub QoS 1: client id
+#                                       $'\u202eEVIL\u2028X', topic $'ward/\u202ebed\u2029'
 #
 # dcmtk 3.6.7 sends every title as given (space-padded to 16 bytes) and
 # storescp accepts the association: the script checks that each SCU succeeded
@@ -43,7 +48,7 @@
 # everything is torn down again on exit, also on failure. Each output file is
 # replaced only once its new version is complete.
 #
-# Needs: dcmtk, python3-hl7, tcpdump, tshark, python3, iproute2
+# Needs: dcmtk, python3-hl7, mosquitto, mosquitto-clients, tcpdump, tshark, python3, iproute2
 # (scripts/install-deps.sh). Helpers: scripts/lib/netns.sh, scripts/lib/truth.sh.
 set -euo pipefail
 
@@ -51,7 +56,7 @@ readonly NS_SCU=mthostile-scu NS_SCP=mthostile-scp
 readonly IF_SCU=mthost0 IF_SCP=mthost1
 readonly IP_SCU=10.83.0.1 IP_SCP=10.83.0.2
 readonly MAC_SCU=02:00:00:83:00:01 MAC_SCP=02:00:00:83:00:02
-readonly AE_PACS=MEDTAP_PACS PORT_DICOM=104 PORT_HL7=2575
+readonly AE_PACS=MEDTAP_PACS PORT_DICOM=104 PORT_HL7=2575 PORT_MQTT=1883
 readonly T_NET=20 T_TOOL=60
 readonly PY_HL7=${MEDTAP_HL7_PYTHON:-/usr/bin/python3}
 
@@ -59,6 +64,7 @@ readonly PY_HL7=${MEDTAP_HL7_PYTHON:-/usr/bin/python3}
 readonly AET_ESCAPE=$'\e[2J\nEVIL' AEC_ESCAPE=$'PACS\r\e[1A'
 readonly AET_HIGH=$'\xff\xfe\x80BAD' AEC_HIGH=$'\xc2\x9b2J\\SCP'
 readonly AET_SQL="x';DROP--" AEC_BIDI=$'\xe2\x80\xaeEVIL\xe2\x80\xa8X'
+readonly MQTT_ID=$'\xe2\x80\xaeEVIL\xe2\x80\xa8X' MQTT_TOPIC=$'ward/\xe2\x80\xaebed\xe2\x80\xa9'
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NETNS_TAG=make-hostile-dicom-captures
@@ -73,12 +79,15 @@ abs() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 if [ $# -ge 1 ]; then
   dicom_out=$(abs "$1")
   hl7_out=$(abs "${2:-$1}")
+  mqtt_out=$(abs "${3:-${2:-$1}}")
 else
   dicom_out=$repo_root/tests/data/dicom/hostile
   hl7_out=$repo_root/tests/data/hl7/hostile
+  mqtt_out=$repo_root/tests/data/mqtt/hostile
 fi
 
-netns_require_root_tools tcpdump tshark python3 ip ss timeout echoscu storescu storescp dump2dcm
+netns_require_root_tools tcpdump tshark python3 ip ss timeout echoscu storescu storescp dump2dcm \
+  mosquitto mosquitto_pub
 "$PY_HL7" -c 'import hl7, hl7.mllp, hl7.client' 2>/dev/null ||
   die "$PY_HL7 cannot import python-hl7 (install python3-hl7: scripts/install-deps.sh)"
 
@@ -115,6 +124,17 @@ start_listener() {
   netns_wait_listen "$NS_SCP" tcp "$PORT_HL7"
 }
 
+# A broker of our own (no persistence, anonymous, logging to the work dir;
+# a system mosquitto service, if any, is neither used nor touched).
+start_broker() {
+  printf '%s\n' "user root" "listener $PORT_MQTT $IP_SCP" "persistence false" \
+    "allow_anonymous true" "log_dest file $workdir/broker.log" "log_type all" \
+    "sys_interval 3600" >"$workdir/mosquitto.conf"
+  ip netns exec "$NS_SCP" mosquitto -c "$workdir/mosquitto.conf" >"$workdir/broker.out" 2>&1 &
+  server_pid=$!
+  netns_wait_listen "$NS_SCP" tcp "$PORT_MQTT"
+}
+
 # capture NAME DIR: starts tcpdump writing $workdir/DIR/NAME.
 capture() { netns_capture_start "$NS_SCP" "$IF_SCP" "$workdir/$2/$1"; }
 finish() {  # finish NAME DIR
@@ -129,7 +149,7 @@ log "removing stale namespaces (if any)"
 netns_delete_all
 workdir=$(mktemp -d /tmp/medtap-hostile.XXXXXX)
 chmod 0755 "$workdir"
-mkdir -p "$workdir/dicom" "$workdir/hl7" "$workdir/pacs"
+mkdir -p "$workdir/dicom" "$workdir/hl7" "$workdir/mqtt" "$workdir/pacs"
 log "creating namespaces $NS_SCU <-> $NS_SCP"
 netns_ipv4_pair "$NS_SCU" "$IF_SCU" "$MAC_SCU" "$IP_SCU" "$NS_SCP" "$IF_SCP" "$MAC_SCP" "$IP_SCP"
 
@@ -203,6 +223,15 @@ run_tool hl7 "$PY_HL7" "$repo_root/scripts/mllp_client.py" "$IP_SCP" "$PORT_HL7"
 grep -q "MSA|AA|MT-HOSTILE-1" "$workdir/hl7.log" || { cat "$workdir/hl7.log" >&2; die "no AA for the hostile HL7 message"; }
 finish control_chars.pcap hl7
 
+log "client_id_bidi.pcap: MQTT client id and topic with U+202E, U+2028 and U+2029"
+start_broker
+capture client_id_bidi.pcap mqtt
+netns_src_port "$NS_SCU" 42501
+run_tool mqtt mosquitto_pub -V mqttv311 -h "$IP_SCP" -p "$PORT_MQTT" -i "$MQTT_ID" -q 1 \
+  -t "$MQTT_TOPIC" -m 999 || die "mosquitto_pub failed"
+finish client_id_bidi.pcap mqtt
+grep -q "New client connected" "$workdir/broker.log" || { cat "$workdir/broker.log" >&2; die "the broker saw no client"; }
+
 # --- check: the RQ on the wire holds the titles as given --------------------------
 # ae_on_wire PCAP: "calling<TAB>called" of the first A-ASSOCIATE-RQ, hex, padding
 # trimmed (read from the TCP payload tshark reports, not from its DICOM fields).
@@ -262,12 +291,18 @@ done
 write_tsv_from "$repo_root/scripts/lib/hl7_tsv.py" "$workdir/hl7/control_chars.pcap" "$PORT_HL7"
 grep -q "MT-HOSTILE-1-ACK" "$workdir/hl7/control_chars.pcap.tshark.tsv" ||
   die "control_chars.pcap: tshark sees no ACK"
+write_tsv_from "$repo_root/scripts/lib/mqtt_tsv.py" "$workdir/mqtt/client_id_bidi.pcap" "$PORT_MQTT"
+grep -q "$MQTT_ID" "$workdir/mqtt/client_id_bidi.pcap.tshark.tsv" ||
+  die "client_id_bidi.pcap: tshark does not show the client id"
 
-mkdir -p "$dicom_out" "$hl7_out"
+mkdir -p "$dicom_out" "$hl7_out" "$mqtt_out"
 for f in "$workdir"/dicom/*.pcap "$workdir"/dicom/*.tshark.json; do
   netns_install_output "$f" "$dicom_out/$(basename "$f")"
 done
 for f in "$workdir"/hl7/*.pcap "$workdir"/hl7/*.tshark.tsv; do
   netns_install_output "$f" "$hl7_out/$(basename "$f")"
 done
-log "wrote $(cd "$workdir/dicom" && echo *.pcap) to $dicom_out and control_chars.pcap to $hl7_out"
+for f in "$workdir"/mqtt/*.pcap "$workdir"/mqtt/*.tshark.tsv; do
+  netns_install_output "$f" "$mqtt_out/$(basename "$f")"
+done
+log "wrote $(cd "$workdir/dicom" && echo *.pcap) to $dicom_out, control_chars.pcap to $hl7_out, client_id_bidi.pcap to $mqtt_out"

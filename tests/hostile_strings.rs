@@ -1,8 +1,9 @@
 //! Hostile strings on real traffic (issue 8, items 5 and 6): dcmtk
 //! associations whose AE titles hold escape sequences, CR/LF, high bytes, a
 //! quote/SQL-ish string, U+009B, U+202E and U+2028, and a python-hl7 message
-//! with control, C1, bidi and line-separator characters in its header
-//! (tests/data/{dicom,hl7}/hostile, made by
+//! with control, C1, bidi and line-separator characters in its header, and
+//! a mosquitto_pub session with U+202E/U+2028/U+2029 in its client id and
+//! topic (tests/data/{dicom,hl7,mqtt}/hostile, made by
 //! scripts/make-hostile-dicom-captures.sh). medtap must recognise every
 //! association by its structure, keep the bytes as sent, flag the
 //! non-conforming titles, print them escaped and keep its JSON valid; and
@@ -76,6 +77,10 @@ fn dicom_dir() -> PathBuf {
 
 fn hl7_dir() -> PathBuf {
     common::root().join("tests/data/hl7/hostile")
+}
+
+fn mqtt_dir() -> PathBuf {
+    common::root().join("tests/data/mqtt/hostile")
 }
 
 /// Asserts that `out` holds none of [`RAW`], and no LF but line ends.
@@ -321,10 +326,41 @@ fn check_hl7(dir: &Path) {
     }
 }
 
+/// The MQTT session: client id and topic as sent, printed escaped, and
+/// equal to tshark's (UTF-8) view.
+fn check_mqtt(dir: &Path) {
+    let (id, topic) = ("\u{202e}EVIL\u{2028}X", "ward/\u{202e}bed\u{2029}");
+    let pcap = dir.join("client_id_bidi.pcap");
+    let (_tmp, db) = analyze(&[&pcap]);
+    let rows = json_rows(&db, "mqtt");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["client_id"], id);
+    assert_eq!(rows[0]["published"][0]["topic"], topic);
+    let table = query(&db, &["mqtt"]);
+    assert_terminal_safe("mqtt", &table);
+    let table = String::from_utf8(table).unwrap();
+    assert!(table.contains("\\u{202e}EVIL\\u{2028}X"), "{table}");
+    assert!(table.contains("ward/\\u{202e}bed\\u{2029}"), "{table}");
+    // tshark shows the same UTF-8; the TSV generator strips each value of
+    // Unicode white space, U+2029 included.
+    let tsv = common::read_tsv(&dir.join("client_id_bidi.pcap.tshark.tsv"));
+    let connect = tsv.iter().find(|r| r["mqtt.msgtype"] == "1").unwrap();
+    assert_eq!(connect["mqtt.clientid"], id);
+    let publish = tsv.iter().find(|r| r["mqtt.msgtype"] == "3").unwrap();
+    assert_eq!(publish["mqtt.topic"], topic.trim());
+}
+
 /// Issue 8 item 5: one byte in an AE title hid a whole association.
 #[test]
 fn hostile_ae_titles_from_dcmtk_are_recorded_as_dicom_with_an_anomaly() {
     check_dicom(&dicom_dir());
+}
+
+/// Issue 8 item 6: U+202E and U+2028 in an MQTT client id reached the
+/// terminal raw.
+#[test]
+fn mqtt_bidi_client_id_from_mosquitto_is_printed_escaped() {
+    check_mqtt(&mqtt_dir());
 }
 
 #[test]
@@ -344,6 +380,7 @@ fn fresh_hostile_traffic_is_recorded_and_escaped() {
     if !(require("root")
         && require("storescp")
         && require("echoscu")
+        && require("mosquitto")
         && require("tcpdump")
         && require("tshark"))
     {
@@ -354,6 +391,7 @@ fn fresh_hostile_traffic_is_recorded_and_escaped() {
         .arg(common::root().join("scripts/make-hostile-dicom-captures.sh"))
         .arg(dir.path().join("dicom"))
         .arg(dir.path().join("hl7"))
+        .arg(dir.path().join("mqtt"))
         .output()
         .unwrap();
     assert!(
@@ -364,4 +402,5 @@ fn fresh_hostile_traffic_is_recorded_and_escaped() {
     check_dicom(&dir.path().join("dicom"));
     check_dicom_against_tshark(&dir.path().join("dicom"));
     check_hl7(&dir.path().join("hl7"));
+    check_mqtt(&dir.path().join("mqtt"));
 }
