@@ -234,14 +234,13 @@ fn open_db(path: &Path) -> Result<rusqlite::Connection> {
     Ok(medtap::store::open_read(path)?)
 }
 
-/// Writes one JSON object per line.
+/// Writes one JSON object per line, terminal-safe ([`table::JsonFormatter`]).
 fn print_json_lines<T: serde::Serialize>(rows: &[T]) -> Result<()> {
     use std::io::Write;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for r in rows {
-        serde_json::to_writer(&mut out, r)?;
-        out.write_all(b"\n")?;
+        table::write_json_line(&mut out, r)?;
     }
     out.flush()?;
     Ok(())

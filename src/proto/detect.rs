@@ -117,9 +117,12 @@ mod tests {
 
     #[test]
     fn dicom_is_found_on_any_port_and_tls_on_its_ports() {
-        let mut rq = vec![0x01, 0x00, 0, 0, 0x01, 0x00, 0x00, 0x01, 0, 0];
-        rq.extend_from_slice(b"PACS            ");
-        rq.extend_from_slice(b"CT01            ");
+        let mut rq = vec![0x01, 0x00, 0, 0, 0, 93, 0x00, 0x01, 0, 0]; // PDU header, version 1
+        rq.extend_from_slice(b"PACS            "); // called AE
+        rq.extend_from_slice(b"CT01            "); // calling AE
+        rq.extend_from_slice(&[0; 32]); // reserved
+        rq.extend_from_slice(b"\x10\x00\x00\x15"); // application context item, 21 bytes
+        rq.extend_from_slice(b"1.2.840.10008.3.1.1.1");
         assert_eq!(probe_client(&rq, 4711), Verdict::Match(AppProto::Dicom));
         assert_eq!(probe_client(&rq[..20], 104), Verdict::NeedMore);
         assert_eq!(probe_client(b"GET / HTTP/1.1\r\n", 104), Verdict::NoMatch);
@@ -132,9 +135,11 @@ mod tests {
             probe_client(&[0x16, 0x03, 0x01], 8883),
             Verdict::Match(AppProto::MqttTls)
         );
+        // Issue 8 item 5: one ESC in an AE title hid the association.
         let mut bad_ae = rq.clone();
         bad_ae[12] = 0x1b; // ESC in the called AE
-        assert_eq!(probe_client(&bad_ae, 104), Verdict::NoMatch);
+        bad_ae[28] = 0xff; // a high byte in the calling AE
+        assert_eq!(probe_client(&bad_ae, 104), Verdict::Match(AppProto::Dicom));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod detect;
 pub mod dicom;
 pub mod hl7;
 pub mod mqtt;
+pub mod text;
 
 use serde::Serialize;
 
@@ -76,6 +77,10 @@ pub enum Anomaly {
     DicomAssociationBurst,
     /// One client sent many C-FIND/C-MOVE/C-GET requests within a minute.
     DicomQueryBurst,
+    /// A calling or called AE title in an A-ASSOCIATE-RQ outside PS3.5 6.2
+    /// (control character, byte outside the default repertoire, backslash,
+    /// or only spaces). Detail: which title and why, never the title.
+    DicomNonconformingAeTitle,
     /// An MLLP frame cut short by the next start block (0x0B) before its end
     /// block (0x1C 0x0D): ended there, parsing goes on with the new frame.
     Hl7FrameWithoutTrailer,
@@ -115,7 +120,7 @@ pub enum Anomaly {
 
 impl Anomaly {
     /// Number of kinds.
-    pub const COUNT: usize = 30;
+    pub const COUNT: usize = 31;
     /// Every kind, in discriminant order.
     pub const ALL: [Anomaly; Self::COUNT] = [
         Anomaly::DicomMalformedPdu,
@@ -132,6 +137,7 @@ impl Anomaly {
         Anomaly::DicomMoveToUnknownAe,
         Anomaly::DicomAssociationBurst,
         Anomaly::DicomQueryBurst,
+        Anomaly::DicomNonconformingAeTitle,
         Anomaly::Hl7FrameWithoutTrailer,
         Anomaly::Hl7OversizedMessage,
         Anomaly::Hl7MalformedMsh,
@@ -167,6 +173,7 @@ impl Anomaly {
             Anomaly::DicomMoveToUnknownAe => "dicom.move_to_unknown_ae",
             Anomaly::DicomAssociationBurst => "dicom.association_burst",
             Anomaly::DicomQueryBurst => "dicom.query_burst",
+            Anomaly::DicomNonconformingAeTitle => "dicom.nonconforming_ae_title",
             Anomaly::Hl7FrameWithoutTrailer => "hl7.frame_without_trailer",
             Anomaly::Hl7OversizedMessage => "hl7.oversized_message",
             Anomaly::Hl7MalformedMsh => "hl7.malformed_msh",

@@ -224,8 +224,46 @@ struct Dir<'a, 'e> {
     emit: Emit<'e>,
 }
 
+/// Longest text kept from one field: UIDs are at most 64 bytes and AE titles
+/// 16 (PS3.5 6.2), and a byte kept as `\xhh` takes 4.
+const MAX_TEXT: usize = 256;
+
+/// A field's bytes as kept: padding trimmed, then verbatim (invalid UTF-8
+/// escaped reversibly, see [`crate::proto::text`]), at most [`MAX_TEXT`].
 fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(pdu::trim(b)).into_owned()
+    crate::proto::text::kept(pdu::trim(b), MAX_TEXT)
+}
+
+/// Why an AE title does not conform to PS3.5 6.2 (VR AE: the default
+/// character repertoire without backslash (5CH) and control characters;
+/// leading and trailing spaces are not significant; a value of only spaces
+/// shall not be used), as a static reason for the anomaly's detail. `raw`
+/// is the title already trimmed of its padding ([`pdu::trim`]).
+fn ae_title_problem(raw: &[u8], calling: bool) -> Option<&'static str> {
+    let why = |calling_reason, called_reason| {
+        Some(if calling {
+            calling_reason
+        } else {
+            called_reason
+        })
+    };
+    if raw.iter().any(|&c| c < 0x20 || c == 0x7f) {
+        why(
+            "calling AE: control character",
+            "called AE: control character",
+        )
+    } else if raw.iter().any(|&c| c >= 0x80) {
+        why(
+            "calling AE: byte outside the default repertoire",
+            "called AE: byte outside the default repertoire",
+        )
+    } else if raw.contains(&b'\\') {
+        why("calling AE: backslash", "called AE: backslash")
+    } else if raw.is_empty() {
+        why("calling AE: only spaces", "called AE: only spaces")
+    } else {
+        None
+    }
 }
 
 impl Handler for Dir<'_, '_> {
@@ -310,6 +348,13 @@ impl Dir<'_, '_> {
         let a = pdu::associate(body)?;
         self.a.rec.calling_ae = text(a.calling_ae);
         self.a.rec.called_ae = text(a.called_ae);
+        // The association is recognised by its structure; a title outside
+        // PS3.5 6.2 is reported, and kept as sent.
+        for (ae, calling) in [(a.calling_ae, true), (a.called_ae, false)] {
+            if let Some(why) = ae_title_problem(ae, calling) {
+                (self.emit)(Anomaly::DicomNonconformingAeTitle, Some(why));
+            }
+        }
         self.a.phase = Phase::Requested;
         for item in pdu::items(a.items, pdu::ASSOCIATE_FIXED_LEN) {
             let item = item?;
@@ -486,10 +531,7 @@ impl Dir<'_, '_> {
     /// The operation row for this command's operation and SOP class.
     fn operation(&mut self, field: u16, c: &dimse::Command<'_>) -> Option<usize> {
         let command = operation_name(field);
-        let sop = c
-            .sop_class()
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .unwrap_or_default();
+        let sop = c.sop_class().map(text).unwrap_or_default();
         let dest = c.move_destination.map(text);
         let ops = &mut self.a.rec.operations;
         if let Some(i) = ops.iter().position(|o| {

@@ -42,9 +42,14 @@ fn user_info(max_pdu: u32, impl_uid: &str, version: &str, extra: &[u8]) -> Vec<u
 /// A-ASSOCIATE-RQ: CT01 → PACS, contexts 1 (Verification) and 3 (CT, two
 /// transfer syntaxes), max PDU 16384, user identity type 2, a role selection.
 fn associate_rq() -> Vec<u8> {
+    associate_rq_from(ae("PACS"), ae("CT01"))
+}
+
+/// [`associate_rq`] with these called and calling AE fields (16 bytes each).
+fn associate_rq_from(called: [u8; 16], calling: [u8; 16]) -> Vec<u8> {
     let mut b = vec![0, 1, 0, 0]; // protocol version 1, reserved
-    b.extend(ae("PACS")); // called
-    b.extend(ae("CT01")); // calling
+    b.extend(called);
+    b.extend(calling);
     b.extend([0; 32]);
     b.extend(item(0x10, b"1.2.840.10008.3.1.1.1")); // application context
     for (id, abs, ts) in [
@@ -319,19 +324,250 @@ fn protocol_violations_become_anomalies() {
     );
 }
 
+/// An AE field: `raw` then space padding to 16 bytes.
+fn ae_raw(raw: &[u8]) -> [u8; 16] {
+    let mut a = [b' '; 16];
+    a[..raw.len()].copy_from_slice(raw);
+    a
+}
+
+/// Whether `probe` says the same at every split: `None` before the bytes
+/// that decide, then the final verdict (never a different one).
+fn probe_at_every_split(b: &[u8]) -> Option<bool> {
+    let full = probe(b);
+    for n in 0..b.len() {
+        match probe(&b[..n]) {
+            None => {}
+            early => assert_eq!(early, full, "prefix of {n} bytes"),
+        }
+    }
+    full
+}
+
 #[test]
 fn probe_accepts_real_requests_only() {
     let rq = associate_rq();
-    assert_eq!(probe(&rq), Some(true));
-    assert_eq!(probe(&rq[..10]), None);
+    assert_eq!(probe_at_every_split(&rq), Some(true));
+    for n in 0..PROBE_LEN {
+        assert_eq!(probe(&rq[..n]), None, "{n} bytes");
+    }
+    assert_eq!(probe(&rq[..PROBE_LEN]), Some(true));
     assert_eq!(probe(b"\x16\x03\x01"), Some(false));
     let mut v2 = rq.clone();
     v2[7] = 0; // protocol version 0
-    assert_eq!(probe(&v2), Some(false));
+    assert_eq!(probe_at_every_split(&v2), Some(false));
+}
+
+/// Issue 8 item 5: an AE title with one byte outside printable ASCII hid
+/// the whole association. The probe does not read the titles at all.
+#[test]
+fn dicom_probe_ignores_ae_title_content() {
+    let hostile: [&[u8]; 8] = [
+        b"\x1b[2J\nEVIL",
+        b"\xff\xfe\x80BAD",
+        b"x';DROP--",
+        "\u{202e}EVIL\u{2028}X".as_bytes(),
+        b"",
+        b"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        b"A\\B",
+        b"\r\n\t\x7f\x9b",
+    ];
+    for called in hostile {
+        for calling in hostile {
+            let rq = associate_rq_from(ae_raw(called), ae_raw(calling));
+            assert_eq!(
+                probe_at_every_split(&rq),
+                Some(true),
+                "{called:?} {calling:?}"
+            );
+        }
+    }
+    // Every byte value in every title position.
+    for at in 10..42 {
+        for v in 0..=255u8 {
+            let mut rq = associate_rq();
+            rq[at] = v;
+            assert_eq!(probe(&rq), Some(true), "byte {v:#04x} at {at}");
+        }
+    }
+}
+
+#[test]
+fn probe_rejects_what_is_not_an_associate_rq() {
+    let rq = associate_rq();
+    let with = |at: usize, v: &[u8]| {
+        let mut b = rq.clone();
+        b[at..at + v.len()].copy_from_slice(v);
+        b
+    };
+    let len = (rq.len() - 6) as u32;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("A-ASSOCIATE-AC", associate_ac()),
+        ("P-DATA", pdata(1, 3, &c_store_rq())),
+        ("A-RELEASE-RQ", pdu(0x05, &[0; 4])),
+        ("reserved byte after the type", with(1, &[1])),
+        ("PDU length below fixed fields + item", with(2, &72u32.to_be_bytes())),
+        ("PDU length over the cap", with(2, &(stream::MAX_ASSOCIATE_PDU + 1).to_be_bytes())),
+        ("protocol version without bit 0", with(6, &[0, 2])),
+        ("first item a presentation context", with(74, &[0x20])),
+        ("first item user information", with(74, &[0x50])),
+        ("application context of length 0", with(76, &[0, 0])),
+        ("application context over 64 bytes", with(76, &[0, 65])),
+        ("application context past the PDU", {
+            let mut b = with(2, &77u32.to_be_bytes()); // fixed + item header + 5
+            b.truncate(83);
+            b
+        }),
+        ("HTTP", b"GET / HTTP/1.1\r\nHost: pacs\r\nUser-Agent: x\r\nAccept: */*\r\n\r\n......".to_vec()),
+        ("TLS ClientHello", {
+            let mut b = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+            b.resize(100, 0x42);
+            b
+        }),
+        ("SSH banner", b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n..........................................".to_vec()),
+        ("HL7 over MLLP", b"\x0bMSH|^~\\&|LAB|X|||2024||ORU^R01|1|P|2.3\r\x1c\x0d............................................".to_vec()),
+        ("MQTT CONNECT", b"\x10\x10\x00\x04MQTT\x04\x02\x00\x3c\x00\x04ab12..............................................................".to_vec()),
+    ];
+    assert!(len > 72);
+    for (what, b) in cases {
+        assert_eq!(probe_at_every_split(&b), Some(false), "{what}");
+    }
+    // Random bytes: none is taken for an A-ASSOCIATE-RQ, even those that
+    // start with the right two bytes.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    };
+    for i in 0..20_000 {
+        let mut b: Vec<u8> = (0..PROBE_LEN).map(|_| rnd()).collect();
+        if i % 2 == 0 {
+            b[0] = 1;
+            b[1] = 0;
+        }
+        assert_eq!(probe(&b), Some(false), "{b:02x?}");
+    }
+}
+
+/// A non-conforming AE title is an anomaly on the recognised association,
+/// with a static reason, and the record keeps the bytes as sent.
+#[test]
+fn nonconforming_ae_titles_are_anomalies_and_kept_as_sent() {
+    type Case<'a> = (&'a [u8], &'a [u8], &'a str, &'a str, Option<&'a str>);
+    let cases: [Case; 7] = [
+        // (called, calling, stored called, stored calling, first reason)
+        (b"PACS", b"CT01", "PACS", "CT01", None),
+        (b"PACS", b"x';DROP--", "PACS", "x';DROP--", None),
+        (
+            b"PACS\r\x1b[1A",
+            b"\x1b[2J\nEVIL",
+            "PACS\r\u{1b}[1A",
+            "\u{1b}[2J\nEVIL",
+            Some("calling AE: control character"),
+        ),
+        (
+            b"PACS",
+            b"\xff\xfe\x80BAD",
+            "PACS",
+            "\\xff\\xfe\\x80BAD",
+            Some("calling AE: byte outside the default repertoire"),
+        ),
+        (
+            "\u{202e}EVIL\u{2028}X".as_bytes(),
+            b"CT01",
+            "\u{202e}EVIL\u{2028}X",
+            "CT01",
+            Some("called AE: byte outside the default repertoire"),
+        ),
+        (
+            b"A\\B",
+            b"CT01",
+            "A\\B",
+            "CT01",
+            Some("called AE: backslash"),
+        ),
+        (b"", b"CT01", "", "CT01", Some("called AE: only spaces")),
+    ];
+    for (called, calling, want_called, want_calling, reason) in cases {
+        let session = vec![
+            (true, associate_rq_from(ae_raw(called), ae_raw(calling))),
+            (false, associate_ac()),
+            (true, pdu(0x05, &[0; 4])),
+            (false, pdu(0x06, &[0; 4])),
+        ];
+        let mut a = Association::default();
+        let mut seen = Vec::new();
+        for (to_server, bytes) in &session {
+            a.data(*to_server, bytes, &mut |x, d| seen.push((x, d)));
+        }
+        let r = a.record();
+        assert_eq!(
+            (r.called_ae.as_str(), r.calling_ae.as_str()),
+            (want_called, want_calling)
+        );
+        assert_eq!(r.result, "released");
+        assert_eq!(crate::proto::text::unescape(&r.calling_ae), calling);
+        assert_eq!(crate::proto::text::unescape(&r.called_ae), called);
+        assert_eq!(
+            seen.first().copied(),
+            reason.map(|d| (Anomaly::DicomNonconformingAeTitle, Some(d))),
+            "{called:?} {calling:?}"
+        );
+    }
+    // Both titles: one anomaly each (the per-flow report keeps the first).
+    let both = associate_rq_from(ae_raw(b"\x07"), ae_raw(b"\x07"));
+    let (_, seen) = run(&[(true, both.clone())], None);
+    assert_eq!(seen, [Anomaly::DicomNonconformingAeTitle; 2]);
+    // The same record and anomalies wherever TCP splits the RQ.
+    let (whole, whole_seen) = run(&[(true, both.clone())], None);
+    for at in 0..both.len() {
+        assert_eq!(
+            run(&[(true, both.clone())], Some(at)),
+            (whole.clone(), whole_seen.clone()),
+            "split at {at}"
+        );
+    }
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Any A-ASSOCIATE-RQ is recognised at every split, whatever its AE
+    /// titles and reserved fields hold; its record keeps the titles' bytes.
+    #[test]
+    fn probe_recognises_any_associate_rq_structure(
+        fixed in proptest::collection::vec(any::<u8>(), 66),
+        version in any::<u16>(),
+        actx in proptest::collection::vec(any::<u8>(), 1..=64),
+        item_reserved in any::<u8>(),
+        tail in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let mut body = (version | 1).to_be_bytes().to_vec();
+        body.extend_from_slice(&fixed); // reserved, called AE, calling AE, reserved
+        body.extend([0x10, item_reserved]);
+        body.extend((actx.len() as u16).to_be_bytes());
+        body.extend_from_slice(&actx);
+        body.extend_from_slice(&tail);
+        let rq = pdu(0x01, &body);
+        prop_assert_eq!(probe_at_every_split(&rq), Some(true));
+        let mut a = Association::default();
+        a.data(true, &rq, &mut |_, _| {});
+        let r = a.record();
+        prop_assert_eq!(crate::proto::text::unescape(&r.called_ae), pdu::trim(&fixed[2..18]));
+        prop_assert_eq!(crate::proto::text::unescape(&r.calling_ae), pdu::trim(&fixed[18..34]));
+    }
+
+    /// On any bytes, a verdict given early never changes with more bytes.
+    #[test]
+    fn probe_verdicts_do_not_depend_on_the_split(
+        head in prop_oneof![Just(vec![1u8, 0]), Just(vec![1u8]), Just(vec![])],
+        rest in proptest::collection::vec(any::<u8>(), 0..120),
+    ) {
+        let b = [head, rest].concat();
+        let _ = probe_at_every_split(&b);
+    }
 
     #[test]
     fn arbitrary_bytes_never_panic(chunks in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 0..300)), 0..20), gaps in proptest::collection::vec(0u32..5000, 0..3)) {

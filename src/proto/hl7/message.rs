@@ -135,39 +135,30 @@ pub fn msh(seg: &[u8]) -> Option<(Separators, Msh<'_>)> {
 
 /// A field value as kept: `None` when empty; components joined with `^`
 /// and subcomponents with `&` whatever the message declared (so queries
-/// read alike across senders); control bytes and invalid UTF-8 replaced by
-/// U+FFFD; whole characters only, at most [`MAX_FIELD`] bytes of output.
+/// read alike across senders); everything else as sent — control,
+/// bidirectional and line-separator characters included, invalid UTF-8
+/// escaped reversibly (see [`crate::proto::text`]); whole characters only,
+/// at most [`MAX_FIELD`] bytes of output. Escaping for a terminal happens
+/// when printed, never here.
 pub fn text(v: &[u8], seps: Separators) -> Option<String> {
     if v.is_empty() {
         return None;
     }
-    // Each input byte yields at most 3 output bytes (U+FFFD): never read more
-    // than can be kept.
+    // Each input byte yields at least one output byte: never read more than
+    // can be kept.
     let v = &v[..v.len().min(MAX_FIELD)];
     let mut out = String::with_capacity(v.len());
-    let mut push = |c: char| {
-        let fits = out.len() + c.len_utf8() <= MAX_FIELD;
-        if fits {
-            out.push(c);
+    let component = char::from(seps.component);
+    let subcomponent = seps.subcomponent.map(char::from);
+    crate::proto::text::push_kept(&mut out, v, MAX_FIELD, |c| {
+        if c == component {
+            '^'
+        } else if Some(c) == subcomponent {
+            '&'
+        } else {
+            c
         }
-        fits
-    };
-    for chunk in v.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            let kept = match c {
-                _ if c as u32 == u32::from(seps.component) => '^',
-                _ if Some(c as u32) == seps.subcomponent.map(u32::from) => '&',
-                _ if c.is_control() => char::REPLACEMENT_CHARACTER,
-                _ => c,
-            };
-            if !push(kept) {
-                return Some(out);
-            }
-        }
-        if !chunk.invalid().is_empty() && !push(char::REPLACEMENT_CHARACTER) {
-            return Some(out);
-        }
-    }
+    });
     Some(out)
 }
 
@@ -257,7 +248,7 @@ mod tests {
     fn kept_text_is_clipped_and_clean() {
         let seps = Separators::default();
         assert_eq!(text(b"", seps), None);
-        assert_eq!(text(b"A\x07B\xffC", seps).unwrap(), "A\u{fffd}B\u{fffd}C");
+        assert_eq!(text(b"A\x07B\xffC", seps).unwrap(), "A\u{7}B\\xffC");
         assert_eq!(text(&[b'x'; 500], seps).unwrap().len(), MAX_FIELD);
     }
 }

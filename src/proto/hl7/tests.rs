@@ -420,7 +420,7 @@ fn unacknowledged_messages_are_bounded_and_all_written() {
 }
 
 #[test]
-fn hostile_header_values_are_clipped_and_cleaned() {
+fn hostile_header_values_are_clipped_and_kept_as_sent() {
     let long = "X".repeat(300);
     let m = frame(
         &[
@@ -447,22 +447,38 @@ fn hostile_header_values_are_clipped_and_cleaned() {
         msgs[0].sending_app.as_ref().unwrap().len(),
         message::MAX_FIELD
     );
-    assert!(!msgs[0]
-        .sending_facility
-        .as_ref()
-        .unwrap()
-        .contains('\u{1b}'));
+    // Stored as sent: escaping is for output only.
+    assert_eq!(msgs[0].sending_facility.as_deref(), Some("\x07\u{1b}[31m"));
     assert_eq!(msgs[0].message_type.as_deref(), Some("ADT^A01"));
-    // Control bytes become U+FFFD (3 bytes each): still at most MAX_FIELD.
-    assert!(msgs[2].sending_app.as_ref().unwrap().len() <= message::MAX_FIELD);
-    assert!(msgs[2]
-        .sending_app
-        .as_ref()
-        .unwrap()
-        .starts_with('\u{fffd}'));
+    assert_eq!(msgs[2].sending_app.as_deref(), Some(bells.as_str()));
     // An MSH over the kept 4 KiB: its early fields are still read.
     assert_eq!(msgs[1].sending_app.as_deref(), Some("A"));
     assert_eq!(msgs[1].message_type, None, "MSH-9 lies past the kept 4 KiB");
+}
+
+/// Issue 8 item 6: control characters and valid U+009B used to be stored as
+/// U+FFFD, unlike DICOM and MQTT. What was sent is stored (bounded); invalid
+/// UTF-8 is kept reversibly as `\xhh`.
+#[test]
+fn hl7_control_characters_are_stored_verbatim() {
+    let mut m = b"\x0bMSH|^~\\&|\x1b[2J\x07MON|\xc2\x9b31mICU|".to_vec();
+    m.extend_from_slice("\u{202e}SIH|\u{2028}HOSP|2024||ORU^R01|\x7f1|P|2.5\r".as_bytes());
+    m.extend_from_slice(b"PID|1||\xff\xfeX\r\x1c\x0d");
+    let (msgs, anomalies) = run(&vec![(true, m, 1)], None);
+    assert!(anomalies.is_empty(), "{anomalies:?}");
+    let r = &msgs[0];
+    assert_eq!(r.sending_app.as_deref(), Some("\u{1b}[2J\u{7}MON"));
+    assert_eq!(r.sending_facility.as_deref(), Some("\u{9b}31mICU"));
+    assert_eq!(r.receiving_app.as_deref(), Some("\u{202e}SIH"));
+    assert_eq!(r.receiving_facility.as_deref(), Some("\u{2028}HOSP"));
+    assert_eq!(r.control_id.as_deref(), Some("\u{7f}1"));
+    // Invalid UTF-8: kept as `\xhh`, the bytes recoverable.
+    let mut raw = b"\x0bMSH|^~\\&|A\xff|B|C|D|2024||ADT^A01|Z|P|2.5\r".to_vec();
+    raw.extend_from_slice(b"\x1c\x0d");
+    let (msgs, _) = run(&vec![(true, raw, 2)], None);
+    let app = msgs[0].sending_app.as_deref().unwrap();
+    assert_eq!(app, "A\\xff");
+    assert_eq!(crate::proto::text::unescape(app), b"A\xff");
 }
 
 #[test]

@@ -31,7 +31,7 @@
 //! | `MqttReservedPacketType` | type 0, or 15 before 5.0; skipped by count | "type 0", "type 15 before MQTT 5.0" |
 //! | `MqttInvalidQos` | QoS 3 in PUBLISH flags, will QoS or subscription options | "PUBLISH", "will", "subscription" |
 //! | `MqttPacketBeforeConnect` | the first client packet is not CONNECT, unless the flow was picked up mid-stream ([`Session::set_midstream`], or a gap before the client's first byte) | the packet type |
-//! | `MqttMalformedPacket` | a string, property block or field past the packet end, an unknown property, fixed-header flags of SUBSCRIBE/UNSUBSCRIBE/PUBREL other than 0010, the reserved CONNECT flag, will QoS/retain without a will, an empty topic without a topic alias, a list without entries, a packet type from the wrong side (CONNACK from the client, SUBSCRIBE from the broker, ...; not recorded). Invalid UTF-8 is not malformed: it is kept lossily | why |
+//! | `MqttMalformedPacket` | a string, property block or field past the packet end, an unknown property, fixed-header flags of SUBSCRIBE/UNSUBSCRIBE/PUBREL other than 0010, the reserved CONNECT flag, will QoS/retain without a will, an empty topic without a topic alias, a list without entries, a packet type from the wrong side (CONNACK from the client, SUBSCRIBE from the broker, ...; not recorded). Invalid UTF-8 is not malformed: it is kept, escaped reversibly as `\xhh` (`proto::text`) | why |
 //! | `MqttPacketOverHardCap` | a packet (PUBLISH, CONNECT: its head) over [`MAX_PACKET`]; skipped by count | the packet type |
 //! | `MqttConnackRefused` | CONNACK code non-zero (3.x) or >= 0x80 (5.0) | the reason's name |
 //! | `MqttWildcardSubscription` | a client subscribes to exactly `#` or `$SYS/#` | the filter |

@@ -300,62 +300,16 @@ struct Dir<'a, 'e> {
     emit: Emit<'e>,
 }
 
-/// The longest prefix of `b`, cut at a character boundary, whose lossy
-/// UTF-8 conversion (an invalid sequence becomes a 3-byte U+FFFD) is at
-/// most [`MAX_STRING`] bytes.
-fn clip(b: &[u8]) -> &[u8] {
-    if b.len() <= MAX_STRING / 3 {
-        return b;
-    }
-    let (mut out, mut pos) = (0, 0);
-    for chunk in b.utf8_chunks() {
-        let valid = chunk.valid();
-        if out + valid.len() > MAX_STRING {
-            let mut cut = MAX_STRING - out;
-            while !valid.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            return &b[..pos + cut];
-        }
-        out += valid.len();
-        pos += valid.len();
-        let invalid = chunk.invalid();
-        if !invalid.is_empty() {
-            if out + 3 > MAX_STRING {
-                return &b[..pos];
-            }
-            out += 3;
-            pos += invalid.len();
-        }
-    }
-    b
-}
-
-/// A clipped string as kept in records (invalid UTF-8 replaced, not refused).
+/// A string as kept in records: as sent, invalid UTF-8 (a malformed MQTT
+/// string, MQTT 5.0 1.5.4) escaped reversibly, at most [`MAX_STRING`]
+/// bytes (see [`crate::proto::text`]).
 fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(clip(b)).into_owned()
+    crate::proto::text::kept(b, MAX_STRING)
 }
 
-/// Whether `stored` is what [`text`] makes of `raw` (already clipped),
-/// without allocating.
+/// Whether `stored` is what [`text`] makes of `raw`, without allocating.
 fn eq_text(stored: &str, raw: &[u8]) -> bool {
-    if stored.as_bytes() == raw {
-        return true;
-    }
-    let mut s = stored.as_bytes();
-    for chunk in raw.utf8_chunks() {
-        let Some(rest) = s.strip_prefix(chunk.valid().as_bytes()) else {
-            return false;
-        };
-        s = rest;
-        if !chunk.invalid().is_empty() {
-            let Some(rest) = s.strip_prefix("\u{FFFD}".as_bytes()) else {
-                return false;
-            };
-            s = rest;
-        }
-    }
-    s.is_empty()
+    crate::proto::text::eq_kept(stored, raw, MAX_STRING)
 }
 
 /// Who may send a packet type: (client, broker).
@@ -670,7 +624,7 @@ impl Dir<'_, '_> {
                 && r.qos == qos
                 && r.retain == retain
                 && match topic {
-                    Topic::Raw(t) => eq_text(&r.topic, clip(t)),
+                    Topic::Raw(t) => eq_text(&r.topic, t),
                     Topic::Row(i) => rows.get(i).is_some_and(|o| o.topic == r.topic),
                 }
         };
@@ -723,7 +677,7 @@ impl Dir<'_, '_> {
                 _ => {}
             }
             let rows = &mut self.s.rec.subscribed;
-            let row = match rows.iter().position(|s| eq_text(&s.filter, clip(filter))) {
+            let row = match rows.iter().position(|s| eq_text(&s.filter, filter)) {
                 Some(i) => Some(i),
                 None if rows.len() < MAX_SUBSCRIBED => {
                     rows.push(SubscribeRecord {
@@ -786,7 +740,7 @@ impl Dir<'_, '_> {
             let filter = r.string("UNSUBSCRIBE filter past the packet end")?;
             filters += 1;
             let rec = &mut self.s.rec;
-            if rec.unsubscribed.iter().any(|f| eq_text(f, clip(filter))) {
+            if rec.unsubscribed.iter().any(|f| eq_text(f, filter)) {
                 continue;
             }
             if rec.unsubscribed.len() < MAX_UNSUBSCRIBED {
@@ -828,31 +782,32 @@ mod unit {
     use super::*;
 
     #[test]
-    fn clipping_keeps_whole_characters_and_bounds_the_text() {
+    fn kept_strings_are_bounded_to_whole_characters() {
         let mut s = "a".repeat(MAX_STRING - 1).into_bytes();
         s.extend("é".as_bytes()); // 2 bytes straddling the cut
-        assert_eq!(clip(&s).len(), MAX_STRING - 1);
-        assert_eq!(clip(b"short"), b"short");
+        assert_eq!(text(&s).len(), MAX_STRING - 1);
+        assert_eq!(text(b"short"), "short");
         let exact = [b'z'; MAX_STRING];
-        assert_eq!(clip(&exact), exact);
-        // Each invalid byte becomes 3 bytes of text.
+        assert_eq!(text(&exact).as_bytes(), exact);
+        // Each invalid byte becomes 4 bytes of text (`\xhh`).
         let junk = [0x80u8; 300];
-        assert_eq!(clip(&junk).len(), MAX_STRING / 3);
-        assert_eq!(text(&junk).len(), MAX_STRING / 3 * 3);
+        assert_eq!(text(&junk).len(), MAX_STRING / 4 * 4);
         for raw in [&junk[..], b"\xe2\x82", &[b'a', 0xff].repeat(200)] {
             assert!(text(raw).len() <= MAX_STRING);
-            assert!(eq_text(&text(raw), clip(raw)));
+            assert!(eq_text(&text(raw), raw));
         }
     }
 
     #[test]
-    fn lossy_comparison_matches_lossy_conversion() {
+    fn comparison_matches_conversion() {
         for raw in [
             &b"plain"[..],
             b"bad\xff\xfebytes",
             b"\xe2\x82",
             b"",
             b"\xf0\x9f\x98\x80ok",
+            b"a\\x41",
+            "\u{202e}\u{2028}".as_bytes(),
         ] {
             let t = text(raw);
             assert!(eq_text(&t, raw), "{raw:?}");
