@@ -17,25 +17,6 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Whether a prerequisite is there; prints a plain skip when it is not.
-/// (To be switched to the common helper that fails in CI.)
-fn require(what: &str) -> bool {
-    let ok = match what {
-        "root" => Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0"),
-        tool => Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success()),
-    };
-    if !ok {
-        eprintln!("SKIPPED: {what} is not available");
-    }
-    ok
-}
-
 /// A capture, its calling and called AE bytes as the script sends them, and
 /// the anomaly detail medtap stores.
 type Scenario = (
@@ -377,12 +358,22 @@ fn hl7_control_characters_from_python_hl7_are_stored_verbatim_and_printed_escape
 /// The same on captures made now (root, dcmtk, python-hl7, tcpdump, tshark).
 #[test]
 fn fresh_hostile_traffic_is_recorded_and_escaped() {
-    if !(require("root")
-        && require("storescp")
-        && require("echoscu")
-        && require("mosquitto")
-        && require("tcpdump")
-        && require("tshark"))
+    let test = "fresh_hostile_traffic_is_recorded_and_escaped";
+    if !(common::require_root(test)
+        && common::require_tools(
+            test,
+            &[
+                "storescp",
+                "storescu",
+                "echoscu",
+                "dump2dcm",
+                "mosquitto",
+                "mosquitto_pub",
+                "mllp_send",
+                "tcpdump",
+                "tshark",
+            ],
+        ))
     {
         return;
     }
