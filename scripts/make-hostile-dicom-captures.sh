@@ -21,8 +21,8 @@
 # and checksum offload off). Every packet stays on that wire; nothing leaves
 # the machine.
 #
-#   mthostile-scu  mthost0  02:00:00:83:00:01  10.83.0.1/24  SCU / HL7 sender
-#   mthostile-scp  mthost1  02:00:00:83:00:02  10.83.0.2/24  storescp (MEDTAP_PACS; it
+#   mt-hostile-PID-scu  mthost0  02:00:00:83:00:01  10.83.0.1/24  SCU / HL7 sender
+#   mt-hostile-PID-scp  mthost1  02:00:00:83:00:02  10.83.0.2/24  storescp (MEDTAP_PACS; it
 #                                                            answers any called AE),
 #                                                            mllp_listener.py, mosquitto,
 #                                                            tcpdump
@@ -52,7 +52,6 @@
 # (scripts/install-deps.sh). Helpers: scripts/lib/netns.sh, scripts/lib/truth.sh.
 set -euo pipefail
 
-readonly NS_SCU=mthostile-scu NS_SCP=mthostile-scp
 readonly IF_SCU=mthost0 IF_SCP=mthost1
 readonly IP_SCU=10.83.0.1 IP_SCP=10.83.0.2
 readonly MAC_SCU=02:00:00:83:00:01 MAC_SCP=02:00:00:83:00:02
@@ -68,10 +67,15 @@ readonly MQTT_ID=$'\xe2\x80\xaeEVIL\xe2\x80\xa8X' MQTT_TOPIC=$'ward/\xe2\x80\xae
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NETNS_TAG=make-hostile-dicom-captures
-NETNS_PREFIX=mthostile
+NETNS_PREFIX=mt-hostile
 NETNS_IFACES=("$IF_SCU" "$IF_SCP")
 # shellcheck source=scripts/lib/netns.sh
 . "$repo_root/scripts/lib/netns.sh"
+# Named after this process, like the other capture scripts' namespaces, so
+# that a run never collides with another one and its teardown finds them.
+NS_SCU=$(netns_name scu)
+NS_SCP=$(netns_name scp)
+readonly NS_SCU NS_SCP
 # shellcheck source=scripts/lib/truth.sh
 . "$repo_root/scripts/lib/truth.sh"
 

@@ -390,6 +390,12 @@ fn fresh_hostile_traffic_is_recorded_and_escaped() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Regression: the script once named its namespaces without its PID
+    // while its teardown removed only PID-named ones, so they leaked and the
+    // next run failed with "File exists".
+    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(!left.contains("hostile"), "namespaces left behind: {left}");
     check_dicom(&dir.path().join("dicom"));
     check_dicom_against_tshark(&dir.path().join("dicom"));
     check_hl7(&dir.path().join("hl7"));
