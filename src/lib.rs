@@ -2,17 +2,18 @@
 //!
 //! The hot path is `capture → decode → flow → device`, all synchronous and
 //! allocation-free per packet; [`pipeline::Pipeline`] glues it together and
-//! hands owned [`record::Record`]s over a bounded channel to the SQLite
+//! hands owned [`event::Event`]s over a bounded channel to the SQLite
 //! writer in [`store`]. See `../shared/ARCHITECTURE.md` for the design.
 
 pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod device;
+pub mod event;
 pub mod flow;
 pub mod net;
 pub mod pipeline;
 pub mod proto;
-pub mod record;
+pub mod stats;
 pub mod store;
 pub mod time;

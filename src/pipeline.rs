@@ -6,12 +6,13 @@ use crate::capture::Frame;
 use crate::decode::{decode, DecodeErrorKind, LinkType, Network, Transport};
 use crate::device::inventory::DeviceEvent;
 use crate::device::Inventory;
+use crate::event::AnomalyRecord;
+use crate::event::{Backpressure, Event, EventSender};
 use crate::flow::table::FlowPacket;
 use crate::flow::{FlowCounters, FlowTable, Timeouts};
 use crate::net::Cidr;
 use crate::proto::app::{AppCounters, AppEvent, AppLayer, Segment};
-use crate::record::AnomalyRecord;
-use crate::record::{Backpressure, Record, RecordSender, StatsRecord};
+use crate::stats::StatsRecord;
 use crate::time::{Micros, SECOND};
 
 /// How often (in the driving clock) idle flows are swept.
@@ -71,7 +72,7 @@ pub struct Pipeline {
     flows: FlowTable,
     app: AppLayer,
     devices: Inventory,
-    out: RecordSender,
+    out: EventSender,
     counters: Counters,
     sampled: Counters,
     next_sweep: Micros,
@@ -85,7 +86,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Builds the chain; records go to `out`.
-    pub fn new(opts: &PipelineOptions, out: RecordSender) -> Pipeline {
+    pub fn new(opts: &PipelineOptions, out: EventSender) -> Pipeline {
         Pipeline {
             flows: FlowTable::new(opts.max_flows, opts.timeouts, opts.first_flow_id),
             app: AppLayer::new(opts.max_flows, opts.reassembly_bytes),
@@ -217,7 +218,7 @@ impl Pipeline {
                 if self.next_interim != Micros::MIN {
                     let out = &mut self.out;
                     self.flows
-                        .interim(now, every, &mut |r| out.send(Record::Flow(r)));
+                        .interim(now, every, &mut |r| out.send(Event::Flow(r)));
                 }
                 self.next_interim = now.saturating_add(every);
             }
@@ -346,33 +347,33 @@ fn icmp_key_port(v6: bool, icmp_type: u8, code: u8) -> u16 {
 
 /// A flow ended: its application state first (association records), then
 /// the flow record itself.
-fn end_flow(app: &mut AppLayer, out: &mut RecordSender, slot: u32, r: crate::flow::FlowRecord) {
+fn end_flow(app: &mut AppLayer, out: &mut EventSender, slot: u32, r: crate::flow::FlowRecord) {
     app.end(slot, r.flow_id, r.end, &mut |e| send_app(out, e));
-    out.send(Record::Flow(r));
+    out.send(Event::Flow(r));
 }
 
-fn send_app(out: &mut RecordSender, e: AppEvent) {
+fn send_app(out: &mut EventSender, e: AppEvent) {
     out.send(match e {
         AppEvent::Anomaly {
             ts,
             flow_id,
             anomaly,
             detail,
-        } => Record::Anomaly(AnomalyRecord {
+        } => Event::Anomaly(AnomalyRecord {
             ts,
             flow_id,
             anomaly,
             detail,
         }),
-        AppEvent::Dicom(d) => Record::Dicom(d),
-        AppEvent::Hl7(m) => Record::Hl7(m),
-        AppEvent::Mqtt(m) => Record::Mqtt(m),
+        AppEvent::Dicom(d) => Event::Dicom(d),
+        AppEvent::Hl7(m) => Event::Hl7(m),
+        AppEvent::Mqtt(m) => Event::Mqtt(m),
     });
 }
 
-fn send_device(out: &mut RecordSender, e: DeviceEvent) {
+fn send_device(out: &mut EventSender, e: DeviceEvent) {
     out.send(match e {
-        DeviceEvent::Seen(d) => Record::Device(d),
-        DeviceEvent::Ip(i) => Record::DeviceIp(i),
+        DeviceEvent::Seen(d) => Event::Device(d),
+        DeviceEvent::Ip(i) => Event::DeviceIp(i),
     });
 }

@@ -7,9 +7,9 @@ mod common;
 
 use medtap::capture::Frame;
 use medtap::decode::LinkType;
+use medtap::event::{channel, Backpressure, Event};
 use medtap::pipeline::{Pipeline, PipelineOptions};
 use medtap::proto::Anomaly;
-use medtap::record::{channel, Backpressure, Record};
 use medtap::time::SECOND;
 
 fn replay(files: &[(&str, i64)]) -> (Vec<Anomaly>, [u64; Anomaly::COUNT]) {
@@ -20,7 +20,7 @@ fn replay(files: &[(&str, i64)]) -> (Vec<Anomaly>, [u64; Anomaly::COUNT]) {
     let drain = std::thread::spawn(move || {
         rx.iter()
             .filter_map(|r| match r {
-                Record::Anomaly(a) => Some(a.anomaly),
+                Event::Anomaly(a) => Some(a.anomaly),
                 _ => None,
             })
             .collect::<Vec<_>>()

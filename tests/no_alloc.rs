@@ -10,8 +10,8 @@ mod common;
 
 use medtap::capture::Frame;
 use medtap::decode::LinkType;
+use medtap::event::{channel, Backpressure};
 use medtap::pipeline::{Pipeline, PipelineOptions};
-use medtap::record::{channel, Backpressure};
 use medtap::time::SECOND;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -4,8 +4,8 @@
 
 use medtap::capture::Frame;
 use medtap::decode::LinkType;
+use medtap::event::{channel, Backpressure};
 use medtap::pipeline::{Pipeline, PipelineOptions};
-use medtap::record::{channel, Backpressure};
 use medtap::time::SECOND;
 
 /// A pipeline sized like a sensor's default config.

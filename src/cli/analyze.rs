@@ -5,7 +5,7 @@ use super::{init_logging, load_config, stop_signals};
 use anyhow::Result;
 use clap::Args;
 use medtap::capture::FileSource;
-use medtap::record::Backpressure;
+use medtap::event::Backpressure;
 use medtap::store::{SessionInfo, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;

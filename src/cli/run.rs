@@ -5,7 +5,7 @@ use super::{init_logging, load_config, stop_signals};
 use anyhow::Result;
 use clap::Args;
 use medtap::capture::{LiveOptions, LiveSource};
-use medtap::record::Backpressure;
+use medtap::event::Backpressure;
 use medtap::store::{SessionInfo, Store};
 use medtap::time::{self, Micros, SECOND};
 use std::path::PathBuf;

@@ -4,8 +4,8 @@
 
 use anyhow::Result;
 use medtap::config::Config;
+use medtap::event::{self, Backpressure};
 use medtap::pipeline::{Pipeline, PipelineOptions};
-use medtap::record::{self, Backpressure};
 use medtap::store::{Store, Writer, WriterTotals};
 use medtap::time::{Micros, SECOND};
 use std::process::ExitCode;
@@ -74,7 +74,7 @@ impl Session {
         interim_every: Option<Micros>,
     ) -> Result<Session> {
         let first_flow_id = store.next_flow_id()?;
-        let (tx, rx) = record::channel(cfg.store.channel_capacity, backpressure);
+        let (tx, rx) = event::channel(cfg.store.channel_capacity, backpressure);
         let writer = store.spawn_writer(rx, cfg.store.batch_rows)?;
         let opts = PipelineOptions {
             max_flows: cfg.flow.max_flows,
@@ -103,7 +103,7 @@ impl Session {
         let last = self.pipeline.take_stats(source, now, now);
         if self.pipeline.has_unsent_stats()
             || last
-                != (medtap::record::StatsRecord {
+                != (medtap::stats::StatsRecord {
                     source: source.to_string(),
                     period_start: now,
                     period_end: now,

@@ -3,24 +3,25 @@
 
 use crate::decode::DecodeErrorKind;
 use crate::device::{DeviceIpRecord, DeviceRecord};
+use crate::event::{AnomalyRecord, Event};
 use crate::flow::FlowRecord;
 use crate::proto::dicom::AssociationRecord;
 use crate::proto::Anomaly;
-use crate::record::{AnomalyRecord, Record, StatsRecord};
+use crate::stats::StatsRecord;
 use rusqlite::{params, Transaction};
 
 /// Writes one data record (not a statistics row: the writer accounts
 /// those itself, see [`insert_stats`]).
-pub(super) fn insert_record(tx: &Transaction<'_>, r: &Record) -> rusqlite::Result<()> {
+pub(super) fn insert_record(tx: &Transaction<'_>, r: &Event) -> rusqlite::Result<()> {
     match r {
-        Record::Flow(f) => insert_flow(tx, f),
-        Record::Device(d) => upsert_device(tx, d),
-        Record::DeviceIp(d) => upsert_device_ip(tx, d),
-        Record::Stats(s) => insert_stats(tx, s, None),
-        Record::Anomaly(a) => insert_anomaly(tx, a),
-        Record::Dicom(d) => insert_dicom(tx, d.0, &d.1),
-        Record::Hl7(m) => super::app_rows::insert_hl7(tx, m.0, &m.1),
-        Record::Mqtt(m) => super::app_rows::insert_mqtt(tx, m.0, &m.1),
+        Event::Flow(f) => insert_flow(tx, f),
+        Event::Device(d) => upsert_device(tx, d),
+        Event::DeviceIp(d) => upsert_device_ip(tx, d),
+        Event::Stats(s) => insert_stats(tx, s, None),
+        Event::Anomaly(a) => insert_anomaly(tx, a),
+        Event::Dicom(d) => insert_dicom(tx, d.0, &d.1),
+        Event::Hl7(m) => super::app_rows::insert_hl7(tx, m.0, &m.1),
+        Event::Mqtt(m) => super::app_rows::insert_mqtt(tx, m.0, &m.1),
     }
 }
 

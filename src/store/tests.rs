@@ -2,9 +2,10 @@
 
 use super::*;
 use crate::device::{DeviceIpRecord, DeviceRecord, IpSource};
+use crate::event::{channel, Backpressure, Event};
 use crate::flow::{DirCounters, EndReason, FlowRecord, FlowState};
 use crate::net::Mac;
-use crate::record::{channel, Backpressure, Record, StatsRecord};
+use crate::stats::StatsRecord;
 use query::{DeviceSel, FlowFilter};
 
 fn flow(id: u64, start: i64, src: &str, dst: &str) -> FlowRecord {
@@ -41,7 +42,7 @@ fn flow(id: u64, start: i64, src: &str, dst: &str) -> FlowRecord {
     }
 }
 
-fn write(path: &std::path::Path, records: Vec<Record>) {
+fn write(path: &std::path::Path, records: Vec<Event>) {
     let (mut tx, rx) = channel(16, Backpressure::Wait(std::time::Duration::from_secs(5)));
     let info = SessionInfo {
         command: "test".into(),
@@ -67,9 +68,9 @@ fn writer_round_trip_and_filters() {
     write(
         &db,
         vec![
-            Record::Flow(flow(1, 1_000, "10.0.0.1", "10.0.0.2")),
-            Record::Flow(flow(2, 9_000, "10.0.0.3", "fd00::2")),
-            Record::Stats(Box::new(StatsRecord {
+            Event::Flow(flow(1, 1_000, "10.0.0.1", "10.0.0.2")),
+            Event::Flow(flow(2, 9_000, "10.0.0.3", "fd00::2")),
+            Event::Stats(Box::new(StatsRecord {
                 source: "a.pcap".into(),
                 packets: 10,
                 ..Default::default()
@@ -144,14 +145,14 @@ fn device_upserts_keep_the_earliest_first_and_latest_last_seen() {
     let mac = Mac([2, 0, 0, 0, 0, 9]);
     let ip = "10.1.1.1".parse().unwrap();
     let dev = |first, last| {
-        Record::Device(DeviceRecord {
+        Event::Device(DeviceRecord {
             mac,
             first_seen: first,
             last_seen: last,
         })
     };
     let bind = |first, last| {
-        Record::DeviceIp(DeviceIpRecord {
+        Event::DeviceIp(DeviceIpRecord {
             mac,
             ip,
             first_seen: first,
@@ -218,7 +219,7 @@ fn a_database_from_a_newer_medtap_is_refused_not_damaged() {
 
 /// A writer on `db` whose inserts into `flows` all fail (a trigger aborts
 /// them), like a disk that refuses data but not the small accounting rows.
-fn failing_flows_writer(db: &std::path::Path) -> (crate::record::RecordSender, Writer) {
+fn failing_flows_writer(db: &std::path::Path) -> (crate::event::EventSender, Writer) {
     let info = SessionInfo {
         command: "test".into(),
         source: "unit".into(),
@@ -244,16 +245,16 @@ fn records_not_written_after_the_last_statistics_row_are_still_counted() {
     let db = dir.path().join("f.db");
     let (mut tx, w) = failing_flows_writer(&db);
     for i in 0..10 {
-        tx.send(Record::Flow(flow(i + 1, 1_000, "10.0.0.1", "10.0.0.2")));
+        tx.send(Event::Flow(flow(i + 1, 1_000, "10.0.0.1", "10.0.0.2")));
     }
-    tx.send(Record::Stats(Box::new(StatsRecord {
+    tx.send(Event::Stats(Box::new(StatsRecord {
         source: "unit".into(),
         packets: 7,
         ..Default::default()
     })));
     // Failures in the same batch as the stats row, and after it.
     for i in 10..15 {
-        tx.send(Record::Flow(flow(i + 1, 1_000, "10.0.0.1", "10.0.0.2")));
+        tx.send(Event::Flow(flow(i + 1, 1_000, "10.0.0.1", "10.0.0.2")));
     }
     drop(tx);
     let totals = w.finish("end of test");
@@ -281,8 +282,8 @@ fn statistics_rows_that_fail_are_kept_and_written_later() {
          BEGIN SELECT RAISE(ABORT, 'stats refused by test'); END;",
     )
     .unwrap();
-    tx.send(Record::Flow(flow(1, 1_000, "10.0.0.1", "10.0.0.2")));
-    tx.send(Record::Stats(Box::new(StatsRecord {
+    tx.send(Event::Flow(flow(1, 1_000, "10.0.0.1", "10.0.0.2")));
+    tx.send(Event::Stats(Box::new(StatsRecord {
         source: "unit".into(),
         packets: 3,
         ..Default::default()
@@ -363,11 +364,11 @@ fn interim_flow_records_are_replaced_by_the_final_one() {
     last.state = FlowState::ClosedFin;
     last.end = 9_000;
     last.dirs[0].pkts = 30;
-    write(&db, vec![Record::Flow(interim)]);
+    write(&db, vec![Event::Flow(interim)]);
     let conn = open_read(&db).unwrap();
     let rows = query::flows(&conn, &FlowFilter::default()).unwrap();
     assert_eq!(rows[0].reason, "interim");
-    write(&db, vec![Record::Flow(last)]);
+    write(&db, vec![Event::Flow(last)]);
     let rows = query::flows(&conn, &FlowFilter::default()).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(

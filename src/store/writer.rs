@@ -13,7 +13,8 @@ use super::inserts::{insert_record, insert_stats};
 use super::lock::WriterLock;
 use super::sessions::{self, Progress, SessionInfo};
 use super::StoreError;
-use crate::record::{Record, StatsRecord};
+use crate::event::Event;
+use crate::stats::StatsRecord;
 use crossbeam_channel::Receiver;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -93,11 +94,11 @@ impl Store {
     }
 
     /// Starts the writer thread on `rx`. It ends when every
-    /// [`crate::record::RecordSender`] is dropped; then call
+    /// [`crate::event::EventSender`] is dropped; then call
     /// [`Writer::finish`].
     pub fn spawn_writer(
         self,
-        rx: Receiver<Record>,
+        rx: Receiver<Event>,
         batch_rows: usize,
     ) -> Result<Writer, StoreError> {
         let counters = Arc::new(WriterCounters::default());
@@ -197,8 +198,8 @@ struct State {
     failures: FailureLog,
 }
 
-fn run(mut st: State, rx: Receiver<Record>, batch_rows: usize, c: &WriterCounters) -> State {
-    let mut batch: Vec<Record> = Vec::with_capacity(batch_rows);
+fn run(mut st: State, rx: Receiver<Event>, batch_rows: usize, c: &WriterCounters) -> State {
+    let mut batch: Vec<Event> = Vec::with_capacity(batch_rows);
     // Block for the first record, then take whatever else is queued (up to
     // the batch size) into the same transaction.
     while let Ok(first) = rx.recv() {
@@ -218,10 +219,10 @@ fn run(mut st: State, rx: Receiver<Record>, batch_rows: usize, c: &WriterCounter
 impl State {
     /// Writes the data records of `batch` in one transaction, then any
     /// statistics rows (with the failures so far) in another.
-    fn write_batch(&mut self, batch: &mut Vec<Record>, c: &WriterCounters) {
+    fn write_batch(&mut self, batch: &mut Vec<Event>, c: &WriterCounters) {
         let mut has_stats = false;
         batch.retain_mut(|r| match r {
-            Record::Stats(s) => {
+            Event::Stats(s) => {
                 has_stats = true;
                 if self.pending_stats.len() < MAX_PENDING_STATS {
                     self.pending_stats.push(std::mem::take(&mut **s));
@@ -254,7 +255,7 @@ impl State {
     }
 
     /// The data records in one transaction; returns how many were written.
-    fn write_data(&mut self, batch: &[Record]) -> rusqlite::Result<u64> {
+    fn write_data(&mut self, batch: &[Event]) -> rusqlite::Result<u64> {
         let tx = self.conn.transaction()?;
         let mut ok = 0;
         for r in batch {

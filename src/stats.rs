@@ -1,51 +1,9 @@
-//! Owned records that leave the hot path for the writer thread, and the
-//! bounded channel that carries them.
+//! Counters for one period of capture: what `medtap status` shows.
 
 use crate::decode::DecodeErrorKind;
-use crate::device::{DeviceIpRecord, DeviceRecord};
 use crate::flow::reassembly::ReassemblyCounters;
-use crate::flow::FlowRecord;
-use crate::proto::dicom::AssociationRecord;
-use crate::proto::hl7::MessageRecord;
-use crate::proto::mqtt::SessionRecord;
 use crate::proto::Anomaly;
 use crate::time::Micros;
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
-use std::time::Duration;
-
-/// Everything the store writes.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Record {
-    /// An ended flow.
-    Flow(FlowRecord),
-    /// A device seen.
-    Device(DeviceRecord),
-    /// A MAC ↔ IP binding seen.
-    DeviceIp(DeviceIpRecord),
-    /// Counters for one period (boxed: rare and large).
-    Stats(Box<StatsRecord>),
-    /// A protocol anomaly on a flow.
-    Anomaly(AnomalyRecord),
-    /// A DICOM association, by flow id (boxed: once per association).
-    Dicom(Box<(u64, AssociationRecord)>),
-    /// An HL7 message, by flow id (boxed: once per message).
-    Hl7(Box<(u64, MessageRecord)>),
-    /// An MQTT session, by flow id (boxed: once per connection).
-    Mqtt(Box<(u64, SessionRecord)>),
-}
-
-/// A protocol anomaly seen on a flow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AnomalyRecord {
-    /// When.
-    pub ts: Micros,
-    /// Which flow.
-    pub flow_id: u64,
-    /// What.
-    pub anomaly: Anomaly,
-    /// A short static detail (a reason's name, an ACK code), if any.
-    pub detail: Option<&'static str>,
-}
 
 /// Counters for one period of capture (a live interval, or one input file).
 /// Every figure is the delta over the period.
@@ -160,87 +118,6 @@ impl StatsRecord {
     }
 }
 
-/// What the sender does when the writer falls behind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backpressure {
-    /// Live capture: never wait; count the record as dropped.
-    Drop,
-    /// Files: wait up to this long for room, then count it as dropped.
-    Wait(Duration),
-}
-
-/// The hot path's end of the writer channel. Sending never allocates (the
-/// channel's buffer is allocated once) and never blocks forever.
-pub struct RecordSender {
-    tx: Sender<Record>,
-    backpressure: Backpressure,
-    dropped: u64,
-}
-
-/// Makes the bounded channel between the pipeline and the writer.
-pub fn channel(capacity: usize, backpressure: Backpressure) -> (RecordSender, Receiver<Record>) {
-    let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-    (
-        RecordSender {
-            tx,
-            backpressure,
-            dropped: 0,
-        },
-        rx,
-    )
-}
-
-impl RecordSender {
-    /// Hands a statistics row to the writer, or gives it back (not
-    /// counted as dropped) when the writer is behind, for a caller that
-    /// keeps it for later.
-    pub fn send_stats_or_keep(&mut self, s: Box<StatsRecord>) -> Result<(), Box<StatsRecord>> {
-        let r = Record::Stats(s);
-        let back = match self.backpressure {
-            Backpressure::Drop => self.tx.try_send(r).map_err(|e| e.into_inner()),
-            Backpressure::Wait(t) => self.tx.send_timeout(r, t).map_err(|e| e.into_inner()),
-        };
-        match back {
-            Ok(()) => Ok(()),
-            Err(Record::Stats(s)) => Err(s),
-            // Only a statistics row was sent.
-            Err(_) => Ok(()),
-        }
-    }
-
-    /// Hands `r` to the writer, or counts it as dropped.
-    pub fn send(&mut self, r: Record) {
-        let ok = match self.backpressure {
-            Backpressure::Drop => !matches!(
-                self.tx.try_send(r),
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
-            ),
-            Backpressure::Wait(t) => !matches!(
-                self.tx.send_timeout(r, t),
-                Err(SendTimeoutError::Timeout(_) | SendTimeoutError::Disconnected(_))
-            ),
-        };
-        if !ok {
-            self.dropped += 1;
-            // Log the 1st, 2nd, 4th, 8th ... drop: visible without flooding.
-            if self.dropped.is_power_of_two() {
-                tracing::warn!(dropped = self.dropped, "writer is behind: records dropped");
-            }
-        }
-    }
-
-    /// Changes what happens when the writer falls behind (at shutdown,
-    /// live capture waits for the writer instead of dropping).
-    pub fn set_backpressure(&mut self, backpressure: Backpressure) {
-        self.backpressure = backpressure;
-    }
-
-    /// Records dropped so far.
-    pub fn dropped(&self) -> u64 {
-        self.dropped
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,34 +150,5 @@ mod tests {
         assert_eq!((a.packets, a.kernel_drops, a.records_dropped), (12, 3, 1));
         assert_eq!((a.anomalies[0], a.decode_errors[1]), (3, 4));
         assert_eq!(a.reassembly.gaps, 3);
-    }
-
-    #[test]
-    fn statistics_are_kept_not_dropped_when_the_writer_is_full() {
-        let (mut tx, rx) = channel(1, Backpressure::Drop);
-        tx.send(Record::Flow(crate::flow::FlowRecord {
-            flow_id: 1,
-            start: 0,
-            end: 0,
-            proto: 17,
-            src_ip: [10, 0, 0, 1].into(),
-            src_port: 1,
-            dest_ip: [10, 0, 0, 2].into(),
-            dest_port: 2,
-            icmp: None,
-            vlan: None,
-            src_mac: None,
-            dest_mac: None,
-            dirs: Default::default(),
-            state: crate::flow::FlowState::New,
-            reason: crate::flow::EndReason::Timeout,
-            app_proto: None,
-        }));
-        assert!(
-            tx.send_stats_or_keep(Box::default()).is_err(),
-            "full: given back"
-        );
-        assert_eq!(tx.dropped(), 0, "not counted as dropped");
-        drop(rx);
     }
 }
