@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // bench code: a panic is a failure report
 
 mod support;
-use support::{feed, pipeline};
+use support::{feed, sensor};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use medtap::time::SECOND;
@@ -32,11 +32,10 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(bytes));
     g.bench_function("c_store_3MiB", |b| {
         b.iter_batched(
-            pipeline,
+            sensor,
             |mut p| {
                 feed(&mut p, big.iter().map(|f| (f.0, &f.1[..])), 0);
-                p.finish();
-                p
+                p.finish("bench")
             },
             BatchSize::LargeInput,
         )
@@ -46,7 +45,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(per_iter));
     g.bench_function("c_echo_associations", |b| {
         b.iter_batched(
-            pipeline,
+            sensor,
             |mut p| {
                 // The same 5-tuple again each round: the closed flow is
                 // reused by the next SYN, as a busy modality does.
@@ -57,8 +56,7 @@ fn bench(c: &mut Criterion) {
                         i * 10 * SECOND,
                     );
                 }
-                p.finish();
-                p
+                p.finish("bench")
             },
             BatchSize::LargeInput,
         )

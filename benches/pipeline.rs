@@ -8,7 +8,7 @@
 mod traffic;
 
 mod support;
-use support::{feed, pipeline};
+use support::{feed, sensor};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use medtap::decode::{decode, LinkType};
@@ -46,7 +46,7 @@ fn bench(c: &mut Criterion) {
         }
         g.bench_function("decode+flow+device", |b| {
             b.iter_batched(
-                pipeline,
+                sensor,
                 |mut p| {
                     feed(&mut p, frames.iter().map(|f| (f.ts, &f.data[..])), 0);
                     p

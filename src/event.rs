@@ -10,6 +10,8 @@ use crate::proto::Anomaly;
 use crate::stats::StatsRecord;
 use crate::time::Micros;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Everything the hot path hands on: what the sinks consume.
@@ -46,7 +48,7 @@ pub struct AnomalyRecord {
     pub detail: Option<&'static str>,
 }
 
-/// What the sender does when the writer falls behind.
+/// What the sender does when the far side (the fan-out to the sinks) falls behind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backpressure {
     /// Live capture: never wait; count the record as dropped.
@@ -55,21 +57,44 @@ pub enum Backpressure {
     Wait(Duration),
 }
 
-/// The hot path's end of the writer channel. Sending never allocates (the
+/// The hot path's end of the event channel. Sending never allocates (the
 /// channel's buffer is allocated once) and never blocks forever.
 pub struct EventSender {
     tx: Sender<Event>,
     backpressure: Backpressure,
+    mode: StreamMode,
     dropped: u64,
 }
 
-/// Makes the bounded channel between the pipeline and the writer.
+/// Whether the stream currently waits for room (files, shutdown) or drops
+/// (live): set by the hot path's [`EventSender`], read by the fan-out so
+/// that the database sink follows the same rule.
+#[derive(Clone, Debug, Default)]
+pub struct StreamMode(Arc<AtomicBool>);
+
+impl StreamMode {
+    /// Whether senders wait for room.
+    pub fn waiting(&self) -> bool {
+        // Acquire: pairs with the Release store made before later sends.
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self, backpressure: Backpressure) {
+        let waiting = matches!(backpressure, Backpressure::Wait(_));
+        self.0.store(waiting, Ordering::Release);
+    }
+}
+
+/// Makes the bounded channel between the pipeline and the fan-out ([`crate::output::fanout`]).
 pub fn channel(capacity: usize, backpressure: Backpressure) -> (EventSender, Receiver<Event>) {
     let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+    let mode = StreamMode::default();
+    mode.set(backpressure);
     (
         EventSender {
             tx,
             backpressure,
+            mode,
             dropped: 0,
         },
         rx,
@@ -77,8 +102,8 @@ pub fn channel(capacity: usize, backpressure: Backpressure) -> (EventSender, Rec
 }
 
 impl EventSender {
-    /// Hands a statistics row to the writer, or gives it back (not
-    /// counted as dropped) when the writer is behind, for a caller that
+    /// Hands a statistics row to the fan-out, or gives it back (not
+    /// counted as dropped) when the channel is full, for a caller that
     /// keeps it for later.
     pub fn send_stats_or_keep(&mut self, s: Box<StatsRecord>) -> Result<(), Box<StatsRecord>> {
         let r = Event::Stats(s);
@@ -94,7 +119,7 @@ impl EventSender {
         }
     }
 
-    /// Hands `r` to the writer, or counts it as dropped.
+    /// Hands `r` to the fan-out, or counts it as dropped.
     pub fn send(&mut self, r: Event) {
         let ok = match self.backpressure {
             Backpressure::Drop => !matches!(
@@ -115,10 +140,16 @@ impl EventSender {
         }
     }
 
-    /// Changes what happens when the writer falls behind (at shutdown,
-    /// live capture waits for the writer instead of dropping).
+    /// Changes what happens when the far side falls behind (at shutdown,
+    /// live capture waits for room instead of dropping).
     pub fn set_backpressure(&mut self, backpressure: Backpressure) {
         self.backpressure = backpressure;
+        self.mode.set(backpressure);
+    }
+
+    /// The stream's mode, for the fan-out on the far side.
+    pub fn mode(&self) -> StreamMode {
+        self.mode.clone()
     }
 
     /// Events dropped so far.

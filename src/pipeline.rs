@@ -1,8 +1,9 @@
 //! The hot path: one frame in, counters and flow/device state updated,
-//! owned records out on the writer channel. Synchronous, no I/O, no
+//! owned events out on the event channel. Synchronous, no I/O, no
 //! allocation per packet.
 
 use crate::capture::Frame;
+use crate::config::Config;
 use crate::decode::{decode, DecodeErrorKind, LinkType, Network, Transport};
 use crate::device::inventory::DeviceEvent;
 use crate::device::Inventory;
@@ -42,6 +43,33 @@ pub struct PipelineOptions {
     pub interim_every: Option<Micros>,
 }
 
+impl PipelineOptions {
+    /// The options `cfg` asks for. `first_flow_id` comes from the store
+    /// (one past its highest); `interim_every` from the sensor's mode
+    /// (live capture writes long flows before they end, files do not).
+    pub fn from_config(
+        cfg: &Config,
+        first_flow_id: u64,
+        interim_every: Option<Micros>,
+    ) -> PipelineOptions {
+        PipelineOptions {
+            max_flows: cfg.flow.max_flows,
+            timeouts: cfg.flow.timeouts.to_timeouts(),
+            max_devices: cfg.identity.max_devices,
+            local_networks: cfg.identity.networks(),
+            device_flush_every: secs(cfg.identity.flush_interval_secs),
+            first_flow_id,
+            reassembly_bytes: cfg.flow.reassembly_mib.saturating_mul(1 << 20),
+            interim_every,
+        }
+    }
+}
+
+/// A whole number of seconds from the config as [`Micros`] (saturating).
+pub fn secs(n: u64) -> Micros {
+    i64::try_from(n).unwrap_or(i64::MAX / SECOND) * SECOND
+}
+
 /// Cumulative counters of the hot path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -61,7 +89,7 @@ pub struct Counters {
     pub devices_untracked: u64,
     /// Devices in the table.
     pub devices: u64,
-    /// Records dropped on the way to the writer.
+    /// Records dropped on the way to the fan-out (channel full).
     pub records_dropped: u64,
     /// Application layer (reassembly, parsers, anomalies).
     pub app: AppCounters,
@@ -80,7 +108,7 @@ pub struct Pipeline {
     device_flush_every: Micros,
     interim_every: Option<Micros>,
     next_interim: Micros,
-    /// A statistics row the writer had no room for, merged into the next.
+    /// A statistics row the channel had no room for, merged into the next.
     unsent_stats: Option<StatsRecord>,
 }
 
@@ -231,7 +259,7 @@ impl Pipeline {
     }
 
     /// Ends every flow and writes every device (end of input or shutdown).
-    /// From here on, records wait for the writer (up to a minute each)
+    /// From here on, events wait for room (up to a minute each)
     /// instead of being dropped: capture has stopped, nothing is gained by
     /// losing the open flows.
     pub fn finish(&mut self) {
@@ -298,12 +326,12 @@ impl Pipeline {
         }
     }
 
-    /// Whether a statistics row is waiting for room at the writer.
+    /// Whether a statistics row is waiting for room on the channel.
     pub fn has_unsent_stats(&self) -> bool {
         self.unsent_stats.is_some()
     }
 
-    /// Hands a stats record to the writer. When the writer is behind, the
+    /// Hands a stats record to the fan-out. When the channel is full, the
     /// row is kept and merged into the next one instead of being dropped:
     /// the statistics are what tell the security office what was lost.
     pub fn send_stats(&mut self, stats: StatsRecord) {

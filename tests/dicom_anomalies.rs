@@ -6,17 +6,16 @@
 mod common;
 
 use medtap::capture::Frame;
+use medtap::config::Config;
 use medtap::decode::LinkType;
-use medtap::event::{channel, Backpressure, Event};
-use medtap::pipeline::{Pipeline, PipelineOptions};
+use medtap::event::Event;
+use medtap::output::{Delivery, SinkSpec};
 use medtap::proto::Anomaly;
+use medtap::sensor::{Mode, Sensor, SensorOptions};
 use medtap::time::SECOND;
 
 fn replay(files: &[(&str, i64)]) -> (Vec<Anomaly>, [u64; Anomaly::COUNT]) {
-    let (tx, rx) = channel(
-        1 << 16,
-        Backpressure::Wait(std::time::Duration::from_secs(5)),
-    );
+    let (tx, rx) = crossbeam_channel::bounded(1 << 16);
     let drain = std::thread::spawn(move || {
         rx.iter()
             .filter_map(|r| match r {
@@ -25,17 +24,13 @@ fn replay(files: &[(&str, i64)]) -> (Vec<Anomaly>, [u64; Anomaly::COUNT]) {
             })
             .collect::<Vec<_>>()
     });
-    let opts = PipelineOptions {
-        max_flows: 1024,
-        timeouts: medtap::flow::Timeouts::default(),
-        max_devices: 64,
-        local_networks: medtap::config::IdentityConfig::default().networks(),
-        device_flush_every: 60 * SECOND,
-        first_flow_id: 1,
-        reassembly_bytes: 64 << 20,
-        interim_every: None,
-    };
-    let mut p = Pipeline::new(&opts, tx);
+    let mut opts = SensorOptions::from_config(&Config::default(), Mode::Files, 1);
+    opts.pipeline.max_flows = 1024;
+    opts.pipeline.max_devices = 64;
+    opts.pipeline.reassembly_bytes = 64 << 20;
+    opts.channel_capacity = 1 << 16;
+    let sink = SinkSpec::new("test", tx, Delivery::Authority);
+    let mut p = Sensor::new(&opts, vec![sink]).unwrap();
     for (file, shift) in files {
         for (ts, len, data) in
             common::read_frames(&common::root().join("tests/data/dicom").join(file)).1
@@ -50,9 +45,7 @@ fn replay(files: &[(&str, i64)]) -> (Vec<Anomaly>, [u64; Anomaly::COUNT]) {
             );
         }
     }
-    p.finish();
-    let counts = p.counters().app.anomalies;
-    drop(p);
+    let counts = p.finish("test").counters.app.anomalies;
     (drain.join().unwrap(), counts)
 }
 

@@ -9,9 +9,10 @@
 mod common;
 
 use medtap::capture::Frame;
+use medtap::config::Config;
 use medtap::decode::LinkType;
-use medtap::event::{channel, Backpressure};
-use medtap::pipeline::{Pipeline, PipelineOptions};
+use medtap::output::{Delivery, SinkSpec};
+use medtap::sensor::{Mode, Sensor, SensorOptions};
 use medtap::time::SECOND;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -55,32 +56,23 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn pipeline() -> (Pipeline, std::thread::JoinHandle<u64>) {
-    let (tx, rx) = channel(
-        1 << 16,
-        Backpressure::Wait(std::time::Duration::from_secs(10)),
-    );
+/// The real sensor (worker, channel, fan-out) with one sink that counts
+/// what reaches it on another thread, whose allocations do not count.
+fn sensor() -> (Sensor, std::thread::JoinHandle<u64>) {
+    let (tx, rx) = crossbeam_channel::bounded(1 << 16);
     let drain = std::thread::spawn(move || rx.iter().count() as u64);
-    let opts = PipelineOptions {
-        max_flows: 50_000,
-        timeouts: medtap::flow::Timeouts::default(),
-        max_devices: 4096,
-        local_networks: medtap::config::IdentityConfig::default().networks(),
-        device_flush_every: 10 * SECOND,
-        first_flow_id: 1,
-        reassembly_bytes: 64 << 20,
-        interim_every: None,
-    };
-    (Pipeline::new(&opts, tx), drain)
+    let mut opts = SensorOptions::from_config(&Config::default(), Mode::Files, 1);
+    opts.pipeline.max_flows = 50_000;
+    opts.pipeline.max_devices = 4096;
+    opts.pipeline.device_flush_every = 10 * SECOND;
+    opts.pipeline.reassembly_bytes = 64 << 20;
+    opts.channel_capacity = 1 << 16;
+    let sink = SinkSpec::new("test", tx, Delivery::Authority);
+    (Sensor::new(&opts, vec![sink]).unwrap(), drain)
 }
 
 /// Processes `frames` shifted by `shift` µs, counting allocations.
-fn count_allocs(
-    p: &mut Pipeline,
-    link: LinkType,
-    frames: &[(i64, u32, Vec<u8>)],
-    shift: i64,
-) -> u64 {
+fn count_allocs(p: &mut Sensor, link: LinkType, frames: &[(i64, u32, Vec<u8>)], shift: i64) -> u64 {
     let before = allocs();
     COUNTING.with(|c| c.set(true));
     for (ts, wire_len, data) in frames {
@@ -96,7 +88,7 @@ fn count_allocs(
 }
 
 fn assert_steady_state_allocates_nothing(link: LinkType, frames: &[(i64, u32, Vec<u8>)]) {
-    let (mut p, drain) = pipeline();
+    let (mut p, drain) = sensor();
     // Warm-up: devices appear (allocations allowed: they outlive the packet).
     let warm = count_allocs(&mut p, link, frames, 0);
     // Same hosts, new connections an hour later: flows are created, closed,
@@ -105,9 +97,7 @@ fn assert_steady_state_allocates_nothing(link: LinkType, frames: &[(i64, u32, Ve
     for round in 1..=3 {
         total += count_allocs(&mut p, link, frames, round * 3600 * SECOND);
     }
-    p.finish();
-    let c = p.counters();
-    drop(p);
+    let c = p.finish("test").counters;
     let records = drain.join().unwrap();
     eprintln!(
         "{} frames x3: {total} allocations (warm-up {warm}); {} flows, {} records",
@@ -185,7 +175,7 @@ fn measured_round(
     for f in files {
         frames.extend(common::read_frames(&data.join(f)).1);
     }
-    let (mut p, drain) = pipeline();
+    let (mut p, drain) = sensor();
     count_allocs(&mut p, LinkType::Ethernet, &frames, 0);
     let before = units(&p.counters().app);
     // The warm-up's flows end during this round (idle timeout), this
@@ -193,8 +183,7 @@ fn measured_round(
     let allocs = count_allocs(&mut p, LinkType::Ethernet, &frames, 3600 * SECOND)
         + count_allocs(&mut p, LinkType::Ethernet, &frames[..1], 2 * 3600 * SECOND);
     let n = units(&p.counters().app) - before;
-    p.finish();
-    drop(p);
+    p.finish("test");
     drain.join().unwrap();
     (allocs, frames.len(), n)
 }

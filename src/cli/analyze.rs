@@ -1,16 +1,16 @@
 //! `medtap analyze FILE...`: capture files into the database.
 
 use super::session::{Session, EXIT_INPUT_INCOMPLETE};
-use super::{init_logging, load_config, stop_signals};
+use super::{init_logging, load_config};
 use anyhow::Result;
 use clap::Args;
-use medtap::capture::FileSource;
-use medtap::event::Backpressure;
+use medtap::sensor::files::read_files;
+use medtap::sensor::signals::stop_flag;
+use medtap::sensor::Mode;
 use medtap::store::{SessionInfo, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
@@ -30,81 +30,25 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     init_logging(&cfg)?;
     // SIGINT/SIGTERM stop the reading; what was read is still flushed and
     // recorded (a second signal kills at once).
-    let stop = stop_signals()?;
+    let stop = stop_flag()?;
     let info = SessionInfo {
         command: "analyze".into(),
         source: args.files.join(" "),
     };
-    // Offline there is no kernel ring to overflow: wait for the writer
-    // rather than drop, but never forever.
-    let backpressure = Backpressure::Wait(Duration::from_secs(60));
     let store = Store::open_writer(&args.db, &info)?;
-    let mut session = Session::start(&cfg, store, backpressure, None)?;
+    let mut session = Session::start(&cfg, store, Mode::Files)?;
     let started = Instant::now();
-    let mut failed_inputs = 0;
-    let mut packets = 0u64;
-    let mut interrupted = None;
-    for (i, name) in args.files.iter().enumerate() {
-        if stop.load(Ordering::Relaxed) {
-            interrupted = Some(i);
-            break;
-        }
-        let mut src = match FileSource::open(name) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("{e}");
-                failed_inputs += 1;
-                let mut stats = session.pipeline.take_stats(name, 0, 0);
-                stats.read_errors = 1;
-                session.pipeline.send_stats(stats);
-                continue;
-            }
-        };
-        let link = src.link();
-        let (mut first, mut last) = (None, 0);
-        let mut read_errors = 0;
-        loop {
-            // One relaxed load per frame: cheaper than a clock read.
-            if stop.load(Ordering::Relaxed) {
-                interrupted = Some(i);
-                break;
-            }
-            match src.next_frame() {
-                Ok(Some(frame)) => {
-                    first.get_or_insert(frame.ts);
-                    last = last.max(frame.ts);
-                    session.pipeline.process(link, &frame);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!("{e} (frames before it were processed)");
-                    read_errors += 1;
-                    failed_inputs += 1;
-                    break;
-                }
-            }
-        }
-        let mut stats = session
-            .pipeline
-            .take_stats(src.name(), first.unwrap_or(0), last);
-        stats.read_errors = read_errors;
-        packets += stats.packets;
-        tracing::info!(file = %name, packets = stats.packets, decode_errors = stats.decode_errors_total(), "file done");
-        session.pipeline.send_stats(stats);
-        if interrupted.is_some() {
-            break;
-        }
-    }
-    if let Some(i) = interrupted {
-        let unread = args.files.len() - i;
+    let report = read_files(&mut session.sensor, &args.files, &stop);
+    let (packets, failed_inputs) = (report.packets, report.incomplete);
+    if let Some(i) = report.interrupted_at {
         eprintln!(
             "medtap: interrupted: stopped reading {} (and {} file(s) after it); flushing what was read",
             args.files[i],
-            unread - 1
+            args.files.len() - i - 1
         );
-        failed_inputs += unread;
     }
-    let counters = session.pipeline.counters();
+    let interrupted = report.interrupted_at;
+    let counters = session.sensor.counters();
     let end_reason = match interrupted {
         Some(_) => "interrupted by signal",
         None => "end of input",
@@ -130,5 +74,5 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             "medtap: {failed_inputs} input(s) could not be read completely (see above); exit {EXIT_INPUT_INCOMPLETE}"
         );
     }
-    Ok(outcome.exit_code(failed_inputs as u64))
+    Ok(outcome.exit_code(failed_inputs))
 }

@@ -188,23 +188,6 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
     }
 }
 
-/// A flag that SIGINT or SIGTERM sets, so that `run` and `analyze` stop
-/// reading, flush every open flow and record how far they got. A second
-/// signal while stopping ends the process at once (exit 1).
-fn stop_signals() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    use std::sync::Arc;
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [SIGINT, SIGTERM] {
-        // Registered first, so it sees the flag before this signal sets it.
-        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
-    Ok(stop)
-}
-
 /// Sets up logging to stderr from the config (RUST_LOG overrides the level).
 fn init_logging(cfg: &Config) -> Result<()> {
     use tracing_subscriber::EnvFilter;

@@ -1,20 +1,16 @@
 //! `medtap run`: live capture until SIGINT/SIGTERM.
 
 use super::session::Session;
-use super::{init_logging, load_config, stop_signals};
+use super::{init_logging, load_config};
 use anyhow::Result;
 use clap::Args;
 use medtap::capture::{LiveOptions, LiveSource};
-use medtap::event::Backpressure;
+use medtap::sensor::live::capture_live;
+use medtap::sensor::signals::stop_flag;
+use medtap::sensor::Mode;
 use medtap::store::{SessionInfo, Store};
-use medtap::time::{self, Micros, SECOND};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
-
-/// How long to wait on an idle link before checking timers and signals.
-const IDLE_WAIT: Duration = Duration::from_millis(200);
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -50,7 +46,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     };
     let db = args.db.unwrap_or_else(|| cfg.store.database.clone());
 
-    let stop = stop_signals()?;
+    let stop = stop_flag()?;
     let mut src = LiveSource::open(&opts)?;
     let info = SessionInfo {
         command: "run".into(),
@@ -61,71 +57,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // a thread keeps the capabilities it was started with.
     let store = Store::open_writer(&db, &info)?;
     medtap::capture::drop_capabilities()?;
-    let interim = cfg.flow.interim_interval_secs;
-    let interim_every = (interim > 0).then(|| i64::try_from(interim).unwrap_or(60) * SECOND);
-    let mut session = Session::start(&cfg, store, Backpressure::Drop, interim_every)?;
-    let link = src.link();
-    let stats_every = i64::try_from(c.stats_interval_secs).unwrap_or(60) * SECOND;
+    let mut session = Session::start(&cfg, store, Mode::Live)?;
     tracing::info!(interface = %opts.interface, filter = %opts.filter, db = %db.display(), "capturing");
-
-    let mut period_start = time::now();
-    let mut last_kernel = src.stats().unwrap_or_default();
-    let mut read_errors = 0;
-    let mut since_clock = 0u32;
-    let mut emit_stats =
-        |session: &mut Session, src: &mut LiveSource, start: &mut Micros, read_errors: &mut u64| {
-            let now = time::now();
-            let mut stats = session.pipeline.take_stats(src.name(), *start, now);
-            match src.stats() {
-                Ok(k) => {
-                    stats.kernel_received = k.received - last_kernel.received;
-                    stats.kernel_drops = k.dropped - last_kernel.dropped;
-                    stats.if_drops = k.if_dropped - last_kernel.if_dropped;
-                    last_kernel = k;
-                }
-                Err(e) => tracing::warn!("{e}"),
-            }
-            if stats.kernel_drops > 0 || stats.if_drops > 0 {
-                tracing::warn!(
-                    kernel_drops = stats.kernel_drops,
-                    if_drops = stats.if_drops,
-                    "packets dropped before medtap saw them"
-                );
-            }
-            stats.read_errors = std::mem::take(read_errors);
-            session.pipeline.send_stats(stats);
-            *start = now;
-        };
-
-    while !stop.load(Ordering::Relaxed) {
-        match src.try_next() {
-            Ok(Some(frame)) => {
-                session.pipeline.process(link, &frame);
-                since_clock += 1;
-                // Reading the clock per packet is cheap but not free.
-                if since_clock < 1024 {
-                    continue;
-                }
-            }
-            Ok(None) => {
-                src.wait(IDLE_WAIT);
-                session.pipeline.advance(time::now());
-            }
-            Err(e) => {
-                tracing::error!("{e}");
-                read_errors += 1;
-                break;
-            }
-        }
-        since_clock = 0;
-        if time::now() - period_start >= stats_every {
-            emit_stats(&mut session, &mut src, &mut period_start, &mut read_errors);
-        }
-    }
-    tracing::info!("stopping: flushing open flows");
-    let capture_failed = read_errors > 0;
-    emit_stats(&mut session, &mut src, &mut period_start, &mut read_errors);
-    let end_reason = if capture_failed {
+    let report = capture_live(&mut session.sensor, &mut src, &stop);
+    let end_reason = if report.capture_failed {
         "capture error"
     } else {
         "stopped by signal"
@@ -137,5 +72,5 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         dropped = outcome.dropped,
         "stopped"
     );
-    Ok(outcome.exit_code(u64::from(capture_failed)))
+    Ok(outcome.exit_code(u64::from(report.capture_failed)))
 }

@@ -1,13 +1,12 @@
-//! What `analyze` and `run` share: the database writer and the pipeline,
-//! wired together from the config, and how a run's losses become its exit
-//! code.
+//! What `analyze` and `run` share: a [`Sensor`] whose first sink is the
+//! database writer, built from the config, and how a run's losses become
+//! its exit code.
 
 use anyhow::Result;
 use medtap::config::Config;
-use medtap::event::{self, Backpressure};
-use medtap::pipeline::{Pipeline, PipelineOptions};
+use medtap::output::{Delivery, SinkSpec};
+use medtap::sensor::{Mode, Sensor};
 use medtap::store::{Store, Writer, WriterTotals};
-use medtap::time::{Micros, SECOND};
 use std::process::ExitCode;
 
 /// Exit code of `analyze`/`run` when an input could not be read completely.
@@ -17,9 +16,12 @@ pub const EXIT_INPUT_INCOMPLETE: u8 = 1;
 /// [`EXIT_INPUT_INCOMPLETE`].
 pub const EXIT_RECORDS_LOST: u8 = 3;
 
-/// A pipeline whose records go to a writer thread on `db`.
+/// The store sink's name in logs and totals.
+const STORE_SINK: &str = "store";
+
+/// A sensor whose events go to a writer thread on the database.
 pub struct Session {
-    pub pipeline: Pipeline,
+    pub sensor: Sensor,
     writer: Writer,
 }
 
@@ -28,7 +30,7 @@ pub struct Session {
 pub struct Outcome {
     /// Records the writer stored or failed to store.
     pub writer: WriterTotals,
-    /// Records dropped before the writer (channel full).
+    /// Records dropped before the writer (a queue full).
     pub dropped: u64,
 }
 
@@ -65,58 +67,23 @@ impl Outcome {
 impl Session {
     /// Starts the writer thread on `store` (opened with
     /// [`Store::open_writer`], which takes the database's write lock) and
-    /// builds the pipeline. `interim_every` is how often long-open flows
-    /// are written before they end (`None`: only when they end).
-    pub fn start(
-        cfg: &Config,
-        store: Store,
-        backpressure: Backpressure,
-        interim_every: Option<Micros>,
-    ) -> Result<Session> {
+    /// the sensor feeding it, as `cfg` asks for in `mode`.
+    pub fn start(cfg: &Config, store: Store, mode: Mode) -> Result<Session> {
         let first_flow_id = store.next_flow_id()?;
-        let (tx, rx) = event::channel(cfg.store.channel_capacity, backpressure);
+        let (tx, rx) = crossbeam_channel::bounded(cfg.store.channel_capacity.max(1));
         let writer = store.spawn_writer(rx, cfg.store.batch_rows)?;
-        let opts = PipelineOptions {
-            max_flows: cfg.flow.max_flows,
-            timeouts: cfg.flow.timeouts.to_timeouts(),
-            max_devices: cfg.identity.max_devices,
-            local_networks: cfg.identity.networks(),
-            device_flush_every: i64::try_from(cfg.identity.flush_interval_secs).unwrap_or(60)
-                * SECOND,
-            first_flow_id,
-            reassembly_bytes: cfg.flow.reassembly_mib.saturating_mul(1 << 20),
-            interim_every,
-        };
-        Ok(Session {
-            pipeline: Pipeline::new(&opts, tx),
-            writer,
-        })
+        let sinks = vec![SinkSpec::new(STORE_SINK, tx, Delivery::Authority)];
+        let sensor = Sensor::from_config(cfg, mode, first_flow_id, sinks)?;
+        Ok(Session { sensor, writer })
     }
 
     /// Ends every flow, waits for the writer to store everything, records
     /// the session's clean end (`end_reason`) and returns what was lost.
-    pub fn finish(mut self, source: &str, end_reason: &str) -> Outcome {
-        self.pipeline.finish();
-        // Ending the open flows ends their associations and may find
-        // anomalies: account for them in a last statistics row.
-        let now = medtap::time::now();
-        let last = self.pipeline.take_stats(source, now, now);
-        if self.pipeline.has_unsent_stats()
-            || last
-                != (medtap::stats::StatsRecord {
-                    source: source.to_string(),
-                    period_start: now,
-                    period_end: now,
-                    ..Default::default()
-                })
-        {
-            self.pipeline.send_stats(last);
-        }
-        let dropped = self.pipeline.counters().records_dropped;
-        drop(self.pipeline);
+    pub fn finish(self, source: &str, end_reason: &str) -> Outcome {
+        let totals = self.sensor.finish(source);
         Outcome {
             writer: self.writer.finish(end_reason),
-            dropped,
+            dropped: totals.lost_for(STORE_SINK),
         }
     }
 }

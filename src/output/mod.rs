@@ -1,0 +1,133 @@
+//! The far side of the event stream: sinks, and the fan-out that hands
+//! every event to each of them.
+//!
+//! The hot path sends owned [`Event`]s into one bounded channel
+//! ([`crate::event::channel`]). One fan-out thread ([`fanout`]) takes them
+//! off and offers each to every sink's own bounded queue, so a sink that is
+//! slow or dead fills only its own queue: it never blocks capture and never
+//! costs another sink its events. What a sink's queue had no room for is
+//! counted per sink ([`SinkTotals`]).
+//!
+//! A sink is anything that drains a `Receiver<Event>` on its own thread:
+//! the SQLite writer ([`crate::store::Store::spawn_writer`]) is the first;
+//! EVE JSON, syslog, the `--follow` notifier and the archive index will be
+//! others. Simple sinks implement [`Sink`] and are started with
+//! [`spawn_sink`].
+//!
+//! Adding a sink: implement [`Sink`] (or drain a receiver yourself), make
+//! its [`SinkSpec`] with [`spawn_sink`] (or [`SinkSpec::new`]) and pass it
+//! to the sensor with the others.
+
+pub mod fanout;
+
+use crate::event::Event;
+use crossbeam_channel::{Receiver, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How the fan-out treats a sink whose queue is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The record of authority (the database): follows the stream's
+    /// backpressure. Reading files, and at shutdown, the fan-out waits for
+    /// room (up to a minute per event, as the hot path does); live, it never
+    /// waits. Its drops are added to the next statistics row it is handed,
+    /// so the database shows them, and they make the run's exit code
+    /// non-zero.
+    Authority,
+    /// Never waits: an event finding the queue full is dropped and counted
+    /// for this sink alone.
+    BestEffort,
+}
+
+/// One sink as the fan-out sees it: a name, a bounded queue and how to
+/// treat it when full.
+pub struct SinkSpec {
+    /// Name in logs and totals (`store`, `eve`, ...).
+    pub name: &'static str,
+    /// The sink's queue.
+    pub tx: Sender<Event>,
+    /// What the fan-out does when the queue is full.
+    pub delivery: Delivery,
+}
+
+impl SinkSpec {
+    /// A sink fed through `tx`.
+    pub fn new(name: &'static str, tx: Sender<Event>, delivery: Delivery) -> SinkSpec {
+        SinkSpec { name, tx, delivery }
+    }
+}
+
+/// What one sink was handed and what it missed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SinkTotals {
+    /// The sink's name.
+    pub name: &'static str,
+    /// Events put on its queue.
+    pub delivered: u64,
+    /// Events its queue had no room for (or its thread was gone).
+    pub dropped: u64,
+}
+
+/// A consumer of events on a thread of its own (see [`spawn_sink`]).
+pub trait Sink: Send + 'static {
+    /// Handles one event. May block: only this sink's queue fills.
+    fn event(&mut self, event: Event);
+    /// The stream ended (every event was handed over): flush.
+    fn finish(&mut self) {}
+}
+
+/// A sink's thread, to be joined at shutdown.
+pub struct SinkThread {
+    name: &'static str,
+    handle: JoinHandle<()>,
+    rx: Receiver<Event>,
+}
+
+impl SinkThread {
+    /// Waits up to `limit` for the sink to drain its queue and finish. A
+    /// sink still stuck after that is left behind (logged); the events it
+    /// had not taken are returned as lost.
+    pub fn finish(self, limit: Duration) -> u64 {
+        let deadline = Instant::now() + limit;
+        while !self.handle.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if self.handle.is_finished() {
+            if self.handle.join().is_err() {
+                tracing::error!(sink = self.name, "sink thread panicked");
+            }
+            return 0;
+        }
+        let left = self.rx.len() as u64;
+        tracing::error!(
+            sink = self.name,
+            undelivered = left,
+            "sink did not finish in time: left behind"
+        );
+        left
+    }
+}
+
+/// Starts `sink` on its own thread behind a queue of `capacity` events.
+pub fn spawn_sink(
+    name: &'static str,
+    capacity: usize,
+    delivery: Delivery,
+    mut sink: impl Sink,
+) -> std::io::Result<(SinkSpec, SinkThread)> {
+    let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+    let own_rx: Receiver<Event> = rx.clone();
+    let handle = std::thread::Builder::new()
+        .name(format!("medtap-sink-{name}"))
+        .spawn(move || {
+            for e in own_rx.iter() {
+                sink.event(e);
+            }
+            sink.finish();
+        })?;
+    Ok((
+        SinkSpec::new(name, tx, delivery),
+        SinkThread { name, handle, rx },
+    ))
+}

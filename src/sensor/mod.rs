@@ -1,0 +1,202 @@
+//! The sensor loop: packet sources feeding the pipeline, statistics periods,
+//! shutdown, and the event stream out to the sinks. `medtap run`,
+//! `medtap analyze`, the tests and the benches all drive the same
+//! [`Sensor`].
+//!
+//! ```text
+//! source (files.rs | live.rs) ──▶ worker: Pipeline ──▶ event channel ──▶ fan-out ──▶ sinks
+//!                                 (decode, flow, app,      (bounded)      (output/)    (store, ...)
+//!                                  device; no I/O)
+//! ```
+//!
+//! Today one worker runs on the capture thread. Scaling out later: N
+//! workers, each a [`Pipeline`] with its own flow table and its own
+//! [`EventSender`] into the one channel, fed by a symmetric flow hash over
+//! the frame's addresses and ports (so both directions of a flow land on one
+//! worker). Per-flow state is already per worker; cross-flow state (the
+//! detections in `policy`, the device inventory) is what the workers will
+//! share, touched per event (a new association, a login failure, a new
+//! device), never per packet. Statistics periods then sum the workers'
+//! deltas ([`Sensor::take_stats`]).
+
+pub mod files;
+pub mod live;
+pub mod signals;
+
+use crate::capture::Frame;
+use crate::config::Config;
+use crate::decode::LinkType;
+use crate::event::{self, Backpressure};
+use crate::output::fanout::{self, FanOut};
+use crate::output::{SinkSpec, SinkTotals};
+use crate::pipeline::{secs, Counters, Pipeline, PipelineOptions};
+use crate::stats::StatsRecord;
+use crate::time::Micros;
+use std::time::Duration;
+
+/// How long a sender waits for room when the stream waits (files, and
+/// every source at shutdown) before counting an event as dropped.
+pub const WAIT_FOR_ROOM: Duration = Duration::from_secs(60);
+
+/// What the sensor reads, which decides how it treats a full stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Capture files: nothing is gained by dropping, so wait for the sinks.
+    Files,
+    /// A live interface: never wait (the kernel ring would overflow
+    /// instead); long flows are written before they end.
+    Live,
+}
+
+/// Everything a [`Sensor`] is built from.
+#[derive(Clone, Debug)]
+pub struct SensorOptions {
+    /// The worker's settings.
+    pub pipeline: PipelineOptions,
+    /// Events buffered between the worker and the fan-out.
+    pub channel_capacity: usize,
+    /// What the worker does when the channel is full.
+    pub backpressure: Backpressure,
+    /// Length of a live statistics period.
+    pub stats_every: Micros,
+}
+
+impl SensorOptions {
+    /// The options `cfg` asks for in `mode`; flow ids start at
+    /// `first_flow_id` (the store's next).
+    pub fn from_config(cfg: &Config, mode: Mode, first_flow_id: u64) -> SensorOptions {
+        let (backpressure, interim_every) = match mode {
+            Mode::Files => (Backpressure::Wait(WAIT_FOR_ROOM), None),
+            Mode::Live => {
+                let interim = cfg.flow.interim_interval_secs;
+                (Backpressure::Drop, (interim > 0).then(|| secs(interim)))
+            }
+        };
+        SensorOptions {
+            pipeline: PipelineOptions::from_config(cfg, first_flow_id, interim_every),
+            channel_capacity: cfg.store.channel_capacity,
+            backpressure,
+            stats_every: secs(cfg.capture.stats_interval_secs),
+        }
+    }
+}
+
+/// The worker and the event stream to the sinks.
+pub struct Sensor {
+    worker: Pipeline,
+    fanout: FanOut,
+    stats_every: Micros,
+}
+
+/// What a finished sensor handed on and lost.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SensorTotals {
+    /// The worker's cumulative counters once every flow had ended.
+    pub counters: Counters,
+    /// Events the worker could not put on the channel (it was full).
+    pub dropped_before_fanout: u64,
+    /// Per sink: events put on its queue, and dropped.
+    pub sinks: Vec<SinkTotals>,
+}
+
+impl SensorTotals {
+    /// Events lost on the way to sink `name`: dropped before the fan-out,
+    /// or at its queue.
+    pub fn lost_for(&self, name: &str) -> u64 {
+        let at_sink = self
+            .sinks
+            .iter()
+            .filter(|s| s.name == name)
+            .map(|s| s.dropped)
+            .sum::<u64>();
+        self.dropped_before_fanout + at_sink
+    }
+}
+
+impl Sensor {
+    /// Builds the worker and starts the fan-out to `sinks`.
+    pub fn new(opts: &SensorOptions, sinks: Vec<SinkSpec>) -> std::io::Result<Sensor> {
+        let (tx, rx) = event::channel(opts.channel_capacity, opts.backpressure);
+        let fanout = fanout::spawn(rx, tx.mode(), sinks)?;
+        Ok(Sensor {
+            worker: Pipeline::new(&opts.pipeline, tx),
+            fanout,
+            stats_every: opts.stats_every,
+        })
+    }
+
+    /// Builds a sensor as `cfg` asks for in `mode` (see [`Sensor::new`]).
+    pub fn from_config(
+        cfg: &Config,
+        mode: Mode,
+        first_flow_id: u64,
+        sinks: Vec<SinkSpec>,
+    ) -> std::io::Result<Sensor> {
+        Sensor::new(&SensorOptions::from_config(cfg, mode, first_flow_id), sinks)
+    }
+
+    /// Processes one frame (the per-packet entry point the loops use).
+    #[inline]
+    pub fn process(&mut self, link: LinkType, frame: &Frame<'_>) {
+        self.worker.process(link, frame);
+    }
+
+    /// Runs the timers up to `now` (an idle link: wall time).
+    pub fn advance(&mut self, now: Micros) {
+        self.worker.advance(now);
+    }
+
+    /// Cumulative counters of the worker(s).
+    pub fn counters(&self) -> Counters {
+        self.worker.counters()
+    }
+
+    /// The counters' change since the previous call, as a statistics row
+    /// for `source` over `[start, end]` (capture-level fields left to the
+    /// source's loop).
+    pub fn take_stats(&mut self, source: &str, start: Micros, end: Micros) -> StatsRecord {
+        self.worker.take_stats(source, start, end)
+    }
+
+    /// Hands a statistics row on (kept and merged into the next when the
+    /// stream is full: never dropped).
+    pub fn send_stats(&mut self, stats: StatsRecord) {
+        self.worker.send_stats(stats);
+    }
+
+    /// Length of a live statistics period.
+    pub fn stats_every(&self) -> Micros {
+        self.stats_every
+    }
+
+    /// Ends every open flow, hands on a last statistics row for what that
+    /// found (named `source`), closes the stream and waits until the
+    /// fan-out has handed every event to the sinks' queues. The sinks
+    /// themselves are finished by their owners afterwards.
+    pub fn finish(mut self, source: &str) -> SensorTotals {
+        self.worker.finish();
+        // Ending the open flows ends their associations and may find
+        // anomalies: account for them in a last statistics row.
+        let now = crate::time::now();
+        let last = self.worker.take_stats(source, now, now);
+        let empty = StatsRecord {
+            source: source.to_string(),
+            period_start: now,
+            period_end: now,
+            ..StatsRecord::default()
+        };
+        if self.worker.has_unsent_stats() || last != empty {
+            self.worker.send_stats(last);
+        }
+        let counters = self.worker.counters();
+        drop(self.worker);
+        SensorTotals {
+            counters,
+            dropped_before_fanout: counters.records_dropped,
+            sinks: self.fanout.finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
