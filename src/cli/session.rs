@@ -81,6 +81,16 @@ impl Session {
     /// the session's clean end (`end_reason`) and returns what was lost.
     pub fn finish(self, source: &str, end_reason: &str) -> Outcome {
         let totals = self.sensor.finish(source);
+        // Failures are logged as they happen (1st, 2nd, 4th, ...); this is
+        // the summary.
+        for sink in totals.sinks.iter().filter(|s| s.dropped > 0) {
+            tracing::warn!(
+                sink = sink.name,
+                delivered = sink.delivered,
+                dropped = sink.dropped,
+                "sink could not take every event"
+            );
+        }
         Outcome {
             writer: self.writer.finish(end_reason),
             dropped: totals.lost_for(STORE_SINK),
