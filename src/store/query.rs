@@ -9,6 +9,5 @@ pub use super::rows::dicom::{dicom, DicomAbort, DicomOperation, DicomReject, Dic
 pub use super::rows::flow::{flows, max_flow_id, FlowFilter, FlowRow};
 pub use super::rows::hl7::{hl7, Hl7Row};
 pub use super::rows::mqtt::{mqtt, MqttPublish, MqttRow, MqttSubscription};
-pub use super::rows::session::{latest as latest_session, SessionRow};
 pub use super::rows::SessionFlow;
 pub use super::status::{status, Status};

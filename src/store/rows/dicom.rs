@@ -2,7 +2,7 @@
 //! association, and its DIMSE operations.
 
 use super::super::filter::AppFilter;
-use super::{json, json_value, SessionFlow, SESSION_FLOW_COLUMNS};
+use super::{children, json, json_value, SessionFlow, SESSION_FLOW_COLUMNS};
 use crate::proto::dicom::AssociationRecord;
 use rusqlite::{named_params, Connection, Transaction};
 use serde::Serialize;
@@ -204,20 +204,18 @@ pub fn dicom(conn: &Connection, f: &AppFilter) -> rusqlite::Result<Vec<DicomRow>
          FROM dicom_operations WHERE flow_id = :flow_id ORDER BY rowid",
     )?;
     for row in &mut rows {
-        row.operations = ops
-            .query_map(named_params! {":flow_id": row.flow.flow_id as i64}, |r| {
-                let uid: String = r.get(1)?;
-                Ok(DicomOperation {
-                    command: r.get(0)?,
-                    sop_class_name: crate::proto::dicom::uids::name(&uid),
-                    sop_class_uid: uid,
-                    count: r.get::<_, i64>(2)? as u64,
-                    bytes: r.get::<_, i64>(3)? as u64,
-                    statuses: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
-                    move_destination: r.get(5)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        row.operations = children(&mut ops, row.flow.flow_id, |r| {
+            let uid: String = r.get(1)?;
+            Ok(DicomOperation {
+                command: r.get(0)?,
+                sop_class_name: crate::proto::dicom::uids::name(&uid),
+                sop_class_uid: uid,
+                count: r.get::<_, i64>(2)? as u64,
+                bytes: r.get::<_, i64>(3)? as u64,
+                statuses: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                move_destination: r.get(5)?,
+            })
+        })?;
     }
     Ok(rows)
 }

@@ -24,6 +24,17 @@ fn json_value(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
 }
 
+/// The rows of a per-flow child table (`st` selects them by `:flow_id`)
+/// that belong to `flow_id`, read by `f`.
+fn children<T>(
+    st: &mut rusqlite::CachedStatement<'_>,
+    flow_id: u64,
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    st.query_map(rusqlite::named_params! {":flow_id": flow_id as i64}, f)?
+        .collect()
+}
+
 /// The flow an application session (DICOM association, MQTT connection)
 /// rode on: the first fields of the `dicom --json` and `mqtt --json` lines.
 /// src is the side that opened the connection (requestor, MQTT client).

@@ -2,7 +2,7 @@
 //! one row per MQTT connection, with its topics and subscriptions.
 
 use super::super::filter::AppFilter;
-use super::{json, json_value, SessionFlow, SESSION_FLOW_COLUMNS};
+use super::{children, json, json_value, SessionFlow, SESSION_FLOW_COLUMNS};
 use crate::proto::mqtt::SessionRecord;
 use rusqlite::{named_params, Connection, Transaction};
 use serde::Serialize;
@@ -239,29 +239,25 @@ pub fn mqtt(conn: &Connection, f: &AppFilter) -> rusqlite::Result<Vec<MqttRow>> 
          FROM mqtt_subscriptions WHERE flow_id = :flow_id ORDER BY rowid",
     )?;
     for row in &mut rows {
-        row.published = publishes
-            .query_map(named_params! {":flow_id": row.flow.flow_id as i64}, |r| {
-                Ok(MqttPublish {
-                    topic: r.get(0)?,
-                    qos: r.get(1)?,
-                    retain: r.get(2)?,
-                    count: n(r.get(3)?),
-                    bytes: n(r.get(4)?),
-                    direction: if r.get(5)? { "to_server" } else { "to_client" },
-                    dup: n(r.get(6)?),
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        row.subscribed = subscriptions
-            .query_map(named_params! {":flow_id": row.flow.flow_id as i64}, |r| {
-                Ok(MqttSubscription {
-                    filter: r.get(0)?,
-                    qos: r.get(1)?,
-                    granted: r.get(2)?,
-                    granted_reason: r.get(3)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        row.published = children(&mut publishes, row.flow.flow_id, |r| {
+            Ok(MqttPublish {
+                topic: r.get(0)?,
+                qos: r.get(1)?,
+                retain: r.get(2)?,
+                count: n(r.get(3)?),
+                bytes: n(r.get(4)?),
+                direction: if r.get(5)? { "to_server" } else { "to_client" },
+                dup: n(r.get(6)?),
+            })
+        })?;
+        row.subscribed = children(&mut subscriptions, row.flow.flow_id, |r| {
+            Ok(MqttSubscription {
+                filter: r.get(0)?,
+                qos: r.get(1)?,
+                granted: r.get(2)?,
+                granted_reason: r.get(3)?,
+            })
+        })?;
     }
     Ok(rows)
 }
