@@ -1,9 +1,9 @@
 //! The `dicom_associations` and `dicom_operations` tables: one row per
 //! association, and its DIMSE operations.
 
-use super::super::filter::AppFilter;
 use super::{children, json, json_value, SessionFlow, SESSION_FLOW_COLUMNS};
 use crate::proto::dicom::AssociationRecord;
+use crate::store::filter::AppFilter;
 use rusqlite::{named_params, Connection, Transaction};
 use serde::Serialize;
 

@@ -1,8 +1,8 @@
 //! The `flows` table: one row per flow, written when it ends (or as an
 //! interim record that the final one updates in place).
 
-use super::super::filter::{DeviceSel, Where};
 use crate::flow::{proto_name, FlowRecord};
+use crate::store::filter::{DeviceSel, Where};
 use crate::time::{rfc3339, Micros};
 use rusqlite::{named_params, Connection, Transaction};
 use serde::Serialize;

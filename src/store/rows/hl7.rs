@@ -1,9 +1,9 @@
 //! The `hl7_messages` table: one row per HL7 v2 message, with the
 //! acknowledgement that answered it.
 
-use super::super::filter::{AppFilter, Where};
 use super::json_value;
 use crate::proto::hl7::MessageRecord;
+use crate::store::filter::{AppFilter, Where};
 use crate::time::rfc3339;
 use rusqlite::{named_params, Connection, Transaction};
 use serde::Serialize;

@@ -1,9 +1,9 @@
 //! The `mqtt_sessions`, `mqtt_publishes` and `mqtt_subscriptions` tables:
 //! one row per MQTT connection, with its topics and subscriptions.
 
-use super::super::filter::AppFilter;
 use super::{children, json, json_value, SessionFlow, SESSION_FLOW_COLUMNS};
 use crate::proto::mqtt::SessionRecord;
+use crate::store::filter::AppFilter;
 use rusqlite::{named_params, Connection, Transaction};
 use serde::Serialize;
 
