@@ -95,6 +95,31 @@ impl<const N: usize> Slots for [u64; N] {
     }
 }
 
+/// A counter field at zero. Not `Default`: the standard library gives
+/// arrays `Default` only up to 32 elements, and the kinds of anomaly are
+/// not capped there.
+trait Zero {
+    fn zero() -> Self;
+}
+
+impl Zero for u64 {
+    fn zero() -> Self {
+        0
+    }
+}
+
+impl<const N: usize> Zero for [u64; N] {
+    fn zero() -> Self {
+        [0; N]
+    }
+}
+
+impl Zero for ReassemblyCounters {
+    fn zero() -> Self {
+        Self::default()
+    }
+}
+
 /// Generates [`StatsRecord`], [`StatsTotals`] and [`COUNTERS`] from one
 /// table. Each entry is a field of [`StatsRecord`] with its columns:
 /// `column => line` for a plain counter, `column(sub) => line` for field
@@ -109,7 +134,7 @@ macro_rules! stats_counters {
     )*) => {
         /// Counters for one period of capture (a live interval, or one
         /// input file). Every figure is the delta over the period.
-        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct StatsRecord {
             /// Interface or file name.
             pub source: String,
@@ -118,6 +143,17 @@ macro_rules! stats_counters {
             /// End of the period.
             pub period_end: Micros,
             $( $(#[doc = $doc])* pub $field: $ty, )*
+        }
+
+        impl Default for StatsRecord {
+            fn default() -> Self {
+                Self {
+                    source: String::new(),
+                    period_start: 0,
+                    period_end: 0,
+                    $( $field: Zero::zero(), )*
+                }
+            }
         }
 
         /// The counters summed over statistics rows, as `medtap status`
