@@ -1,6 +1,6 @@
 //! Counters for one period of capture: what `medtap status` shows.
 //!
-//! Every counter is defined once, in the [`stats_counters!`] table below:
+//! Every counter is defined once, in the `stats_counters!` table below:
 //! its field in [`StatsRecord`], its `capture_stats` column (which is also
 //! its key in `status --json` and its field in [`StatsTotals`]) and its
 //! `medtap status` line. The struct, [`StatsRecord::absorb`],
