@@ -3,7 +3,7 @@
 use super::{app_rows, table, AppQueryArgs};
 use anyhow::Result;
 use clap::Args;
-use medtap::store::query_app;
+use medtap::store::query;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
@@ -17,7 +17,7 @@ fn or_dash(v: &Option<String>) -> &str {
 }
 
 pub fn run(a: Hl7Args) -> Result<ExitCode> {
-    let Some(rows) = app_rows(&a.q, query_app::hl7)? else {
+    let Some(rows) = app_rows(&a.q, query::hl7)? else {
         return Ok(ExitCode::SUCCESS);
     };
     table::print(

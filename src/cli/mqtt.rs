@@ -3,7 +3,7 @@
 use super::{app_rows, table, AppQueryArgs};
 use anyhow::Result;
 use clap::Args;
-use medtap::store::query_app;
+use medtap::store::query;
 use std::process::ExitCode;
 
 /// Topics or filters shown per session in the table: a subscriber to `#`
@@ -17,7 +17,7 @@ pub struct MqttArgs {
 }
 
 pub fn run(a: MqttArgs) -> Result<ExitCode> {
-    let Some(rows) = app_rows(&a.q, query_app::mqtt)? else {
+    let Some(rows) = app_rows(&a.q, query::mqtt)? else {
         return Ok(ExitCode::SUCCESS);
     };
     table::print(

@@ -4,7 +4,7 @@ use super::{open_db, table, DbArgs};
 use anyhow::Result;
 use clap::Args;
 use medtap::store::query;
-use medtap::store::sessions::SessionRow;
+use medtap::store::SessionRow;
 use std::process::ExitCode;
 
 #[derive(Args, Debug)]
@@ -57,72 +57,17 @@ pub fn run(a: StatusArgs) -> Result<ExitCode> {
                 s.records_lost, s.records_dropped, s.records_failed
             ),
         ),
-        ("packets".into(), s.packets.to_string()),
-        ("bytes".into(), s.bytes.to_string()),
-        ("kernel received".into(), s.kernel_received.to_string()),
-        ("kernel drops".into(), s.kernel_drops.to_string()),
-        ("interface drops".into(), s.if_drops.to_string()),
-        ("decode errors".into(), s.decode_errors.to_string()),
     ];
-    rows.extend(
-        s.decode_errors_by_kind
-            .iter()
-            .map(|(k, v)| (format!("  {k}"), v.to_string())),
-    );
-    rows.extend([
-        ("not IP/ARP".into(), s.not_ip.to_string()),
-        ("IP fragments".into(), s.ip_fragments.to_string()),
-        ("flows created".into(), s.flows_created.to_string()),
-        ("flows stored".into(), s.flows.to_string()),
-        (
-            "flows evicted (table full)".into(),
-            s.flows_evicted.to_string(),
-        ),
-        ("flows timed out".into(), s.flows_timed_out.to_string()),
-        ("devices".into(), s.devices.to_string()),
-        (
-            "devices untracked (table full)".into(),
-            s.devices_untracked.to_string(),
-        ),
-        (
-            "records dropped (writer behind)".into(),
-            s.records_dropped.to_string(),
-        ),
-        (
-            "records not written (DB errors)".into(),
-            s.records_failed.to_string(),
-        ),
-        ("input read errors".into(), s.read_errors.to_string()),
-        (
-            "TCP gaps (bytes lost)".into(),
-            format!("{} ({})", s.reasm_gaps, s.reasm_gap_bytes),
-        ),
-        (
-            "TCP retransmissions dropped".into(),
-            s.reasm_retransmissions.to_string(),
-        ),
-        (
-            "TCP overlaps with different bytes".into(),
-            s.reasm_overlap_conflicts.to_string(),
-        ),
-        (
-            "TCP out-of-order segments held".into(),
-            s.reasm_out_of_order.to_string(),
-        ),
-        ("app parsing abandoned".into(), s.app_abandoned.to_string()),
-        (
-            "DICOM associations".into(),
-            s.dicom_associations.to_string(),
-        ),
-        ("HL7 messages".into(), s.hl7_messages.to_string()),
-        ("MQTT sessions".into(), s.mqtt_sessions.to_string()),
-        ("protocol anomalies".into(), s.anomalies.to_string()),
-    ]);
-    rows.extend(
-        s.anomalies_by_name
-            .iter()
-            .map(|(k, v)| (format!("  {k}"), v.to_string())),
-    );
+    for line in s.totals.status_lines() {
+        let column = line.column;
+        rows.push((line.label, line.value));
+        // The table sizes sit beside the counters they go with.
+        match column {
+            "flows_created" => rows.push(("flows stored".into(), s.flows.to_string())),
+            "flows_timed_out" => rows.push(("devices".into(), s.devices.to_string())),
+            _ => {}
+        }
+    }
     table::print(&["", ""], rows.into_iter().map(|(k, v)| vec![k, v]))?;
     Ok(ExitCode::SUCCESS)
 }

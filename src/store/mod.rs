@@ -1,23 +1,23 @@
 //! SQLite storage: schema and migrations, the writer thread, and the
-//! queries behind the CLI.
+//! queries behind the CLI. Each table's row types, insert and selects live
+//! in one module of [`rows`]; [`query`] gathers the selects for the CLI.
 //!
 //! The database is opened in WAL mode so that the query commands can read
 //! while the daemon writes. The schema version lives in
 //! `PRAGMA user_version`; each entry of [`MIGRATIONS`] moves it up by one.
 
-mod app_rows;
 mod failure_log;
-mod inserts;
+mod filter;
 pub mod lock;
 mod migrations;
 pub mod query;
-pub mod query_app;
-pub mod sessions;
+pub mod rows;
+mod status;
 mod writer;
 
-pub use inserts::community_id;
 pub use migrations::MIGRATIONS;
-pub use sessions::SessionInfo;
+pub use rows::flow::community_id;
+pub use rows::session::{SessionInfo, SessionRow};
 pub use writer::{Store, Writer, WriterCounters, WriterTotals};
 
 use rusqlite::Connection;

@@ -376,3 +376,49 @@ fn interim_flow_records_are_replaced_by_the_final_one() {
         ("fin", 30)
     );
 }
+
+/// Issue 9: the statistics insert and sums are built from the counter
+/// table; per-kind counters keep their total and their by-name JSON column.
+#[test]
+fn per_kind_and_nested_counters_reach_their_columns_and_the_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let mut s = StatsRecord {
+        source: "k.pcap".into(),
+        flows_evicted: 5,
+        ..Default::default()
+    };
+    s.decode_errors[1] = 4;
+    s.anomalies[0] = 2;
+    s.reassembly.gaps = 3;
+    s.reassembly.gap_bytes = 1200;
+    write(&db, vec![Event::Stats(Box::new(s))]);
+    let conn = open_read(&db).unwrap();
+    let (errors, by_kind, anomalies, by_name, gap_bytes): (i64, String, i64, String, i64) = conn
+        .query_row(
+            "SELECT decode_errors, decode_errors_by_kind, anomalies, anomalies_by_name,
+                    reasm_gap_bytes FROM capture_stats",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    let first_anomaly = crate::proto::Anomaly::ALL[0].name();
+    assert_eq!((errors, by_kind.as_str()), (4, r#"{"link_invalid":4}"#));
+    assert_eq!(
+        (anomalies, by_name),
+        (2, format!(r#"{{"{first_anomaly}":2}}"#))
+    );
+    assert_eq!(gap_bytes, 1200);
+    let st = query::status(&conn, 0, false).unwrap();
+    assert_eq!(
+        (st.flows_evicted, st.reasm_gaps, st.reasm_gap_bytes),
+        (5, 3, 1200)
+    );
+    assert_eq!(st.decode_errors_by_kind.get("link_invalid"), Some(&4));
+    assert_eq!(st.anomalies_by_name.get(first_anomaly), Some(&2));
+    let json = serde_json::to_string(&st).unwrap();
+    assert!(
+        json.contains(r#""decode_errors":4,"decode_errors_by_kind":{"link_invalid":4},"not_ip":0"#),
+        "{json}"
+    );
+}

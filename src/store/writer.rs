@@ -9,9 +9,9 @@
 //! reports what still could not be recorded.
 
 use super::failure_log::FailureLog;
-use super::inserts::{insert_record, insert_stats};
 use super::lock::WriterLock;
-use super::sessions::{self, Progress, SessionInfo};
+use super::rows::session::{self as sessions, Progress, SessionInfo};
+use super::rows::{anomaly, device, dicom, flow, hl7, mqtt, stats};
 use super::StoreError;
 use crate::event::Event;
 use crate::stats::StatsRecord;
@@ -85,7 +85,7 @@ impl Store {
 
     /// The first flow id this session may hand out (safe: no other writer).
     pub fn next_flow_id(&self) -> Result<u64, StoreError> {
-        Ok(super::query::max_flow_id(&self.conn)? + 1)
+        Ok(flow::max_flow_id(&self.conn)? + 1)
     }
 
     /// This session's row id.
@@ -183,6 +183,21 @@ impl Writer {
             failed: c.failed.load(Ordering::Relaxed),
             accounted,
         }
+    }
+}
+
+/// Writes one data record into its table (a statistics row too, though
+/// the writer accounts those itself, see [`State::flush_stats`]).
+fn insert_record(tx: &rusqlite::Transaction<'_>, r: &Event) -> rusqlite::Result<()> {
+    match r {
+        Event::Flow(f) => flow::insert(tx, f),
+        Event::Device(d) => device::upsert(tx, d),
+        Event::DeviceIp(d) => device::upsert_ip(tx, d),
+        Event::Stats(s) => stats::insert(tx, s, None),
+        Event::Anomaly(a) => anomaly::insert(tx, a),
+        Event::Dicom(d) => dicom::insert(tx, d.0, &d.1),
+        Event::Hl7(m) => hl7::insert(tx, m.0, &m.1),
+        Event::Mqtt(m) => mqtt::insert(tx, m.0, &m.1),
     }
 }
 
@@ -290,7 +305,7 @@ impl State {
         let unaccounted = self.unaccounted;
         for (i, s) in self.pending_stats.iter_mut().enumerate() {
             s.records_failed = if i == 0 { unaccounted } else { 0 };
-            insert_stats(&tx, s, Some(self.session_id))?;
+            stats::insert(&tx, s, Some(self.session_id))?;
         }
         let progress = Progress {
             now: crate::time::now(),

@@ -23,7 +23,7 @@ pub struct SessionInfo {
 const MAX_SOURCE: usize = 1024;
 
 /// Inserts the row of a session starting now; returns its id.
-pub(super) fn start(conn: &Connection, info: &SessionInfo, now: Micros) -> rusqlite::Result<i64> {
+pub(crate) fn start(conn: &Connection, info: &SessionInfo, now: Micros) -> rusqlite::Result<i64> {
     let mut source = info.source.clone();
     if source.len() > MAX_SOURCE {
         let mut cut = MAX_SOURCE;
@@ -50,15 +50,19 @@ pub(super) fn start(conn: &Connection, info: &SessionInfo, now: Micros) -> rusql
 /// Progress of a session: its heartbeat and record counts so far; with
 /// `end`, the reason of a clean stop.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Progress<'a> {
+pub(crate) struct Progress<'a> {
+    /// Heartbeat time.
     pub now: Micros,
+    /// Records written so far.
     pub written: u64,
+    /// Records not written so far.
     pub failed: u64,
+    /// Why the session ended, for its clean end.
     pub end: Option<&'a str>,
 }
 
 /// Updates the session row with `p`.
-pub(super) fn update(tx: &Transaction<'_>, id: i64, p: &Progress<'_>) -> rusqlite::Result<()> {
+pub(crate) fn update(tx: &Transaction<'_>, id: i64, p: &Progress<'_>) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE sessions SET heartbeat_us = :now, records_written = :written,
             records_failed = :failed,
