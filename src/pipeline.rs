@@ -102,7 +102,8 @@ pub struct Pipeline {
     devices: Inventory,
     out: EventSender,
     counters: Counters,
-    sampled: Counters,
+    /// The running totals at the last statistics row.
+    sampled: StatsRecord,
     next_sweep: Micros,
     next_device_flush: Micros,
     device_flush_every: Micros,
@@ -121,7 +122,7 @@ impl Pipeline {
             devices: Inventory::new(opts.max_devices, opts.local_networks.clone()),
             out,
             counters: Counters::default(),
-            sampled: Counters::default(),
+            sampled: StatsRecord::default(),
             next_sweep: Micros::MIN,
             next_device_flush: Micros::MIN,
             device_flush_every: opts.device_flush_every.max(SECOND),
@@ -287,41 +288,37 @@ impl Pipeline {
     /// `source` over `[start, end]`; capture-level fields (kernel drops,
     /// read errors) are left for the caller to fill in.
     pub fn take_stats(&mut self, source: &str, start: Micros, end: Micros) -> StatsRecord {
-        let now = self.counters();
-        let was = std::mem::replace(&mut self.sampled, now);
-        let mut decode_errors = now.decode_errors;
-        for (d, w) in decode_errors.iter_mut().zip(was.decode_errors) {
-            *d -= w;
-        }
+        let now = self.running_totals();
+        let mut delta = now.since(&self.sampled);
+        self.sampled = now;
+        delta.source = source.to_string();
+        delta.period_start = start;
+        delta.period_end = end;
+        delta
+    }
+
+    /// The hot path's cumulative counters as a statistics row (the
+    /// statistics' delta, absorb, columns and status lines are all defined
+    /// once, in [`crate::stats`]).
+    fn running_totals(&self) -> StatsRecord {
+        let c = self.counters();
         StatsRecord {
-            source: source.to_string(),
-            period_start: start,
-            period_end: end,
-            packets: now.packets - was.packets,
-            bytes: now.bytes - was.bytes,
-            decode_errors,
-            not_ip: now.not_ip - was.not_ip,
-            ip_fragments: now.ip_fragments - was.ip_fragments,
-            flows_created: now.flows.created - was.flows.created,
-            flows_evicted: now.flows.evicted - was.flows.evicted,
-            flows_timed_out: now.flows.timed_out - was.flows.timed_out,
-            devices_untracked: now.devices_untracked - was.devices_untracked,
-            records_dropped: now.records_dropped - was.records_dropped,
-            reassembly: {
-                let (n, w) = (now.app.reassembly, was.app.reassembly);
-                crate::flow::reassembly::ReassemblyCounters {
-                    gaps: n.gaps - w.gaps,
-                    gap_bytes: n.gap_bytes - w.gap_bytes,
-                    retransmissions: n.retransmissions - w.retransmissions,
-                    overlap_conflicts: n.overlap_conflicts - w.overlap_conflicts,
-                    out_of_order: n.out_of_order - w.out_of_order,
-                }
-            },
-            anomalies: std::array::from_fn(|i| now.app.anomalies[i] - was.app.anomalies[i]),
-            app_abandoned: now.app.abandoned - was.app.abandoned,
-            dicom_associations: now.app.dicom_associations - was.app.dicom_associations,
-            hl7_messages: now.app.hl7_messages - was.app.hl7_messages,
-            mqtt_sessions: now.app.mqtt_sessions - was.app.mqtt_sessions,
+            packets: c.packets,
+            bytes: c.bytes,
+            decode_errors: c.decode_errors,
+            not_ip: c.not_ip,
+            ip_fragments: c.ip_fragments,
+            flows_created: c.flows.created,
+            flows_evicted: c.flows.evicted,
+            flows_timed_out: c.flows.timed_out,
+            devices_untracked: c.devices_untracked,
+            records_dropped: c.records_dropped,
+            reassembly: c.app.reassembly,
+            anomalies: c.app.anomalies,
+            app_abandoned: c.app.abandoned,
+            dicom_associations: c.app.dicom_associations,
+            hl7_messages: c.app.hl7_messages,
+            mqtt_sessions: c.app.mqtt_sessions,
             ..StatsRecord::default()
         }
     }
