@@ -224,7 +224,8 @@ stats_counters! {
     flows_timed_out: u64 { flows_timed_out => Line::Own("flows timed out") }
     /// Frames from devices the full device table could not track.
     devices_untracked: u64 { devices_untracked => Line::Own("devices untracked (table full)") }
-    /// Records the hot path could not hand to the writer (channel full).
+    /// Records lost before the database: the event channel or the store
+    /// sink's queue was full.
     records_dropped: u64 { records_dropped => Line::Own("records dropped (writer behind)") }
     /// Records the writer failed to store (filled in by the writer).
     records_failed: u64 { records_failed => Line::Own("records not written (DB errors)") }
