@@ -11,6 +11,7 @@ pub mod decode;
 pub mod device;
 pub mod event;
 pub mod flow;
+pub mod kinds;
 pub mod net;
 pub mod pipeline;
 pub mod proto;

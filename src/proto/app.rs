@@ -8,6 +8,7 @@ use super::hl7::{Conversation, MessageRecord};
 use super::mqtt::{Session, SessionRecord};
 use super::{Anomaly, AppProto};
 use crate::flow::reassembly::{ReassemblyCounters, Stream, StreamSink};
+use crate::kinds::AnomalySet;
 use crate::time::{Micros, SECOND};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -89,8 +90,8 @@ struct TcpApp {
     dicom: Association,
     hl7: Conversation,
     mqtt: Session,
-    /// Anomaly kinds already reported for this flow (bit per kind).
-    reported: u64,
+    /// Anomaly kinds already reported for this flow.
+    reported: AnomalySet,
     dead_counted: bool,
     /// The association's AE titles were added to the known set.
     aes_known: bool,
@@ -262,7 +263,7 @@ impl AppLayer {
         for st in &mut app.streams {
             st.reset();
         }
-        app.reported = 0;
+        app.reported.clear();
         app.dead_counted = false;
         app.aes_known = false;
         app.queries_counted = 0;
@@ -319,7 +320,7 @@ impl AppLayer {
                         dicom: Association::default(),
                         hl7: Conversation::default(),
                         mqtt: Session::default(),
-                        reported: 0,
+                        reported: AnomalySet::new(),
                         dead_counted: false,
                         aes_known: false,
                         queries_counted: 0,
@@ -492,16 +493,14 @@ struct Sink<'a, 'o> {
 fn report(
     a: Anomaly,
     detail: Option<&'static str>,
-    reported: &mut u64,
+    reported: &mut AnomalySet,
     counters: &mut AppCounters,
     out: &mut dyn FnMut(AppEvent),
     ts: Micros,
     flow_id: u64,
 ) {
     counters.anomalies[a as usize] += 1;
-    let bit = 1u64 << (a as u32);
-    if *reported & bit == 0 {
-        *reported |= bit;
+    if reported.insert(a) {
         out(AppEvent::Anomaly {
             ts,
             flow_id,
