@@ -7,6 +7,7 @@
 //! violations become [`Anomaly`] events — they never stop the pipeline.
 
 pub mod app;
+mod conversation;
 pub mod detect;
 pub mod dicom;
 pub mod hl7;
@@ -14,6 +15,8 @@ pub mod mqtt;
 pub mod text;
 
 pub use crate::kinds::{Anomaly, AppProto};
+pub(crate) use conversation::{dir, Side, TwoWay};
+pub use conversation::{Conversation, Fact, Output, Record};
 
 /// Where a parser reports anomalies: the kind and, for some kinds, a short
 /// static detail (a reason's name or an acknowledgement code; never data).
