@@ -5,6 +5,7 @@
 //! hands owned [`event::Event`]s over a bounded channel to the SQLite
 //! writer in [`store`]. See `../shared/ARCHITECTURE.md` for the design.
 
+pub mod app;
 pub mod capture;
 pub mod config;
 pub mod decode;
@@ -14,6 +15,7 @@ pub mod flow;
 pub mod kinds;
 pub mod net;
 pub mod pipeline;
+pub mod policy;
 pub mod proto;
 pub mod stats;
 pub mod store;

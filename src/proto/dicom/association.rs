@@ -145,23 +145,6 @@ impl Association {
         self.titles_reported = false;
     }
 
-    /// C-MOVE destinations requested since the last call (for checks that
-    /// need the whole sensor's view, such as "destination never seen").
-    pub fn take_move_destinations(&mut self) -> impl Iterator<Item = String> + '_ {
-        self.move_destinations.drain(..)
-    }
-
-    /// C-FIND/C-MOVE/C-GET requests seen so far.
-    pub fn queries(&self) -> u64 {
-        self.queries
-    }
-
-    /// Calling and called AE titles, once the A-ASSOCIATE-RQ was read.
-    pub fn ae_titles(&self) -> Option<(&str, &str)> {
-        (self.phase != Phase::Idle)
-            .then_some((self.rec.calling_ae.as_str(), self.rec.called_ae.as_str()))
-    }
-
     /// In-order bytes from the client (`to_server`) or the server.
     pub fn data(&mut self, to_server: bool, bytes: &[u8], emit: Emit<'_>) {
         self.drive(to_server, emit, |p, h| p.feed(bytes, h));
