@@ -4,11 +4,11 @@
 //! [`Conversation`](crate::proto::Conversation) trait. Parsers live in
 //! `proto`; checks across flows are handed in as a [`CrossFlow`].
 //!
-//! - [`slots`]: per-flow state and the pool that recycles it;
-//! - [`probe`]: client bytes held until detection decides;
-//! - [`parsers`]: which conversation serves which protocol (the registration);
-//! - [`budget`]: the reassembly budget;
-//! - [`report`]: anomalies and records out, and the stream → parser glue.
+//! - `slots`: per-flow state and the pool that recycles it;
+//! - `probe`: client bytes held until detection decides;
+//! - `parsers`: which conversation serves which protocol (the registration);
+//! - `budget`: the reassembly budget;
+//! - `report`: anomalies and records out, and the stream → parser glue.
 
 mod budget;
 mod parsers;

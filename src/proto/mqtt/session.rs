@@ -29,7 +29,7 @@ pub const MAX_TOPIC_ALIASES: usize = 32;
 pub struct PublishRecord {
     /// Client → broker (else broker → client).
     pub to_server: bool,
-    /// Topic name (clipped to [`MAX_STRING`]; a 5.0 topic alias is resolved
+    /// Topic name (clipped to 256 bytes, `MAX_STRING`; a 5.0 topic alias is resolved
     /// when its first use was seen, else the topic is "").
     pub topic: String,
     /// QoS from the fixed header (3, invalid, is kept as such).
@@ -48,7 +48,7 @@ pub struct PublishRecord {
 /// One subscription filter.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SubscribeRecord {
-    /// Topic filter (clipped to [`MAX_STRING`]).
+    /// Topic filter (clipped to `MAX_STRING`).
     pub filter: String,
     /// Requested maximum QoS (5.0: subscription options bits 0-1).
     pub qos: u8,
