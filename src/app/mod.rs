@@ -193,6 +193,8 @@ impl AppLayer {
                 };
                 stream.finish(&mut sink, &mut ReassemblyCounters::default());
             }
+            // No take_output here, as before the trait: facts in bytes the
+            // streams flush at the end reach no cross-flow check.
             conv.end(ts, &mut |a, d| report.anomaly(a, d));
             conv.take_records(&mut |r| report.record(r));
         }

@@ -16,6 +16,8 @@ use crate::time::Micros;
 /// [`take_output`](Conversation::take_output); then once
 /// [`end`](Conversation::end) and [`take_records`](Conversation::take_records);
 /// then [`reset`](Conversation::reset) before the state serves another flow.
+/// Anomalies go to `emit` as they are found; everything else leaves through
+/// [`Output`] and [`Record`].
 pub trait Conversation {
     /// In-order bytes of one direction (`to_server`: client → server), seen at `ts`.
     fn feed(&mut self, to_server: bool, bytes: &[u8], ts: Micros, emit: Emit<'_>);
