@@ -2,16 +2,20 @@
 //! seen in any association, and per-client rates (DICOM association and
 //! query bursts, MQTT authentication brute force).
 //!
-//! # Sharing
+//! # Ownership and sharing
 //!
-//! This is cross-flow state: one instance serves the whole sensor. Today
-//! each pipeline (one worker) owns it, handed to its application layer as
-//! a [`CrossFlow`] at construction. Once capture runs on N workers, the
-//! workers share one `Detections` behind a lock (e.g. an
-//! `Arc<Mutex<Detections>>` handle that implements [`CrossFlow`]): it is
-//! called once per protocol event (an association request, a batch of
-//! queries, a C-MOVE, a refused CONNECT), never per packet, so the lock is
-//! rarely taken and the verdicts stay the same whichever worker holds a flow.
+//! This is cross-flow state: one instance serves the whole sensor, outside
+//! any flow's state. Today the pipeline (one worker) creates it and hands
+//! it to its application layer as a [`CrossFlow`] trait object: the app
+//! layer calls it with each protocol [`Fact`] and raises the answer on the
+//! flow the fact came from (its once-per-flow-and-kind reporting lives
+//! there), while `app` imports no `policy` (the trait is `app`'s, this
+//! module implements it). Once capture runs on N workers, the workers share
+//! one `Detections` behind a lock (each worker's app layer holding a clone
+//! of a [`Shared`] handle, which implements [`CrossFlow`]): it is called once per protocol event (an
+//! association request, a batch of queries, a C-MOVE, a refused CONNECT),
+//! never per packet, so the lock is rarely taken and the verdicts do not
+//! depend on which worker holds a flow.
 
 use crate::app::CrossFlow;
 use crate::kinds::Anomaly;
@@ -19,6 +23,7 @@ use crate::proto::Fact;
 use crate::time::{Micros, SECOND};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Window of the per-client rate checks.
 pub const BURST_WINDOW: Micros = 60 * SECOND;
@@ -137,6 +142,19 @@ impl CrossFlow for Detections {
     }
 }
 
+/// One [`Detections`] shared by several application layers (workers): each
+/// holds a clone, and every fact takes the lock once.
+pub type Shared = Arc<Mutex<Detections>>;
+
+impl CrossFlow for Shared {
+    fn fact(&mut self, client: IpAddr, fact: Fact<'_>, ts: Micros) -> Option<Anomaly> {
+        // A worker that panicked mid-update leaves counts, not broken
+        // invariants: the others go on with them.
+        let mut d = self.lock().unwrap_or_else(PoisonError::into_inner);
+        d.fact(client, fact, ts)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +211,27 @@ mod tests {
         }
         assert_eq!(d.auth_failure(CLIENT, 9), Some(Anomaly::MqttAuthBruteForce));
         assert_eq!(d.auth_failure(CLIENT, 10), None);
+    }
+
+    #[test]
+    fn shared_handles_see_one_state() {
+        let mut a: Shared = Arc::new(Mutex::new(Detections::new()));
+        let mut b = Arc::clone(&a);
+        let started = Fact::AssociationStarted {
+            calling: "WS1",
+            called: "ARCHIVE",
+        };
+        assert_eq!(a.fact(CLIENT, started, 0), None);
+        // Known through the other worker's handle.
+        assert_eq!(b.fact(CLIENT, Fact::MoveDestination("ARCHIVE"), 1), None);
+        for i in 0..AUTH_FAILURE_BURST {
+            let h = if i % 2 == 0 { &mut a } else { &mut b };
+            assert_eq!(h.fact(CLIENT, Fact::AuthFailure, 2), None);
+        }
+        assert_eq!(
+            a.fact(CLIENT, Fact::AuthFailure, 3),
+            Some(Anomaly::MqttAuthBruteForce)
+        );
     }
 
     #[test]
