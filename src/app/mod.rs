@@ -286,6 +286,8 @@ impl AppLayer {
             ts: s.ts,
             flow_id: s.flow_id,
         };
+        // The sink holds the counters (for anomalies): the stream counts
+        // into a copy, written back after.
         let mut rc = report.counters.reassembly;
         let mut sink = Sink {
             conv: &mut *conv,
