@@ -3,10 +3,7 @@
 //! through [`Conversation`], so a new protocol is one parser plus one
 //! registration, not a match arm in every step of the layer.
 
-use super::dicom::AssociationRecord;
-use super::hl7::MessageRecord;
-use super::mqtt::SessionRecord;
-use super::Emit;
+use super::{Emit, Record};
 use crate::time::Micros;
 
 /// One TCP connection's parser: both directions, fed in order.
@@ -69,17 +66,6 @@ pub enum Fact<'a> {
     Queries(u64),
     /// The broker refused a CONNECT for an authentication failure.
     AuthFailure,
-}
-
-/// An owned record of a conversation, ready to become an event.
-#[derive(Debug)]
-pub enum Record {
-    /// A DICOM association (at the end of its flow).
-    Dicom(AssociationRecord),
-    /// An HL7 message, with its acknowledgement when one came.
-    Hl7(MessageRecord),
-    /// An MQTT session (at the end of its flow).
-    Mqtt(SessionRecord),
 }
 
 /// Index of a direction in per-direction arrays: 0 client → server,
