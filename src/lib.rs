@@ -5,15 +5,18 @@
 //! hands owned [`event::Event`]s over a bounded channel to the SQLite
 //! writer in [`store`]. See `../shared/ARCHITECTURE.md` for the design.
 
+pub mod app;
 pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod device;
 pub mod event;
 pub mod flow;
+pub mod kinds;
 pub mod net;
 pub mod output;
 pub mod pipeline;
+pub mod policy;
 pub mod proto;
 pub mod sensor;
 pub mod stats;

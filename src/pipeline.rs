@@ -2,6 +2,7 @@
 //! owned events out on the event channel. Synchronous, no I/O, no
 //! allocation per packet.
 
+use crate::app::{AppCounters, AppEvent, AppLayer, Segment};
 use crate::capture::Frame;
 use crate::config::Config;
 use crate::decode::{decode, DecodeErrorKind, LinkType, Network, Transport};
@@ -12,7 +13,7 @@ use crate::event::{Backpressure, Event, EventSender};
 use crate::flow::table::FlowPacket;
 use crate::flow::{FlowCounters, FlowTable, Timeouts};
 use crate::net::Cidr;
-use crate::proto::app::{AppCounters, AppEvent, AppLayer, Segment};
+use crate::policy::Detections;
 use crate::stats::StatsRecord;
 use crate::time::{Micros, SECOND};
 
@@ -118,7 +119,11 @@ impl Pipeline {
     pub fn new(opts: &PipelineOptions, out: EventSender) -> Pipeline {
         Pipeline {
             flows: FlowTable::new(opts.max_flows, opts.timeouts, opts.first_flow_id),
-            app: AppLayer::new(opts.max_flows, opts.reassembly_bytes),
+            app: AppLayer::new(
+                opts.max_flows,
+                opts.reassembly_bytes,
+                Box::new(Detections::new()),
+            ),
             devices: Inventory::new(opts.max_devices, opts.local_networks.clone()),
             out,
             counters: Counters::default(),

@@ -18,7 +18,7 @@ use libfuzzer_sys::fuzz_target;
 use medtap::capture::Frame;
 use medtap::decode::LinkType;
 use medtap::pipeline::{Pipeline, PipelineOptions};
-use medtap::record::{channel, Backpressure};
+use medtap::event::{channel, Backpressure};
 use medtap::time::SECOND;
 use std::hint::black_box;
 

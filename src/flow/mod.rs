@@ -123,7 +123,7 @@ pub struct FlowRecord {
     /// Why it ended.
     pub reason: EndReason,
     /// Application protocol, when detected.
-    pub app_proto: Option<crate::proto::AppProto>,
+    pub app_proto: Option<crate::kinds::AppProto>,
 }
 
 /// Lower-case protocol name for well-known IP protocol numbers, else "ip".

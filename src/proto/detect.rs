@@ -1,7 +1,7 @@
 //! Which application protocol a TCP flow speaks, decided from the client's
 //! first bytes on any port. Ports are hints only, except for the TLS ports
 //! of protocols whose content cannot be read (DICOM TLS 2761/2762, MQTT
-//! TLS 8883). Each protocol adds its probe to [`PROBES`].
+//! TLS 8883). Each protocol adds its probe to `PROBES`.
 
 use super::{dicom, hl7, mqtt, AppProto};
 

@@ -217,7 +217,7 @@ impl FlowTable {
     }
 
     /// Records the application protocol of the flow in `slot`.
-    pub fn set_app_proto(&mut self, slot: u32, proto: crate::proto::AppProto) {
+    pub fn set_app_proto(&mut self, slot: u32, proto: crate::kinds::AppProto) {
         if let Some(s) = self.slots.get_mut(slot as usize) {
             s.rec.app_proto = Some(proto);
         }

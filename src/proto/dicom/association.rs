@@ -5,7 +5,8 @@ use super::dimse::{self, operation_name};
 use super::pdu::{self, item_type, pdu_type, Abort, Reject};
 use super::stream::{DirParser, Handler, Problem};
 use super::uids;
-use crate::proto::Anomaly;
+use crate::proto::{dir, Anomaly, Conversation, Fact, Output, Record, Side, TwoWay};
+use crate::time::Micros;
 
 /// Outstanding requests remembered to match responses (per association).
 const MAX_OUTSTANDING: usize = 64;
@@ -115,10 +116,14 @@ pub struct Association {
     outstanding: Vec<(u16, usize)>,
     /// Operation that data PDVs in each direction belong to.
     data_op: [Option<usize>; 2],
-    /// C-MOVE destinations requested since the last [`Association::take_move_destinations`].
+    /// C-MOVE destinations requested since the last [`Conversation::take_output`].
     move_destinations: Vec<String>,
     /// C-FIND/C-MOVE/C-GET requests seen.
     queries: u64,
+    /// Of those, how many were reported by [`Conversation::take_output`].
+    queries_reported: u64,
+    /// The AE titles were reported by [`Conversation::take_output`].
+    titles_reported: bool,
 }
 
 pub use crate::proto::Emit;
@@ -136,53 +141,18 @@ impl Association {
         self.data_op = [None; 2];
         self.move_destinations.clear();
         self.queries = 0;
-    }
-
-    /// C-MOVE destinations requested since the last call (for checks that
-    /// need the whole sensor's view, such as "destination never seen").
-    pub fn take_move_destinations(&mut self) -> impl Iterator<Item = String> + '_ {
-        self.move_destinations.drain(..)
-    }
-
-    /// C-FIND/C-MOVE/C-GET requests seen so far.
-    pub fn queries(&self) -> u64 {
-        self.queries
-    }
-
-    /// Calling and called AE titles, once the A-ASSOCIATE-RQ was read.
-    pub fn ae_titles(&self) -> Option<(&str, &str)> {
-        (self.phase != Phase::Idle)
-            .then_some((self.rec.calling_ae.as_str(), self.rec.called_ae.as_str()))
+        self.queries_reported = 0;
+        self.titles_reported = false;
     }
 
     /// In-order bytes from the client (`to_server`) or the server.
     pub fn data(&mut self, to_server: bool, bytes: &[u8], emit: Emit<'_>) {
-        let d = usize::from(!to_server);
-        let mut parser = std::mem::take(&mut self.parsers[d]);
-        parser.feed(
-            bytes,
-            &mut Dir {
-                a: self,
-                to_server,
-                emit,
-            },
-        );
-        self.parsers[d] = parser;
+        self.drive(to_server, emit, |p, h| p.feed(bytes, h));
     }
 
     /// Bytes lost in one direction.
     pub fn gap(&mut self, to_server: bool, len: u32, emit: Emit<'_>) {
-        let d = usize::from(!to_server);
-        let mut parser = std::mem::take(&mut self.parsers[d]);
-        parser.gap(
-            len,
-            &mut Dir {
-                a: self,
-                to_server,
-                emit,
-            },
-        );
-        self.parsers[d] = parser;
+        self.drive(to_server, emit, |p, h| p.gap(len, h));
     }
 
     /// True when both directions stopped parsing.
@@ -217,12 +187,59 @@ impl Association {
     }
 }
 
-/// The association seen from one direction, as the parser's handler.
-struct Dir<'a, 'e> {
-    a: &'a mut Association,
-    to_server: bool,
-    emit: Emit<'e>,
+impl Conversation for Association {
+    fn feed(&mut self, to_server: bool, bytes: &[u8], _ts: Micros, emit: Emit<'_>) {
+        self.data(to_server, bytes, emit);
+    }
+
+    fn lost(&mut self, to_server: bool, len: u32, _ts: Micros, emit: Emit<'_>) {
+        self.gap(to_server, len, emit);
+    }
+
+    /// C-MOVE destinations, then the association's AE titles (once), then
+    /// the new queries: the destinations are checked against the titles of
+    /// *earlier* associations, before this one's join them.
+    fn take_output(&mut self, out: &mut dyn FnMut(Output<'_>)) {
+        for dest in self.move_destinations.drain(..) {
+            out(Output::Fact(Fact::MoveDestination(&dest)));
+        }
+        if !self.titles_reported && self.phase != Phase::Idle {
+            self.titles_reported = true;
+            out(Output::Fact(Fact::AssociationStarted {
+                calling: &self.rec.calling_ae,
+                called: &self.rec.called_ae,
+            }));
+        }
+        let queries = self.queries - self.queries_reported;
+        if queries > 0 {
+            self.queries_reported = self.queries;
+            out(Output::Fact(Fact::Queries(queries)));
+        }
+    }
+
+    fn take_records(&mut self, out: &mut dyn FnMut(Record)) {
+        out(Record::Dicom(self.take_record()));
+    }
+
+    fn is_dead(&self) -> bool {
+        Association::is_dead(self)
+    }
+
+    fn reset(&mut self) {
+        Association::reset(self);
+    }
 }
+
+impl TwoWay for Association {
+    type Parser = DirParser;
+
+    fn parsers(&mut self) -> &mut [DirParser; 2] {
+        &mut self.parsers
+    }
+}
+
+/// The association seen from one direction, as the parser's handler.
+type Dir<'a, 'e> = Side<'a, 'e, Association>;
 
 /// Longest text kept from one field: UIDs are at most 64 bytes and AE titles
 /// 16 (PS3.5 6.2), and a byte kept as `\xhh` takes 4.
@@ -268,12 +285,12 @@ fn ae_title_problem(raw: &[u8], calling: bool) -> Option<&'static str> {
 
 impl Handler for Dir<'_, '_> {
     fn pdu_start(&mut self, t: u8, len: u32) {
-        self.a.rec.pdus += 1;
+        self.c.rec.pdus += 1;
         // Each side announces the largest PDU it will receive.
         let limit = if self.to_server {
-            self.a.rec.acceptor_max_pdu_length
+            self.c.rec.acceptor_max_pdu_length
         } else {
-            self.a.rec.max_pdu_length
+            self.c.rec.max_pdu_length
         };
         if t == pdu_type::P_DATA_TF {
             if let Some(max) = limit.filter(|&m| m > 0) {
@@ -281,7 +298,7 @@ impl Handler for Dir<'_, '_> {
                     (self.emit)(Anomaly::DicomPduOverMaxLength, None);
                 }
             }
-            if self.a.phase != Phase::Accepted {
+            if self.c.phase != Phase::Accepted {
                 (self.emit)(Anomaly::DicomPdataBeforeAccept, None);
             }
         }
@@ -293,12 +310,12 @@ impl Handler for Dir<'_, '_> {
             (pdu_type::ASSOCIATE_AC, false) => self.associate_ac(body),
             (pdu_type::ASSOCIATE_RJ, false) => pdu::reject(body).map(|r| self.rejected(r)),
             (pdu_type::RELEASE_RQ, _) => {
-                self.a.release_rq_seen = true;
+                self.c.release_rq_seen = true;
                 Ok(())
             }
             (pdu_type::RELEASE_RP, _) => {
-                if self.a.release_rq_seen && self.a.phase == Phase::Accepted {
-                    self.a.phase = Phase::Released;
+                if self.c.release_rq_seen && self.c.phase == Phase::Accepted {
+                    self.c.phase = Phase::Released;
                 }
                 Ok(())
             }
@@ -322,9 +339,9 @@ impl Handler for Dir<'_, '_> {
     }
 
     fn data(&mut self, _ctx: u8, len: u32, _lost: bool) {
-        self.a.rec.data_bytes += u64::from(len);
-        let d = usize::from(!self.to_server);
-        if let Some(op) = self.a.data_op[d].and_then(|i| self.a.rec.operations.get_mut(i)) {
+        self.c.rec.data_bytes += u64::from(len);
+        let d = dir(self.to_server);
+        if let Some(op) = self.c.data_op[d].and_then(|i| self.c.rec.operations.get_mut(i)) {
             op.bytes += u64::from(len);
         }
     }
@@ -346,8 +363,8 @@ impl Handler for Dir<'_, '_> {
 impl Dir<'_, '_> {
     fn associate_rq(&mut self, body: &[u8]) -> Result<(), pdu::Malformed> {
         let a = pdu::associate(body)?;
-        self.a.rec.calling_ae = text(a.calling_ae);
-        self.a.rec.called_ae = text(a.called_ae);
+        self.c.rec.calling_ae = text(a.calling_ae);
+        self.c.rec.called_ae = text(a.called_ae);
         // The association is recognised by its structure; a title outside
         // PS3.5 6.2 is reported, and kept as sent.
         for (ae, calling) in [(a.calling_ae, true), (a.called_ae, false)] {
@@ -355,12 +372,12 @@ impl Dir<'_, '_> {
                 (self.emit)(Anomaly::DicomNonconformingAeTitle, Some(why));
             }
         }
-        self.a.phase = Phase::Requested;
+        self.c.phase = Phase::Requested;
         for item in pdu::items(a.items, pdu::ASSOCIATE_FIXED_LEN) {
             let item = item?;
             match item.item_type {
                 item_type::APPLICATION_CONTEXT => {
-                    self.a.rec.application_context = Some(text(item.value))
+                    self.c.rec.application_context = Some(text(item.value))
                 }
                 item_type::PRESENTATION_CONTEXT_RQ => {
                     let pc = pdu::presentation_context(&item)?;
@@ -381,7 +398,7 @@ impl Dir<'_, '_> {
                             _ => (self.emit)(Anomaly::DicomMalformedItem, None),
                         }
                     }
-                    self.a.rec.contexts.push(ctx);
+                    self.c.rec.contexts.push(ctx);
                 }
                 item_type::USER_INFORMATION => self.user_information(&item, true)?,
                 _ => (self.emit)(Anomaly::DicomMalformedItem, None),
@@ -392,8 +409,8 @@ impl Dir<'_, '_> {
 
     fn associate_ac(&mut self, body: &[u8]) -> Result<(), pdu::Malformed> {
         let a = pdu::associate(body)?;
-        if self.a.phase == Phase::Requested {
-            self.a.phase = Phase::Accepted;
+        if self.c.phase == Phase::Requested {
+            self.c.phase = Phase::Accepted;
         }
         for item in pdu::items(a.items, pdu::ASSOCIATE_FIXED_LEN) {
             let item = item?;
@@ -409,7 +426,7 @@ impl Dir<'_, '_> {
                         }
                     }
                     let result = context_result(pc.result);
-                    match self.a.rec.contexts.iter_mut().find(|c| c.id == pc.id) {
+                    match self.c.rec.contexts.iter_mut().find(|c| c.id == pc.id) {
                         Some(c) => {
                             c.result = Some(result);
                             // PS3.8 9.3.3.2: the transfer syntax is only significant on acceptance.
@@ -426,7 +443,7 @@ impl Dir<'_, '_> {
     }
 
     fn user_information(&mut self, item: &pdu::Item<'_>, rq: bool) -> Result<(), pdu::Malformed> {
-        let rec = &mut self.a.rec;
+        let rec = &mut self.c.rec;
         for sub in pdu::items(item.value, item.offset + 4) {
             let sub = sub?;
             match sub.item_type {
@@ -467,14 +484,14 @@ impl Dir<'_, '_> {
     }
 
     fn rejected(&mut self, r: Reject) {
-        self.a.phase = Phase::Rejected;
-        self.a.rec.reject = Some(pdu::reject_text(&r));
+        self.c.phase = Phase::Rejected;
+        self.c.rec.reject = Some(pdu::reject_text(&r));
         (self.emit)(Anomaly::DicomAssociationRejected, None);
     }
 
     fn aborted(&mut self, ab: Abort) {
-        self.a.phase = Phase::Aborted;
-        self.a.rec.abort = Some(pdu::abort_text(&ab));
+        self.c.phase = Phase::Aborted;
+        self.c.rec.abort = Some(pdu::abort_text(&ab));
         if ab.source == 2 {
             (self.emit)(Anomaly::DicomProviderAbort, None);
         }
@@ -482,24 +499,24 @@ impl Dir<'_, '_> {
 
     fn dimse(&mut self, c: &dimse::Command<'_>) {
         let Some(field) = c.command_field else { return };
-        let d = usize::from(!self.to_server);
-        if self.a.phase != Phase::Accepted {
+        let d = dir(self.to_server);
+        if self.c.phase != Phase::Accepted {
             (self.emit)(Anomaly::DicomPdataBeforeAccept, None);
         }
         let op = if dimse::is_response(field) {
             let pos = c
                 .responded_to
-                .and_then(|id| self.a.outstanding.iter().position(|(m, _)| *m == id));
+                .and_then(|id| self.c.outstanding.iter().position(|(m, _)| *m == id));
             // C-FIND/C-GET/C-MOVE send pending responses: keep the request
             // outstanding until a final (non-pending) status.
             let pending = c.status.is_some_and(|s| s == 0xFF00 || s == 0xFF01);
             let idx = match pos {
-                Some(p) if pending => Some(self.a.outstanding[p].1),
-                Some(p) => Some(self.a.outstanding.swap_remove(p).1),
+                Some(p) if pending => Some(self.c.outstanding[p].1),
+                Some(p) => Some(self.c.outstanding.swap_remove(p).1),
                 None => self.operation(field, c),
             };
             if let (Some(i), Some(s)) = (idx, c.status) {
-                let st = &mut self.a.rec.operations[i].statuses;
+                let st = &mut self.c.rec.operations[i].statuses;
                 if !st.contains(&s) && st.len() < MAX_STATUSES {
                     st.push(s);
                 }
@@ -507,25 +524,25 @@ impl Dir<'_, '_> {
             idx
         } else {
             if matches!(field, 0x0010 | 0x0020 | 0x0021) {
-                self.a.queries += 1;
+                self.c.queries += 1;
             }
             if let (0x0021, Some(dest)) = (field, c.move_destination) {
-                if self.a.move_destinations.len() < MAX_OUTSTANDING {
-                    self.a.move_destinations.push(text(dest));
+                if self.c.move_destinations.len() < MAX_OUTSTANDING {
+                    self.c.move_destinations.push(text(dest));
                 }
             }
             let idx = self.operation(field, c);
             if let Some(i) = idx {
-                self.a.rec.operations[i].count += 1;
+                self.c.rec.operations[i].count += 1;
                 if let Some(id) = c.message_id {
-                    if self.a.outstanding.len() < MAX_OUTSTANDING {
-                        self.a.outstanding.push((id, i));
+                    if self.c.outstanding.len() < MAX_OUTSTANDING {
+                        self.c.outstanding.push((id, i));
                     }
                 }
             }
             idx
         };
-        self.a.data_op[d] = if c.has_data_set() { op } else { None };
+        self.c.data_op[d] = if c.has_data_set() { op } else { None };
     }
 
     /// The operation row for this command's operation and SOP class.
@@ -533,7 +550,7 @@ impl Dir<'_, '_> {
         let command = operation_name(field);
         let sop = c.sop_class().map(text).unwrap_or_default();
         let dest = c.move_destination.map(text);
-        let ops = &mut self.a.rec.operations;
+        let ops = &mut self.c.rec.operations;
         if let Some(i) = ops.iter().position(|o| {
             o.command == command
                 && o.sop_class_uid == sop

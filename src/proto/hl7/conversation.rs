@@ -5,7 +5,7 @@
 
 use super::message::{self, Separators};
 use super::mllp::{FrameEnd, Framer, Handler, Problem};
-use crate::proto::{Anomaly, Emit};
+use crate::proto::{dir, Anomaly, Emit, Output, Record, Side, TwoWay};
 use crate::time::Micros;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -158,6 +158,8 @@ pub struct Conversation {
     pending: VecDeque<MessageRecord>,
     /// Finished messages, taken by [`Conversation::take_messages`].
     done: Vec<MessageRecord>,
+    /// When the bytes being read were seen (stamps the messages they end).
+    now: Micros,
 }
 
 impl Conversation {
@@ -169,33 +171,28 @@ impl Conversation {
         self.building = Default::default();
         self.pending.clear();
         self.done.clear();
+        self.now = 0;
     }
 
     /// In-order bytes from the client (`to_server`) or the server, seen at `ts`.
     pub fn data(&mut self, to_server: bool, bytes: &[u8], ts: Micros, emit: Emit<'_>) {
-        let d = usize::from(!to_server);
-        let mut framer = std::mem::take(&mut self.framers[d]);
-        framer.feed(bytes, &mut self.dir(to_server, ts, emit));
-        self.framers[d] = framer;
+        self.now = ts;
+        self.drive(to_server, emit, |f, h| f.feed(bytes, h));
     }
 
     /// Bytes lost in one direction: the open frame is cut, and framing
     /// resumes at the next start block.
     pub fn gap(&mut self, to_server: bool, ts: Micros, emit: Emit<'_>) {
-        let d = usize::from(!to_server);
-        let mut framer = std::mem::take(&mut self.framers[d]);
-        framer.gap(&mut self.dir(to_server, ts, emit));
-        self.framers[d] = framer;
+        self.now = ts;
+        self.drive(to_server, emit, |f, h| f.gap(h));
     }
 
     /// The connection ended: open frames end unfinished and messages still
     /// waiting for an acknowledgement are finished without one.
     pub fn finish(&mut self, ts: Micros, emit: Emit<'_>) {
+        self.now = ts;
         for to_server in [true, false] {
-            let d = usize::from(!to_server);
-            let mut framer = std::mem::take(&mut self.framers[d]);
-            framer.finish(&mut self.dir(to_server, ts, emit));
-            self.framers[d] = framer;
+            self.drive(to_server, emit, |f, h| f.finish(h));
         }
         self.done.extend(self.pending.drain(..));
     }
@@ -203,15 +200,6 @@ impl Conversation {
     /// Finished messages since the last call.
     pub fn take_messages(&mut self) -> std::vec::Drain<'_, MessageRecord> {
         self.done.drain(..)
-    }
-
-    fn dir<'a, 'e>(&'a mut self, to_server: bool, ts: Micros, emit: Emit<'e>) -> Dir<'a, 'e> {
-        Dir {
-            c: self,
-            to_server,
-            ts,
-            emit,
-        }
     }
 
     /// A message is complete: an acknowledgement is matched to the message
@@ -241,22 +229,56 @@ impl Conversation {
     }
 }
 
-/// The conversation seen from one direction, as the framer's handler.
-struct Dir<'a, 'e> {
-    c: &'a mut Conversation,
-    to_server: bool,
-    ts: Micros,
-    emit: Emit<'e>,
+// HL7 recovers at the next start block after any loss, so it is never dead.
+impl crate::proto::Conversation for Conversation {
+    fn feed(&mut self, to_server: bool, bytes: &[u8], ts: Micros, emit: Emit<'_>) {
+        self.data(to_server, bytes, ts, emit);
+    }
+
+    fn lost(&mut self, to_server: bool, _len: u32, ts: Micros, emit: Emit<'_>) {
+        self.gap(to_server, ts, emit);
+    }
+
+    fn take_output(&mut self, out: &mut dyn FnMut(Output<'_>)) {
+        for m in self.take_messages() {
+            out(Output::Record(Record::Hl7(m)));
+        }
+    }
+
+    fn end(&mut self, ts: Micros, emit: Emit<'_>) {
+        self.finish(ts, emit);
+    }
+
+    fn take_records(&mut self, out: &mut dyn FnMut(Record)) {
+        for m in self.take_messages() {
+            out(Record::Hl7(m));
+        }
+    }
+
+    fn reset(&mut self) {
+        Conversation::reset(self);
+    }
 }
+
+impl TwoWay for Conversation {
+    type Parser = Framer;
+
+    fn parsers(&mut self) -> &mut [Framer; 2] {
+        &mut self.framers
+    }
+}
+
+/// The conversation seen from one direction, as the framer's handler.
+type Dir<'a, 'e> = Side<'a, 'e, Conversation>;
 
 impl Dir<'_, '_> {
     fn b(&mut self) -> &mut Building {
-        &mut self.c.building[usize::from(!self.to_server)]
+        &mut self.c.building[dir(self.to_server)]
     }
 
     /// Ends the message under construction, if an MSH started one.
     fn end_message(&mut self, framing: Framing, bytes: u64) {
-        let ts = self.ts;
+        let ts = self.c.now;
         let b = self.b();
         let Some(mut rec) = b.rec.take() else { return };
         rec.ts = ts;

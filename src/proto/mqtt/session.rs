@@ -5,7 +5,8 @@ use super::packet::{self, connect_flags, Props, Reader, Stop};
 use super::stream::{DirParser, Handler, Plan, Problem, Step};
 use super::{connack_reason_name, packet_type as pt, packet_type_name};
 use super::{reason_code_name, suback_code_name};
-use crate::proto::{Anomaly, Emit};
+use crate::proto::{dir, Anomaly, Conversation, Emit, Fact, Output, Record, Side, TwoWay};
+use crate::time::Micros;
 
 /// Distinct (direction, topic, QoS, retain) rows kept per session.
 pub const MAX_PUBLISHED: usize = 256;
@@ -28,7 +29,7 @@ pub const MAX_TOPIC_ALIASES: usize = 32;
 pub struct PublishRecord {
     /// Client → broker (else broker → client).
     pub to_server: bool,
-    /// Topic name (clipped to [`MAX_STRING`]; a 5.0 topic alias is resolved
+    /// Topic name (clipped to 256 bytes, `MAX_STRING`; a 5.0 topic alias is resolved
     /// when its first use was seen, else the topic is "").
     pub topic: String,
     /// QoS from the fixed header (3, invalid, is kept as such).
@@ -47,7 +48,7 @@ pub struct PublishRecord {
 /// One subscription filter.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SubscribeRecord {
-    /// Topic filter (clipped to [`MAX_STRING`]).
+    /// Topic filter (clipped to `MAX_STRING`).
     pub filter: String,
     /// Requested maximum QoS (5.0: subscription options bits 0-1).
     pub qos: u8,
@@ -222,17 +223,7 @@ impl Session {
 
     /// In-order bytes from the client (`to_server`) or the broker.
     pub fn data(&mut self, to_server: bool, bytes: &[u8], emit: Emit<'_>) {
-        let d = usize::from(!to_server);
-        let mut parser = std::mem::take(&mut self.parsers[d]);
-        parser.feed(
-            bytes,
-            &mut Dir {
-                s: self,
-                to_server,
-                emit,
-            },
-        );
-        self.parsers[d] = parser;
+        self.drive(to_server, emit, |p, h| p.feed(bytes, h));
     }
 
     /// `len` bytes lost in one direction. Inside a PUBLISH payload (or a
@@ -242,17 +233,7 @@ impl Session {
     /// the client, [`Session::set_midstream`] applies. Anywhere else framing
     /// is lost (`MqttLostSync`) and that direction stops.
     pub fn gap(&mut self, to_server: bool, len: u32, emit: Emit<'_>) {
-        let d = usize::from(!to_server);
-        let mut parser = std::mem::take(&mut self.parsers[d]);
-        parser.gap(
-            len,
-            &mut Dir {
-                s: self,
-                to_server,
-                emit,
-            },
-        );
-        self.parsers[d] = parser;
+        self.drive(to_server, emit, |p, h| p.gap(len, h));
     }
 
     /// True when both directions stopped parsing (lost framing).
@@ -293,12 +274,44 @@ impl Session {
     }
 }
 
-/// The session seen from one direction, as the parser's handler.
-struct Dir<'a, 'e> {
-    s: &'a mut Session,
-    to_server: bool,
-    emit: Emit<'e>,
+impl Conversation for Session {
+    fn feed(&mut self, to_server: bool, bytes: &[u8], _ts: Micros, emit: Emit<'_>) {
+        self.data(to_server, bytes, emit);
+    }
+
+    fn lost(&mut self, to_server: bool, len: u32, _ts: Micros, emit: Emit<'_>) {
+        self.gap(to_server, len, emit);
+    }
+
+    fn take_output(&mut self, out: &mut dyn FnMut(Output<'_>)) {
+        if self.take_auth_failure() {
+            out(Output::Fact(Fact::AuthFailure));
+        }
+    }
+
+    fn take_records(&mut self, out: &mut dyn FnMut(Record)) {
+        out(Record::Mqtt(self.take_record()));
+    }
+
+    fn is_dead(&self) -> bool {
+        Session::is_dead(self)
+    }
+
+    fn reset(&mut self) {
+        Session::reset(self);
+    }
 }
+
+impl TwoWay for Session {
+    type Parser = DirParser;
+
+    fn parsers(&mut self) -> &mut [DirParser; 2] {
+        &mut self.parsers
+    }
+}
+
+/// The session seen from one direction, as the parser's handler.
+type Dir<'a, 'e> = Side<'a, 'e, Session>;
 
 /// A string as kept in records: as sent, invalid UTF-8 (a malformed MQTT
 /// string, MQTT 5.0 1.5.4) escaped reversibly, at most [`MAX_STRING`]
@@ -335,14 +348,14 @@ enum Topic<'a> {
 impl Handler for Dir<'_, '_> {
     fn header(&mut self, first: u8, _remaining: u32) -> Plan {
         let t = first >> 4;
-        let d = usize::from(!self.to_server);
-        self.s.current[d] = first;
-        let rec = &mut self.s.rec;
+        let d = dir(self.to_server);
+        self.c.current[d] = first;
+        let rec = &mut self.c.rec;
         if self.to_server {
             rec.packets_toserver += 1;
-            if !self.s.client_started {
-                self.s.client_started = true;
-                if !self.s.midstream && t != pt::CONNECT {
+            if !self.c.client_started {
+                self.c.client_started = true;
+                if !self.c.midstream && t != pt::CONNECT {
                     (self.emit)(Anomaly::MqttPacketBeforeConnect, Some(packet_type_name(t)));
                 }
             }
@@ -354,7 +367,7 @@ impl Handler for Dir<'_, '_> {
                 (self.emit)(Anomaly::MqttReservedPacketType, Some("type 0"));
                 return Plan::Skip;
             }
-            pt::AUTH if !self.s.v5 => {
+            pt::AUTH if !self.c.v5 => {
                 (self.emit)(
                     Anomaly::MqttReservedPacketType,
                     Some("type 15 before MQTT 5.0"),
@@ -363,7 +376,7 @@ impl Handler for Dir<'_, '_> {
             }
             _ => {}
         }
-        let (client, broker) = senders(t, self.s.v5, self.s.connected);
+        let (client, broker) = senders(t, self.c.v5, self.c.connected);
         if !(if self.to_server { client } else { broker }) {
             (self.emit)(
                 Anomaly::MqttMalformedPacket,
@@ -407,13 +420,13 @@ impl Handler for Dir<'_, '_> {
     fn whole(&mut self, first: u8, body: &[u8]) {
         let res = match first >> 4 {
             pt::CONNACK => self.connack(body),
-            pt::PUBACK..=pt::PUBCOMP => packet::ack(body, self.s.v5).map(|a| self.props(&a.props)),
+            pt::PUBACK..=pt::PUBCOMP => packet::ack(body, self.c.v5).map(|a| self.props(&a.props)),
             pt::SUBSCRIBE => self.subscribe(body),
             pt::SUBACK => self.suback(body),
             pt::UNSUBSCRIBE => self.unsubscribe(body),
             pt::UNSUBACK => {
                 let mut r = Reader::whole(body);
-                packet::id_and_props(&mut r, self.s.v5).map(|(_, p)| self.props(&p))
+                packet::id_and_props(&mut r, self.c.v5).map(|(_, p)| self.props(&p))
             }
             pt::DISCONNECT => self.disconnect(body),
             pt::AUTH => self.auth(body),
@@ -434,7 +447,7 @@ impl Handler for Dir<'_, '_> {
             res
         } else {
             let qos = (first >> 1) & 3;
-            packet::publish(&mut r, qos, self.s.v5).map(|p| {
+            packet::publish(&mut r, qos, self.c.v5).map(|p| {
                 let payload = remaining.saturating_sub(r.pos() as u32);
                 self.publish(first, &p, payload);
                 0
@@ -454,12 +467,12 @@ impl Handler for Dir<'_, '_> {
     }
 
     fn problem(&mut self, p: Problem) {
-        let d = usize::from(!self.to_server);
+        let d = dir(self.to_server);
         let (a, detail) = match p {
             Problem::MalformedRemainingLength => (Anomaly::MqttMalformedRemainingLength, None),
             Problem::OverHardCap => (
                 Anomaly::MqttPacketOverHardCap,
-                Some(packet_type_name(self.s.current[d] >> 4)),
+                Some(packet_type_name(self.c.current[d] >> 4)),
             ),
             Problem::TailFieldPastEnd => (
                 Anomaly::MqttMalformedPacket,
@@ -468,7 +481,7 @@ impl Handler for Dir<'_, '_> {
             Problem::LostSync => (Anomaly::MqttLostSync, None),
             Problem::StartLost => {
                 if self.to_server {
-                    self.s.midstream = true;
+                    self.c.midstream = true;
                 }
                 return;
             }
@@ -494,7 +507,7 @@ impl Dir<'_, '_> {
 
     /// What every property block contributes.
     fn props(&mut self, p: &Props<'_>) {
-        let rec = &mut self.s.rec;
+        let rec = &mut self.c.rec;
         rec.user_properties = rec.user_properties.saturating_add(p.user_properties);
         if let Some(why) = p.bad {
             (self.emit)(Anomaly::MqttMalformedPacket, Some(why));
@@ -502,16 +515,16 @@ impl Dir<'_, '_> {
     }
 
     fn connect(&mut self, c: &packet::Connect<'_>) {
-        if self.s.connected {
+        if self.c.connected {
             // A second CONNECT is a protocol violation the broker answers by
             // closing; the first one's fields are kept.
             return;
         }
-        self.s.connected = true;
-        let rec = &mut self.s.rec;
+        self.c.connected = true;
+        let rec = &mut self.c.rec;
         rec.protocol_name = c.name.map(text);
         rec.protocol_version = c.level;
-        self.s.v5 = c.level.is_some_and(packet::is_v5);
+        self.c.v5 = c.level.is_some_and(packet::is_v5);
         rec.keep_alive = c.keep_alive;
         if let Some(f) = c.flags {
             rec.username_present = f & connect_flags::USER_NAME != 0;
@@ -538,7 +551,7 @@ impl Dir<'_, '_> {
                 (self.emit)(Anomaly::MqttInvalidQos, Some("will"));
             }
         }
-        let rec = &mut self.s.rec;
+        let rec = &mut self.c.rec;
         rec.session_expiry_interval = c.props.session_expiry_interval;
         rec.receive_maximum = c.props.receive_maximum;
         rec.maximum_packet_size = c.props.maximum_packet_size;
@@ -550,30 +563,30 @@ impl Dir<'_, '_> {
     }
 
     fn connack(&mut self, body: &[u8]) -> Result<(), Stop> {
-        let c = packet::connack(body, self.s.v5)?;
-        let name = connack_reason_name(self.s.level(), c.code);
-        let rec = &mut self.s.rec;
+        let c = packet::connack(body, self.c.v5)?;
+        let name = connack_reason_name(self.c.level(), c.code);
+        let rec = &mut self.c.rec;
         rec.connack_code = Some(c.code);
         rec.connack_reason = Some(name);
         rec.session_present = Some(c.session_present);
         if let Some(id) = c.props.assigned_client_id {
             rec.assigned_client_id = Some(text(id));
         }
-        let (refused, auth) = if self.s.v5 {
+        let (refused, auth) = if self.c.v5 {
             (c.code >= 0x80, matches!(c.code, 0x86 | 0x87 | 0x8C))
         } else {
             (c.code != 0, matches!(c.code, 4 | 5))
         };
         if refused {
             (self.emit)(Anomaly::MqttConnackRefused, Some(name));
-            self.s.auth_failure |= auth;
+            self.c.auth_failure |= auth;
         }
         self.props(&c.props);
         Ok(())
     }
 
     fn publish(&mut self, first: u8, p: &packet::Publish<'_>, payload: u32) {
-        let d = usize::from(!self.to_server);
+        let d = dir(self.to_server);
         let qos = (first >> 1) & 3;
         let retain = first & 1 == 1;
         let dup = first & 8 == 8;
@@ -581,8 +594,8 @@ impl Dir<'_, '_> {
         let alias = p.props.topic_alias;
         let topic = match (p.topic.is_empty(), alias) {
             (false, _) => Topic::Raw(p.topic),
-            (true, Some(a)) => match self.s.aliases[d].get(a) {
-                Some(row) if row < self.s.rec.published.len() => Topic::Row(row),
+            (true, Some(a)) => match self.c.aliases[d].get(a) {
+                Some(row) if row < self.c.rec.published.len() => Topic::Row(row),
                 // Set before this capture, or forgotten: kept under "".
                 _ => Topic::Raw(b""),
             },
@@ -593,32 +606,32 @@ impl Dir<'_, '_> {
         };
         let system = match topic {
             Topic::Raw(t) => t.first() == Some(&b'$'),
-            Topic::Row(r) => self.s.rec.published[r].topic.starts_with('$'),
+            Topic::Row(r) => self.c.rec.published[r].topic.starts_with('$'),
         };
         if self.to_server && system {
             (self.emit)(Anomaly::MqttPublishToSystemTopic, None);
         }
         let row = self.publish_row(topic, qos, retain);
         if let (false, Some(a)) = (p.topic.is_empty(), alias) {
-            self.s.aliases[d].set(a, row);
+            self.c.aliases[d].set(a, row);
         }
         match row {
             Some(i) => {
-                let r = &mut self.s.rec.published[i];
+                let r = &mut self.c.rec.published[i];
                 r.count += 1;
                 r.bytes += u64::from(payload);
                 r.dup += u64::from(dup);
             }
-            None => self.s.rec.topics_dropped += 1,
+            None => self.c.rec.topics_dropped += 1,
         }
     }
 
     /// The row for (this direction, topic, QoS, retain): found without
     /// allocating, created if there is room.
     fn publish_row(&mut self, topic: Topic<'_>, qos: u8, retain: bool) -> Option<usize> {
-        let d = usize::from(!self.to_server);
+        let d = dir(self.to_server);
         let to_server = self.to_server;
-        let rows = &self.s.rec.published;
+        let rows = &self.c.rec.published;
         let matches = |r: &PublishRecord| {
             r.to_server == to_server
                 && r.qos == qos
@@ -628,7 +641,7 @@ impl Dir<'_, '_> {
                     Topic::Row(i) => rows.get(i).is_some_and(|o| o.topic == r.topic),
                 }
         };
-        let last = self.s.last_row[d];
+        let last = self.c.last_row[d];
         let found = if rows.get(last).is_some_and(matches) {
             Some(last)
         } else {
@@ -641,28 +654,28 @@ impl Dir<'_, '_> {
                     Topic::Raw(t) => text(t),
                     Topic::Row(i) => rows.get(i).map(|o| o.topic.clone()).unwrap_or_default(),
                 };
-                self.s.rec.published.push(PublishRecord {
+                self.c.rec.published.push(PublishRecord {
                     to_server,
                     topic,
                     qos,
                     retain,
                     ..PublishRecord::default()
                 });
-                self.s.rec.published.len() - 1
+                self.c.rec.published.len() - 1
             }
             None => return None,
         };
-        self.s.last_row[d] = row;
+        self.c.last_row[d] = row;
         Some(row)
     }
 
     fn subscribe(&mut self, body: &[u8]) -> Result<(), Stop> {
         const CUT: &str = "SUBSCRIBE filter past the packet end";
         let mut r = Reader::whole(body);
-        let (id, props) = packet::id_and_props(&mut r, self.s.v5)?;
+        let (id, props) = packet::id_and_props(&mut r, self.c.v5)?;
         self.props(&props);
         // A reused packet id replaces what was pending under it.
-        self.s.pending.retain(|p| p.0 != id);
+        self.c.pending.retain(|p| p.0 != id);
         let mut filters = 0;
         while r.left() > 0 {
             let filter = r.string(CUT)?;
@@ -676,7 +689,7 @@ impl Dir<'_, '_> {
                 b"$SYS/#" => (self.emit)(Anomaly::MqttWildcardSubscription, Some("$SYS/#")),
                 _ => {}
             }
-            let rows = &mut self.s.rec.subscribed;
+            let rows = &mut self.c.rec.subscribed;
             let row = match rows.iter().position(|s| eq_text(&s.filter, filter)) {
                 Some(i) => Some(i),
                 None if rows.len() < MAX_SUBSCRIBED => {
@@ -694,11 +707,11 @@ impl Dir<'_, '_> {
                     rows[i].granted = None;
                     rows[i].granted_reason = None;
                 }
-                None => self.s.rec.topics_dropped += 1,
+                None => self.c.rec.topics_dropped += 1,
             }
-            if self.s.pending.len() < MAX_PENDING_FILTERS {
+            if self.c.pending.len() < MAX_PENDING_FILTERS {
                 let row = row.map_or(NO_ROW, |i| i as u16);
-                self.s.pending.push((id, row));
+                self.c.pending.push((id, row));
             }
         }
         if filters == 0 {
@@ -709,13 +722,13 @@ impl Dir<'_, '_> {
 
     fn suback(&mut self, body: &[u8]) -> Result<(), Stop> {
         let mut r = Reader::whole(body);
-        let (id, props) = packet::id_and_props(&mut r, self.s.v5)?;
+        let (id, props) = packet::id_and_props(&mut r, self.c.v5)?;
         self.props(&props);
         let codes = r.rest()?;
-        let level = self.s.level();
+        let level = self.c.level();
         let mut codes_iter = codes.iter();
-        let rows = &mut self.s.rec.subscribed;
-        self.s.pending.retain(|&(p, row)| {
+        let rows = &mut self.c.rec.subscribed;
+        self.c.pending.retain(|&(p, row)| {
             if p != id {
                 return true;
             }
@@ -733,13 +746,13 @@ impl Dir<'_, '_> {
 
     fn unsubscribe(&mut self, body: &[u8]) -> Result<(), Stop> {
         let mut r = Reader::whole(body);
-        let (_, props) = packet::id_and_props(&mut r, self.s.v5)?;
+        let (_, props) = packet::id_and_props(&mut r, self.c.v5)?;
         self.props(&props);
         let mut filters = 0;
         while r.left() > 0 {
             let filter = r.string("UNSUBSCRIBE filter past the packet end")?;
             filters += 1;
-            let rec = &mut self.s.rec;
+            let rec = &mut self.c.rec;
             if rec.unsubscribed.iter().any(|f| eq_text(f, filter)) {
                 continue;
             }
@@ -756,21 +769,21 @@ impl Dir<'_, '_> {
     }
 
     fn disconnect(&mut self, body: &[u8]) -> Result<(), Stop> {
-        let (code, props) = if self.s.v5 {
+        let (code, props) = if self.c.v5 {
             packet::reason_and_props(body)?
         } else {
             (0, Props::default())
         };
-        self.s.rec.disconnect_code = Some(code);
-        self.s.rec.disconnect_reason = Some(reason_code_name(pt::DISCONNECT, code));
+        self.c.rec.disconnect_code = Some(code);
+        self.c.rec.disconnect_reason = Some(reason_code_name(pt::DISCONNECT, code));
         self.props(&props);
         Ok(())
     }
 
     fn auth(&mut self, body: &[u8]) -> Result<(), Stop> {
         let (_, props) = packet::reason_and_props(body)?;
-        if self.s.rec.auth_method.is_none() {
-            self.s.rec.auth_method = props.auth_method.map(text);
+        if self.c.rec.auth_method.is_none() {
+            self.c.rec.auth_method = props.auth_method.map(text);
         }
         self.props(&props);
         Ok(())

@@ -1,0 +1,230 @@
+//! Leaf types used everywhere: the application protocols medtap recognises
+//! and the anomaly kinds, each defined once. This module imports nothing
+//! from the crate, so any layer may use it without an arrow against the
+//! data flow (`flow` labels flows with [`AppProto`] without knowing
+//! `proto`).
+
+use serde::Serialize;
+
+/// An application protocol medtap recognises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum AppProto {
+    /// DICOM upper layer (PS3.8).
+    Dicom,
+    /// DICOM over TLS (ports 2761/2762): recorded, not decoded.
+    DicomTls,
+    /// HL7 v2 over MLLP.
+    Hl7,
+    /// MQTT 3.1, 3.1.1 or 5.0.
+    Mqtt,
+    /// MQTT over TLS (port 8883): recorded, not decoded.
+    MqttTls,
+}
+
+impl AppProto {
+    /// Stable name used in `flows.app_proto` and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            AppProto::Dicom => "dicom",
+            AppProto::DicomTls => "dicom-tls",
+            AppProto::Hl7 => "hl7",
+            AppProto::Mqtt => "mqtt",
+            AppProto::MqttTls => "mqtt-tls",
+        }
+    }
+}
+
+/// Defines [`Anomaly`] from one list of `Variant => "stable.name"` lines:
+/// the enum, [`Anomaly::ALL`], [`Anomaly::COUNT`] and [`Anomaly::name`]
+/// cannot disagree, and a new kind is one line.
+macro_rules! anomalies {
+    ($($(#[$doc:meta])* $kind:ident => $name:literal,)*) => {
+        /// Protocol anomalies with stable names (counted in `medtap status`,
+        /// stored per flow, turned into alerts by policy).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum Anomaly {
+            $($(#[$doc])* $kind,)*
+        }
+
+        impl Anomaly {
+            /// Number of kinds.
+            pub const COUNT: usize = [$($name),*].len();
+            /// Every kind, in discriminant order.
+            pub const ALL: [Anomaly; Self::COUNT] = [$(Anomaly::$kind),*];
+
+            /// Stable dotted name (written to the database and JSON).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Anomaly::$kind => $name,)*
+                }
+            }
+        }
+    };
+}
+
+anomalies! {
+    /// A PDU whose fields do not parse.
+    DicomMalformedPdu => "dicom.malformed_pdu",
+    /// A variable item that is unknown in its place or does not parse.
+    DicomMalformedItem => "dicom.malformed_item",
+    /// A DIMSE command set that does not parse.
+    DicomMalformedCommand => "dicom.malformed_command",
+    /// PDU type outside 1..7.
+    DicomUnknownPduType => "dicom.unknown_pdu_type",
+    /// A P-DATA PDU longer than the receiver's negotiated maximum.
+    DicomPduOverMaxLength => "dicom.pdu_over_max_length",
+    /// A PDU over medtap's hard cap: skipped by count.
+    DicomPduOverHardCap => "dicom.pdu_over_hard_cap",
+    /// P-DATA or a DIMSE command before the association was accepted.
+    DicomPdataBeforeAccept => "dicom.pdata_before_accept",
+    /// A PDU from the wrong side (an AC from the requestor, ...).
+    DicomUnexpectedPdu => "dicom.unexpected_pdu",
+    /// The association was rejected.
+    DicomAssociationRejected => "dicom.association_rejected",
+    /// The service provider aborted the association.
+    DicomProviderAbort => "dicom.provider_abort",
+    /// Bytes were lost where framing cannot be recovered; parsing stopped.
+    DicomLostSync => "dicom.lost_sync",
+    /// A C-MOVE asks to send images to an AE title never seen before in any
+    /// association on this sensor (possible exfiltration).
+    DicomMoveToUnknownAe => "dicom.move_to_unknown_ae",
+    /// One client opened many associations within a minute.
+    DicomAssociationBurst => "dicom.association_burst",
+    /// One client sent many C-FIND/C-MOVE/C-GET requests within a minute.
+    DicomQueryBurst => "dicom.query_burst",
+    /// A calling or called AE title in an A-ASSOCIATE-RQ outside PS3.5 6.2
+    /// (control character, byte outside the default repertoire, backslash,
+    /// or only spaces). Detail: which title and why, never the title.
+    DicomNonconformingAeTitle => "dicom.nonconforming_ae_title",
+    /// An MLLP frame cut short by the next start block (0x0B) before its end
+    /// block (0x1C 0x0D): ended there, parsing goes on with the new frame.
+    Hl7FrameWithoutTrailer => "hl7.frame_without_trailer",
+    /// A message over medtap's size cap: the rest of its frame is scanned
+    /// for the end block only, no segment of it is read.
+    Hl7OversizedMessage => "hl7.oversized_message",
+    /// A frame that does not start with a well-formed MSH segment.
+    Hl7MalformedMsh => "hl7.malformed_msh",
+    /// An acknowledgement with code AE, AR, CE or CR (detail: the code).
+    Hl7NegativeAck => "hl7.negative_ack",
+    /// Bytes outside any MLLP frame.
+    Hl7BytesOutsideFrame => "hl7.bytes_outside_frame",
+    /// A remaining-length varint longer than 4 bytes.
+    MqttMalformedRemainingLength => "mqtt.malformed_remaining_length",
+    /// Packet type 0 (reserved), or 15 (AUTH) before MQTT 5.0.
+    MqttReservedPacketType => "mqtt.reserved_packet_type",
+    /// QoS 3 in a PUBLISH, will or subscription.
+    MqttInvalidQos => "mqtt.invalid_qos",
+    /// A packet other than CONNECT opened the session.
+    MqttPacketBeforeConnect => "mqtt.packet_before_connect",
+    /// A packet whose fields do not parse (lying lengths, bad flags,
+    /// properties longer than the packet).
+    MqttMalformedPacket => "mqtt.malformed_packet",
+    /// A packet over medtap's hard cap: skipped by count.
+    MqttPacketOverHardCap => "mqtt.packet_over_hard_cap",
+    /// The broker refused the connection (detail: the reason's name).
+    MqttConnackRefused => "mqtt.connack_refused",
+    /// One client failed authentication many times within a minute.
+    MqttAuthBruteForce => "mqtt.auth_brute_force",
+    /// A subscription to everything: `#` or `$SYS/#`.
+    MqttWildcardSubscription => "mqtt.wildcard_subscription",
+    /// A client published to a `$` (broker system) topic.
+    MqttPublishToSystemTopic => "mqtt.publish_to_system_topic",
+    /// Bytes were lost where framing cannot be recovered; parsing stopped.
+    MqttLostSync => "mqtt.lost_sync",
+}
+
+/// A set of anomaly kinds: one bit per kind in a fixed array sized from
+/// [`Anomaly::COUNT`] (no heap, no cap on the number of kinds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnomalySet([u64; AnomalySet::WORDS]);
+
+impl AnomalySet {
+    /// 64-bit words needed for one bit per kind.
+    const WORDS: usize = Anomaly::COUNT.div_ceil(64);
+
+    /// The empty set.
+    pub const fn new() -> AnomalySet {
+        AnomalySet([0; AnomalySet::WORDS])
+    }
+
+    /// Adds `a`; true when it was not in the set yet.
+    pub fn insert(&mut self, a: Anomaly) -> bool {
+        let (word, bit) = position(a as usize);
+        let fresh = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        fresh
+    }
+
+    /// Whether `a` is in the set.
+    pub fn contains(&self, a: Anomaly) -> bool {
+        let (word, bit) = position(a as usize);
+        self.0[word] & bit != 0
+    }
+
+    /// Empties the set.
+    pub fn clear(&mut self) {
+        self.0 = [0; AnomalySet::WORDS];
+    }
+}
+
+/// The word and the bit of kind number `i` in an [`AnomalySet`].
+fn position(i: usize) -> (usize, u64) {
+    (i / 64, 1u64 << (i % 64))
+}
+
+impl Default for AnomalySet {
+    fn default() -> AnomalySet {
+        AnomalySet::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{position, Anomaly, AnomalySet};
+
+    #[test]
+    fn anomaly_table_is_complete_and_names_are_unique() {
+        for (i, a) in Anomaly::ALL.iter().enumerate() {
+            assert_eq!(*a as usize, i);
+        }
+        let mut names: Vec<_> = Anomaly::ALL.iter().map(|a| a.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Anomaly::COUNT);
+    }
+
+    #[test]
+    fn names_are_the_stored_ones() {
+        // Written to the database and JSON: a rename is a schema change.
+        assert_eq!(Anomaly::COUNT, 31);
+        assert_eq!(Anomaly::ALL[0].name(), "dicom.malformed_pdu");
+        assert_eq!(
+            Anomaly::DicomMoveToUnknownAe.name(),
+            "dicom.move_to_unknown_ae"
+        );
+        assert_eq!(Anomaly::ALL[Anomaly::COUNT - 1].name(), "mqtt.lost_sync");
+    }
+
+    #[test]
+    fn set_holds_every_kind_once() {
+        let mut s = AnomalySet::new();
+        for a in Anomaly::ALL {
+            assert!(!s.contains(a));
+            assert!(s.insert(a), "{a:?} first time");
+            assert!(!s.insert(a), "{a:?} second time");
+            assert!(s.contains(a));
+        }
+        s.clear();
+        assert_eq!(s, AnomalySet::default());
+    }
+
+    #[test]
+    fn set_positions_go_past_one_word() {
+        // Kind 64 and beyond land in the next word, not on bit 0 again.
+        assert_eq!(AnomalySet::WORDS, Anomaly::COUNT.div_ceil(64));
+        assert_eq!(position(63), (0, 1 << 63));
+        assert_eq!(position(64), (1, 1));
+        assert_eq!(position(70), (1, 1 << 6));
+    }
+}
