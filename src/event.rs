@@ -3,10 +3,10 @@
 
 use crate::device::{DeviceIpRecord, DeviceRecord};
 use crate::flow::FlowRecord;
+use crate::kinds::Anomaly;
 use crate::proto::dicom::AssociationRecord;
 use crate::proto::hl7::MessageRecord;
 use crate::proto::mqtt::SessionRecord;
-use crate::proto::Anomaly;
 use crate::stats::StatsRecord;
 use crate::time::Micros;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};

@@ -10,7 +10,7 @@
 
 use crate::decode::DecodeErrorKind;
 use crate::flow::reassembly::ReassemblyCounters;
-use crate::proto::Anomaly;
+use crate::kinds::Anomaly;
 use crate::time::Micros;
 use serde::Serialize;
 use std::collections::BTreeMap;

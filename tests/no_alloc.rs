@@ -168,7 +168,7 @@ fn dicom_allocates_per_association_not_per_packet() {
 fn measured_round(
     dir: &str,
     files: &[&str],
-    units: fn(&medtap::proto::app::AppCounters) -> u64,
+    units: fn(&medtap::app::AppCounters) -> u64,
 ) -> (u64, usize, u64) {
     let data = common::root().join("tests/data").join(dir);
     let mut frames = Vec::new();

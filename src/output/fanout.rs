@@ -205,7 +205,7 @@ mod tests {
         Event::Anomaly(AnomalyRecord {
             ts: 1,
             flow_id: 1,
-            anomaly: crate::proto::Anomaly::ALL[0],
+            anomaly: crate::kinds::Anomaly::ALL[0],
             detail: None,
         })
     }

@@ -6,7 +6,6 @@
 //! before anything is taken, unknown codes are kept, and protocol
 //! violations become [`Anomaly`] events — they never stop the pipeline.
 
-pub mod app;
 mod conversation;
 pub mod detect;
 pub mod dicom;
