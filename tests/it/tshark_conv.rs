@@ -3,7 +3,7 @@
 //! captures and on every capture of the public corpus (when present).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-mod common;
+use crate::common;
 
 use common::tshark::{self, Conv};
 use serde_json::Value;
