@@ -13,7 +13,7 @@
 #   python3-hl7  - python-hl7 for /usr/bin/python3 (mllp_send, MLLP client/server): HL7 captures
 #   mosquitto    - MQTT broker, run by the MQTT capture script in its own netns (not as a service)
 #   mosquitto-clients - mosquitto_pub/_sub/_passwd: the clients of the MQTT captures
-#   systemd      - systemd-analyze verify/security on the unit (tests/hardening.rs)
+#   systemd      - systemd-analyze verify/security on the unit (tests/it/hardening.rs)
 #   util-linux   - setpriv: run medtap without CAP_NET_RAW / as the service user
 #   mount        - mount/umount a small tmpfs for the full-disk test
 set -euo pipefail

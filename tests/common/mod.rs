@@ -1,9 +1,12 @@
-//! Support shared by the integration tests.
+//! Support shared by every integration test binary (tests/it and
+//! tests/no_alloc.rs): the binary under test, paths, the prerequisite
+//! switch (`skip_or_fail`), JSON and capture helpers, and the synthetic
+//! traffic mix. The capture generators and the tshark harness, which only
+//! tests/it uses, live in tests/it/common/ so that no other binary compiles
+//! them.
 #![allow(dead_code)]
 
-pub mod garbage;
 pub mod traffic;
-pub mod tshark;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

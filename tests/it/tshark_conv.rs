@@ -3,7 +3,7 @@
 //! captures and on every capture of the public corpus (when present).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-mod common;
+use crate::common;
 
 use common::tshark::{self, Conv};
 use serde_json::Value;
@@ -132,8 +132,9 @@ fn missing_corpus_is_a_printed_skip_here_and_a_failure_in_ci() {
     let nowhere = "/nonexistent/medtap-corpus";
     let run_child = |env: Option<(&str, &str)>| {
         let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        // Its full name in the one test binary (tests/it) is module::test.
         cmd.args([
-            "public_corpus_matches_tshark",
+            "tshark_conv::public_corpus_matches_tshark",
             "--exact",
             "--test-threads=1",
         ])

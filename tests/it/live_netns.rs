@@ -9,7 +9,7 @@
 //! a log line, a listening port, TCP states, packet counters.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

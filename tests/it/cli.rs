@@ -2,7 +2,7 @@
 //! (files, stdin, several files), query filters, JSON contracts, errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-mod common;
+use crate::common;
 
 use common::{medtap, run_ok, sample_pcap};
 use std::collections::BTreeSet;

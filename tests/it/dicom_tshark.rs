@@ -6,7 +6,7 @@
 //! (tshark 4.0 fields; see the corpus README and tests/data/dicom/README.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -3,7 +3,7 @@
 //! go through `analyze`; bad frames are counted by reason in `status`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-mod common;
+use crate::common;
 
 use common::garbage;
 use std::collections::BTreeMap;

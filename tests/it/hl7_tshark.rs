@@ -7,7 +7,7 @@
 //! tests/data/hl7 (python-hl7's mllp_send against an MLLP listener).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! mosquitto with a password file, and `#` / `$SYS/#` subscriptions.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

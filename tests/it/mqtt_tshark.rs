@@ -7,7 +7,7 @@
 //! README; several messages in one frame are joined by " | ").
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};

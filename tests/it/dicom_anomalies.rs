@@ -3,7 +3,7 @@
 //! or queries from one client.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-mod common;
+use crate::common;
 
 use medtap::capture::Frame;
 use medtap::config::Config;

@@ -7,7 +7,7 @@
 //! 127.0.0.1. What needs root or a tool that is missing prints "SKIPPED".
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-mod common;
+use crate::common;
 
 use common::{medtap, run_ok};
 use std::io::{BufRead, BufReader};

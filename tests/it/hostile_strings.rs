@@ -10,7 +10,7 @@
 //! what it kept must explain tshark's (lossy) view of the same bytes.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-mod common;
+use crate::common;
 
 use medtap::proto::text::unescape;
 use serde_json::Value;
