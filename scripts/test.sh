@@ -45,6 +45,9 @@ else
 fi
 
 cargo fmt --all -- --check
+# Modules depend along the data flow: no cycles, nothing on the hot path
+# imports the far side of the event channel (docs/ARCHITECTURE.md).
+python3 scripts/check-layering.py >/dev/null || python3 scripts/check-layering.py
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked --no-fail-fast
 cargo bench --locked --no-run
