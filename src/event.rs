@@ -63,6 +63,7 @@ pub struct EventSender {
     tx: Sender<Event>,
     backpressure: Backpressure,
     mode: StreamMode,
+    sent: u64,
     dropped: u64,
 }
 
@@ -88,20 +89,24 @@ impl StreamMode {
 /// Makes the bounded channel between the pipeline and the fan-out ([`crate::output::fanout`]).
 pub fn channel(capacity: usize, backpressure: Backpressure) -> (EventSender, Receiver<Event>) {
     let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-    let mode = StreamMode::default();
-    mode.set(backpressure);
-    (
+    (EventSender::new(tx, backpressure), rx)
+}
+
+impl EventSender {
+    /// The hot path's end of `tx` (a channel made elsewhere: the fan-out's,
+    /// or a lone sink's own queue).
+    pub fn new(tx: Sender<Event>, backpressure: Backpressure) -> EventSender {
+        let mode = StreamMode::default();
+        mode.set(backpressure);
         EventSender {
             tx,
             backpressure,
             mode,
+            sent: 0,
             dropped: 0,
-        },
-        rx,
-    )
-}
+        }
+    }
 
-impl EventSender {
     /// Hands a statistics row to the fan-out, or gives it back (not
     /// counted as dropped) when the channel is full, for a caller that
     /// keeps it for later.
@@ -112,7 +117,10 @@ impl EventSender {
             Backpressure::Wait(t) => self.tx.send_timeout(r, t).map_err(|e| e.into_inner()),
         };
         match back {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.sent += 1;
+                Ok(())
+            }
             Err(Event::Stats(s)) => Err(s),
             // Only a statistics row was sent.
             Err(_) => Ok(()),
@@ -131,7 +139,9 @@ impl EventSender {
                 Err(SendTimeoutError::Timeout(_) | SendTimeoutError::Disconnected(_))
             ),
         };
-        if !ok {
+        if ok {
+            self.sent += 1;
+        } else {
             self.dropped += 1;
             // Log the 1st, 2nd, 4th, 8th ... drop: visible without flooding.
             if self.dropped.is_power_of_two() {
@@ -150,6 +160,11 @@ impl EventSender {
     /// The stream's mode, for the fan-out on the far side.
     pub fn mode(&self) -> StreamMode {
         self.mode.clone()
+    }
+
+    /// Events handed over so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
     }
 
     /// Events dropped so far.

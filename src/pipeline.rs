@@ -276,6 +276,11 @@ impl Pipeline {
         self.devices.flush(&mut |e| send_device(out, e));
     }
 
+    /// Events handed to the channel so far.
+    pub fn events_sent(&self) -> u64 {
+        self.out.sent()
+    }
+
     /// Cumulative counters.
     pub fn counters(&self) -> Counters {
         let inv = self.devices.counters();

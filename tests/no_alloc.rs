@@ -66,7 +66,6 @@ fn sensor() -> (Sensor, std::thread::JoinHandle<u64>) {
     opts.pipeline.max_devices = 4096;
     opts.pipeline.device_flush_every = 10 * SECOND;
     opts.pipeline.reassembly_bytes = 64 << 20;
-    opts.channel_capacity = 1 << 16;
     let sink = SinkSpec::new("test", tx, Delivery::Authority);
     (Sensor::new(&opts, vec![sink]).unwrap(), drain)
 }

@@ -17,7 +17,6 @@ pub fn sensor() -> Sensor {
     opts.pipeline.max_flows = 262_144;
     opts.pipeline.max_devices = 65_536;
     opts.pipeline.reassembly_bytes = 64 << 20;
-    opts.channel_capacity = 1 << 16;
     Sensor::new(&opts, Vec::new()).expect("starting the fan-out thread")
 }
 

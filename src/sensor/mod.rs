@@ -26,9 +26,9 @@ pub mod signals;
 use crate::capture::Frame;
 use crate::config::Config;
 use crate::decode::LinkType;
-use crate::event::{self, Backpressure};
+use crate::event::{self, Backpressure, EventSender};
 use crate::output::fanout::{self, FanOut};
-use crate::output::{SinkSpec, SinkTotals};
+use crate::output::{Delivery, SinkSpec, SinkTotals};
 use crate::pipeline::{secs, Counters, Pipeline, PipelineOptions};
 use crate::stats::StatsRecord;
 use crate::time::Micros;
@@ -53,8 +53,6 @@ pub enum Mode {
 pub struct SensorOptions {
     /// The worker's settings.
     pub pipeline: PipelineOptions,
-    /// Events buffered between the worker and the fan-out.
-    pub channel_capacity: usize,
     /// What the worker does when the channel is full.
     pub backpressure: Backpressure,
     /// Length of a live statistics period.
@@ -74,18 +72,37 @@ impl SensorOptions {
         };
         SensorOptions {
             pipeline: PipelineOptions::from_config(cfg, first_flow_id, interim_every),
-            channel_capacity: cfg.store.channel_capacity,
             backpressure,
             stats_every: secs(cfg.capture.stats_interval_secs),
         }
     }
 }
 
+/// Events buffered between the worker and the fan-out thread, when there is
+/// one. The fan-out only moves events on, so it needs little room: the
+/// buffering for a slow sink is that sink's own queue.
+pub const FANOUT_CHANNEL_CAPACITY: usize = 8192;
+
 /// The worker and the event stream to the sinks.
 pub struct Sensor {
     worker: Pipeline,
-    fanout: FanOut,
+    far_side: FarSide,
     stats_every: Micros,
+}
+
+/// How the worker's events reach the sinks.
+enum FarSide {
+    /// Several sinks (or none): through the fan-out thread.
+    FanOut(FanOut),
+    /// One authority sink, today's usual case (the database alone): the
+    /// worker's channel is the sink's own queue. The fan-out would only
+    /// move each event from one queue to the next, at the cost of a thread
+    /// wake-up per event and a second buffer; the rules are the same either
+    /// way (the worker waits or drops exactly as the fan-out would).
+    Direct {
+        /// The sink's name.
+        name: &'static str,
+    },
 }
 
 /// What a finished sensor handed on and lost.
@@ -93,7 +110,8 @@ pub struct Sensor {
 pub struct SensorTotals {
     /// The worker's cumulative counters once every flow had ended.
     pub counters: Counters,
-    /// Events the worker could not put on the channel (it was full).
+    /// Events the worker could not put on its channel (it was full): the
+    /// fan-out's, or a lone sink's own queue.
     pub dropped_before_fanout: u64,
     /// Per sink: events put on its queue, and dropped.
     pub sinks: Vec<SinkTotals>,
@@ -114,13 +132,25 @@ impl SensorTotals {
 }
 
 impl Sensor {
-    /// Builds the worker and starts the fan-out to `sinks`.
-    pub fn new(opts: &SensorOptions, sinks: Vec<SinkSpec>) -> std::io::Result<Sensor> {
-        let (tx, rx) = event::channel(opts.channel_capacity, opts.backpressure);
-        let fanout = fanout::spawn(rx, tx.mode(), sinks)?;
+    /// Builds the worker and connects it to `sinks`: a lone authority sink
+    /// directly, otherwise through a fan-out thread.
+    pub fn new(opts: &SensorOptions, mut sinks: Vec<SinkSpec>) -> std::io::Result<Sensor> {
+        let lone_authority = sinks.len() == 1 && sinks[0].delivery == Delivery::Authority;
+        let (tx, far_side) = match sinks.pop() {
+            Some(only) if lone_authority => (
+                EventSender::new(only.tx, opts.backpressure),
+                FarSide::Direct { name: only.name },
+            ),
+            last => {
+                sinks.extend(last);
+                let (tx, rx) = event::channel(FANOUT_CHANNEL_CAPACITY, opts.backpressure);
+                let fanout = fanout::spawn(rx, tx.mode(), sinks)?;
+                (tx, FarSide::FanOut(fanout))
+            }
+        };
         Ok(Sensor {
             worker: Pipeline::new(&opts.pipeline, tx),
-            fanout,
+            far_side,
             stats_every: opts.stats_every,
         })
     }
@@ -189,11 +219,20 @@ impl Sensor {
             self.worker.send_stats(last);
         }
         let counters = self.worker.counters();
+        let sent = self.worker.events_sent();
         drop(self.worker);
+        let sinks = match self.far_side {
+            FarSide::FanOut(fanout) => fanout.finish(),
+            FarSide::Direct { name } => vec![SinkTotals {
+                name,
+                delivered: sent,
+                dropped: 0,
+            }],
+        };
         SensorTotals {
             counters,
             dropped_before_fanout: counters.records_dropped,
-            sinks: self.fanout.finish(),
+            sinks,
         }
     }
 }

@@ -88,3 +88,26 @@ fn a_stalled_sink_does_not_slow_capture_or_the_writer_and_its_drops_are_counted(
     assert_eq!(left_behind, 4);
     release_tx.send(()).unwrap();
 }
+
+#[test]
+fn a_lone_database_sink_is_fed_directly_and_its_totals_match_what_it_got() {
+    let (tx, rx) = crossbeam_channel::bounded(1 << 16);
+    let drain = std::thread::spawn(move || rx.iter().count() as u64);
+    let opts = SensorOptions::from_config(&Config::default(), Mode::Files, 1);
+    let sinks = vec![SinkSpec::new("store", tx, Delivery::Authority)];
+    let mut sensor = Sensor::new(&opts, sinks).unwrap();
+    let report = read_files(&mut sensor, &sample(), &AtomicBool::new(false));
+    assert_eq!(report.incomplete, 0);
+    let totals = sensor.finish("end of input");
+    let received = drain.join().unwrap();
+    assert!(received > 10);
+    assert_eq!(totals.sinks.len(), 1);
+    assert_eq!(
+        (
+            totals.sinks[0].name,
+            totals.sinks[0].delivered,
+            totals.lost_for("store")
+        ),
+        ("store", received, 0)
+    );
+}

@@ -28,7 +28,6 @@ fn replay(files: &[(&str, i64)]) -> (Vec<Anomaly>, [u64; Anomaly::COUNT]) {
     opts.pipeline.max_flows = 1024;
     opts.pipeline.max_devices = 64;
     opts.pipeline.reassembly_bytes = 64 << 20;
-    opts.channel_capacity = 1 << 16;
     let sink = SinkSpec::new("test", tx, Delivery::Authority);
     let mut p = Sensor::new(&opts, vec![sink]).unwrap();
     for (file, shift) in files {
