@@ -87,10 +87,7 @@ impl Outlet {
     /// Offers `event`; `waiting` is the stream's mode right now.
     fn offer(&mut self, event: Event, waiting: bool) {
         let event = match event {
-            Event::Stats(s) => match self.stats_row(s) {
-                Some(s) => Event::Stats(s),
-                None => return,
-            },
+            Event::Stats(s) => Event::Stats(self.stats_row(s)),
             e => e,
         };
         let wait = waiting && self.spec.delivery == Delivery::Authority;
@@ -107,9 +104,9 @@ impl Outlet {
     /// The row to hand over for `s`: merged into one kept from before, with
     /// this sink's unreported drops added (authority sinks only; others
     /// get the row as the hot path made it).
-    fn stats_row(&mut self, s: Box<StatsRecord>) -> Option<Box<StatsRecord>> {
+    fn stats_row(&mut self, s: Box<StatsRecord>) -> Box<StatsRecord> {
         if self.spec.delivery != Delivery::Authority {
-            return Some(s);
+            return s;
         }
         let mut row = match self.kept_stats.take() {
             Some(mut kept) => {
@@ -119,7 +116,7 @@ impl Outlet {
             None => s,
         };
         row.records_dropped += std::mem::take(&mut self.unreported);
-        Some(row)
+        row
     }
 
     /// Puts `event` on the sink's queue; gives it back when there was no
@@ -170,7 +167,7 @@ impl Outlet {
             }
             None => None,
         };
-        let Some(row) = row.and_then(|r| self.stats_row(r)) else {
+        let Some(row) = row.map(|r| self.stats_row(r)) else {
             return;
         };
         match self.put(Event::Stats(row), true) {
