@@ -21,6 +21,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Longest a record waits in the open transaction before it is committed
+/// (and visible to `medtap` queries).
+pub const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
 /// Statistics rows kept for retry while the database refuses them; past
 /// this, a new row is counted as not written.
@@ -214,73 +219,94 @@ struct State {
 }
 
 fn run(mut st: State, rx: Receiver<Event>, batch_rows: usize, c: &WriterCounters) -> State {
-    let mut batch: Vec<Event> = Vec::with_capacity(batch_rows);
-    // Block for the first record, then take whatever else is queued (up to
-    // the batch size) into the same transaction.
+    // Block for the first record of a transaction; the rest of the
+    // transaction is whatever arrives within COMMIT_EVERY.
     while let Ok(first) = rx.recv() {
-        batch.push(first);
-        while batch.len() < batch_rows {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        st.write_batch(&mut batch, c);
-        batch.clear();
+        st.write_batch(first, &rx, batch_rows, c);
     }
     st
 }
 
 impl State {
-    /// Writes the data records of `batch` in one transaction, then any
-    /// statistics rows (with the failures so far) in another.
-    fn write_batch(&mut self, batch: &mut Vec<Event>, c: &WriterCounters) {
-        let mut has_stats = false;
-        batch.retain_mut(|r| match r {
-            Event::Stats(s) => {
-                has_stats = true;
+    /// Writes `first` and the data records that follow it within
+    /// [`COMMIT_EVERY`] (at most `batch_rows`) in one transaction, then any
+    /// statistics row (with the failures so far) in another. A statistics
+    /// row ends the transaction early: it closes a period (a file, a
+    /// reporting interval) whose records should be committed with it.
+    ///
+    /// Why wait: a commit costs the WAL frames of every page the
+    /// transaction touched, whatever its size; committing whenever the
+    /// queue is momentarily empty made the writer commit a few rows at a
+    /// time and spend most of its time on page writes and checksums.
+    fn write_batch(
+        &mut self,
+        first: Event,
+        rx: &Receiver<Event>,
+        batch_rows: usize,
+        c: &WriterCounters,
+    ) {
+        let deadline = Instant::now() + COMMIT_EVERY;
+        let (taken, written) = self.write_data(first, rx, batch_rows, deadline, c);
+        c.written.fetch_add(written, Ordering::Relaxed);
+        c.failed.fetch_add(taken - written, Ordering::Relaxed);
+        self.unaccounted += taken - written;
+        // Stats rows that failed earlier are retried with every batch.
+        if !self.pending_stats.is_empty() {
+            let _ = self.flush_stats(c, None);
+        }
+    }
+
+    /// The transaction of [`State::write_batch`]: returns how many data
+    /// records it took from the queue and how many were committed.
+    fn write_data(
+        &mut self,
+        first: Event,
+        rx: &Receiver<Event>,
+        batch_rows: usize,
+        deadline: Instant,
+        c: &WriterCounters,
+    ) -> (u64, u64) {
+        let tx = self.conn.transaction();
+        let (mut taken, mut inserted) = (0u64, 0u64);
+        let mut next = Some(first);
+        while let Some(event) = next.take() {
+            if let Event::Stats(s) = event {
                 if self.pending_stats.len() < MAX_PENDING_STATS {
-                    self.pending_stats.push(std::mem::take(&mut **s));
+                    self.pending_stats.push(*s);
                 } else {
                     c.failed.fetch_add(1, Ordering::Relaxed);
                     self.unaccounted += 1;
                     self.failures.note(&"too many statistics rows waiting", 1);
                 }
-                false
+                break;
             }
-            _ => true,
-        });
-        if !batch.is_empty() {
-            let n = batch.len() as u64;
-            let ok = match self.write_data(batch) {
-                Ok(ok) => ok,
+            taken += 1;
+            if let Ok(tx) = &tx {
+                match insert_record(tx, &event) {
+                    Ok(()) => inserted += 1,
+                    Err(e) => self.failures.note(&e, 1),
+                }
+            }
+            drop(event);
+            if taken as usize >= batch_rows {
+                break;
+            }
+            next = rx.recv_deadline(deadline).ok();
+        }
+        let written = match tx {
+            Ok(tx) => match tx.commit() {
+                Ok(()) => inserted,
                 Err(e) => {
-                    self.failures.note(&e, n);
+                    self.failures.note(&e, inserted);
                     0
                 }
-            };
-            c.written.fetch_add(ok, Ordering::Relaxed);
-            c.failed.fetch_add(n - ok, Ordering::Relaxed);
-            self.unaccounted += n - ok;
-        }
-        // Stats rows that failed earlier are retried with every batch.
-        if has_stats || !self.pending_stats.is_empty() {
-            let _ = self.flush_stats(c, None);
-        }
-    }
-
-    /// The data records in one transaction; returns how many were written.
-    fn write_data(&mut self, batch: &[Event]) -> rusqlite::Result<u64> {
-        let tx = self.conn.transaction()?;
-        let mut ok = 0;
-        for r in batch {
-            match insert_record(&tx, r) {
-                Ok(()) => ok += 1,
-                Err(e) => self.failures.note(&e, 1),
+            },
+            Err(e) => {
+                self.failures.note(&e, taken);
+                0
             }
-        }
-        tx.commit()?;
-        Ok(ok)
+        };
+        (taken, written)
     }
 
     /// Commits the pending statistics rows (the first carries every failure
