@@ -2,7 +2,7 @@
 //! (the per-kind counts are in the statistics rows).
 
 use crate::event::AnomalyRecord;
-use rusqlite::{named_params, Transaction};
+use rusqlite::Transaction;
 
 /// One anomaly.
 pub fn insert(tx: &Transaction<'_>, a: &AnomalyRecord) -> rusqlite::Result<()> {
@@ -10,7 +10,7 @@ pub fn insert(tx: &Transaction<'_>, a: &AnomalyRecord) -> rusqlite::Result<()> {
         "INSERT INTO anomalies (ts_us, flow_id, name, detail)
          VALUES (:ts_us, :flow_id, :name, :detail)",
     )?;
-    st.execute(named_params! {
+    execute_named!(st, {
         ":ts_us": a.ts,
         ":flow_id": a.flow_id as i64,
         ":name": a.anomaly.name(),

@@ -3,7 +3,7 @@
 
 use crate::device::{DeviceIpRecord, DeviceRecord};
 use crate::time::rfc3339;
-use rusqlite::{named_params, Connection, Transaction};
+use rusqlite::{Connection, Transaction};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -16,8 +16,8 @@ pub fn upsert(tx: &Transaction<'_>, d: &DeviceRecord) -> rusqlite::Result<()> {
            first_seen_us = min(first_seen_us, excluded.first_seen_us),
            last_seen_us = max(last_seen_us, excluded.last_seen_us)",
     )?;
-    st.execute(named_params! {
-        ":mac": d.mac.to_string(),
+    execute_named!(st, {
+        ":mac": d.mac.text().as_str(),
         ":first_seen_us": d.first_seen,
         ":last_seen_us": d.last_seen,
     })?;
@@ -33,8 +33,8 @@ pub fn upsert_ip(tx: &Transaction<'_>, d: &DeviceIpRecord) -> rusqlite::Result<(
            first_seen_us = min(first_seen_us, excluded.first_seen_us),
            last_seen_us = max(last_seen_us, excluded.last_seen_us)",
     )?;
-    st.execute(named_params! {
-        ":mac": d.mac.to_string(),
+    execute_named!(st, {
+        ":mac": d.mac.text().as_str(),
         ":ip": d.ip.to_string(),
         ":first_seen_us": d.first_seen,
         ":last_seen_us": d.last_seen,

@@ -4,7 +4,7 @@
 use super::{children, json, json_value, SessionFlow, SESSION_FLOW_COLUMNS};
 use crate::proto::dicom::AssociationRecord;
 use crate::store::filter::AppFilter;
-use rusqlite::{named_params, Connection, Transaction};
+use rusqlite::{Connection, Transaction};
 use serde::Serialize;
 
 /// One association with its operations (replacing an earlier row of
@@ -23,7 +23,7 @@ pub fn insert(tx: &Transaction<'_>, flow_id: u64, a: &AssociationRecord) -> rusq
             :max_pdu_length, :acceptor_max_pdu_length, :user_identity_type, :roles,
             :contexts, :pdus, :data_bytes)",
     )?;
-    st.execute(named_params! {
+    execute_named!(st, {
         ":flow_id": flow_id as i64,
         ":calling_ae": a.calling_ae,
         ":called_ae": a.called_ae,
@@ -52,7 +52,7 @@ pub fn insert(tx: &Transaction<'_>, flow_id: u64, a: &AssociationRecord) -> rusq
             :move_destination)",
     )?;
     for o in &a.operations {
-        op.execute(named_params! {
+        execute_named!(op, {
             ":flow_id": flow_id as i64,
             ":command": o.command,
             ":sop_class_uid": o.sop_class_uid,

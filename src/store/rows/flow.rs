@@ -2,9 +2,10 @@
 //! interim record that the final one updates in place).
 
 use crate::flow::{proto_name, FlowRecord};
+use crate::net::MacText;
 use crate::store::filter::{DeviceSel, Where};
 use crate::time::{rfc3339, Micros};
-use rusqlite::{named_params, Connection, Transaction};
+use rusqlite::{Connection, Transaction};
 use serde::Serialize;
 
 /// Community ID v1 (seed 0) of a flow, `None` for protocols it does not cover.
@@ -52,7 +53,8 @@ pub fn insert(tx: &Transaction<'_>, f: &FlowRecord) -> rusqlite::Result<()> {
             state = excluded.state, reason = excluded.reason",
     )?;
     let [s, c] = f.dirs;
-    st.execute(named_params! {
+    let (src_mac, dest_mac) = (f.src_mac.map(|m| m.text()), f.dest_mac.map(|m| m.text()));
+    execute_named!(st, {
         ":flow_id": f.flow_id as i64,
         ":community_id": community_id(f),
         ":start_us": f.start,
@@ -65,8 +67,8 @@ pub fn insert(tx: &Transaction<'_>, f: &FlowRecord) -> rusqlite::Result<()> {
         ":icmp_type": f.icmp.map(|i| i.0),
         ":icmp_code": f.icmp.map(|i| i.1),
         ":vlan": f.vlan,
-        ":src_mac": f.src_mac.map(|m| m.to_string()),
-        ":dest_mac": f.dest_mac.map(|m| m.to_string()),
+        ":src_mac": src_mac.as_ref().map(MacText::as_str),
+        ":dest_mac": dest_mac.as_ref().map(MacText::as_str),
         ":app_proto": f.app_proto.map(|p| p.name()),
         ":pkts_toserver": s.pkts as i64,
         ":pkts_toclient": c.pkts as i64,

@@ -5,7 +5,7 @@ use super::json_value;
 use crate::proto::hl7::MessageRecord;
 use crate::store::filter::{AppFilter, Where};
 use crate::time::rfc3339;
-use rusqlite::{named_params, Connection, Transaction};
+use rusqlite::{Connection, Transaction};
 use serde::Serialize;
 
 /// Segment counts as a JSON object `{"MSH": 1, "OBX": 14}` (keys sorted).
@@ -30,7 +30,7 @@ pub fn insert(tx: &Transaction<'_>, flow_id: u64, m: &MessageRecord) -> rusqlite
             :version, :msa_code, :msa_control_id, :ack_code, :ack_latency_us, :segments,
             :other_segments, :bytes, :framing)",
     )?;
-    st.execute(named_params! {
+    execute_named!(st, {
         ":flow_id": flow_id as i64,
         ":ts_us": m.ts,
         ":to_server": m.to_server,

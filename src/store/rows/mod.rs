@@ -2,6 +2,26 @@
 //! transaction) and its selects (for the query commands), with named SQL
 //! parameters.
 
+/// Executes a prepared statement with its named parameters bound by
+/// position: `execute_named!(st, { ":a": x, ":b": y })`. The names must
+/// be listed in the order they first appear in the SQL (debug builds, and
+/// so every test, check it). rusqlite's `named_params!` looks each name up
+/// in the statement, a string search per parameter per row: 2–3% of the
+/// writer's time on wide rows.
+macro_rules! execute_named {
+    ($st:expr, { $($name:literal : $value:expr),* $(,)? }) => {{
+        let st = &mut $st;
+        let mut _i = 0usize;
+        $(
+            _i += 1;
+            debug_assert_eq!(st.parameter_name(_i), Some($name), "parameter order");
+            st.raw_bind_parameter(_i, &$value)?;
+        )*
+        debug_assert_eq!(st.parameter_count(), _i, "every parameter bound");
+        st.raw_execute()
+    }};
+}
+
 pub mod anomaly;
 pub mod device;
 pub mod dicom;

@@ -4,7 +4,7 @@
 use super::{children, json, json_value, SessionFlow, SESSION_FLOW_COLUMNS};
 use crate::proto::mqtt::SessionRecord;
 use crate::store::filter::AppFilter;
-use rusqlite::{named_params, Connection, Transaction};
+use rusqlite::{Connection, Transaction};
 use serde::Serialize;
 
 /// One MQTT session with its publishes and subscriptions.
@@ -24,7 +24,7 @@ pub fn insert(tx: &Transaction<'_>, flow_id: u64, s: &SessionRecord) -> rusqlite
             :packets_toclient, :pings, :auth_packets, :topics_dropped, :unsubscribed)",
     )?;
     let n = |v: u64| v as i64;
-    st.execute(named_params! {
+    execute_named!(st, {
         ":flow_id": flow_id as i64,
         ":protocol_name": s.protocol_name,
         ":protocol_version": s.protocol_version,
@@ -58,7 +58,7 @@ pub fn insert(tx: &Transaction<'_>, flow_id: u64, s: &SessionRecord) -> rusqlite
          VALUES (:flow_id, :to_server, :topic, :qos, :retain, :count, :bytes, :dup)",
     )?;
     for p in &s.published {
-        publish.execute(named_params! {
+        execute_named!(publish, {
             ":flow_id": flow_id as i64,
             ":to_server": p.to_server,
             ":topic": p.topic,
@@ -74,7 +74,7 @@ pub fn insert(tx: &Transaction<'_>, flow_id: u64, s: &SessionRecord) -> rusqlite
          VALUES (:flow_id, :filter, :qos, :granted, :granted_reason)",
     )?;
     for f in &s.subscribed {
-        subscribe.execute(named_params! {
+        execute_named!(subscribe, {
             ":flow_id": flow_id as i64,
             ":filter": f.filter,
             ":qos": f.qos,
