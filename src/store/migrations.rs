@@ -241,4 +241,15 @@ CREATE TABLE sessions (
 );
 ALTER TABLE capture_stats ADD COLUMN session_id INTEGER;
 "#,
+    // 5: drop the indexes no query uses. Each is kept up to date on every
+    // insert: the topic index alone (random text keys, one entry per
+    // topic per MQTT session) was the writer's largest single cost.
+    // Ad-hoc SQL on these columns still works, by scanning.
+    r#"
+DROP INDEX IF EXISTS mqtt_publishes_topic;
+DROP INDEX IF EXISTS hl7_messages_sending_app;
+DROP INDEX IF EXISTS dicom_associations_calling;
+DROP INDEX IF EXISTS dicom_associations_called;
+DROP INDEX IF EXISTS dicom_operations_sop;
+"#,
 ];
