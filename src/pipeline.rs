@@ -124,7 +124,11 @@ impl Pipeline {
                 opts.reassembly_bytes,
                 Box::new(Detections::new()),
             ),
-            devices: Inventory::new(opts.max_devices, opts.local_networks.clone()),
+            devices: Inventory::new(
+                opts.max_devices,
+                opts.max_flows,
+                opts.local_networks.clone(),
+            ),
             out,
             counters: Counters::default(),
             sampled: StatsRecord::default(),
@@ -154,8 +158,19 @@ impl Pipeline {
             c.decode_errors[kind as usize] += 1;
         }
         let out = &mut self.out;
-        self.devices
-            .observe(frame.ts, &view, &mut |e| send_device(out, e));
+        // Frames that reach a flow are shown to the device table by the
+        // flow (below); the others here.
+        let in_flow = match view.network {
+            Network::Ip(ip) => match ip.transport {
+                Transport::Opaque => view.error.is_none() && !ip.fragment,
+                _ => true,
+            },
+            _ => false,
+        };
+        if !in_flow {
+            self.devices
+                .observe(frame.ts, &view, &mut |e| send_device(out, e));
+        }
         match view.network {
             Network::Ip(ip) => {
                 if ip.fragment {
@@ -205,6 +220,8 @@ impl Pipeline {
                 let flow = self
                     .flows
                     .update(&fp, &mut |slot, r| end_flow(app, out, slot, r));
+                self.devices
+                    .observe_flow(&flow, frame.ts, &view, &mut |e| send_device(out, e));
                 if let Transport::Tcp(t) = ip.transport {
                     let seg = Segment {
                         slot: flow.slot,

@@ -5,9 +5,17 @@
 //! MAC carries every remote address) or claims it in ARP. New devices and
 //! new bindings are reported at once; last-seen times are reported in
 //! batches by [`Inventory::flush`] so the hot path does no per-packet I/O.
+//!
+//! Frames of a flow reach the table only when their direction's sender is
+//! new ([`Inventory::observe_flow`]): later frames move the direction's
+//! last-seen time in a per-flow cache ([`super::senders`]), which reaches
+//! the device at the next flush. The MAC lookup on every packet was 5–7% of
+//! all CPU.
 
+use super::senders::{FlowSenders, Sender};
 use super::{DeviceIpRecord, DeviceRecord, IpSource};
 use crate::decode::{Network, PacketView};
+use crate::flow::table::FlowRef;
 use crate::net::{Cidr, Mac};
 use crate::time::Micros;
 use std::collections::HashMap;
@@ -27,6 +35,7 @@ struct IpSlot {
 
 #[derive(Clone, Copy, Debug)]
 struct Device {
+    mac: Mac,
     first: Micros,
     last: Micros,
     reported: Micros,
@@ -38,7 +47,8 @@ struct Device {
 pub struct InventoryCounters {
     /// Devices in the table.
     pub devices: u64,
-    /// Frames from new MACs not tracked because the table was full.
+    /// Sightings of MACs not tracked because the table was full: an ARP or
+    /// non-IP frame, or the first frame of a flow direction.
     pub untracked: u64,
 }
 
@@ -53,20 +63,30 @@ pub enum DeviceEvent {
 
 /// The bounded device table.
 pub struct Inventory {
-    devices: HashMap<Mac, Device, foldhash::fast::RandomState>,
+    /// MAC → index into `devices`. The map holds only small entries: the
+    /// devices themselves (with their IP slots, ~400 bytes each) sit in a
+    /// dense vector, so the map's preallocated buckets cost 12 bytes each
+    /// and memory grows with the devices actually seen.
+    index: HashMap<Mac, u32, foldhash::fast::RandomState>,
+    devices: Vec<Device>,
     max_devices: usize,
     local_networks: Vec<Cidr>,
     untracked: u64,
+    senders: FlowSenders,
 }
 
 impl Inventory {
-    /// A table of at most `max_devices`, binding IPs inside `local_networks`.
-    pub fn new(max_devices: usize, local_networks: Vec<Cidr>) -> Inventory {
+    /// A table of at most `max_devices`, binding IPs inside
+    /// `local_networks`, beside a flow table of `max_flows`.
+    pub fn new(max_devices: usize, max_flows: usize, local_networks: Vec<Cidr>) -> Inventory {
         Inventory {
-            devices: HashMap::with_capacity_and_hasher(max_devices, Default::default()),
+            index: HashMap::with_capacity_and_hasher(max_devices, Default::default()),
+            // Reserved, not touched: pages become resident as devices arrive.
+            devices: Vec::with_capacity(max_devices),
             max_devices,
             local_networks,
             untracked: 0,
+            senders: FlowSenders::with_capacity(max_flows),
         }
     }
 
@@ -75,6 +95,43 @@ impl Inventory {
         InventoryCounters {
             devices: self.devices.len() as u64,
             untracked: self.untracked,
+        }
+    }
+
+    /// Learns from a frame the flow table put in `flow`. Only the first
+    /// frame of each direction, or one from a new source MAC, goes through
+    /// the device table; the others only move the direction's last-seen
+    /// time, which [`Inventory::flush`] hands on. The result is the same
+    /// as [`Inventory::observe`] on every frame.
+    pub fn observe_flow(
+        &mut self,
+        flow: &FlowRef,
+        ts: Micros,
+        view: &PacketView<'_>,
+        emit: &mut dyn FnMut(DeviceEvent),
+    ) {
+        let (Some(mac), Network::Ip(ip)) = (view.src_mac, &view.network) else {
+            self.observe(ts, view, emit);
+            return;
+        };
+        let sender = Sender {
+            flow_id: flow.flow_id,
+            mac,
+            ip: ip.src,
+            last: ts,
+            settled: ts,
+        };
+        match self.senders.get_mut(flow.slot, flow.to_server) {
+            Some(s) if s.same(&sender) => s.last = s.last.max(ts),
+            cached => {
+                // A new flow in this slot, or a new MAC on this direction:
+                // settle what the old sender did, then learn from the frame.
+                let old = cached.replace(sender);
+                if let Some(old) = old {
+                    self.settle(&old);
+                }
+                self.observe(ts, view, emit);
+            }
         }
     }
 
@@ -110,13 +167,18 @@ impl Inventory {
         }
     }
 
-    /// Reports every device and binding whose last-seen moved since the last flush.
+    /// Reports every device and binding whose last-seen moved since the
+    /// last flush (including what flows' later frames did since).
     pub fn flush(&mut self, emit: &mut dyn FnMut(DeviceEvent)) {
-        for (mac, d) in self.devices.iter_mut() {
+        let mut senders = std::mem::take(&mut self.senders);
+        senders.settle_all(&mut |s| self.settle(s));
+        self.senders = senders;
+        for d in self.devices.iter_mut() {
+            let mac = d.mac;
             if d.last > d.reported {
                 d.reported = d.last;
                 emit(DeviceEvent::Seen(DeviceRecord {
-                    mac: *mac,
+                    mac,
                     first_seen: d.first,
                     last_seen: d.last,
                 }));
@@ -124,7 +186,7 @@ impl Inventory {
             for s in d.ips.iter_mut().flatten() {
                 if s.last > s.reported {
                     s.reported = s.last;
-                    emit(DeviceEvent::Ip(ip_record(*mac, s)));
+                    emit(DeviceEvent::Ip(ip_record(mac, s)));
                 }
             }
         }
@@ -138,9 +200,28 @@ impl Inventory {
         unicast && self.local_networks.iter().any(|n| n.contains(ip))
     }
 
+    /// Moves the last-seen times of a flow direction's sender (its device,
+    /// and its binding when the address is local) up to `s.last`. A sender
+    /// whose device is not tracked was counted when first seen.
+    fn settle(&mut self, s: &Sender) {
+        let Some(&i) = self.index.get(&s.mac) else {
+            return;
+        };
+        let d = &mut self.devices[i as usize];
+        d.last = d.last.max(s.last);
+        if let Some(b) = d.ips.iter_mut().flatten().find(|b| b.ip == s.ip) {
+            b.last = b.last.max(s.last);
+        }
+    }
+
+    fn device_mut(&mut self, mac: &Mac) -> Option<&mut Device> {
+        let i = *self.index.get(mac)?;
+        self.devices.get_mut(i as usize)
+    }
+
     /// Marks `mac` seen; false when it is not tracked (table full).
     fn seen(&mut self, mac: Mac, ts: Micros, emit: &mut dyn FnMut(DeviceEvent)) -> bool {
-        if let Some(d) = self.devices.get_mut(&mac) {
+        if let Some(d) = self.device_mut(&mac) {
             d.last = d.last.max(ts);
             return true;
         }
@@ -148,15 +229,14 @@ impl Inventory {
             self.untracked += 1;
             return false;
         }
-        self.devices.insert(
+        self.index.insert(mac, self.devices.len() as u32);
+        self.devices.push(Device {
             mac,
-            Device {
-                first: ts,
-                last: ts,
-                reported: ts,
-                ips: [None; IPS_PER_DEVICE],
-            },
-        );
+            first: ts,
+            last: ts,
+            reported: ts,
+            ips: [None; IPS_PER_DEVICE],
+        });
         emit(DeviceEvent::Seen(DeviceRecord {
             mac,
             first_seen: ts,
@@ -173,7 +253,7 @@ impl Inventory {
         source: IpSource,
         emit: &mut dyn FnMut(DeviceEvent),
     ) {
-        let Some(d) = self.devices.get_mut(&mac) else {
+        let Some(d) = self.device_mut(&mac) else {
             return;
         };
         if let Some(s) = d.ips.iter_mut().flatten().find(|s| s.ip == ip) {
