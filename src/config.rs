@@ -221,6 +221,10 @@ pub struct StoreConfig {
     pub database: PathBuf,
     /// Records buffered between the capture and the writer.
     pub channel_capacity: usize,
+    /// MiB of record data (MQTT sessions, HL7 messages, DICOM associations)
+    /// buffered between the capture and the sinks: the queue is full at
+    /// whichever of this and `channel_capacity` comes first.
+    pub queue_mib: usize,
     /// Most records per transaction. A transaction also ends a second after
     /// its first record, so this only bounds bursts: large transactions
     /// write each touched index page once instead of once per commit.
@@ -231,7 +235,8 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             database: PathBuf::from("/var/lib/medtap/medtap.db"),
-            channel_capacity: 65_536,
+            channel_capacity: 16_384,
+            queue_mib: 16,
             batch_rows: 50_000,
         }
     }
@@ -379,6 +384,12 @@ impl Config {
             return Err(bad(
                 "store.channel_capacity",
                 format!("{} is outside 16..=10000000", s.channel_capacity),
+            ));
+        }
+        if !(1..=4096).contains(&s.queue_mib) {
+            return Err(bad(
+                "store.queue_mib",
+                format!("{} is outside 1..=4096", s.queue_mib),
             ));
         }
         if !(1..=1_000_000).contains(&s.batch_rows) {

@@ -9,6 +9,7 @@ use crate::decode::{decode, DecodeErrorKind, LinkType, Network, Transport};
 use crate::device::inventory::DeviceEvent;
 use crate::device::Inventory;
 use crate::event::AnomalyRecord;
+use crate::event::Held;
 use crate::event::{Backpressure, Event, EventSender};
 use crate::flow::table::FlowPacket;
 use crate::flow::{FlowCounters, FlowTable, Timeouts};
@@ -417,9 +418,9 @@ fn send_app(out: &mut EventSender, e: AppEvent) {
             anomaly,
             detail,
         }),
-        AppEvent::Dicom(d) => Event::Dicom(d),
-        AppEvent::Hl7(m) => Event::Hl7(m),
-        AppEvent::Mqtt(m) => Event::Mqtt(m),
+        AppEvent::Dicom(d) => Event::Dicom(Held::new(d)),
+        AppEvent::Hl7(m) => Event::Hl7(Held::new(m)),
+        AppEvent::Mqtt(m) => Event::Mqtt(Held::new(m)),
     });
 }
 

@@ -55,6 +55,8 @@ pub struct SensorOptions {
     pub pipeline: PipelineOptions,
     /// What the worker does when the channel is full.
     pub backpressure: Backpressure,
+    /// Most bytes of record data in flight to the sinks.
+    pub queue_bytes: usize,
     /// Length of a live statistics period.
     pub stats_every: Micros,
 }
@@ -73,6 +75,7 @@ impl SensorOptions {
         SensorOptions {
             pipeline: PipelineOptions::from_config(cfg, first_flow_id, interim_every),
             backpressure,
+            queue_bytes: cfg.store.queue_mib << 20,
             stats_every: secs(cfg.capture.stats_interval_secs),
         }
     }
@@ -149,7 +152,7 @@ impl Sensor {
             }
         };
         Ok(Sensor {
-            worker: Pipeline::new(&opts.pipeline, tx),
+            worker: Pipeline::new(&opts.pipeline, tx.with_byte_limit(opts.queue_bytes)),
             far_side,
             stats_every: opts.stats_every,
         })

@@ -1,5 +1,10 @@
 //! The owned events that leave the hot path, and the bounded channel that
-//! carries them to the sinks (the SQLite writer first).
+//! carries them to the sinks (the SQLite writer first). The channel is
+//! bounded in records and, through [`held`], in bytes.
+
+pub mod held;
+
+pub use held::{Gauge, Held};
 
 use crate::device::{DeviceIpRecord, DeviceRecord};
 use crate::flow::FlowRecord;
@@ -28,12 +33,39 @@ pub enum Event {
     /// A protocol anomaly on a flow.
     Anomaly(AnomalyRecord),
     /// A DICOM association, by flow id (boxed: once per association).
-    Dicom(Box<(u64, AssociationRecord)>),
+    Dicom(Held<(u64, AssociationRecord)>),
     /// An HL7 message, by flow id (boxed: once per message).
-    Hl7(Box<(u64, MessageRecord)>),
+    Hl7(Held<(u64, MessageRecord)>),
     /// An MQTT session, by flow id (boxed: once per connection).
-    Mqtt(Box<(u64, SessionRecord)>),
+    Mqtt(Held<(u64, SessionRecord)>),
 }
+
+impl Event {
+    /// The bytes the event would hold in a [`Gauge`] (0 for the events
+    /// that own no heap data).
+    fn held_bytes(&self) -> usize {
+        match self {
+            Event::Dicom(h) => h.bytes(),
+            Event::Hl7(h) => h.bytes(),
+            Event::Mqtt(h) => h.bytes(),
+            _ => 0,
+        }
+    }
+
+    /// Counts the event's heap bytes in `gauge` until it is dropped.
+    fn hold(&mut self, gauge: &Gauge) {
+        match self {
+            Event::Dicom(h) => h.attach(gauge),
+            Event::Hl7(h) => h.attach(gauge),
+            Event::Mqtt(h) => h.attach(gauge),
+            _ => {}
+        }
+    }
+}
+
+/// Bytes of records allowed in the queue to the sinks by default (see
+/// `store.queue_mib`).
+pub const DEFAULT_QUEUE_BYTES: usize = 16 << 20;
 
 /// A protocol anomaly seen on a flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +94,9 @@ pub enum Backpressure {
 pub struct EventSender {
     tx: Sender<Event>,
     backpressure: Backpressure,
+    /// Heap bytes of the records handed on and not yet dropped by a sink.
+    held: Gauge,
+    max_bytes: usize,
     mode: StreamMode,
     sent: u64,
     dropped: u64,
@@ -101,6 +136,8 @@ impl EventSender {
         EventSender {
             tx,
             backpressure,
+            held: Gauge::default(),
+            max_bytes: DEFAULT_QUEUE_BYTES,
             mode,
             sent: 0,
             dropped: 0,
@@ -127,17 +164,49 @@ impl EventSender {
         }
     }
 
+    /// Bounds the heap bytes of the records in flight (those handed on
+    /// and not yet dropped by every sink) to `max_bytes`; a record that
+    /// would pass it is treated as meeting a full channel. One record is
+    /// always let through an empty queue, however large.
+    pub fn with_byte_limit(mut self, max_bytes: usize) -> EventSender {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// The gauge of the bytes in flight (for `status` and tests).
+    pub fn held(&self) -> &Gauge {
+        &self.held
+    }
+
+    /// Whether `bytes` more fit under the byte bound, waiting for room as
+    /// the backpressure allows.
+    fn room_for(&self, bytes: usize) -> bool {
+        let fits = |held: usize| held == 0 || held + bytes <= self.max_bytes;
+        if bytes == 0 || fits(self.held.bytes()) {
+            return true;
+        }
+        let Backpressure::Wait(limit) = self.backpressure else {
+            return false;
+        };
+        // Rare (a writer far behind on large records): poll rather than
+        // add a condition variable to every drop.
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            std::thread::sleep(Duration::from_micros(200));
+            if fits(self.held.bytes()) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Hands `r` to the fan-out, or counts it as dropped.
-    pub fn send(&mut self, r: Event) {
-        let ok = match self.backpressure {
-            Backpressure::Drop => !matches!(
-                self.tx.try_send(r),
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
-            ),
-            Backpressure::Wait(t) => !matches!(
-                self.tx.send_timeout(r, t),
-                Err(SendTimeoutError::Timeout(_) | SendTimeoutError::Disconnected(_))
-            ),
+    pub fn send(&mut self, mut r: Event) {
+        let bytes = r.held_bytes();
+        let ok = self.room_for(bytes) && {
+            // Counted before it leaves: a sink may drop it at once.
+            r.hold(&self.held);
+            self.send_counted(r)
         };
         if ok {
             self.sent += 1;
@@ -147,6 +216,21 @@ impl EventSender {
             if self.dropped.is_power_of_two() {
                 tracing::warn!(dropped = self.dropped, "writer is behind: records dropped");
             }
+        }
+    }
+
+    /// Puts `r` on the channel as the backpressure says; false if it was
+    /// not taken.
+    fn send_counted(&self, r: Event) -> bool {
+        match self.backpressure {
+            Backpressure::Drop => !matches!(
+                self.tx.try_send(r),
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
+            ),
+            Backpressure::Wait(t) => !matches!(
+                self.tx.send_timeout(r, t),
+                Err(SendTimeoutError::Timeout(_) | SendTimeoutError::Disconnected(_))
+            ),
         }
     }
 
