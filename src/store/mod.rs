@@ -88,7 +88,7 @@ pub enum StoreError {
 /// smaller than the index pages the writer touches between checkpoints:
 /// it re-read them from the kernel on almost every insert. Counted in the
 /// memory formula of docs/performance.md.
-pub const WRITER_CACHE_KIB: i64 = 16 * 1024;
+pub const WRITER_CACHE_KIB: i64 = 8 * 1024;
 
 /// WAL pages before the writer copies them back into the database (SQLite's
 /// default is 1,000). A page changed by several transactions between two
