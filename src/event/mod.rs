@@ -289,4 +289,49 @@ mod tests {
         assert_eq!(tx.dropped(), 0, "not counted as dropped");
         drop(rx);
     }
+
+    fn mqtt_session(topics: usize) -> Event {
+        let mut s = crate::proto::mqtt::SessionRecord::default();
+        s.published = (0..topics)
+            .map(|i| crate::proto::mqtt::PublishRecord {
+                to_server: true,
+                topic: format!("icu/bed{i}/vitals"),
+                qos: 0,
+                retain: false,
+                count: 1,
+                bytes: 1,
+                dup: 0,
+            })
+            .collect();
+        Event::Mqtt(Held::new(Box::new((1, s))))
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_bytes_and_frees_them_as_sinks_drop_records() {
+        // Room for many records, but only ~100 KB of record data.
+        let (tx, rx) = channel(1000, Backpressure::Drop);
+        let mut tx = tx.with_byte_limit(100_000);
+        let big = mqtt_session(1000); // > 50 KB: two do not fit
+        let size = big.held_bytes();
+        assert!(size > 50_000 && size < 100_000, "{size}");
+        tx.send(big);
+        assert_eq!(tx.held().bytes(), size, "counted while queued");
+        tx.send(mqtt_session(1000));
+        assert_eq!((tx.sent(), tx.dropped()), (1, 1), "over the byte bound");
+        assert_eq!(
+            tx.held().bytes(),
+            size,
+            "the refused one gave its bytes back"
+        );
+        let taken = rx.recv().unwrap();
+        assert_eq!(tx.held().bytes(), size, "a sink holding it still counts");
+        drop(taken);
+        assert_eq!(tx.held().bytes(), 0, "written and dropped: room again");
+        tx.send(mqtt_session(1000));
+        assert_eq!(tx.sent(), 2);
+        // A record larger than the whole bound still passes an empty queue.
+        drop(rx.recv().unwrap());
+        tx.send(mqtt_session(5000));
+        assert_eq!((tx.sent(), tx.dropped()), (3, 1));
+    }
 }
