@@ -4,7 +4,7 @@
 //! [`Conversation`](crate::proto::Conversation) trait. Parsers live in
 //! `proto`; checks across flows are handed in as a [`CrossFlow`].
 //!
-//! - `slots`: per-flow state and the pool that recycles it;
+//! - `slots`: per-flow state and the pools (one per protocol) that recycle it;
 //! - `probe`: client bytes held until detection decides;
 //! - `parsers`: which conversation serves which protocol (the registration);
 //! - `budget`: the reassembly budget;

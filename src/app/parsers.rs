@@ -5,41 +5,56 @@
 use crate::kinds::AppProto;
 use crate::proto::{dicom, hl7, mqtt, Conversation};
 
-/// Declares [`Parsers`] from `Proto => field: Type` lines.
+/// Declares [`Parsers`] from `Proto => Type` lines.
 macro_rules! parsers {
-    ($($proto:ident => $field:ident: $ty:ty,)*) => {
-        /// One conversation state per registered protocol. A pooled flow
-        /// state holds them all, so one pool serves every protocol and the
-        /// buffers keep their capacity whatever the next flow speaks.
-        #[derive(Debug, Default)]
-        pub(super) struct Parsers {
-            $($field: $ty,)*
+    ($($proto:ident => $ty:ty,)*) => {
+        /// The conversation state of one parsed flow: only its protocol's
+        /// parser, so a pooled flow state costs the largest parser, not the
+        /// sum of all of them (1.4 KB instead of 2.8 KB per open session).
+        #[derive(Debug)]
+        pub(super) enum Parsers {
+            $(#[allow(missing_docs)] $proto($ty),)*
         }
 
         impl Parsers {
-            /// Whether `proto` is parsed (the others, TLS, are labelled only).
-            pub fn parses(proto: AppProto) -> bool {
-                matches!(proto, $(AppProto::$proto)|*)
+            /// How many protocols are parsed: one state pool each.
+            pub const COUNT: usize = [$(AppProto::$proto),*].len();
+
+            /// The pool that keeps `proto`'s states, if it is parsed (the
+            /// others, TLS, are labelled only).
+            pub fn pool_of(proto: AppProto) -> Option<usize> {
+                [$(AppProto::$proto),*].iter().position(|&p| p == proto)
             }
 
-            /// The conversation for `proto`, if it is parsed.
-            pub fn get(&mut self, proto: AppProto) -> Option<&mut dyn Conversation> {
+            /// A new conversation for `proto`, if it is parsed.
+            pub fn new(proto: AppProto) -> Option<Parsers> {
                 match proto {
-                    $(AppProto::$proto => Some(&mut self.$field),)*
+                    $(AppProto::$proto => Some(Parsers::$proto(<$ty>::default())),)*
                     _ => None,
                 }
             }
 
-            /// Clears every conversation for another flow.
+            /// The conversation, if it is `proto`'s.
+            pub fn get(&mut self, proto: AppProto) -> Option<&mut dyn Conversation> {
+                match (self, proto) {
+                    $((Parsers::$proto(c), AppProto::$proto) => Some(c),)*
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            }
+
+            /// Clears the conversation for another flow of its protocol.
             pub fn reset(&mut self) {
-                $(Conversation::reset(&mut self.$field);)*
+                match self {
+                    $(Parsers::$proto(c) => Conversation::reset(c),)*
+                }
             }
         }
     };
 }
 
 parsers! {
-    Dicom => dicom: dicom::Association,
-    Hl7 => hl7: hl7::Conversation,
-    Mqtt => mqtt: mqtt::Session,
+    Dicom => dicom::Association,
+    Hl7 => hl7::Conversation,
+    Mqtt => mqtt::Session,
 }

@@ -1,6 +1,6 @@
-//! Per-flow application state, indexed by flow table slot, and the pool
-//! that recycles parser states between flows: once warmed up, a new
-//! connection allocates nothing.
+//! Per-flow application state, indexed by flow table slot, and the pools
+//! (one per parsed protocol) that recycle parser states between flows:
+//! once warmed up, a new connection allocates nothing.
 
 use super::parsers::Parsers;
 use super::probe::Probe;
@@ -14,7 +14,7 @@ pub(super) struct TcpApp {
     pub proto: AppProto,
     /// Client → server, server → client.
     pub streams: [Stream; 2],
-    /// The conversation (only `proto`'s is used; the others stay empty).
+    /// `proto`'s conversation.
     pub parsers: Parsers,
     /// Anomaly kinds already reported for this flow.
     pub reported: AnomalySet,
@@ -34,12 +34,13 @@ pub(super) enum Slot {
     Parsing(Box<TcpApp>),
 }
 
-/// Every slot's state and the pool of parser states.
+/// Every slot's state and the pools of parser states.
 pub(super) struct Slots {
     slots: Vec<Slot>,
-    /// Boxed so that moving a state between the pool and a slot moves a pointer.
+    /// Per parsed protocol ([`Parsers::pool_of`]). Boxed so that moving a
+    /// state between a pool and a slot moves a pointer.
     #[allow(clippy::vec_box)]
-    pool: Vec<Box<TcpApp>>,
+    pools: [Vec<Box<TcpApp>>; Parsers::COUNT],
 }
 
 impl Slots {
@@ -47,7 +48,7 @@ impl Slots {
     pub fn new(max_flows: usize) -> Slots {
         Slots {
             slots: Vec::with_capacity(max_flows),
-            pool: Vec::new(),
+            pools: Default::default(),
         }
     }
 
@@ -78,20 +79,17 @@ impl Slots {
     /// A state for a new flow of `proto` (from the pool when it has one);
     /// `None` when `proto` is labelled but not parsed.
     pub fn state(&mut self, proto: AppProto) -> Option<Box<TcpApp>> {
-        if !Parsers::parses(proto) {
-            return None;
+        let pool = &mut self.pools[Parsers::pool_of(proto)?];
+        if let Some(app) = pool.pop() {
+            return Some(app);
         }
-        let mut app = self.pool.pop().unwrap_or_else(|| {
-            Box::new(TcpApp {
-                proto,
-                streams: Default::default(),
-                parsers: Parsers::default(),
-                reported: AnomalySet::new(),
-                dead_counted: false,
-            })
-        });
-        app.proto = proto;
-        Some(app)
+        Some(Box::new(TcpApp {
+            proto,
+            streams: Default::default(),
+            parsers: Parsers::new(proto)?,
+            reported: AnomalySet::new(),
+            dead_counted: false,
+        }))
     }
 
     /// Clears a finished flow's state and returns it to the pool.
@@ -102,6 +100,8 @@ impl Slots {
         }
         app.reported.clear();
         app.dead_counted = false;
-        self.pool.push(app);
+        if let Some(pool) = Parsers::pool_of(app.proto).and_then(|i| self.pools.get_mut(i)) {
+            pool.push(app);
+        }
     }
 }
