@@ -43,6 +43,7 @@
 //! known there. `MqttAuthBruteForce` needs the sensor's view across
 //! connections: see [`Session::take_auth_failure`].
 
+mod index;
 mod packet;
 mod session;
 mod stream;

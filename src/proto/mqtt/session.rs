@@ -1,12 +1,14 @@
 //! One MQTT connection: both directions' parsers plus what medtap keeps
 //! about it, and the owned record written when the flow ends.
 
+use super::index::RowIndex;
 use super::packet::{self, connect_flags, Props, Reader, Stop};
 use super::stream::{DirParser, Handler, Plan, Problem, Step};
 use super::{connack_reason_name, packet_type as pt, packet_type_name};
 use super::{reason_code_name, suback_code_name};
 use crate::proto::{dir, Anomaly, Conversation, Emit, Fact, Output, Record, Side, TwoWay};
 use crate::time::Micros;
+use std::hash::BuildHasher;
 
 /// Distinct (direction, topic, QoS, retain) rows kept per session.
 pub const MAX_PUBLISHED: usize = 256;
@@ -170,6 +172,51 @@ impl Aliases {
 /// Marks a pending filter whose row was not kept.
 const NO_ROW: u16 = u16::MAX;
 
+/// Hash indexes over the record's lists (see [`RowIndex`]), so a packet
+/// finds its row without scanning them.
+#[derive(Debug, Default)]
+struct Indexes {
+    /// Seeded per session, so topics cannot be chosen to collide.
+    hasher: Hasher,
+    /// `published`, keyed by (direction, topic, QoS, retain).
+    published: RowIndex,
+    /// `subscribed`, keyed by filter.
+    subscribed: RowIndex,
+    /// `unsubscribed`.
+    unsubscribed: RowIndex,
+}
+
+impl Indexes {
+    fn clear(&mut self) {
+        self.published.clear();
+        self.subscribed.clear();
+        self.unsubscribed.clear();
+    }
+}
+
+type Hasher = foldhash::fast::RandomState;
+
+/// Hash of a `published` key; `topic` is its [`verbatim`] part.
+fn publish_hash(h: &Hasher, to_server: bool, topic: &[u8], qos: u8, retain: bool) -> u64 {
+    h.hash_one((to_server, topic, qos, retain))
+}
+
+/// Hash of a kept `published` row's key.
+fn row_hash(h: &Hasher, r: &PublishRecord) -> u64 {
+    publish_hash(
+        h,
+        r.to_server,
+        verbatim(r.topic.as_bytes()),
+        r.qos,
+        r.retain,
+    )
+}
+
+/// Hash of a subscription or unsubscription filter (raw or kept).
+fn filter_hash(h: &Hasher, filter: &[u8]) -> u64 {
+    h.hash_one(verbatim(filter))
+}
+
 /// Live state of one MQTT connection.
 #[derive(Debug, Default)]
 pub struct Session {
@@ -194,6 +241,7 @@ pub struct Session {
     aliases: [Aliases; 2],
     /// Row of the last PUBLISH per direction (most sessions repeat topics).
     last_row: [usize; 2],
+    indexes: Indexes,
 }
 
 impl Session {
@@ -212,6 +260,7 @@ impl Session {
         self.pending.clear();
         self.aliases = Default::default();
         self.last_row = [0; 2];
+        self.indexes.clear();
     }
 
     /// The flow was picked up mid-stream (its start was not seen): a first
@@ -261,6 +310,8 @@ impl Session {
 
     /// Moves the record out (at the end of the flow), leaving an empty one.
     pub fn take_record(&mut self) -> SessionRecord {
+        // The indexes point into the lists that leave with the record.
+        self.indexes.clear();
         std::mem::take(&mut self.rec)
     }
 
@@ -323,6 +374,22 @@ fn text(b: &[u8]) -> String {
 /// Whether `stored` is what [`text`] makes of `raw`, without allocating.
 fn eq_text(stored: &str, raw: &[u8]) -> bool {
     crate::proto::text::eq_kept(stored, raw, MAX_STRING)
+}
+
+/// The leading part of a string that [`text`] keeps byte for byte: up to
+/// the first byte it may escape (a byte of invalid UTF-8, or a backslash),
+/// within [`MAX_STRING`] bytes and whole characters. `verbatim(raw)` and
+/// `verbatim(text(raw).as_bytes())` are the same bytes, so it is a hash key
+/// for kept strings computed from the raw bytes without allocating (two
+/// strings differing only after it collide, and [`eq_text`] tells them
+/// apart).
+fn verbatim(raw: &[u8]) -> &[u8] {
+    let raw = &raw[..raw.len().min(MAX_STRING)];
+    let valid = match std::str::from_utf8(raw) {
+        Ok(_) => raw,
+        Err(e) => &raw[..e.valid_up_to()],
+    };
+    valid.split(|&b| b == b'\\').next().unwrap_or_default()
 }
 
 /// Who may send a packet type: (client, broker).
@@ -631,7 +698,13 @@ impl Dir<'_, '_> {
     fn publish_row(&mut self, topic: Topic<'_>, qos: u8, retain: bool) -> Option<usize> {
         let d = dir(self.to_server);
         let to_server = self.to_server;
-        let rows = &self.c.rec.published;
+        let Session {
+            rec,
+            indexes,
+            last_row,
+            ..
+        } = &mut *self.c;
+        let rows = &rec.published;
         let matches = |r: &PublishRecord| {
             r.to_server == to_server
                 && r.qos == qos
@@ -641,31 +714,43 @@ impl Dir<'_, '_> {
                     Topic::Row(i) => rows.get(i).is_some_and(|o| o.topic == r.topic),
                 }
         };
-        let last = self.c.last_row[d];
-        let found = if rows.get(last).is_some_and(matches) {
-            Some(last)
-        } else {
-            rows.iter().position(matches)
+        let last = last_row[d];
+        if rows.get(last).is_some_and(matches) {
+            return Some(last);
+        }
+        let key = match topic {
+            Topic::Raw(t) => verbatim(t),
+            Topic::Row(i) => rows
+                .get(i)
+                .map_or(&b""[..], |o| verbatim(o.topic.as_bytes())),
         };
-        let row = match found {
+        let hash = publish_hash(&indexes.hasher, to_server, key, qos, retain);
+        let row = match indexes
+            .published
+            .find(hash, |i| rows.get(i).is_some_and(matches))
+        {
             Some(i) => i,
             None if rows.len() < MAX_PUBLISHED => {
                 let topic = match topic {
                     Topic::Raw(t) => text(t),
                     Topic::Row(i) => rows.get(i).map(|o| o.topic.clone()).unwrap_or_default(),
                 };
-                self.c.rec.published.push(PublishRecord {
+                rec.published.push(PublishRecord {
                     to_server,
                     topic,
                     qos,
                     retain,
                     ..PublishRecord::default()
                 });
-                self.c.rec.published.len() - 1
+                let row = rec.published.len() - 1;
+                let rows = &rec.published;
+                let h = &indexes.hasher;
+                indexes.published.add(row, hash, |r| row_hash(h, &rows[r]));
+                row
             }
             None => return None,
         };
-        self.c.last_row[d] = row;
+        last_row[d] = row;
         Some(row)
     }
 
@@ -689,15 +774,24 @@ impl Dir<'_, '_> {
                 b"$SYS/#" => (self.emit)(Anomaly::MqttWildcardSubscription, Some("$SYS/#")),
                 _ => {}
             }
+            let ix = &mut self.c.indexes;
             let rows = &mut self.c.rec.subscribed;
-            let row = match rows.iter().position(|s| eq_text(&s.filter, filter)) {
+            let hash = filter_hash(&ix.hasher, filter);
+            let found = ix.subscribed.find(hash, |i| {
+                rows.get(i).is_some_and(|s| eq_text(&s.filter, filter))
+            });
+            let row = match found {
                 Some(i) => Some(i),
                 None if rows.len() < MAX_SUBSCRIBED => {
                     rows.push(SubscribeRecord {
                         filter: text(filter),
                         ..SubscribeRecord::default()
                     });
-                    Some(rows.len() - 1)
+                    let row = rows.len() - 1;
+                    let (h, rows) = (&ix.hasher, &*rows);
+                    ix.subscribed
+                        .add(row, hash, |r| filter_hash(h, rows[r].filter.as_bytes()));
+                    Some(row)
                 }
                 None => None,
             };
@@ -752,12 +846,23 @@ impl Dir<'_, '_> {
         while r.left() > 0 {
             let filter = r.string("UNSUBSCRIBE filter past the packet end")?;
             filters += 1;
+            let ix = &mut self.c.indexes;
             let rec = &mut self.c.rec;
-            if rec.unsubscribed.iter().any(|f| eq_text(f, filter)) {
+            let hash = filter_hash(&ix.hasher, filter);
+            let rows = &rec.unsubscribed;
+            if ix
+                .unsubscribed
+                .find(hash, |i| rows.get(i).is_some_and(|f| eq_text(f, filter)))
+                .is_some()
+            {
                 continue;
             }
             if rec.unsubscribed.len() < MAX_UNSUBSCRIBED {
                 rec.unsubscribed.push(text(filter));
+                let row = rec.unsubscribed.len() - 1;
+                let (h, rows) = (&ix.hasher, &rec.unsubscribed);
+                ix.unsubscribed
+                    .add(row, hash, |r| filter_hash(h, rows[r].as_bytes()));
             } else {
                 rec.topics_dropped += 1;
             }
@@ -826,6 +931,41 @@ mod unit {
             assert!(eq_text(&t, raw), "{raw:?}");
             assert!(!eq_text(&format!("{t}x"), raw));
             assert!(!eq_text("other", raw));
+        }
+    }
+
+    #[test]
+    fn verbatim_part_is_the_same_for_raw_and_kept_text() {
+        // 300 bytes: MAX_STRING (256) falls inside the 86th character.
+        let long = "€".repeat(100);
+        for raw in [
+            &b"plain/topic"[..],
+            b"a\\x41",
+            b"bad\xff\xfebytes",
+            b"\xe2\x82",
+            b"",
+            b"\\",
+            long.as_bytes(),
+        ] {
+            assert_eq!(verbatim(raw), verbatim(text(raw).as_bytes()), "{raw:?}");
+        }
+        assert_eq!(verbatim(long.as_bytes()).len(), 255);
+        assert_eq!(verbatim(b"bed\\x41"), b"bed");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn verbatim_part_agrees_on_any_bytes(
+            raw in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::any::<u8>(),
+                    proptest::sample::select(vec![b'a', b'\\', b'x', b'5', b'c', 0xc3, 0xa9, 0xe2, 0x82, 0xac]),
+                ],
+                0..600,
+            )
+        ) {
+            let kept = text(&raw);
+            proptest::prop_assert_eq!(verbatim(&raw), verbatim(kept.as_bytes()));
         }
     }
 

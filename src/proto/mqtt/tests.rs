@@ -1419,6 +1419,60 @@ fn invalid_utf8_is_kept_reversibly_and_aggregates() {
     assert_eq!(r.rec.published[0].count, 2);
 }
 
+/// Topics are found through a hash of their kept form: raw topics that
+/// keep the same (clipped, escaped) text share a row, others never do, and
+/// rows stay in first-seen order.
+#[test]
+fn topics_aggregate_by_their_kept_text() {
+    let mut a = vec![b'x'; 300];
+    let mut b = a.clone();
+    a.extend(b"/a");
+    b.extend(b"/b"); // differs from `a` past MAX_STRING: the same kept topic
+    let topics: [&[u8]; 9] = [
+        &a,
+        b"bed\\x41",    // a backslash before "x41" is kept as "\x5c"...
+        b"bed\\x5cx41", // ...so this one is a different topic
+        b"bed\xff",
+        b"bed\\xff", // the text "\xff", not the byte
+        b"bed\\",
+        &b,
+        b"bed",
+        b"bed\xfe",
+    ];
+    let mut session = vec![(true, Connect::v311().bytes())];
+    for round in 0..3 {
+        for t in topics {
+            session.push((true, publish(false, 0, false, t, 0, None, &[round])));
+        }
+    }
+    // The same topic from the broker, or with another QoS, is another row.
+    session.push((false, publish(false, 0, false, b"bed", 0, None, b"")));
+    session.push((true, publish(false, 1, false, b"bed", 7, None, b"")));
+    let r = check(&session);
+    let rows: Vec<_> = r
+        .rec
+        .published
+        .iter()
+        .map(|p| (p.to_server, p.topic.as_str(), p.qos, p.count))
+        .collect();
+    let long = "x".repeat(MAX_STRING);
+    assert_eq!(
+        rows,
+        [
+            (true, long.as_str(), 0, 6),
+            (true, "bed\\x5cx41", 0, 3),
+            (true, "bed\\x5cx5cx41", 0, 3),
+            (true, "bed\\xff", 0, 3),
+            (true, "bed\\x5cxff", 0, 3),
+            (true, "bed\\", 0, 3),
+            (true, "bed", 0, 3),
+            (true, "bed\\xfe", 0, 3),
+            (false, "bed", 0, 1),
+            (true, "bed", 1, 1),
+        ]
+    );
+}
+
 #[test]
 fn resubscribing_updates_the_filter_and_suback_matches_by_packet_id() {
     let r = check(&[
