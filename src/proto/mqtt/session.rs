@@ -38,10 +38,11 @@ pub struct PublishRecord {
     pub qos: u8,
     /// Retain flag.
     pub retain: bool,
-    /// Messages.
+    /// Messages that arrived whole (one cut off by the end of the flow is
+    /// not counted: see `MqttTruncatedPacket`).
     pub count: u64,
     /// Payload bytes, summed (from the remaining lengths: bytes lost in
-    /// capture gaps or cut off at the flow's end are counted).
+    /// capture gaps inside a message are counted).
     pub bytes: u64,
     /// Messages with the DUP flag (redeliveries).
     pub dup: u64,
@@ -172,6 +173,17 @@ impl Aliases {
 /// Marks a pending filter whose row was not kept.
 const NO_ROW: u16 = u16::MAX;
 
+/// A PUBLISH whose head was read, counted once its last byte arrives.
+#[derive(Clone, Copy, Debug)]
+struct Publishing {
+    /// Its row in `published`, `None` when the list was full.
+    row: Option<usize>,
+    /// Payload bytes.
+    payload: u32,
+    /// DUP flag.
+    dup: bool,
+}
+
 /// Hash indexes over the record's lists (see [`RowIndex`]), so a packet
 /// finds its row without scanning them.
 #[derive(Debug, Default)]
@@ -241,6 +253,8 @@ pub struct Session {
     aliases: [Aliases; 2],
     /// Row of the last PUBLISH per direction (most sessions repeat topics).
     last_row: [usize; 2],
+    /// The PUBLISH being read, per direction.
+    publishing: [Option<Publishing>; 2],
     indexes: Indexes,
 }
 
@@ -260,6 +274,7 @@ impl Session {
         self.pending.clear();
         self.aliases = Default::default();
         self.last_row = [0; 2];
+        self.publishing = [None; 2];
         self.indexes.clear();
     }
 
@@ -308,6 +323,21 @@ impl Session {
         self.rec.clone()
     }
 
+    /// The flow ended: a packet cut off in either direction is reported
+    /// (`MqttTruncatedPacket`) and not counted. A PUBLISH counts only once
+    /// its last byte arrives, so a cut one adds no message, and a topic
+    /// row that only it opened is dropped.
+    pub fn finish(&mut self, emit: Emit<'_>) {
+        for to_server in [true, false] {
+            self.drive(to_server, emit, |p, h| p.finish(h));
+        }
+        // Every other row has counted a message. Rows after a dropped one
+        // move up, which the index does not follow: nothing is read after
+        // the flow's end.
+        self.rec.published.retain(|p| p.count > 0);
+        self.indexes.published.clear();
+    }
+
     /// Moves the record out (at the end of the flow), leaving an empty one.
     pub fn take_record(&mut self) -> SessionRecord {
         // The indexes point into the lists that leave with the record.
@@ -338,6 +368,10 @@ impl Conversation for Session {
         if self.take_auth_failure() {
             out(Output::Fact(Fact::AuthFailure));
         }
+    }
+
+    fn end(&mut self, _ts: Micros, emit: Emit<'_>) {
+        self.finish(emit);
     }
 
     fn take_records(&mut self, out: &mut dyn FnMut(Record)) {
@@ -545,7 +579,12 @@ impl Handler for Dir<'_, '_> {
                 Anomaly::MqttMalformedPacket,
                 Some("CONNECT field past the packet end"),
             ),
-            Problem::LostSync => (Anomaly::MqttLostSync, None),
+            Problem::LostSync => {
+                // A gap that cannot be skipped inside a PUBLISH runs past its
+                // end: the message was whole on the wire, count it.
+                self.end();
+                (Anomaly::MqttLostSync, None)
+            }
             Problem::StartLost => {
                 if self.to_server {
                     self.c.midstream = true;
@@ -554,6 +593,30 @@ impl Handler for Dir<'_, '_> {
             }
         };
         (self.emit)(a, detail);
+    }
+
+    fn end(&mut self) {
+        let Some(p) = self.c.publishing[dir(self.to_server)].take() else {
+            return;
+        };
+        let rec = &mut self.c.rec;
+        match p.row.and_then(|i| rec.published.get_mut(i)) {
+            Some(r) => {
+                r.count += 1;
+                r.bytes += u64::from(p.payload);
+                r.dup += u64::from(p.dup);
+            }
+            None => rec.topics_dropped += 1,
+        }
+    }
+
+    fn cut(&mut self, first: u8) {
+        // Not counted: only whole packets are (see `end`).
+        self.c.publishing[dir(self.to_server)] = None;
+        (self.emit)(
+            Anomaly::MqttTruncatedPacket,
+            Some(packet_type_name(first >> 4)),
+        );
     }
 }
 
@@ -678,19 +741,13 @@ impl Dir<'_, '_> {
         if self.to_server && system {
             (self.emit)(Anomaly::MqttPublishToSystemTopic, None);
         }
+        // The row is found (or opened) now, while the topic's bytes are at
+        // hand; the message counts once its last byte arrives (`end`).
         let row = self.publish_row(topic, qos, retain);
         if let (false, Some(a)) = (p.topic.is_empty(), alias) {
             self.c.aliases[d].set(a, row);
         }
-        match row {
-            Some(i) => {
-                let r = &mut self.c.rec.published[i];
-                r.count += 1;
-                r.bytes += u64::from(payload);
-                r.dup += u64::from(dup);
-            }
-            None => self.c.rec.topics_dropped += 1,
-        }
+        self.c.publishing[d] = Some(Publishing { row, payload, dup });
     }
 
     /// The row for (this direction, topic, QoS, retain): found without
