@@ -2,8 +2,10 @@
 //! add decode, flows and reassembly): a realistic telemetry session —
 //! CONNECT, then QoS 1 PUBLISHes of ~200-byte payloads over a few topics,
 //! each acknowledged — delivered in 1448-byte TCP segments that split
-//! packets anywhere (messages/s and MB/s), and a stream of 1 MiB PUBLISHes
-//! whose payloads are skipped by count (MB/s).
+//! packets anywhere (messages/s and MB/s); a gateway session publishing
+//! round-robin to many topics, so that nearly every PUBLISH looks its
+//! topic up among many kept ones (messages/s); and a stream of 1 MiB
+//! PUBLISHes whose payloads are skipped by count (MB/s).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // bench code: a panic is a failure report
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -14,6 +16,10 @@ use std::hint::black_box;
 const MSS: usize = 1448;
 /// Messages in the telemetry session.
 const MESSAGES: usize = 2000;
+/// Topics of the gateway session (under `MAX_PUBLISHED`, 256: all kept).
+const GATEWAY_TOPICS: usize = 200;
+/// Messages in the gateway session (20 per topic).
+const GATEWAY_MESSAGES: usize = 4000;
 
 fn varint(mut n: usize, out: &mut Vec<u8>) {
     loop {
@@ -80,6 +86,37 @@ fn telemetry() -> (Vec<u8>, Vec<u8>) {
     (client, broker)
 }
 
+/// (client bytes, broker bytes) of a gateway relaying a ward's monitors:
+/// QoS 0 PUBLISHes of ~60-byte payloads to [`GATEWAY_TOPICS`] topics that
+/// share long prefixes, visited round-robin (the last topic is never the
+/// next one), and a subscription to the ward's alarms.
+fn gateway() -> (Vec<u8>, Vec<u8>) {
+    const METRICS: [&str; 8] = [
+        "hr", "spo2", "nibp", "temp", "resp", "etco2", "ibp", "alarms",
+    ];
+    let topics: Vec<String> = (0..GATEWAY_TOPICS)
+        .map(|i| {
+            let metric = METRICS[i % METRICS.len()];
+            format!(
+                "stmarys/icu/bed{:02}/monitor/vitals/{metric}",
+                i / METRICS.len()
+            )
+        })
+        .collect();
+    let mut client = connect();
+    let mut sub = vec![0, 1];
+    string(b"stmarys/icu/+/monitor/alarms", &mut sub);
+    sub.push(1);
+    client.extend(packet(0x82, &sub));
+    let broker = vec![0x20, 2, 0, 0, 0x90, 3, 0, 1, 1];
+    for i in 0..GATEWAY_MESSAGES {
+        let payload = vec![b'0' + (i % 10) as u8; 50 + i % 21];
+        client.extend(publish(0, topics[i % topics.len()].as_bytes(), 0, &payload));
+    }
+    client.extend([0xE0, 0]);
+    (client, broker)
+}
+
 fn run(s: &mut Session, client: &[u8], broker: &[u8]) {
     s.reset();
     // The two directions interleave as a capture delivers them.
@@ -107,6 +144,20 @@ fn bench(c: &mut Criterion) {
     });
     g.throughput(Throughput::Bytes((client.len() + broker.len()) as u64));
     g.bench_function("qos1_telemetry_bytes", |bch| {
+        bch.iter(|| run(&mut s, &client, &broker))
+    });
+
+    let (client, broker) = gateway();
+    // Every topic kept, 20 messages each: the case measures what it says.
+    s.reset();
+    for seg in client.chunks(MSS) {
+        s.data(true, seg, &mut |_, _| {});
+    }
+    let rec = s.take_record();
+    assert_eq!(rec.published.len(), GATEWAY_TOPICS);
+    assert!(rec.published.iter().all(|p| p.count == 20));
+    g.throughput(Throughput::Elements(GATEWAY_MESSAGES as u64));
+    g.bench_function("qos0_gateway_200_topics_messages", |bch| {
         bch.iter(|| run(&mut s, &client, &broker))
     });
 

@@ -132,6 +132,9 @@ anomalies! {
     MqttPublishToSystemTopic => "mqtt.publish_to_system_topic",
     /// Bytes were lost where framing cannot be recovered; parsing stopped.
     MqttLostSync => "mqtt.lost_sync",
+    /// The connection ended inside a packet (the capture stopped, the flow
+    /// was evicted): the packet is not counted (detail: its type).
+    MqttTruncatedPacket => "mqtt.truncated_packet",
 }
 
 /// A set of anomaly kinds: one bit per kind in a fixed array sized from
@@ -197,13 +200,16 @@ mod tests {
     #[test]
     fn names_are_the_stored_ones() {
         // Written to the database and JSON: a rename is a schema change.
-        assert_eq!(Anomaly::COUNT, 31);
+        assert_eq!(Anomaly::COUNT, 32);
         assert_eq!(Anomaly::ALL[0].name(), "dicom.malformed_pdu");
         assert_eq!(
             Anomaly::DicomMoveToUnknownAe.name(),
             "dicom.move_to_unknown_ae"
         );
-        assert_eq!(Anomaly::ALL[Anomaly::COUNT - 1].name(), "mqtt.lost_sync");
+        assert_eq!(
+            Anomaly::ALL[Anomaly::COUNT - 1].name(),
+            "mqtt.truncated_packet"
+        );
     }
 
     #[test]

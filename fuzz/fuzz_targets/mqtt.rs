@@ -22,12 +22,15 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = s.is_dead();
+    s.finish(&mut |_, _| {});
     let r = s.take_record();
     assert!(r.published.len() <= 256);
     assert!(r.subscribed.len() <= 256);
     assert!(r.unsubscribed.len() <= 64);
     for p in &r.published {
         assert!(p.topic.len() <= 256, "clipped");
+        // Only whole messages count, and a row is kept only for them.
+        assert!(p.count > 0 && p.dup <= p.count, "counted");
     }
     // The state is reused after a reset, as the pipeline's pool does.
     s.reset();

@@ -37,12 +37,14 @@
 //! | `MqttWildcardSubscription` | a client subscribes to exactly `#` or `$SYS/#` | the filter |
 //! | `MqttPublishToSystemTopic` | a client PUBLISH topic starts with `$` | — |
 //! | `MqttLostSync` | bytes lost outside a payload; that direction stops | — |
+//! | `MqttTruncatedPacket` | the flow ended inside a packet (capture stopped, flow evicted); it is not counted: a cut PUBLISH adds no message ([`Session::finish`]) | the packet type |
 //!
 //! Bytes lost inside a PUBLISH payload, a CONNECT's will message, user name
 //! or password, or a packet being skipped are skipped by count: framing is
 //! known there. `MqttAuthBruteForce` needs the sensor's view across
 //! connections: see [`Session::take_auth_failure`].
 
+mod index;
 mod packet;
 mod session;
 mod stream;

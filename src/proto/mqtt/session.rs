@@ -1,12 +1,14 @@
 //! One MQTT connection: both directions' parsers plus what medtap keeps
 //! about it, and the owned record written when the flow ends.
 
+use super::index::RowIndex;
 use super::packet::{self, connect_flags, Props, Reader, Stop};
 use super::stream::{DirParser, Handler, Plan, Problem, Step};
 use super::{connack_reason_name, packet_type as pt, packet_type_name};
 use super::{reason_code_name, suback_code_name};
 use crate::proto::{dir, Anomaly, Conversation, Emit, Fact, Output, Record, Side, TwoWay};
 use crate::time::Micros;
+use std::hash::BuildHasher;
 
 /// Distinct (direction, topic, QoS, retain) rows kept per session.
 pub const MAX_PUBLISHED: usize = 256;
@@ -36,10 +38,11 @@ pub struct PublishRecord {
     pub qos: u8,
     /// Retain flag.
     pub retain: bool,
-    /// Messages.
+    /// Messages that arrived whole (one cut off by the end of the flow is
+    /// not counted: see `MqttTruncatedPacket`).
     pub count: u64,
     /// Payload bytes, summed (from the remaining lengths: bytes lost in
-    /// capture gaps or cut off at the flow's end are counted).
+    /// capture gaps inside a message are counted).
     pub bytes: u64,
     /// Messages with the DUP flag (redeliveries).
     pub dup: u64,
@@ -170,6 +173,62 @@ impl Aliases {
 /// Marks a pending filter whose row was not kept.
 const NO_ROW: u16 = u16::MAX;
 
+/// A PUBLISH whose head was read, counted once its last byte arrives.
+#[derive(Clone, Copy, Debug)]
+struct Publishing {
+    /// Its row in `published`, `None` when the list was full.
+    row: Option<usize>,
+    /// Payload bytes.
+    payload: u32,
+    /// DUP flag.
+    dup: bool,
+}
+
+/// Hash indexes over the record's lists (see [`RowIndex`]), so a packet
+/// finds its row without scanning them.
+#[derive(Debug, Default)]
+struct Indexes {
+    /// Seeded per session, so topics cannot be chosen to collide.
+    hasher: Hasher,
+    /// `published`, keyed by (direction, topic, QoS, retain).
+    published: RowIndex,
+    /// `subscribed`, keyed by filter.
+    subscribed: RowIndex,
+    /// `unsubscribed`.
+    unsubscribed: RowIndex,
+}
+
+impl Indexes {
+    fn clear(&mut self) {
+        self.published.clear();
+        self.subscribed.clear();
+        self.unsubscribed.clear();
+    }
+}
+
+type Hasher = foldhash::fast::RandomState;
+
+/// Hash of a `published` key; `topic` is its [`verbatim`] part.
+fn publish_hash(h: &Hasher, to_server: bool, topic: &[u8], qos: u8, retain: bool) -> u64 {
+    h.hash_one((to_server, topic, qos, retain))
+}
+
+/// Hash of a kept `published` row's key.
+fn row_hash(h: &Hasher, r: &PublishRecord) -> u64 {
+    publish_hash(
+        h,
+        r.to_server,
+        verbatim(r.topic.as_bytes()),
+        r.qos,
+        r.retain,
+    )
+}
+
+/// Hash of a subscription or unsubscription filter (raw or kept).
+fn filter_hash(h: &Hasher, filter: &[u8]) -> u64 {
+    h.hash_one(verbatim(filter))
+}
+
 /// Live state of one MQTT connection.
 #[derive(Debug, Default)]
 pub struct Session {
@@ -194,6 +253,9 @@ pub struct Session {
     aliases: [Aliases; 2],
     /// Row of the last PUBLISH per direction (most sessions repeat topics).
     last_row: [usize; 2],
+    /// The PUBLISH being read, per direction.
+    publishing: [Option<Publishing>; 2],
+    indexes: Indexes,
 }
 
 impl Session {
@@ -212,6 +274,8 @@ impl Session {
         self.pending.clear();
         self.aliases = Default::default();
         self.last_row = [0; 2];
+        self.publishing = [None; 2];
+        self.indexes.clear();
     }
 
     /// The flow was picked up mid-stream (its start was not seen): a first
@@ -259,8 +323,25 @@ impl Session {
         self.rec.clone()
     }
 
+    /// The flow ended: a packet cut off in either direction is reported
+    /// (`MqttTruncatedPacket`) and not counted. A PUBLISH counts only once
+    /// its last byte arrives, so a cut one adds no message, and a topic
+    /// row that only it opened is dropped.
+    pub fn finish(&mut self, emit: Emit<'_>) {
+        for to_server in [true, false] {
+            self.drive(to_server, emit, |p, h| p.finish(h));
+        }
+        // Every other row has counted a message. Rows after a dropped one
+        // move up, which the index does not follow: nothing is read after
+        // the flow's end.
+        self.rec.published.retain(|p| p.count > 0);
+        self.indexes.published.clear();
+    }
+
     /// Moves the record out (at the end of the flow), leaving an empty one.
     pub fn take_record(&mut self) -> SessionRecord {
+        // The indexes point into the lists that leave with the record.
+        self.indexes.clear();
         std::mem::take(&mut self.rec)
     }
 
@@ -287,6 +368,10 @@ impl Conversation for Session {
         if self.take_auth_failure() {
             out(Output::Fact(Fact::AuthFailure));
         }
+    }
+
+    fn end(&mut self, _ts: Micros, emit: Emit<'_>) {
+        self.finish(emit);
     }
 
     fn take_records(&mut self, out: &mut dyn FnMut(Record)) {
@@ -323,6 +408,22 @@ fn text(b: &[u8]) -> String {
 /// Whether `stored` is what [`text`] makes of `raw`, without allocating.
 fn eq_text(stored: &str, raw: &[u8]) -> bool {
     crate::proto::text::eq_kept(stored, raw, MAX_STRING)
+}
+
+/// The leading part of a string that [`text`] keeps byte for byte: up to
+/// the first byte it may escape (a byte of invalid UTF-8, or a backslash),
+/// within [`MAX_STRING`] bytes and whole characters. `verbatim(raw)` and
+/// `verbatim(text(raw).as_bytes())` are the same bytes, so it is a hash key
+/// for kept strings computed from the raw bytes without allocating (two
+/// strings differing only after it collide, and [`eq_text`] tells them
+/// apart).
+fn verbatim(raw: &[u8]) -> &[u8] {
+    let raw = &raw[..raw.len().min(MAX_STRING)];
+    let valid = match std::str::from_utf8(raw) {
+        Ok(_) => raw,
+        Err(e) => &raw[..e.valid_up_to()],
+    };
+    valid.split(|&b| b == b'\\').next().unwrap_or_default()
 }
 
 /// Who may send a packet type: (client, broker).
@@ -478,7 +579,12 @@ impl Handler for Dir<'_, '_> {
                 Anomaly::MqttMalformedPacket,
                 Some("CONNECT field past the packet end"),
             ),
-            Problem::LostSync => (Anomaly::MqttLostSync, None),
+            Problem::LostSync => {
+                // A gap that cannot be skipped inside a PUBLISH runs past its
+                // end: the message was whole on the wire, count it.
+                self.end();
+                (Anomaly::MqttLostSync, None)
+            }
             Problem::StartLost => {
                 if self.to_server {
                     self.c.midstream = true;
@@ -487,6 +593,30 @@ impl Handler for Dir<'_, '_> {
             }
         };
         (self.emit)(a, detail);
+    }
+
+    fn end(&mut self) {
+        let Some(p) = self.c.publishing[dir(self.to_server)].take() else {
+            return;
+        };
+        let rec = &mut self.c.rec;
+        match p.row.and_then(|i| rec.published.get_mut(i)) {
+            Some(r) => {
+                r.count += 1;
+                r.bytes += u64::from(p.payload);
+                r.dup += u64::from(p.dup);
+            }
+            None => rec.topics_dropped += 1,
+        }
+    }
+
+    fn cut(&mut self, first: u8) {
+        // Not counted: only whole packets are (see `end`).
+        self.c.publishing[dir(self.to_server)] = None;
+        (self.emit)(
+            Anomaly::MqttTruncatedPacket,
+            Some(packet_type_name(first >> 4)),
+        );
     }
 }
 
@@ -611,19 +741,13 @@ impl Dir<'_, '_> {
         if self.to_server && system {
             (self.emit)(Anomaly::MqttPublishToSystemTopic, None);
         }
+        // The row is found (or opened) now, while the topic's bytes are at
+        // hand; the message counts once its last byte arrives (`end`).
         let row = self.publish_row(topic, qos, retain);
         if let (false, Some(a)) = (p.topic.is_empty(), alias) {
             self.c.aliases[d].set(a, row);
         }
-        match row {
-            Some(i) => {
-                let r = &mut self.c.rec.published[i];
-                r.count += 1;
-                r.bytes += u64::from(payload);
-                r.dup += u64::from(dup);
-            }
-            None => self.c.rec.topics_dropped += 1,
-        }
+        self.c.publishing[d] = Some(Publishing { row, payload, dup });
     }
 
     /// The row for (this direction, topic, QoS, retain): found without
@@ -631,7 +755,13 @@ impl Dir<'_, '_> {
     fn publish_row(&mut self, topic: Topic<'_>, qos: u8, retain: bool) -> Option<usize> {
         let d = dir(self.to_server);
         let to_server = self.to_server;
-        let rows = &self.c.rec.published;
+        let Session {
+            rec,
+            indexes,
+            last_row,
+            ..
+        } = &mut *self.c;
+        let rows = &rec.published;
         let matches = |r: &PublishRecord| {
             r.to_server == to_server
                 && r.qos == qos
@@ -641,31 +771,43 @@ impl Dir<'_, '_> {
                     Topic::Row(i) => rows.get(i).is_some_and(|o| o.topic == r.topic),
                 }
         };
-        let last = self.c.last_row[d];
-        let found = if rows.get(last).is_some_and(matches) {
-            Some(last)
-        } else {
-            rows.iter().position(matches)
+        let last = last_row[d];
+        if rows.get(last).is_some_and(matches) {
+            return Some(last);
+        }
+        let key = match topic {
+            Topic::Raw(t) => verbatim(t),
+            Topic::Row(i) => rows
+                .get(i)
+                .map_or(&b""[..], |o| verbatim(o.topic.as_bytes())),
         };
-        let row = match found {
+        let hash = publish_hash(&indexes.hasher, to_server, key, qos, retain);
+        let row = match indexes
+            .published
+            .find(hash, |i| rows.get(i).is_some_and(matches))
+        {
             Some(i) => i,
             None if rows.len() < MAX_PUBLISHED => {
                 let topic = match topic {
                     Topic::Raw(t) => text(t),
                     Topic::Row(i) => rows.get(i).map(|o| o.topic.clone()).unwrap_or_default(),
                 };
-                self.c.rec.published.push(PublishRecord {
+                rec.published.push(PublishRecord {
                     to_server,
                     topic,
                     qos,
                     retain,
                     ..PublishRecord::default()
                 });
-                self.c.rec.published.len() - 1
+                let row = rec.published.len() - 1;
+                let rows = &rec.published;
+                let h = &indexes.hasher;
+                indexes.published.add(row, hash, |r| row_hash(h, &rows[r]));
+                row
             }
             None => return None,
         };
-        self.c.last_row[d] = row;
+        last_row[d] = row;
         Some(row)
     }
 
@@ -689,15 +831,24 @@ impl Dir<'_, '_> {
                 b"$SYS/#" => (self.emit)(Anomaly::MqttWildcardSubscription, Some("$SYS/#")),
                 _ => {}
             }
+            let ix = &mut self.c.indexes;
             let rows = &mut self.c.rec.subscribed;
-            let row = match rows.iter().position(|s| eq_text(&s.filter, filter)) {
+            let hash = filter_hash(&ix.hasher, filter);
+            let found = ix.subscribed.find(hash, |i| {
+                rows.get(i).is_some_and(|s| eq_text(&s.filter, filter))
+            });
+            let row = match found {
                 Some(i) => Some(i),
                 None if rows.len() < MAX_SUBSCRIBED => {
                     rows.push(SubscribeRecord {
                         filter: text(filter),
                         ..SubscribeRecord::default()
                     });
-                    Some(rows.len() - 1)
+                    let row = rows.len() - 1;
+                    let (h, rows) = (&ix.hasher, &*rows);
+                    ix.subscribed
+                        .add(row, hash, |r| filter_hash(h, rows[r].filter.as_bytes()));
+                    Some(row)
                 }
                 None => None,
             };
@@ -752,12 +903,23 @@ impl Dir<'_, '_> {
         while r.left() > 0 {
             let filter = r.string("UNSUBSCRIBE filter past the packet end")?;
             filters += 1;
+            let ix = &mut self.c.indexes;
             let rec = &mut self.c.rec;
-            if rec.unsubscribed.iter().any(|f| eq_text(f, filter)) {
+            let hash = filter_hash(&ix.hasher, filter);
+            let rows = &rec.unsubscribed;
+            if ix
+                .unsubscribed
+                .find(hash, |i| rows.get(i).is_some_and(|f| eq_text(f, filter)))
+                .is_some()
+            {
                 continue;
             }
             if rec.unsubscribed.len() < MAX_UNSUBSCRIBED {
                 rec.unsubscribed.push(text(filter));
+                let row = rec.unsubscribed.len() - 1;
+                let (h, rows) = (&ix.hasher, &rec.unsubscribed);
+                ix.unsubscribed
+                    .add(row, hash, |r| filter_hash(h, rows[r].as_bytes()));
             } else {
                 rec.topics_dropped += 1;
             }
@@ -826,6 +988,41 @@ mod unit {
             assert!(eq_text(&t, raw), "{raw:?}");
             assert!(!eq_text(&format!("{t}x"), raw));
             assert!(!eq_text("other", raw));
+        }
+    }
+
+    #[test]
+    fn verbatim_part_is_the_same_for_raw_and_kept_text() {
+        // 300 bytes: MAX_STRING (256) falls inside the 86th character.
+        let long = "€".repeat(100);
+        for raw in [
+            &b"plain/topic"[..],
+            b"a\\x41",
+            b"bad\xff\xfebytes",
+            b"\xe2\x82",
+            b"",
+            b"\\",
+            long.as_bytes(),
+        ] {
+            assert_eq!(verbatim(raw), verbatim(text(raw).as_bytes()), "{raw:?}");
+        }
+        assert_eq!(verbatim(long.as_bytes()).len(), 255);
+        assert_eq!(verbatim(b"bed\\x41"), b"bed");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn verbatim_part_agrees_on_any_bytes(
+            raw in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::any::<u8>(),
+                    proptest::sample::select(vec![b'a', b'\\', b'x', b'5', b'c', 0xc3, 0xa9, 0xe2, 0x82, 0xac]),
+                ],
+                0..600,
+            )
+        ) {
+            let kept = text(&raw);
+            proptest::prop_assert_eq!(verbatim(&raw), verbatim(kept.as_bytes()));
         }
     }
 

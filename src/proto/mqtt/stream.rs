@@ -81,6 +81,12 @@ pub trait Handler {
     fn head(&mut self, first: u8, prefix: &[u8], remaining: u32) -> Step;
     /// A problem.
     fn problem(&mut self, p: Problem);
+    /// The current packet's last byte was read or skipped: it arrived whole
+    /// (bytes lost inside it and skipped by count included).
+    fn end(&mut self);
+    /// The stream ended inside the packet whose fixed header byte is
+    /// `first` (the capture stopped, or the flow ended, mid-packet).
+    fn cut(&mut self, first: u8);
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -221,6 +227,21 @@ impl DirParser {
             h.problem(Problem::LostSync);
             self.state = State::Dead;
             scrub(&mut self.buf);
+        }
+    }
+
+    /// The stream ended: a packet begun and not finished (fixed header
+    /// included) is handed to [`Handler::cut`].
+    pub fn finish(&mut self, h: &mut dyn Handler) {
+        let inside = match self.state {
+            State::Dead => false,
+            State::Header => self.hdr_have > 0,
+            State::Whole | State::Head | State::Tail => true,
+        };
+        if inside {
+            h.cut(self.first);
+            // At a packet boundary again: a second call reports nothing.
+            self.reset();
         }
     }
 
@@ -371,6 +392,7 @@ impl DirParser {
         self.fields = 0;
         self.len_have = 0;
         self.field_left = 0;
+        h.end();
     }
 }
 

@@ -941,6 +941,10 @@ fn malformed_remaining_length_stops_that_direction() {
         &mut |a, d| seen.push((a, d)),
     );
     assert!(seen.is_empty(), "{seen:?}");
+    // Counted once its last byte is in (here lost, and skipped by count).
+    assert_eq!(m.record().published[0].count, 0);
+    m.gap(true, 268_435_455 - 3, &mut |a, d| seen.push((a, d)));
+    assert!(seen.is_empty(), "{seen:?}");
     assert_eq!(m.record().published[0].bytes, 268_435_455 - 3);
 }
 
@@ -1417,6 +1421,165 @@ fn invalid_utf8_is_kept_reversibly_and_aggregates() {
     assert!(r.seen.is_empty());
     assert_eq!(r.rec.published[0].topic, "bed\\xff1");
     assert_eq!(r.rec.published[0].count, 2);
+}
+
+/// Topics are found through a hash of their kept form: raw topics that
+/// keep the same (clipped, escaped) text share a row, others never do, and
+/// rows stay in first-seen order.
+#[test]
+fn topics_aggregate_by_their_kept_text() {
+    let mut a = vec![b'x'; 300];
+    let mut b = a.clone();
+    a.extend(b"/a");
+    b.extend(b"/b"); // differs from `a` past MAX_STRING: the same kept topic
+    let topics: [&[u8]; 9] = [
+        &a,
+        b"bed\\x41",    // a backslash before "x41" is kept as "\x5c"...
+        b"bed\\x5cx41", // ...so this one is a different topic
+        b"bed\xff",
+        b"bed\\xff", // the text "\xff", not the byte
+        b"bed\\",
+        &b,
+        b"bed",
+        b"bed\xfe",
+    ];
+    let mut session = vec![(true, Connect::v311().bytes())];
+    for round in 0..3 {
+        for t in topics {
+            session.push((true, publish(false, 0, false, t, 0, None, &[round])));
+        }
+    }
+    // The same topic from the broker, or with another QoS, is another row.
+    session.push((false, publish(false, 0, false, b"bed", 0, None, b"")));
+    session.push((true, publish(false, 1, false, b"bed", 7, None, b"")));
+    let r = check(&session);
+    let rows: Vec<_> = r
+        .rec
+        .published
+        .iter()
+        .map(|p| (p.to_server, p.topic.as_str(), p.qos, p.count))
+        .collect();
+    let long = "x".repeat(MAX_STRING);
+    assert_eq!(
+        rows,
+        [
+            (true, long.as_str(), 0, 6),
+            (true, "bed\\x5cx41", 0, 3),
+            (true, "bed\\x5cx5cx41", 0, 3),
+            (true, "bed\\xff", 0, 3),
+            (true, "bed\\x5cxff", 0, 3),
+            (true, "bed\\", 0, 3),
+            (true, "bed", 0, 3),
+            (true, "bed\\xfe", 0, 3),
+            (false, "bed", 0, 1),
+            (true, "bed", 1, 1),
+        ]
+    );
+}
+
+/// A PUBLISH cut off by the end of the flow (the capture stopped inside
+/// it: in its fixed header, topic or payload) is flagged and not counted;
+/// a topic row only it opened is not kept. The cut is found wherever TCP
+/// split the bytes before it.
+#[test]
+fn a_publish_cut_by_the_end_of_the_flow_is_flagged_not_counted() {
+    let whole = publish(false, 1, false, b"icu/bed09/nibp", 1, None, &[1; 200]);
+    let new_topic = publish(
+        false,
+        1,
+        false,
+        b"icu/bed09/waveform/ecg",
+        2,
+        None,
+        &[2; 3900],
+    );
+    let kept_topic = publish(true, 1, false, b"icu/bed09/nibp", 3, None, &[3; 3900]);
+    for last in [&new_topic, &kept_topic] {
+        for at in 1..last.len() {
+            // Whole pieces, and byte by byte at a stride of cut points.
+            let modes: &[bool] = if at % 97 == 1 {
+                &[false, true]
+            } else {
+                &[false]
+            };
+            for &bytewise in modes {
+                let mut m = Session::default();
+                let mut seen = Seen::new();
+                let mut feed = |m: &mut Session, b: &[u8]| {
+                    let pieces: Vec<&[u8]> = if bytewise {
+                        b.chunks(1).collect()
+                    } else {
+                        vec![b]
+                    };
+                    for p in pieces {
+                        m.data(true, p, &mut |a, d| seen.push((a, d)));
+                    }
+                };
+                feed(&mut m, &Connect::v311().bytes());
+                feed(&mut m, &whole);
+                feed(&mut m, &last[..at]);
+                m.data(false, &connack(false, 0, None), &mut |_, _| {});
+                m.finish(&mut |a, d| seen.push((a, d)));
+                assert_eq!(
+                    seen,
+                    [(Anomaly::MqttTruncatedPacket, Some("PUBLISH"))],
+                    "cut at {at}"
+                );
+                // Reported once.
+                m.finish(&mut |a, d| seen.push((a, d)));
+                assert_eq!(seen.len(), 1);
+                let rec = m.take_record();
+                // Its fixed header (3 bytes) counts as read once complete.
+                assert_eq!(rec.packets_toserver, 2 + u64::from(at >= 3), "cut at {at}");
+                assert_eq!(rec.published.len(), 1, "cut at {at}");
+                let p = &rec.published[0];
+                assert_eq!((p.count, p.bytes, p.dup), (1, 200, 0), "cut at {at}");
+                assert_eq!(rec.topics_dropped, 0);
+            }
+        }
+    }
+    // The same session whole: nothing to report, both counted.
+    let mut m = Session::default();
+    let mut seen = Seen::new();
+    for b in [Connect::v311().bytes(), whole, kept_topic] {
+        m.data(true, &b, &mut |a, d| seen.push((a, d)));
+    }
+    m.finish(&mut |a, d| seen.push((a, d)));
+    assert!(seen.is_empty(), "{seen:?}");
+    let p = &m.take_record().published[0];
+    assert_eq!((p.count, p.bytes, p.dup), (2, 4100, 1));
+}
+
+/// Other packets cut by the end of the flow are flagged too, with their
+/// type; a direction that lost framing reports nothing more.
+#[test]
+fn any_packet_cut_by_the_end_of_the_flow_is_flagged() {
+    let sub = subscribe(1, None, &[(b"icu/#", 1)]);
+    let mut m = Session::default();
+    let mut seen = Seen::new();
+    m.data(true, &Connect::v311().bytes(), &mut |a, d| {
+        seen.push((a, d))
+    });
+    m.data(true, &sub[..sub.len() - 1], &mut |a, d| seen.push((a, d)));
+    m.data(false, &[0x20], &mut |a, d| seen.push((a, d))); // a CONNACK's first byte
+    m.finish(&mut |a, d| seen.push((a, d)));
+    assert_eq!(
+        seen,
+        [
+            (Anomaly::MqttTruncatedPacket, Some("SUBSCRIBE")),
+            (Anomaly::MqttTruncatedPacket, Some("CONNACK")),
+        ]
+    );
+    assert!(m.take_record().subscribed.is_empty());
+    let mut m = Session::default();
+    let mut seen = Seen::new();
+    m.data(true, &Connect::v311().bytes(), &mut |a, d| {
+        seen.push((a, d))
+    });
+    m.data(true, &sub[..3], &mut |a, d| seen.push((a, d)));
+    m.gap(true, 100, &mut |a, d| seen.push((a, d)));
+    m.finish(&mut |a, d| seen.push((a, d)));
+    assert_eq!(seen, [(Anomaly::MqttLostSync, None)]);
 }
 
 #[test]
