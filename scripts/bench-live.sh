@@ -232,8 +232,10 @@ head = ("rate", "actual Mbit/s", "pps", "sent", "send failed", "received",
         "missing", "kernel drops", "if drops", "records dropped", "records failed",
         "flows", "exit")
 table = []
-best = None
+best = None          # the highest step such that it and every step before it lost nothing
+best_mbps = 0.0      # the highest rate tcpreplay reached among those steps
 clean_so_far = True
+short = False        # tcpreplay fell well short of a requested rate
 for r in rows:
     rate, mbps, pps, sent, sfail, got, krecv, kdrop, ifdrop, rdrop, rfail, flows, rc = r
     missing = int(sent) - int(got)
@@ -241,7 +243,10 @@ for r in rows:
     if lost:
         clean_so_far = False
     elif clean_so_far:
-        best = (rate, mbps)
+        best = rate
+        best_mbps = max(best_mbps, float(mbps))
+    if rate != "top" and float(mbps) < 0.95 * float(rate):
+        short = True
     table.append((rate, mbps, pps.split(".")[0], sent, sfail, got, str(missing),
                   kdrop, ifdrop, rdrop, rfail, flows, rc))
 w = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
@@ -252,7 +257,10 @@ for t in table:
     print(fmt.format(*t))
 print()
 if best:
-    print(f"highest zero-loss rate: {best[0]} (tcpreplay measured {best[1]} Mbit/s)")
+    print(f"highest zero-loss step: {best}; highest rate reached without loss: {best_mbps:.0f} Mbit/s")
+    if clean_so_far and short:
+        print("no step lost anything, and tcpreplay fell short of some requested rates:"
+              " the generator, not medtap, set the ceiling")
 else:
     print("highest zero-loss rate: none (the first step already lost packets)")
 print("missing = sent - received: packets medtap never counted (a loss even without a drop counter)")
