@@ -162,7 +162,8 @@ echo "medtap: $medtap ($("$medtap" --version 2>/dev/null || echo '?'))"
 echo "veth $if_tx ($ns_tx) -> $if_rx ($ns_rx), mtu $mtu; $(nproc) CPUs," \
     "$([[ $pin == 1 ]] && echo 'tcpreplay pinned to CPU 0, medtap to CPU 1' || echo 'not pinned');" \
     "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "[capture] overrides: ${CAPTURE_TOML:-(none: the built-in defaults)}"
+overrides=${CAPTURE_TOML:-(none: the built-in defaults)}
+echo "[capture] overrides: ${overrides//$'\n'/; }"
 echo
 
 results=$tmp/results.tsv
@@ -262,6 +263,6 @@ if best:
         print("no step lost anything, and tcpreplay fell short of some requested rates:"
               " the generator, not medtap, set the ceiling")
 else:
-    print("highest zero-loss rate: none (the first step already lost packets)")
+    print("highest zero-loss rate: none (the first step already lost packets or records)")
 print("missing = sent - received: packets medtap never counted (a loss even without a drop counter)")
 EOF

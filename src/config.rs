@@ -89,15 +89,20 @@ impl Default for CaptureConfig {
             interface: "eth1".into(),
             promiscuous: true,
             snaplen: 65_535,
-            buffer_mib: 64,
+            // About 2 s of a 1 Gbit/s link (some 280,000 frames of the
+            // mixed perf capture): medtap's one worker runs close to 1 Gbit/s
+            // on a busy core, and `scripts/bench-live.sh` on a loaded 2-core
+            // VM lost 0.5% at 1,045 Mbit/s with 64 MiB (about 0.5 s) and
+            // nothing with 256 MiB. Kernel memory, taken once at start.
+            buffer_mib: 256,
             // Off: in immediate mode libpcap uses TPACKET_V2, whose ring is
             // cut into fixed slots of the snaplen (64 KiB at 65535 on an
             // interface with segmentation offload), so 64 MiB held about
-            // 1,000 frames: `scripts/bench-live.sh` lost 11% of the mixed
-            // capture at 900 Mbit/s. Blocks (TPACKET_V3) pack frames by
-            // their real size (about 70,000 in 64 MiB) and lost nothing at
-            // the replay's top speed; a quiet link's packets wait at most
-            // the capture timeout (`capture::BLOCK_TIMEOUT`, 100 ms).
+            // 1,000 frames: `scripts/bench-live.sh` lost 2% of the mixed
+            // capture at 200 Mbit/s and 23% at 880 Mbit/s. Blocks
+            // (TPACKET_V3) pack frames by their real size; a quiet link's
+            // packets wait at most the capture timeout
+            // (`capture::BLOCK_TIMEOUT`, 100 ms).
             immediate_mode: false,
             filter: String::new(),
             stats_interval_secs: 10,
@@ -538,7 +543,7 @@ mod tests {
     fn shipped_config_is_valid_and_matches_defaults_where_documented() {
         let text = include_str!("../config/medtap.toml");
         let cfg = Config::parse(text, "config/medtap.toml").unwrap();
-        assert_eq!(cfg.capture.buffer_mib, 64);
+        assert_eq!(cfg.capture.buffer_mib, CaptureConfig::default().buffer_mib);
         assert_eq!(
             cfg.capture.immediate_mode,
             CaptureConfig::default().immediate_mode
