@@ -4,12 +4,28 @@
 //! selectable descriptor, with a timeout: libpcap's own read timeout does
 //! not fire on an idle link (TPACKET_V3), and the daemon must notice a
 //! shutdown request and expire idle flows even when no packet arrives.
+//!
+//! The ring: without immediate mode (the default) libpcap on Linux uses
+//! TPACKET_V3, whose blocks hold frames packed by their captured length
+//! and are handed over when full or after [`BLOCK_TIMEOUT`]. Immediate mode
+//! uses TPACKET_V2, one fixed slot of about the snaplen per frame: with
+//! snaplen 65535 on an interface with segmentation offload (most NICs,
+//! veth) a 64 MiB ring holds about a thousand frames, which a burst at
+//! 1 Gbit/s fills in a few milliseconds (see `scripts/bench-live.sh`);
+//! the same 64 MiB hold some 70,000 frames of 900 bytes in blocks.
 
 use super::{frame_of, link_of, CaptureError, Frame};
 use crate::decode::LinkType;
 use pcap::{Active, Capture};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
+
+/// libpcap's capture timeout. Without immediate mode (TPACKET_V3) it is the
+/// kernel's block-retire timeout: the longest a frame waits in a partly
+/// filled block on a quiet link before medtap can read it. At high rates
+/// blocks fill (and are handed over) long before it. 100 ms keeps alerts
+/// prompt; shorter would hand over many nearly empty blocks on a quiet link.
+pub const BLOCK_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// How to open the interface (from `[capture]` in the config, overridable
 /// on the command line).
@@ -23,7 +39,8 @@ pub struct LiveOptions {
     pub snaplen: i32,
     /// Kernel ring buffer size in bytes.
     pub buffer_size: i32,
-    /// Deliver packets as they arrive instead of batching.
+    /// Deliver each packet as it arrives (TPACKET_V2, fixed slots) instead
+    /// of in blocks (TPACKET_V3, packed; see the module docs).
     pub immediate_mode: bool,
     /// BPF filter, empty for none.
     pub filter: String,
@@ -82,7 +99,7 @@ impl LiveSource {
             .snaplen(opts.snaplen)
             .buffer_size(opts.buffer_size)
             .immediate_mode(opts.immediate_mode)
-            .timeout(100)
+            .timeout(BLOCK_TIMEOUT.as_millis() as i32)
             .open()
             .map_err(open_err)?;
         if !opts.filter.trim().is_empty() {

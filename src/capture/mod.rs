@@ -7,7 +7,7 @@ mod live;
 mod privileges;
 
 pub use file::FileSource;
-pub use live::{LiveOptions, LiveSource, LiveStats};
+pub use live::{LiveOptions, LiveSource, LiveStats, BLOCK_TIMEOUT};
 pub use privileges::{drop_capabilities, PrivilegeError};
 
 use crate::decode::LinkType;

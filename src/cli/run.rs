@@ -48,6 +48,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 
     let stop = stop_flag()?;
     let mut src = LiveSource::open(&opts)?;
+    warn_small_slot_ring(&opts);
     let info = SessionInfo {
         command: "run".into(),
         source: opts.interface.clone(),
@@ -73,4 +74,28 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         "stopped"
     );
     Ok(outcome.exit_code(u64::from(report.capture_failed)))
+}
+
+/// Fewer ring slots than this (in immediate mode) is a few tens of
+/// milliseconds of a busy 1 Gbit/s link (about 150,000 frames/s).
+const FEW_SLOTS: i64 = 10_000;
+
+/// Warns when immediate mode gives a ring of few frames: libpcap's
+/// TPACKET_V2 ring has one slot of about the snaplen per frame, whatever
+/// the frame's size (see `capture::live`), and it drops at high rates.
+fn warn_small_slot_ring(opts: &LiveOptions) {
+    if !opts.immediate_mode {
+        return;
+    }
+    let slots = i64::from(opts.buffer_size) / i64::from(opts.snaplen.max(1));
+    if slots < FEW_SLOTS {
+        tracing::warn!(
+            snaplen = opts.snaplen,
+            buffer_bytes = opts.buffer_size,
+            "capture.immediate_mode = true: the kernel ring has one snaplen-sized slot per frame, \
+             about {slots} frames, and drops at high rates; immediate_mode = false packs frames \
+             by size (packets then wait up to {} ms on a quiet link)",
+            medtap::capture::BLOCK_TIMEOUT.as_millis()
+        );
+    }
 }

@@ -2,10 +2,11 @@
 //! per period with the kernel's drop counts.
 
 use super::Sensor;
-use crate::capture::{LiveSource, LiveStats};
+use crate::capture::{LiveSource, LiveStats, BLOCK_TIMEOUT};
+use crate::decode::LinkType;
 use crate::time::{self, Micros};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long to wait on an idle link before checking timers and signals.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
@@ -63,12 +64,45 @@ pub fn capture_live(sensor: &mut Sensor, src: &mut LiveSource, stop: &AtomicBool
             emit_stats(sensor, src, &mut period);
         }
     }
+    if period.read_errors == 0 {
+        drain(sensor, src, link, &mut period);
+    }
     let report = LiveReport {
         capture_failed: period.read_errors > 0,
     };
     tracing::info!("stopping: flushing open flows");
     emit_stats(sensor, src, &mut period);
     report
+}
+
+/// After a stop request, reads what the kernel had already captured, so
+/// that it is analysed rather than left uncounted in the ring. Bounded in
+/// time: a partly filled block (TPACKET_V3) is handed over within
+/// [`BLOCK_TIMEOUT`], and a busy link must not keep medtap from stopping.
+fn drain(sensor: &mut Sensor, src: &mut LiveSource, link: LinkType, period: &mut Period) {
+    let deadline = Instant::now() + BLOCK_TIMEOUT * 2;
+    loop {
+        match src.try_next() {
+            Ok(Some(frame)) => {
+                sensor.process(link, &frame);
+                if Instant::now() >= deadline {
+                    break;
+                }
+            }
+            Ok(None) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                src.wait(left);
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                period.read_errors += 1;
+                break;
+            }
+        }
+    }
 }
 
 /// Hands on the period's row, with the kernel's counts since the last one.
