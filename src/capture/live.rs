@@ -68,7 +68,7 @@ impl LiveSource {
             } else {
                 CaptureError::Open {
                     what: what.clone(),
-                    source,
+                    source: source.into(),
                 }
             }
         };
@@ -120,7 +120,7 @@ impl LiveSource {
             Err(pcap::Error::TimeoutExpired) => Ok(None),
             Err(source) => Err(CaptureError::Read {
                 what: self.name.clone(),
-                source,
+                source: source.into(),
             }),
         }
     }
@@ -134,7 +134,7 @@ impl LiveSource {
     pub fn stats(&mut self) -> Result<LiveStats, CaptureError> {
         let s = self.cap.stats().map_err(|source| CaptureError::Read {
             what: self.name.clone(),
-            source,
+            source: source.into(),
         })?;
         let (r, d, i) = self.last_raw;
         self.totals.received += u64::from(s.received.wrapping_sub(r));
