@@ -471,18 +471,20 @@ impl FileSource {
             )));
         }
         // libpcap does not check the first Section Header Block's trailer.
-        let mut check_trailer = false;
+        let Some(b) = self.read_block(false, true)? else {
+            return Err(FileError::TooShort(0));
+        };
+        self.section(&b, true)?;
         loop {
-            let Some(b) = self.read_block(check_trailer)? else {
+            // Like libpcap, until the first interface: any other block is
+            // skipped unread, a Section Header Block too (its byte order is
+            // not followed).
+            let Some(b) = self.read_block(true, false)? else {
                 return Err(corrupt(
                     "the pcapng file has no Interface Description Blocks".into(),
                 ));
             };
             match b.kind {
-                BT_SHB => {
-                    self.section(&b, !check_trailer)?;
-                    check_trailer = true;
-                }
                 BT_IDB => {
                     let dlt = self.interface(&b, true)?;
                     return Ok(dlt);
@@ -500,10 +502,15 @@ impl FileSource {
 
     /// The next pcapng block, checked like libpcap's `read_block`: at least
     /// 12 bytes, a multiple of 4, at most [`MAX_BLOCK`], the trailer's
-    /// length equal to the header's (if `check_trailer`). `None` at the end
-    /// of the file.
+    /// length equal to the header's (if `check_trailer`). A Section Header
+    /// Block sets the byte order (if `follow_shb`). `None` at the end of
+    /// the file.
     #[inline]
-    fn read_block(&mut self, check_trailer: bool) -> Result<Option<Block>, FileError> {
+    fn read_block(
+        &mut self,
+        check_trailer: bool,
+        follow_shb: bool,
+    ) -> Result<Option<Block>, FileError> {
         let have = self.fill(12)?;
         if have == 0 {
             return Ok(None);
@@ -518,7 +525,7 @@ impl FileSource {
         let at = self.start;
         let mut swapped = self.ng.swapped;
         let kind = u32_at(&self.buf, at, swapped);
-        if kind == BT_SHB {
+        if kind == BT_SHB && follow_shb {
             // A new section may change the byte order: its byte-order magic
             // says, and its length is in the new order.
             if have < 12 {
@@ -638,7 +645,7 @@ impl FileSource {
     /// other blocks.
     fn next_ng(&mut self) -> Result<Option<(i64, u32, std::ops::Range<usize>)>, FileError> {
         loop {
-            let Some(b) = self.read_block(true)? else {
+            let Some(b) = self.read_block(true, true)? else {
                 return Ok(None);
             };
             let swapped = self.ng.swapped;

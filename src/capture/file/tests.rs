@@ -664,3 +664,17 @@ proptest! {
         }
     }
 }
+
+/// Found by the `file` fuzz target: before the first interface libpcap
+/// skips a second Section Header Block unread (no version check).
+#[test]
+fn a_section_header_before_the_first_interface_is_skipped_like_libpcap() {
+    let mut b = shb(false);
+    let mut odd = shb(false);
+    odd[12] = 40; // major version 40
+    b.extend(odd);
+    b.extend(idb(false, 1, 0, None, None));
+    b.extend(epb(false, 0, 1, 60, 60, &frame(60, 0), false));
+    let r = same("SHB before the first IDB", &b).unwrap();
+    assert_eq!((r.frames.len(), r.end), (1, None));
+}
