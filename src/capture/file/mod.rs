@@ -470,8 +470,7 @@ impl FileSource {
                 "Section Header Block in pcapng file has invalid length {total} (28 to {MAX_SHB})"
             )));
         }
-        // libpcap does not check the first Section Header Block's trailer.
-        let Some(b) = self.read_block(false, true)? else {
+        let Some(b) = self.read_block(true, true)? else {
             return Err(FileError::TooShort(0));
         };
         self.section(&b, true)?;
@@ -479,7 +478,7 @@ impl FileSource {
             // Like libpcap, until the first interface: any other block is
             // skipped unread, a Section Header Block too (its byte order is
             // not followed).
-            let Some(b) = self.read_block(true, false)? else {
+            let Some(b) = self.read_block(false, false)? else {
                 return Err(corrupt(
                     "the pcapng file has no Interface Description Blocks".into(),
                 ));
@@ -502,13 +501,14 @@ impl FileSource {
 
     /// The next pcapng block, checked like libpcap's `read_block`: at least
     /// 12 bytes, a multiple of 4, at most [`MAX_BLOCK`], the trailer's
-    /// length equal to the header's (if `check_trailer`). A Section Header
-    /// Block sets the byte order (if `follow_shb`). `None` at the end of
-    /// the file.
+    /// length equal to the header's; `first_shb` (the file's first Section
+    /// Header Block, whose length libpcap only bounds) skips the last two
+    /// checks. A Section Header Block sets the byte order (if
+    /// `follow_shb`). `None` at the end of the file.
     #[inline]
     fn read_block(
         &mut self,
-        check_trailer: bool,
+        first_shb: bool,
         follow_shb: bool,
     ) -> Result<Option<Block>, FileError> {
         let have = self.fill(12)?;
@@ -553,7 +553,7 @@ impl FileSource {
                 "block in pcapng file has a length of {total} < 12"
             )));
         }
-        if !total.is_multiple_of(4) {
+        if !first_shb && !total.is_multiple_of(4) {
             return Err(corrupt(format!(
                 "block in pcapng file has a length of {total} that is not a multiple of 4"
             )));
@@ -574,7 +574,7 @@ impl FileSource {
         }
         let at = self.start;
         let trailer = u32_at(&self.buf, at + total - 4, swapped) as usize;
-        if check_trailer && trailer != total {
+        if !first_shb && trailer != total {
             return Err(corrupt(format!(
                 "block total length in header {total} and trailer {trailer} don't match"
             )));
@@ -645,7 +645,7 @@ impl FileSource {
     /// other blocks.
     fn next_ng(&mut self) -> Result<Option<(i64, u32, std::ops::Range<usize>)>, FileError> {
         loop {
-            let Some(b) = self.read_block(true, true)? else {
+            let Some(b) = self.read_block(false, true)? else {
                 return Ok(None);
             };
             let swapped = self.ng.swapped;

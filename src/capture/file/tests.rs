@@ -678,3 +678,20 @@ fn a_section_header_before_the_first_interface_is_skipped_like_libpcap() {
     let r = same("SHB before the first IDB", &b).unwrap();
     assert_eq!((r.frames.len(), r.end), (1, None));
 }
+
+/// Found by the `file` fuzz target: libpcap bounds the first Section
+/// Header Block's length (28 to 1 MiB) but checks neither that it is a
+/// multiple of 4 nor its trailer.
+#[test]
+fn the_first_section_header_length_is_only_bounded_like_libpcap() {
+    let mut b = shb(false);
+    // an option of 1 byte, the block length 29 (not a multiple of 4)
+    let n = b.len();
+    b.truncate(n - 4);
+    b.push(0xaa);
+    b.extend_from_slice(&[0, 0, 0, 0]);
+    b[4..8].copy_from_slice(&((n + 1) as u32).to_le_bytes());
+    b.extend(idb(false, 1, 0, None, None));
+    b.extend(epb(false, 0, 1, 60, 60, &frame(60, 0), false));
+    same("SHB length 29", &b).unwrap();
+}
