@@ -231,3 +231,78 @@ fn mqtt_allocates_per_session_not_per_packet() {
         "{big} allocations for {big_sessions} sessions"
     );
 }
+
+/// Reads every frame of `path` through `FileSource`, counting allocations
+/// after the open: (frames, allocations).
+fn read_file_counting(path: &std::path::Path) -> (u64, u64) {
+    let mut src = medtap::capture::FileSource::open(path.to_str().unwrap()).unwrap();
+    let before = allocs();
+    COUNTING.with(|c| c.set(true));
+    let mut n = 0u64;
+    while let Some(f) = src.next_frame().unwrap() {
+        std::hint::black_box(f.data);
+        n += 1;
+    }
+    COUNTING.with(|c| c.set(false));
+    (n, allocs() - before)
+}
+
+/// The capture file reader allocates nothing per frame: legacy pcap, and
+/// pcapng whose Enhanced Packet Blocks carry options (a block larger than
+/// the read buffer in the middle grows the buffer once).
+#[test]
+fn file_reader_allocates_nothing_per_frame() {
+    let sample = common::sample_pcap();
+    let (n, a) = read_file_counting(&sample);
+    eprintln!("sample.pcap: {n} frames, {a} allocations");
+    assert!(n > 100);
+    assert_eq!(a, 0, "the pcap reader allocated per frame");
+
+    let (_, frames) = common::read_frames(&sample);
+    let le = |v: u32| v.to_le_bytes();
+    let block = |kind: u32, body: &[u8]| {
+        let padded = body.len().div_ceil(4) * 4;
+        let total = (12 + padded) as u32;
+        let mut b = [le(kind), le(total)].concat();
+        b.extend_from_slice(body);
+        b.resize(8 + padded, 0);
+        b.extend_from_slice(&le(total));
+        b
+    };
+    let mut ng = block(
+        0x0a0d_0d0a,
+        &[&le(0x1a2b_3c4d)[..], &[1, 0, 0, 0], &[0xff; 8]].concat(),
+    );
+    // IDB: Ethernet, snaplen 0, if_tsresol 10^-9
+    ng.extend(block(
+        1,
+        &[&[1, 0, 0, 0][..], &le(0), &[9, 0, 1, 0, 9, 0, 0, 0]].concat(),
+    ));
+    for (i, (ts, wire, data)) in frames.iter().enumerate() {
+        if i == frames.len() / 2 {
+            ng.extend(block(0x0bad, &vec![0; 3 << 20]));
+        }
+        let t = (*ts as u64) * 1000;
+        let mut body = [
+            le(0),
+            le((t >> 32) as u32),
+            le(t as u32),
+            le(data.len() as u32),
+            le(*wire),
+        ]
+        .concat();
+        body.extend_from_slice(data);
+        body.resize(20 + data.len().div_ceil(4) * 4, 0);
+        // epb_flags, then opt_endofopt
+        body.extend_from_slice(&[2, 0, 4, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+        ng.extend(block(6, &body));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sample.pcapng");
+    std::fs::write(&path, &ng).unwrap();
+    let (n, a) = read_file_counting(&path);
+    eprintln!("sample as pcapng with options: {n} frames, {a} allocations");
+    assert_eq!(n as usize, frames.len());
+    // growing the buffer for the 3 MiB block is the one allowed
+    assert!(a <= 1, "the pcapng reader allocated per frame: {a}");
+}

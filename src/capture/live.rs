@@ -85,7 +85,7 @@ impl LiveSource {
             } else {
                 CaptureError::Open {
                     what: what.clone(),
-                    source,
+                    source: source.into(),
                 }
             }
         };
@@ -137,7 +137,7 @@ impl LiveSource {
             Err(pcap::Error::TimeoutExpired) => Ok(None),
             Err(source) => Err(CaptureError::Read {
                 what: self.name.clone(),
-                source,
+                source: source.into(),
             }),
         }
     }
@@ -151,7 +151,7 @@ impl LiveSource {
     pub fn stats(&mut self) -> Result<LiveStats, CaptureError> {
         let s = self.cap.stats().map_err(|source| CaptureError::Read {
             what: self.name.clone(),
-            source,
+            source: source.into(),
         })?;
         let (r, d, i) = self.last_raw;
         self.totals.received += u64::from(s.received.wrapping_sub(r));

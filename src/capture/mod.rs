@@ -1,19 +1,19 @@
-//! Packet sources: capture files (pcap/pcapng, or stdin) and live
-//! interfaces, both through libpcap. A source yields [`Frame`]s that borrow
-//! libpcap's buffer until the next call.
+//! Packet sources: capture files (pcap/pcapng, or stdin) through medtap's
+//! own buffered reader, and live interfaces through libpcap. A source
+//! yields [`Frame`]s that borrow the source's buffer until the next call.
 
 mod file;
 mod live;
 mod privileges;
 
-pub use file::FileSource;
+pub use file::{FileError, FileSource};
 pub use live::{LiveOptions, LiveSource, LiveStats, BLOCK_TIMEOUT};
 pub use privileges::{drop_capabilities, PrivilegeError};
 
 use crate::decode::LinkType;
 use crate::time::Micros;
 
-/// One captured frame, borrowed from libpcap's buffer.
+/// One captured frame, borrowed from the source's buffer.
 #[derive(Clone, Copy, Debug)]
 pub struct Frame<'a> {
     /// Capture timestamp.
@@ -27,13 +27,13 @@ pub struct Frame<'a> {
 /// Errors from opening or reading a packet source.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    /// libpcap could not open the file or interface.
+    /// The file or interface could not be opened.
     #[error("cannot open {what}: {source}")]
     Open {
         /// File path or interface name.
         what: String,
-        /// libpcap's reason.
-        source: pcap::Error,
+        /// The file reader's or libpcap's reason.
+        source: SourceError,
     },
     /// The interface could not be opened because the process may not open
     /// packet sockets.
@@ -73,9 +73,21 @@ pub enum CaptureError {
     Read {
         /// File path or interface name.
         what: String,
-        /// libpcap's reason.
-        source: pcap::Error,
+        /// The file reader's or libpcap's reason.
+        source: SourceError,
     },
+}
+
+/// Why a source failed: files are read by [`FileSource`], interfaces by
+/// libpcap.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// From reading a capture file.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// From libpcap (live capture).
+    #[error(transparent)]
+    Pcap(#[from] pcap::Error),
 }
 
 /// Converts a libpcap packet header to a [`Frame`].
