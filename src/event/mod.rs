@@ -291,8 +291,7 @@ mod tests {
     }
 
     fn mqtt_session(topics: usize) -> Event {
-        let mut s = crate::proto::mqtt::SessionRecord::default();
-        s.published = (0..topics)
+        let published = (0..topics)
             .map(|i| crate::proto::mqtt::PublishRecord {
                 to_server: true,
                 topic: format!("icu/bed{i}/vitals"),
@@ -303,6 +302,10 @@ mod tests {
                 dup: 0,
             })
             .collect();
+        let s = crate::proto::mqtt::SessionRecord {
+            published,
+            ..Default::default()
+        };
         Event::Mqtt(Held::new(Box::new((1, s))))
     }
 
