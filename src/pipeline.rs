@@ -3,11 +3,15 @@
 //! allocation per packet.
 
 use crate::app::{AppCounters, AppEvent, AppLayer, Segment};
+use crate::kinds::Anomaly;
+use crate::proto::dhcp;
 use crate::capture::Frame;
 use crate::config::Config;
 use crate::decode::{decode, DecodeErrorKind, LinkType, Network, Transport};
+use crate::device::evidence::{self, Endpoints};
 use crate::device::inventory::DeviceEvent;
-use crate::device::Inventory;
+use crate::device::plan::IpPlan;
+use crate::device::{Inventory, InventoryOptions};
 use crate::event::AnomalyRecord;
 use crate::event::Held;
 use crate::event::{Backpressure, Event, EventSender};
@@ -32,6 +36,9 @@ pub struct PipelineOptions {
     pub max_devices: usize,
     /// Networks whose addresses are bound to MACs.
     pub local_networks: Vec<Cidr>,
+    /// The asset list's registered addresses and the statically planned
+    /// networks (`identity.assets`, `identity.static_networks`).
+    pub plan: IpPlan,
     /// How often device last-seen times are written.
     pub device_flush_every: Micros,
     /// First flow id to hand out (one past the database's highest).
@@ -59,6 +66,10 @@ impl PipelineOptions {
             timeouts: cfg.flow.timeouts.to_timeouts(),
             max_devices: cfg.identity.max_devices,
             local_networks: cfg.identity.networks(),
+            // The asset list is read by the command that starts the
+            // sensor (I/O, and its errors name the file): see
+            // `sensor::load_plan`.
+            plan: IpPlan::default(),
             device_flush_every: secs(cfg.identity.flush_interval_secs),
             first_flow_id,
             reassembly_bytes: cfg.flow.reassembly_mib.saturating_mul(1 << 20),
@@ -93,6 +104,10 @@ pub struct Counters {
     pub devices: u64,
     /// Records dropped on the way to the fan-out (channel full).
     pub records_dropped: u64,
+    /// DHCP messages parsed.
+    pub dhcp_messages: u64,
+    /// Datagrams on the DHCP ports that did not parse (each an anomaly).
+    pub dhcp_malformed: u64,
     /// Application layer (reassembly, parsers, anomalies).
     pub app: AppCounters,
 }
@@ -118,6 +133,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Builds the chain; records go to `out`.
     pub fn new(opts: &PipelineOptions, out: EventSender) -> Pipeline {
+        let device_flush_every = opts.device_flush_every.max(SECOND);
         Pipeline {
             flows: FlowTable::new(opts.max_flows, opts.timeouts, opts.first_flow_id),
             app: AppLayer::new(
@@ -125,17 +141,19 @@ impl Pipeline {
                 opts.reassembly_bytes,
                 Box::new(Detections::new()),
             ),
-            devices: Inventory::new(
-                opts.max_devices,
-                opts.max_flows,
-                opts.local_networks.clone(),
-            ),
+            devices: Inventory::new(InventoryOptions {
+                max_devices: opts.max_devices,
+                max_flows: opts.max_flows,
+                local_networks: opts.local_networks.clone(),
+                plan: opts.plan.clone(),
+                name_refresh: device_flush_every,
+            }),
             out,
             counters: Counters::default(),
             sampled: StatsRecord::default(),
             next_sweep: Micros::MIN,
             next_device_flush: Micros::MIN,
-            device_flush_every: opts.device_flush_every.max(SECOND),
+            device_flush_every,
             interim_every: opts.interim_every.map(|e| e.max(SECOND)),
             next_interim: Micros::MIN,
             unsent_stats: None,
@@ -217,13 +235,29 @@ impl Pipeline {
                     tcp_flags,
                     icmp,
                 };
-                let app = &mut self.app;
+                let (app, devices) = (&mut self.app, &mut self.devices);
                 let flow = self
                     .flows
-                    .update(&fp, &mut |slot, r| end_flow(app, out, slot, r));
+                    .update(&fp, &mut |slot, r| end_flow(app, devices, out, slot, r));
                 self.devices
                     .observe_flow(&flow, frame.ts, &view, &mut |e| send_device(out, e));
+                if let Transport::Udp {
+                    src_port,
+                    dst_port,
+                    payload,
+                } = ip.transport
+                {
+                    if dhcp_ports(src_port, dst_port) {
+                        self.dhcp(frame.ts, flow.flow_id, payload);
+                    }
+                }
                 if let Transport::Tcp(t) = ip.transport {
+                    let (client, server) = if flow.to_server {
+                        ((view.src_mac, ip.src), (view.dst_mac, ip.dst))
+                    } else {
+                        ((view.dst_mac, ip.dst), (view.src_mac, ip.src))
+                    };
+                    let ends = Endpoints { client, server };
                     let seg = Segment {
                         slot: flow.slot,
                         flow_id: flow.flow_id,
@@ -239,7 +273,13 @@ impl Pipeline {
                         payload: t.payload,
                         ts: frame.ts,
                     };
-                    if let Some(proto) = self.app.tcp(&seg, &mut |e| send_app(out, e)) {
+                    let devices = &mut self.devices;
+                    let sent = &mut |e: AppEvent| {
+                        let ts = frame.ts;
+                        evidence::app_names(devices, ts, &ends, &e, &mut |d| send_device(out, d));
+                        send_app(out, e)
+                    };
+                    if let Some(proto) = self.app.tcp(&seg, sent) {
                         self.flows.set_app_proto(flow.slot, proto);
                     }
                 }
@@ -260,9 +300,9 @@ impl Pipeline {
     pub fn advance(&mut self, now: Micros) {
         if now >= self.next_sweep {
             self.next_sweep = now.saturating_add(SWEEP_EVERY);
-            let (out, app) = (&mut self.out, &mut self.app);
+            let (out, app, devices) = (&mut self.out, &mut self.app, &mut self.devices);
             self.flows
-                .expire(now, &mut |slot, r| end_flow(app, out, slot, r));
+                .expire(now, &mut |slot, r| end_flow(app, devices, out, slot, r));
         }
         if let Some(every) = self.interim_every {
             if now >= self.next_interim {
@@ -289,8 +329,9 @@ impl Pipeline {
     pub fn finish(&mut self) {
         self.out
             .set_backpressure(Backpressure::Wait(std::time::Duration::from_secs(60)));
-        let (out, app) = (&mut self.out, &mut self.app);
-        self.flows.drain(&mut |slot, r| end_flow(app, out, slot, r));
+        let (out, app, devices) = (&mut self.out, &mut self.app, &mut self.devices);
+        self.flows
+            .drain(&mut |slot, r| end_flow(app, devices, out, slot, r));
         self.devices.flush(&mut |e| send_device(out, e));
     }
 
@@ -299,13 +340,44 @@ impl Pipeline {
         self.out.sent()
     }
 
+    /// A DHCP message on flow `flow_id`: recorded, learnt from by the
+    /// inventory; a datagram that does not parse is an anomaly.
+    fn dhcp(&mut self, ts: Micros, flow_id: u64, payload: &[u8]) {
+        let out = &mut self.out;
+        let anomaly = |anomaly, detail| {
+            Event::Anomaly(AnomalyRecord {
+                ts,
+                flow_id,
+                anomaly,
+                detail: Some(detail),
+            })
+        };
+        match dhcp::parse_v4(payload) {
+            Ok(m) => {
+                self.counters.dhcp_messages += 1;
+                for issue in m.issues.names() {
+                    out.send(anomaly(Anomaly::DhcpBadOption, issue));
+                }
+                let rec = dhcp::MessageRecord::from_message(ts, &m);
+                self.devices
+                    .observe_dhcp(ts, &evidence::dhcp(&rec), &mut |e| send_device(out, e));
+                out.send(Event::Dhcp(Held::new(Box::new((flow_id, rec)))));
+            }
+            Err(e) => {
+                self.counters.dhcp_malformed += 1;
+                out.send(anomaly(Anomaly::DhcpMalformed, e.name()));
+            }
+        }
+    }
+
     /// Cumulative counters.
     pub fn counters(&self) -> Counters {
         let inv = self.devices.counters();
         Counters {
             flows: self.flows.counters(),
             devices: inv.devices,
-            devices_untracked: inv.untracked,
+            // Devices and address claims not tracked (a table was full).
+            devices_untracked: inv.untracked + inv.bindings_untracked,
             records_dropped: self.out.dropped(),
             app: self.app.counters(),
             ..self.counters
@@ -400,9 +472,27 @@ fn icmp_key_port(v6: bool, icmp_type: u8, code: u8) -> u16 {
 
 /// A flow ended: its application state first (association records), then
 /// the flow record itself.
-fn end_flow(app: &mut AppLayer, out: &mut EventSender, slot: u32, r: crate::flow::FlowRecord) {
-    app.end(slot, r.flow_id, r.end, &mut |e| send_app(out, e));
+fn end_flow(
+    app: &mut AppLayer,
+    devices: &mut Inventory,
+    out: &mut EventSender,
+    slot: u32,
+    r: crate::flow::FlowRecord,
+) {
+    let ends = Endpoints {
+        client: (r.src_mac, r.src_ip),
+        server: (r.dest_mac, r.dest_ip),
+    };
+    app.end(slot, r.flow_id, r.end, &mut |e| {
+        evidence::app_names(devices, r.start, &ends, &e, &mut |d| send_device(out, d));
+        send_app(out, e)
+    });
     out.send(Event::Flow(r));
+}
+
+/// DHCPv4 runs between UDP ports 67 (server, relay) and 68 (client).
+fn dhcp_ports(src: u16, dst: u16) -> bool {
+    matches!((src, dst), (67 | 68, 67 | 68))
 }
 
 fn send_app(out: &mut EventSender, e: AppEvent) {
@@ -428,5 +518,7 @@ fn send_device(out: &mut EventSender, e: DeviceEvent) {
     out.send(match e {
         DeviceEvent::Seen(d) => Event::Device(d),
         DeviceEvent::Ip(i) => Event::DeviceIp(i),
+        DeviceEvent::Name(n) => Event::DeviceName(n),
+        DeviceEvent::Change(c) => Event::DeviceChange(c),
     });
 }

@@ -2,7 +2,9 @@
 
 mod analyze;
 mod config_check;
+mod device;
 mod devices;
+mod dhcp;
 mod dicom;
 mod flows;
 mod hl7;
@@ -34,8 +36,13 @@ enum Command {
     Run(run::RunArgs),
     /// List flow records.
     Flows(flows::FlowsArgs),
-    /// List devices (by MAC) and their IP addresses.
+    /// The device inventory: addresses, vendor, names, protocols, asset
+    /// fields; `devices export` writes the asset register.
     Devices(devices::DevicesArgs),
+    /// Everything known about one device (by MAC or IP).
+    Device(device::DeviceArgs),
+    /// DHCP transactions: client, message types, names, leased address.
+    Dhcp(dhcp::DhcpArgs),
     /// DICOM associations: AE titles, presentation contexts, DIMSE operations.
     Dicom(dicom::DicomArgs),
     /// HL7 v2 messages (MLLP): header fields, segment counts, ACK code and latency.
@@ -171,6 +178,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(a) => run::run(a),
         Command::Flows(a) => flows::run(a),
         Command::Devices(a) => devices::run(a),
+        Command::Device(a) => device::run(a),
+        Command::Dhcp(a) => dhcp::run(a),
         Command::Status(a) => status::run(a),
         Command::Dicom(a) => dicom::run(a),
         Command::Hl7(a) => hl7::run(a),

@@ -1,28 +1,52 @@
 //! The in-memory device table on the hot path.
 //!
-//! Devices are keyed by MAC. An IP is bound to a MAC when the MAC sends from
-//! it (only for addresses inside the configured local networks: a router's
-//! MAC carries every remote address) or claims it in ARP. New devices and
-//! new bindings are reported at once; last-seen times are reported in
-//! batches by [`Inventory::flush`] so the hot path does no per-packet I/O.
+//! Devices are keyed by MAC, or by IP for hosts behind a router (see
+//! [`DeviceKey`]). The table learns from evidence: the first frame of each
+//! flow direction, ARP packets, DHCP messages and application records
+//! (DICOM AE titles, HL7 applications, MQTT client ids). New devices,
+//! bindings, names and events are reported at once; last-seen times in
+//! batches by [`Inventory::flush`], so the hot path does no per-packet I/O.
 //!
 //! Frames of a flow reach the table only when their direction's sender is
 //! new ([`Inventory::observe_flow`]): later frames move the direction's
 //! last-seen time in a per-flow cache ([`super::senders`]), which reaches
 //! the device at the next flush. The MAC lookup on every packet was 5–7% of
 //! all CPU.
+//!
+//! One owner of the truth: the table is a plain value behind `&mut self`.
+//! Several capture workers would share it by sending it their evidence
+//! (these same calls) over a channel; lookups the workers need (is this
+//! MAC a router?) are answered from its state.
 
+use super::bindings::{Bindings, Claim, Holder};
+use super::plan::{Breach, IpPlan};
 use super::senders::{FlowSenders, Sender};
-use super::{DeviceIpRecord, DeviceRecord, IpSource};
-use crate::decode::{Network, PacketView};
+use super::{
+    ChangeKind, ChangeRecord, DeviceIpRecord, DeviceKey, DeviceRecord, Evidence, IpSource,
+    NameKind, NameRecord, Role, VendorInfo,
+};
+use crate::decode::{Arp, Network, PacketView};
 use crate::flow::table::FlowRef;
 use crate::net::{Cidr, Mac};
-use crate::time::Micros;
+use crate::time::{Micros, SECOND};
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 /// IPs remembered per device; older bindings stay in the database.
 const IPS_PER_DEVICE: usize = 8;
+/// Names remembered per device (to report each once per refresh period).
+const NAMES_PER_DEVICE: usize = 12;
+/// A MAC that sends from more distinct local addresses than it has IP
+/// slots, all within this window, forwards for others: a router.
+const ROUTER_WINDOW: Micros = 10 * 60 * SECOND;
+/// Distinct addresses one MAC may claim in ARP within [`SPOOF_WINDOW`]
+/// before it is reported as claiming many (ARP spoofing).
+const SPOOF_MIN_IPS: usize = 6;
+/// See [`SPOOF_MIN_IPS`].
+const SPOOF_WINDOW: Micros = 10 * 60 * SECOND;
+/// Longest detail text of a device event.
+const MAX_DETAIL: usize = 255;
 
 #[derive(Clone, Copy, Debug)]
 struct IpSlot {
@@ -34,12 +58,48 @@ struct IpSlot {
 }
 
 #[derive(Clone, Copy, Debug)]
+struct NameSeen {
+    kind: NameKind,
+    hash: u64,
+    emitted: Micros,
+}
+
+#[derive(Clone, Debug)]
 struct Device {
-    mac: Mac,
+    key: DeviceKey,
     first: Micros,
     last: Micros,
     reported: Micros,
+    vendor: Option<VendorInfo>,
+    locally_administered: bool,
+    role: Option<Role>,
     ips: [Option<IpSlot>; IPS_PER_DEVICE],
+    /// Distinct addresses claimed in ARP lately, for spoofing.
+    arp_claims: [Option<(IpAddr, Micros)>; SPOOF_MIN_IPS],
+    many_ips_reported: Option<Micros>,
+    names: [Option<NameSeen>; NAMES_PER_DEVICE],
+}
+
+impl Device {
+    fn record(&self) -> DeviceRecord {
+        DeviceRecord {
+            key: self.key,
+            first_seen: self.first,
+            last_seen: self.last,
+            vendor: self.vendor,
+            locally_administered: self.locally_administered,
+            role: self.role,
+        }
+    }
+
+    /// Whether `ip` is one of the device's own addresses (claimed in ARP
+    /// or leased by DHCP), as opposed to one it forwarded packets from.
+    fn owns(&self, ip: IpAddr) -> bool {
+        self.ips
+            .iter()
+            .flatten()
+            .any(|s| s.ip == ip && s.source != IpSource::Ip)
+    }
 }
 
 /// Counters shown by `medtap status`.
@@ -47,46 +107,112 @@ struct Device {
 pub struct InventoryCounters {
     /// Devices in the table.
     pub devices: u64,
-    /// Sightings of MACs not tracked because the table was full: an ARP or
-    /// non-IP frame, or the first frame of a flow direction.
+    /// Sightings of devices not tracked because the table was full: an
+    /// ARP or non-IP frame, or the first frame of a flow direction.
     pub untracked: u64,
+    /// Address claims not tracked because the address table was full.
+    pub bindings_untracked: u64,
 }
 
 /// Emitted by the inventory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceEvent {
-    /// A device appeared or its last-seen moved on.
+    /// A device appeared, or its last-seen or role moved on.
     Seen(DeviceRecord),
     /// A binding appeared or its last-seen moved on.
     Ip(DeviceIpRecord),
+    /// A name seen (new, or again after the refresh period).
+    Name(Box<NameRecord>),
+    /// Something happened to a device.
+    Change(Box<ChangeRecord>),
+}
+
+/// What the inventory is built from (the config's `[identity]`).
+#[derive(Clone, Debug, Default)]
+pub struct InventoryOptions {
+    /// Most devices tracked at once.
+    pub max_devices: usize,
+    /// The flow table's size (for the per-flow sender cache).
+    pub max_flows: usize,
+    /// Networks whose addresses are bound to MACs; a MAC sending from
+    /// outside them is a router.
+    pub local_networks: Vec<Cidr>,
+    /// The asset list's addresses and the statically planned networks.
+    pub plan: IpPlan,
+    /// How often a name seen again is reported again (its last-seen time).
+    pub name_refresh: Micros,
+}
+
+/// One DHCP message as the inventory learns from it: the parser's record
+/// reduced to what identity needs (strings already kept and bounded).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DhcpEvidence<'a> {
+    /// The client (chaddr).
+    pub client: Option<Mac>,
+    /// Sent by a server (BOOTREPLY).
+    pub from_server: bool,
+    /// Option 53.
+    pub message_type: Option<u8>,
+    /// ciaddr.
+    pub ciaddr: Option<IpAddr>,
+    /// yiaddr.
+    pub yiaddr: Option<IpAddr>,
+    /// Option 50.
+    pub requested_ip: Option<IpAddr>,
+    /// Option 51, seconds.
+    pub lease_secs: Option<u32>,
+    /// Option 12.
+    pub hostname: Option<&'a str>,
+    /// Option 81's name.
+    pub fqdn: Option<&'a str>,
+    /// Option 60.
+    pub vendor_class: Option<&'a str>,
+    /// Option 55 as "1,3,6".
+    pub fingerprint: Option<&'a str>,
+    /// Option 61 as hex.
+    pub client_id: Option<&'a str>,
+}
+
+/// DHCP message types (RFC 2132 9.6) the inventory acts on.
+mod dhcp_type {
+    pub const DECLINE: u8 = 4;
+    pub const ACK: u8 = 5;
+    pub const RELEASE: u8 = 7;
 }
 
 /// The bounded device table.
 pub struct Inventory {
-    /// MAC → index into `devices`. The map holds only small entries: the
-    /// devices themselves (with their IP slots, ~400 bytes each) sit in a
-    /// dense vector, so the map's preallocated buckets cost 12 bytes each
-    /// and memory grows with the devices actually seen.
-    index: HashMap<Mac, u32, foldhash::fast::RandomState>,
+    /// Key → index into `devices`. The map holds only small entries: the
+    /// devices themselves sit in a dense vector, so the map's
+    /// preallocated buckets stay small and memory grows with the devices
+    /// actually seen.
+    index: HashMap<DeviceKey, u32, foldhash::fast::RandomState>,
     devices: Vec<Device>,
     max_devices: usize,
     local_networks: Vec<Cidr>,
+    plan: IpPlan,
+    bindings: Bindings,
+    name_refresh: Micros,
+    hasher: foldhash::fast::FixedState,
     untracked: u64,
     senders: FlowSenders,
 }
 
 impl Inventory {
-    /// A table of at most `max_devices`, binding IPs inside
-    /// `local_networks`, beside a flow table of `max_flows`.
-    pub fn new(max_devices: usize, max_flows: usize, local_networks: Vec<Cidr>) -> Inventory {
+    /// An empty table.
+    pub fn new(opts: InventoryOptions) -> Inventory {
         Inventory {
-            index: HashMap::with_capacity_and_hasher(max_devices, Default::default()),
+            index: HashMap::with_capacity_and_hasher(opts.max_devices, Default::default()),
             // Reserved, not touched: pages become resident as devices arrive.
-            devices: Vec::with_capacity(max_devices),
-            max_devices,
-            local_networks,
+            devices: Vec::with_capacity(opts.max_devices),
+            max_devices: opts.max_devices,
+            local_networks: opts.local_networks,
+            plan: opts.plan,
+            bindings: Bindings::new(opts.max_devices.saturating_mul(2)),
+            name_refresh: opts.name_refresh.max(SECOND),
+            hasher: foldhash::fast::FixedState::with_seed(0x6d65_6474_6170),
             untracked: 0,
-            senders: FlowSenders::with_capacity(max_flows),
+            senders: FlowSenders::with_capacity(opts.max_flows),
         }
     }
 
@@ -95,6 +221,7 @@ impl Inventory {
         InventoryCounters {
             devices: self.devices.len() as u64,
             untracked: self.untracked,
+            bindings_untracked: self.bindings.untracked(),
         }
     }
 
@@ -142,28 +269,99 @@ impl Inventory {
         view: &PacketView<'_>,
         emit: &mut dyn FnMut(DeviceEvent),
     ) {
-        let Some(mac) = view.src_mac.filter(|m| !m.is_group() && !m.is_zero()) else {
+        let Some(mac) = view.src_mac.filter(|m| usable(*m)) else {
             return;
         };
-        if !self.seen(mac, ts, emit) {
-            return;
-        }
         match view.network {
-            Network::Ip(ip) if self.is_local_unicast(ip.src) => {
-                self.bind(mac, ip.src, ts, IpSource::Ip, emit);
-            }
+            Network::Ip(ip) => self.observe_ip(mac, ip.src, ts, emit),
             Network::Arp(arp) => {
-                let sender = arp.sender_mac;
-                let ip = IpAddr::V4(arp.sender_ip);
-                // ARP probes (RFC 5227) have sender IP 0.0.0.0: no claim.
-                if !sender.is_group() && !sender.is_zero() && !arp.sender_ip.is_unspecified() {
-                    if sender != mac && !self.seen(sender, ts, emit) {
-                        return;
-                    }
-                    self.bind(sender, ip, ts, IpSource::Arp, emit);
+                if self.seen(DeviceKey::Mac(mac), ts, Evidence::ArpRequest, emit).is_some() {
+                    self.observe_arp(&arp, ts, emit);
                 }
             }
+            Network::Other => {
+                self.seen(DeviceKey::Mac(mac), ts, Evidence::IpPacket, emit);
+            }
+        }
+    }
+
+    /// Learns from a DHCP message: the client's names, its lease (ACK),
+    /// its release, its decline.
+    pub fn observe_dhcp(
+        &mut self,
+        ts: Micros,
+        m: &DhcpEvidence<'_>,
+        emit: &mut dyn FnMut(DeviceEvent),
+    ) {
+        let Some(client) = m.client.filter(|c| usable(*c)) else {
+            return;
+        };
+        let key = DeviceKey::Mac(client);
+        let Some(i) = self.seen(key, ts, Evidence::Dhcp, emit) else {
+            return;
+        };
+        if m.from_server {
+            if let (Some(dhcp_type::ACK), Some(ip)) = (m.message_type, m.yiaddr) {
+                // Option 51 missing or 0xffffffff: an infinite lease.
+                let until = match m.lease_secs {
+                    Some(s) if s != u32::MAX => ts.saturating_add(i64::from(s) * SECOND),
+                    _ => Micros::MAX,
+                };
+                self.claim(i, client, ip, ts, IpSource::Dhcp, Evidence::Dhcp, Some(until), emit);
+            }
+            return;
+        }
+        let names = [
+            (NameKind::Hostname, m.hostname),
+            (NameKind::Fqdn, m.fqdn),
+            (NameKind::DhcpVendorClass, m.vendor_class),
+            (NameKind::DhcpFingerprint, m.fingerprint),
+            (NameKind::DhcpClientId, m.client_id),
+        ];
+        for (kind, value) in names {
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                self.name(i, kind, v, ts, emit);
+            }
+        }
+        match m.message_type {
+            Some(dhcp_type::RELEASE) => {
+                if let Some(ip) = m.ciaddr {
+                    if self.bindings.release(&ip, client) {
+                        let mut c = ChangeRecord::new(ts, key, ChangeKind::IpReleased, Evidence::Dhcp);
+                        c.ip = Some(ip);
+                        emit(DeviceEvent::Change(Box::new(c)));
+                    }
+                }
+            }
+            Some(dhcp_type::DECLINE) => {
+                let mut c = ChangeRecord::new(ts, key, ChangeKind::IpConflict, Evidence::Dhcp);
+                c.ip = m.requested_ip;
+                c.detail = Some("DHCPDECLINE: the client found the address in use".into());
+                emit(DeviceEvent::Change(Box::new(c)));
+            }
             _ => {}
+        }
+    }
+
+    /// Learns a name from an application record of a flow: `mac` and
+    /// `ip` are the side of the flow that used it.
+    pub fn observe_name(
+        &mut self,
+        ts: Micros,
+        mac: Option<Mac>,
+        ip: IpAddr,
+        kind: NameKind,
+        value: &str,
+        emit: &mut dyn FnMut(DeviceEvent),
+    ) {
+        if value.is_empty() {
+            return;
+        }
+        let Some(key) = self.key_for(mac, ip) else {
+            return;
+        };
+        if let Some(i) = self.seen(key, ts, Evidence::Application, emit) {
+            self.name(i, kind, value, ts, emit);
         }
     }
 
@@ -174,91 +372,221 @@ impl Inventory {
         senders.settle_all(&mut |s| self.settle(s));
         self.senders = senders;
         for d in self.devices.iter_mut() {
-            let mac = d.mac;
             if d.last > d.reported {
                 d.reported = d.last;
-                emit(DeviceEvent::Seen(DeviceRecord {
-                    mac,
-                    first_seen: d.first,
-                    last_seen: d.last,
-                }));
+                emit(DeviceEvent::Seen(d.record()));
             }
             for s in d.ips.iter_mut().flatten() {
                 if s.last > s.reported {
                     s.reported = s.last;
-                    emit(DeviceEvent::Ip(ip_record(mac, s)));
+                    emit(DeviceEvent::Ip(ip_record(d.key, s)));
                 }
             }
         }
     }
 
     fn is_local_unicast(&self, ip: IpAddr) -> bool {
-        let unicast = match ip {
-            IpAddr::V4(a) => !(a.is_unspecified() || a.is_broadcast() || a.is_multicast()),
-            IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
-        };
-        unicast && self.local_networks.iter().any(|n| n.contains(ip))
+        unicast(ip) && self.local_networks.iter().any(|n| n.contains(ip))
     }
 
-    /// Moves the last-seen times of a flow direction's sender (its device,
-    /// and its binding when the address is local) up to `s.last`. A sender
-    /// whose device is not tracked was counted when first seen.
-    fn settle(&mut self, s: &Sender) {
-        let Some(&i) = self.index.get(&s.mac) else {
+    /// The device a flow side belongs to: the MAC's, or — behind a router
+    /// — the address's. `None` for a remote address behind a router.
+    fn key_for(&self, mac: Option<Mac>, ip: IpAddr) -> Option<DeviceKey> {
+        let router = mac.and_then(|m| {
+            let i = *self.index.get(&DeviceKey::Mac(m))?;
+            let d = &self.devices[i as usize];
+            (d.role == Some(Role::Router) && !d.owns(ip)).then_some(())
+        });
+        match (mac.filter(|m| usable(*m)), router) {
+            (Some(m), None) => Some(DeviceKey::Mac(m)),
+            _ if self.is_local_unicast(ip) => Some(DeviceKey::Ip(ip)),
+            _ => None,
+        }
+    }
+
+    /// An IP packet from `mac` sent from `src`.
+    fn observe_ip(&mut self, mac: Mac, src: IpAddr, ts: Micros, emit: &mut dyn FnMut(DeviceEvent)) {
+        let Some(i) = self.seen(DeviceKey::Mac(mac), ts, Evidence::IpPacket, emit) else {
             return;
         };
-        let d = &mut self.devices[i as usize];
-        d.last = d.last.max(s.last);
-        if let Some(b) = d.ips.iter_mut().flatten().find(|b| b.ip == s.ip) {
-            b.last = b.last.max(s.last);
+        if !unicast(src) {
+            return;
         }
+        let local = self.is_local_unicast(src);
+        let d = &self.devices[i];
+        if d.role == Some(Role::Router) {
+            // A host behind the router: kept apart by its address.
+            if local && !d.owns(src) {
+                let key = DeviceKey::Ip(src);
+                if let Some(j) = self.seen(key, ts, Evidence::IpPacket, emit) {
+                    self.bind(j, src, ts, IpSource::Ip, emit);
+                }
+            }
+            return;
+        }
+        if !local {
+            let detail = format!("forwards packets from {src}, outside the local networks");
+            self.become_router(i, mac, ts, detail, emit);
+            return;
+        }
+        self.claim(i, mac, src, ts, IpSource::Ip, Evidence::IpPacket, None, emit);
     }
 
-    fn device_mut(&mut self, mac: &Mac) -> Option<&mut Device> {
-        let i = *self.index.get(mac)?;
-        self.devices.get_mut(i as usize)
+    /// An ARP packet: the sender claims its address (a probe, with sender
+    /// address 0.0.0.0, claims nothing: RFC 5227 §2.1.1).
+    fn observe_arp(&mut self, arp: &Arp, ts: Micros, emit: &mut dyn FnMut(DeviceEvent)) {
+        let sender = arp.sender_mac;
+        if !usable(sender) || arp.sender_ip.is_unspecified() {
+            return;
+        }
+        let ip = IpAddr::V4(arp.sender_ip);
+        if !unicast(ip) {
+            return;
+        }
+        let Some(i) = self.seen(DeviceKey::Mac(sender), ts, Evidence::ArpRequest, emit) else {
+            return;
+        };
+        let evidence = if arp.sender_ip == arp.target_ip {
+            Evidence::GratuitousArp
+        } else if arp.operation == 2 {
+            Evidence::ArpReply
+        } else {
+            Evidence::ArpRequest
+        };
+        self.note_arp_claim(i, ip, ts, evidence, emit);
+        self.claim(i, sender, ip, ts, IpSource::Arp, evidence, None, emit);
     }
 
-    /// Marks `mac` seen; false when it is not tracked (table full).
-    fn seen(&mut self, mac: Mac, ts: Micros, emit: &mut dyn FnMut(DeviceEvent)) -> bool {
-        if let Some(d) = self.device_mut(&mac) {
-            d.last = d.last.max(ts);
-            return true;
-        }
-        if self.devices.len() >= self.max_devices {
-            self.untracked += 1;
-            return false;
-        }
-        self.index.insert(mac, self.devices.len() as u32);
-        self.devices.push(Device {
-            mac,
-            first: ts,
-            last: ts,
-            reported: ts,
-            ips: [None; IPS_PER_DEVICE],
-        });
-        emit(DeviceEvent::Seen(DeviceRecord {
-            mac,
-            first_seen: ts,
-            last_seen: ts,
-        }));
-        true
-    }
-
-    fn bind(
+    /// Counts the distinct addresses a MAC claims in ARP; many within
+    /// minutes is ARP spoofing (or proxy ARP), reported once per window.
+    fn note_arp_claim(
         &mut self,
+        i: usize,
+        ip: IpAddr,
+        ts: Micros,
+        evidence: Evidence,
+        emit: &mut dyn FnMut(DeviceEvent),
+    ) {
+        let d = &mut self.devices[i];
+        if let Some(c) = d.arp_claims.iter_mut().flatten().find(|c| c.0 == ip) {
+            c.1 = c.1.max(ts);
+            return;
+        }
+        let recent = |c: &Option<(IpAddr, Micros)>| {
+            c.is_some_and(|(_, t)| ts.saturating_sub(t) <= SPOOF_WINDOW)
+        };
+        let target = d
+            .arp_claims
+            .iter()
+            .position(|c| !recent(c))
+            .unwrap_or_else(|| oldest(&d.arp_claims, |c| c.1));
+        let all_recent = d.arp_claims.iter().all(recent);
+        d.arp_claims[target] = Some((ip, ts));
+        let reported = d
+            .many_ips_reported
+            .is_some_and(|t| ts.saturating_sub(t) < SPOOF_WINDOW);
+        if all_recent && !reported {
+            d.many_ips_reported = Some(ts);
+            let mut c = ChangeRecord::new(ts, d.key, ChangeKind::ManyIpsClaimed, evidence);
+            c.ip = Some(ip);
+            c.detail = Some(
+                format!(
+                    "claimed {} addresses in ARP within {} minutes",
+                    SPOOF_MIN_IPS + 1,
+                    SPOOF_WINDOW / (60 * SECOND)
+                )
+                .into(),
+            );
+            emit(DeviceEvent::Change(Box::new(c)));
+        }
+    }
+
+    /// `mac` (device `i`) uses `ip`: binds it, checks who holds it and
+    /// the hospital's IP plan.
+    #[allow(clippy::too_many_arguments)] // one call per evidence kind; a struct would only rename them
+    fn claim(
+        &mut self,
+        i: usize,
         mac: Mac,
         ip: IpAddr,
         ts: Micros,
         source: IpSource,
+        evidence: Evidence,
+        lease_until: Option<Micros>,
         emit: &mut dyn FnMut(DeviceEvent),
     ) {
-        let Some(d) = self.device_mut(&mac) else {
+        let new = self.bind(i, ip, ts, source, emit);
+        if self.devices[i].role == Some(Role::Router) && source == IpSource::Ip {
             return;
+        }
+        let key = self.devices[i].key;
+        if let Claim::Conflict(holder) = self.bindings.claim(ip, mac, source, ts, lease_until) {
+            emit(DeviceEvent::Change(Box::new(self.conflict(key, ip, ts, evidence, &holder))));
+        }
+        if new {
+            if let Some(breach) = self.plan.check(mac, ip) {
+                emit(DeviceEvent::Change(Box::new(theft(key, ip, ts, evidence, breach))));
+            }
+        }
+    }
+
+    fn conflict(
+        &self,
+        key: DeviceKey,
+        ip: IpAddr,
+        ts: Micros,
+        evidence: Evidence,
+        holder: &Holder,
+    ) -> ChangeRecord {
+        let gateway = self
+            .index
+            .get(&DeviceKey::Mac(holder.mac))
+            .is_some_and(|&h| self.devices[h as usize].role == Some(Role::Router));
+        let kind = if gateway {
+            ChangeKind::GatewayIpClaimed
+        } else {
+            ChangeKind::IpConflict
         };
+        let mut c = ChangeRecord::new(ts, key, kind, evidence);
+        c.ip = Some(ip);
+        c.other_mac = Some(holder.mac);
+        c.held_by = Some(holder.source);
+        c.held_until = Some(holder.last.max(holder.lease_until.min(Micros::MAX - 1)));
+        c
+    }
+
+    /// Records that device `i` uses `ip`: true when the binding is new.
+    /// A MAC that sends from more local addresses than it has slots, all
+    /// recent, becomes a router.
+    fn bind(
+        &mut self,
+        i: usize,
+        ip: IpAddr,
+        ts: Micros,
+        source: IpSource,
+        emit: &mut dyn FnMut(DeviceEvent),
+    ) -> bool {
+        let d = &mut self.devices[i];
         if let Some(s) = d.ips.iter_mut().flatten().find(|s| s.ip == ip) {
             s.last = s.last.max(ts);
-            return;
+            return false;
+        }
+        let forwarding = source == IpSource::Ip
+            && d.role.is_none()
+            && matches!(d.key, DeviceKey::Mac(_))
+            && d.ips.iter().all(|s| {
+                s.is_some_and(|s| s.source == IpSource::Ip && ts.saturating_sub(s.last) <= ROUTER_WINDOW)
+            });
+        if forwarding {
+            if let DeviceKey::Mac(mac) = d.key {
+                let detail = format!(
+                    "sent from {} local addresses within {} minutes",
+                    IPS_PER_DEVICE + 1,
+                    ROUTER_WINDOW / (60 * SECOND)
+                );
+                self.become_router(i, mac, ts, detail, emit);
+            }
+            return false;
         }
         let slot = IpSlot {
             ip,
@@ -269,23 +597,238 @@ impl Inventory {
         };
         // Free slot, else replace the least recently used binding (its
         // history is already in the database).
-        let target = match d.ips.iter().position(Option::is_none) {
-            Some(i) => i,
-            None => d
-                .ips
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, s)| s.map_or(i64::MIN, |s| s.last))
-                .map_or(0, |(i, _)| i),
-        };
+        let target = d
+            .ips
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or_else(|| oldest(&d.ips, |s| s.last));
         d.ips[target] = Some(slot);
-        emit(DeviceEvent::Ip(ip_record(mac, &slot)));
+        let key = d.key;
+        emit(DeviceEvent::Ip(ip_record(key, &slot)));
+        let mut c = ChangeRecord::new(ts, key, ChangeKind::NewIp, evidence_of(source));
+        c.ip = Some(ip);
+        emit(DeviceEvent::Change(Box::new(c)));
+        true
+    }
+
+    /// Marks device `i` a router: the addresses it only forwarded from are
+    /// dropped (the writer deletes their `ip` bindings) and their hosts are
+    /// from now on kept apart by address.
+    fn become_router(
+        &mut self,
+        i: usize,
+        mac: Mac,
+        ts: Micros,
+        detail: String,
+        emit: &mut dyn FnMut(DeviceEvent),
+    ) {
+        let d = &mut self.devices[i];
+        d.role = Some(Role::Router);
+        let forwarded = d
+            .ips
+            .iter()
+            .flatten()
+            .filter(|s| s.source == IpSource::Ip)
+            .map(|s| s.ip);
+        self.bindings.forget(forwarded, mac, IpSource::Ip);
+        for s in d.ips.iter_mut() {
+            if s.is_some_and(|s| s.source == IpSource::Ip) {
+                *s = None;
+            }
+        }
+        emit(DeviceEvent::Seen(d.record()));
+        let mut c = ChangeRecord::new(ts, d.key, ChangeKind::RoleChange, Evidence::IpPacket);
+        c.detail = Some(format!("router: {detail}").into());
+        emit(DeviceEvent::Change(Box::new(c)));
+    }
+
+    /// Reports a name of device `i` when new, changed, or not reported
+    /// for the refresh period; a new hostname or vendor class is also an
+    /// event.
+    fn name(
+        &mut self,
+        i: usize,
+        kind: NameKind,
+        value: &str,
+        ts: Micros,
+        emit: &mut dyn FnMut(DeviceEvent),
+    ) {
+        let hash = self.hasher.hash_one((kind.name(), value));
+        let refresh = self.name_refresh;
+        let d = &mut self.devices[i];
+        let same_kind = |n: &Option<NameSeen>| n.is_some_and(|n| n.kind == kind);
+        let found = if kind.single() {
+            d.names.iter().position(same_kind)
+        } else {
+            d.names.iter().position(|n| n.is_some_and(|n| n.kind == kind && n.hash == hash))
+        };
+        let changed = match found.and_then(|p| d.names[p]) {
+            Some(n) if n.hash == hash => {
+                if ts.saturating_sub(n.emitted) < refresh {
+                    return;
+                }
+                false
+            }
+            Some(_) => true,
+            None => false,
+        };
+        let slot = found.unwrap_or_else(|| {
+            d.names
+                .iter()
+                .position(Option::is_none)
+                .unwrap_or_else(|| oldest(&d.names, |n| n.emitted))
+        });
+        d.names[slot] = Some(NameSeen {
+            kind,
+            hash,
+            emitted: ts,
+        });
+        let key = d.key;
+        emit(DeviceEvent::Name(Box::new(NameRecord {
+            device: key,
+            kind,
+            value: value.into(),
+            ts,
+        })));
+        let change = match kind {
+            NameKind::Hostname => Some(ChangeKind::HostnameChange),
+            NameKind::DhcpVendorClass => Some(ChangeKind::VendorClassChange),
+            _ => None,
+        };
+        if let (true, Some(change)) = (changed, change) {
+            let mut c = ChangeRecord::new(ts, key, change, Evidence::Dhcp);
+            c.detail = Some(bounded(value));
+            emit(DeviceEvent::Change(Box::new(c)));
+        }
+    }
+
+    /// Moves the last-seen times of a flow direction's sender (its device,
+    /// its binding, and its hold on the address) up to `s.last`.
+    fn settle(&mut self, s: &Sender) {
+        let Some(key) = self.key_for(Some(s.mac), s.ip) else {
+            return;
+        };
+        let Some(&i) = self.index.get(&key) else {
+            return;
+        };
+        let d = &mut self.devices[i as usize];
+        d.last = d.last.max(s.last);
+        if let Some(b) = d.ips.iter_mut().flatten().find(|b| b.ip == s.ip) {
+            b.last = b.last.max(s.last);
+        }
+        if let DeviceKey::Mac(mac) = key {
+            self.bindings.touch(&s.ip, mac, s.last);
+        }
+    }
+
+    /// Marks `key` seen; its index, or `None` when it is not tracked
+    /// (table full). A new device is reported with the evidence that
+    /// showed it.
+    fn seen(
+        &mut self,
+        key: DeviceKey,
+        ts: Micros,
+        evidence: Evidence,
+        emit: &mut dyn FnMut(DeviceEvent),
+    ) -> Option<usize> {
+        if let Some(&i) = self.index.get(&key) {
+            let d = &mut self.devices[i as usize];
+            d.last = d.last.max(ts);
+            return Some(i as usize);
+        }
+        if self.devices.len() >= self.max_devices {
+            self.untracked += 1;
+            return None;
+        }
+        let i = self.devices.len();
+        let (vendor, locally_administered) = match key {
+            DeviceKey::Mac(m) => (super::vendor_of(m), m.is_locally_administered()),
+            DeviceKey::Ip(_) => (None, false),
+        };
+        self.index.insert(key, i as u32);
+        let d = Device {
+            key,
+            first: ts,
+            last: ts,
+            reported: ts,
+            vendor,
+            locally_administered,
+            role: None,
+            ips: [None; IPS_PER_DEVICE],
+            arp_claims: [None; SPOOF_MIN_IPS],
+            many_ips_reported: None,
+            names: [None; NAMES_PER_DEVICE],
+        };
+        emit(DeviceEvent::Seen(d.record()));
+        self.devices.push(d);
+        emit(DeviceEvent::Change(Box::new(ChangeRecord::new(
+            ts,
+            key,
+            ChangeKind::NewDevice,
+            evidence,
+        ))));
+        Some(i)
     }
 }
 
-fn ip_record(mac: Mac, s: &IpSlot) -> DeviceIpRecord {
+/// A device event for a breach of the IP plan.
+fn theft(key: DeviceKey, ip: IpAddr, ts: Micros, evidence: Evidence, breach: Breach) -> ChangeRecord {
+    let mut c = ChangeRecord::new(ts, key, ChangeKind::IpTheft, evidence);
+    c.ip = Some(ip);
+    let detail = match breach {
+        Breach::RegisteredToOther(owner, line) => {
+            c.other_mac = Some(owner);
+            format!("address registered to {owner} (asset list line {line})")
+        }
+        Breach::OffRegisteredIp(registered, line) => {
+            format!("registered with {registered} (asset list line {line})")
+        }
+        Breach::Unassigned => "unassigned address in a statically planned network".into(),
+    };
+    c.detail = Some(detail.into());
+    c
+}
+
+fn evidence_of(source: IpSource) -> Evidence {
+    match source {
+        IpSource::Ip => Evidence::IpPacket,
+        IpSource::Arp => Evidence::ArpRequest,
+        IpSource::Dhcp => Evidence::Dhcp,
+    }
+}
+
+/// A MAC a device can be keyed by: not group, not all zeros.
+fn usable(m: Mac) -> bool {
+    !m.is_group() && !m.is_zero()
+}
+
+fn unicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => !(a.is_unspecified() || a.is_broadcast() || a.is_multicast()),
+        IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast()),
+    }
+}
+
+/// The index of the entry with the smallest `time` (0 for an empty array).
+fn oldest<T: Copy>(entries: &[Option<T>], time: impl Fn(&T) -> Micros) -> usize {
+    entries
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, e)| e.as_ref().map_or(Micros::MIN, &time))
+        .map_or(0, |(i, _)| i)
+}
+
+fn bounded(value: &str) -> Box<str> {
+    let mut end = value.len().min(MAX_DETAIL);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    value[..end].into()
+}
+
+fn ip_record(device: DeviceKey, s: &IpSlot) -> DeviceIpRecord {
     DeviceIpRecord {
-        mac,
+        device,
         ip: s.ip,
         first_seen: s.first,
         last_seen: s.last,

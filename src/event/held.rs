@@ -250,3 +250,23 @@ mod tests {
         assert_eq!(gauge.bytes(), 0);
     }
 }
+
+impl HeapSize for crate::proto::dhcp::MessageRecord {
+    fn heap_bytes(&self) -> usize {
+        [
+            &self.hostname,
+            &self.vendor_class,
+            &self.fingerprint,
+            &self.client_id,
+            &self.fqdn,
+            &self.user_class,
+            &self.relay_circuit_id,
+            &self.relay_remote_id,
+            &self.domain_name,
+            &self.option_order,
+        ]
+        .into_iter()
+        .map(|s| s.as_ref().map_or(0, |s| s.len()))
+        .sum()
+    }
+}

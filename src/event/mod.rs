@@ -6,7 +6,7 @@ pub mod held;
 
 pub use held::{Gauge, Held};
 
-use crate::device::{DeviceIpRecord, DeviceRecord};
+use crate::device::{ChangeRecord, DeviceIpRecord, DeviceRecord, NameRecord};
 use crate::flow::FlowRecord;
 use crate::kinds::Anomaly;
 use crate::proto::dicom::AssociationRecord;
@@ -26,8 +26,14 @@ pub enum Event {
     Flow(FlowRecord),
     /// A device seen.
     Device(DeviceRecord),
-    /// A MAC ↔ IP binding seen.
+    /// A device ↔ IP binding seen.
     DeviceIp(DeviceIpRecord),
+    /// A name of a device seen (boxed: rare).
+    DeviceName(Box<NameRecord>),
+    /// Something happened to a device (boxed: rare).
+    DeviceChange(Box<ChangeRecord>),
+    /// A DHCP message, by flow id (once per message).
+    Dhcp(Held<(u64, crate::proto::dhcp::MessageRecord)>),
     /// Counters for one period (boxed: rare and large).
     Stats(Box<StatsRecord>),
     /// A protocol anomaly on a flow.
@@ -48,6 +54,7 @@ impl Event {
             Event::Dicom(h) => h.bytes(),
             Event::Hl7(h) => h.bytes(),
             Event::Mqtt(h) => h.bytes(),
+            Event::Dhcp(h) => h.bytes(),
             _ => 0,
         }
     }
@@ -58,6 +65,7 @@ impl Event {
             Event::Dicom(h) => h.attach(gauge),
             Event::Hl7(h) => h.attach(gauge),
             Event::Mqtt(h) => h.attach(gauge),
+            Event::Dhcp(h) => h.attach(gauge),
             _ => {}
         }
     }

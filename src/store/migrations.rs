@@ -252,4 +252,93 @@ DROP INDEX IF EXISTS dicom_associations_calling;
 DROP INDEX IF EXISTS dicom_associations_called;
 DROP INDEX IF EXISTS dicom_operations_sop;
 "#,
+    // 6: identity (issue 11). Devices are keyed by MAC, or by IP for a
+    // host seen only behind a router; they carry vendor and role. Names,
+    // device events, DHCP messages and the asset list snapshot are new.
+    r#"
+CREATE TABLE devices_v6 (
+    device               TEXT PRIMARY KEY,
+    mac                  TEXT,
+    first_seen_us        INTEGER NOT NULL,
+    last_seen_us         INTEGER NOT NULL,
+    vendor               TEXT,
+    medical_vendor       INTEGER NOT NULL DEFAULT 0,
+    locally_administered INTEGER NOT NULL DEFAULT 0,
+    role                 TEXT
+) WITHOUT ROWID;
+INSERT INTO devices_v6 (device, mac, first_seen_us, last_seen_us)
+    SELECT mac, mac, first_seen_us, last_seen_us FROM devices;
+DROP TABLE devices;
+ALTER TABLE devices_v6 RENAME TO devices;
+
+ALTER TABLE device_ips RENAME COLUMN mac TO device;
+
+CREATE TABLE device_names (
+    device        TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    value         TEXT NOT NULL,
+    first_seen_us INTEGER NOT NULL,
+    last_seen_us  INTEGER NOT NULL,
+    PRIMARY KEY (device, kind, value)
+) WITHOUT ROWID;
+
+CREATE TABLE device_events (
+    id            INTEGER PRIMARY KEY,
+    ts_us         INTEGER NOT NULL,
+    device        TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    ip            TEXT,
+    other_mac     TEXT,
+    evidence      TEXT NOT NULL,
+    held_by       TEXT,
+    held_until_us INTEGER,
+    detail        TEXT
+);
+CREATE INDEX device_events_device ON device_events(device);
+CREATE INDEX device_events_ts ON device_events(ts_us);
+
+CREATE TABLE dhcp_messages (
+    id               INTEGER PRIMARY KEY,
+    ts_us            INTEGER NOT NULL,
+    flow_id          INTEGER NOT NULL,
+    version          INTEGER NOT NULL,
+    op               INTEGER,
+    msg_type         INTEGER,
+    xid              INTEGER NOT NULL,
+    client_mac       TEXT,
+    ciaddr           TEXT,
+    yiaddr           TEXT,
+    siaddr           TEXT,
+    giaddr           TEXT,
+    requested_ip     TEXT,
+    server_id        TEXT,
+    lease_secs       INTEGER,
+    hostname         TEXT,
+    fqdn             TEXT,
+    vendor_class     TEXT,
+    fingerprint      TEXT,
+    client_id        TEXT,
+    user_class       TEXT,
+    relay_circuit_id TEXT,
+    relay_remote_id  TEXT,
+    domain_name      TEXT,
+    option_order     TEXT,
+    issues           TEXT
+);
+CREATE INDEX dhcp_messages_client ON dhcp_messages(client_mac);
+
+CREATE TABLE assets (
+    line       INTEGER NOT NULL,
+    mac        TEXT,
+    ip         TEXT,
+    name       TEXT,
+    class      TEXT,
+    department TEXT,
+    location   TEXT,
+    owner      TEXT,
+    asset_id   TEXT,
+    udi        TEXT,
+    notes      TEXT
+);
+"#,
 ];

@@ -11,7 +11,7 @@
 use super::failure_log::FailureLog;
 use super::lock::WriterLock;
 use super::rows::session::{self as sessions, Progress, SessionInfo};
-use super::rows::{anomaly, device, dicom, flow, hl7, mqtt, stats};
+use super::rows::{anomaly, device, dhcp, dicom, flow, hl7, mqtt, stats};
 use super::StoreError;
 use crate::event::Event;
 use crate::stats::StatsRecord;
@@ -198,6 +198,9 @@ fn insert_record(tx: &rusqlite::Transaction<'_>, r: &Event) -> rusqlite::Result<
         Event::Flow(f) => flow::insert(tx, f),
         Event::Device(d) => device::upsert(tx, d),
         Event::DeviceIp(d) => device::upsert_ip(tx, d),
+        Event::DeviceName(n) => device::upsert_name(tx, n),
+        Event::DeviceChange(c) => device::insert_change(tx, c),
+        Event::Dhcp(m) => dhcp::insert(tx, m.0, &m.1),
         Event::Stats(s) => stats::insert(tx, s, None),
         Event::Anomaly(a) => anomaly::insert(tx, a),
         Event::Dicom(d) => dicom::insert(tx, d.0, &d.1),

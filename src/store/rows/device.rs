@@ -1,40 +1,54 @@
-//! The `devices` and `device_ips` tables: the inventory, one row per MAC
-//! and one per MAC ↔ IP binding, each with the first and last time seen.
+//! The inventory tables: `devices` (one row per device, keyed by MAC or,
+//! behind a router, by IP), `device_ips` (bindings with their source),
+//! `device_names` (hostnames, AE titles, ...), and `device_events` (new
+//! devices, new addresses, conflicts, theft, role changes).
+//! The selects for `medtap devices` and `medtap device` are in
+//! [`super::inventory`].
 
-use crate::device::{DeviceIpRecord, DeviceRecord};
-use crate::time::rfc3339;
-use rusqlite::{Connection, Transaction};
-use serde::Serialize;
-use std::collections::BTreeMap;
+use crate::device::{ChangeKind, ChangeRecord, DeviceIpRecord, DeviceRecord, NameRecord, Role};
+use rusqlite::Transaction;
 
-/// A device seen: widens its stored first/last seen times.
+/// A device seen: widens its stored first/last seen times, sets vendor
+/// and role.
 pub fn upsert(tx: &Transaction<'_>, d: &DeviceRecord) -> rusqlite::Result<()> {
     let mut st = tx.prepare_cached(
-        "INSERT INTO devices (mac, first_seen_us, last_seen_us)
-         VALUES (:mac, :first_seen_us, :last_seen_us)
-         ON CONFLICT(mac) DO UPDATE SET
+        "INSERT INTO devices (device, mac, first_seen_us, last_seen_us, vendor, medical_vendor,
+                              locally_administered, role)
+         VALUES (:device, :mac, :first_seen_us, :last_seen_us, :vendor, :medical_vendor,
+                 :locally_administered, :role)
+         ON CONFLICT(device) DO UPDATE SET
            first_seen_us = min(first_seen_us, excluded.first_seen_us),
-           last_seen_us = max(last_seen_us, excluded.last_seen_us)",
+           last_seen_us = max(last_seen_us, excluded.last_seen_us),
+           vendor = excluded.vendor,
+           medical_vendor = excluded.medical_vendor,
+           locally_administered = excluded.locally_administered,
+           role = coalesce(excluded.role, role)",
     )?;
+    let mac = d.key.mac().map(|m| m.text());
     execute_named!(st, {
-        ":mac": d.mac.text().as_str(),
+        ":device": d.key.to_string(),
+        ":mac": mac.as_ref().map(|m| m.as_str()),
         ":first_seen_us": d.first_seen,
         ":last_seen_us": d.last_seen,
+        ":vendor": d.vendor.map(|v| v.organization),
+        ":medical_vendor": d.vendor.is_some_and(|v| v.medical),
+        ":locally_administered": d.locally_administered,
+        ":role": d.role.map(Role::name),
     })?;
     Ok(())
 }
 
-/// A MAC ↔ IP binding seen: widens its stored first/last seen times.
+/// A device ↔ IP binding seen: widens its stored first/last seen times.
 pub fn upsert_ip(tx: &Transaction<'_>, d: &DeviceIpRecord) -> rusqlite::Result<()> {
     let mut st = tx.prepare_cached(
-        "INSERT INTO device_ips (mac, ip, first_seen_us, last_seen_us, source)
-         VALUES (:mac, :ip, :first_seen_us, :last_seen_us, :source)
-         ON CONFLICT(mac, ip) DO UPDATE SET
+        "INSERT INTO device_ips (device, ip, first_seen_us, last_seen_us, source)
+         VALUES (:device, :ip, :first_seen_us, :last_seen_us, :source)
+         ON CONFLICT(device, ip) DO UPDATE SET
            first_seen_us = min(first_seen_us, excluded.first_seen_us),
            last_seen_us = max(last_seen_us, excluded.last_seen_us)",
     )?;
     execute_named!(st, {
-        ":mac": d.mac.text().as_str(),
+        ":device": d.device.to_string(),
         ":ip": d.ip.to_string(),
         ":first_seen_us": d.first_seen,
         ":last_seen_us": d.last_seen,
@@ -43,38 +57,49 @@ pub fn upsert_ip(tx: &Transaction<'_>, d: &DeviceIpRecord) -> rusqlite::Result<(
     Ok(())
 }
 
-/// One device, as `medtap devices --json` prints it.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct DeviceRow {
-    /// MAC address.
-    pub mac: String,
-    /// IPs bound to it, most recently seen first.
-    pub ips: Vec<String>,
-    /// RFC 3339 first frame.
-    pub first_seen: String,
-    /// RFC 3339 latest frame.
-    pub last_seen: String,
+/// A name seen for a device: widens its first/last seen times.
+pub fn upsert_name(tx: &Transaction<'_>, n: &NameRecord) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO device_names (device, kind, value, first_seen_us, last_seen_us)
+         VALUES (:device, :kind, :value, :ts, :ts)
+         ON CONFLICT(device, kind, value) DO UPDATE SET
+           first_seen_us = min(first_seen_us, excluded.first_seen_us),
+           last_seen_us = max(last_seen_us, excluded.last_seen_us)",
+    )?;
+    execute_named!(st, {
+        ":device": n.device.to_string(),
+        ":kind": n.kind.name(),
+        ":value": &*n.value,
+        ":ts": n.ts,
+    })?;
+    Ok(())
 }
 
-/// All devices, by first appearance.
-pub fn devices(conn: &Connection) -> rusqlite::Result<Vec<DeviceRow>> {
-    let mut ips: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut st = conn.prepare("SELECT mac, ip FROM device_ips ORDER BY last_seen_us DESC, ip")?;
-    for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-        let (mac, ip) = row?;
-        ips.entry(mac).or_default().push(ip);
-    }
-    let mut st = conn.prepare(
-        "SELECT mac, first_seen_us, last_seen_us FROM devices ORDER BY first_seen_us, mac",
+/// A device event. A device recognised as a router loses the bindings
+/// it only forwarded packets from (their hosts are devices of their own).
+pub fn insert_change(tx: &Transaction<'_>, c: &ChangeRecord) -> rusqlite::Result<()> {
+    let device = c.device.to_string();
+    let mut st = tx.prepare_cached(
+        "INSERT INTO device_events (ts_us, device, kind, ip, other_mac, evidence, held_by,
+                                    held_until_us, detail)
+         VALUES (:ts_us, :device, :kind, :ip, :other_mac, :evidence, :held_by, :held_until_us,
+                 :detail)",
     )?;
-    let rows = st.query_map([], |r| {
-        let mac: String = r.get(0)?;
-        Ok(DeviceRow {
-            ips: ips.get(&mac).cloned().unwrap_or_default(),
-            mac,
-            first_seen: rfc3339(r.get(1)?),
-            last_seen: rfc3339(r.get(2)?),
-        })
+    let other = c.other_mac.map(|m| m.text());
+    execute_named!(st, {
+        ":ts_us": c.ts,
+        ":device": &device,
+        ":kind": c.kind.name(),
+        ":ip": c.ip.map(|ip| ip.to_string()),
+        ":other_mac": other.as_ref().map(|m| m.as_str()),
+        ":evidence": c.evidence.name(),
+        ":held_by": c.held_by.map(|s| s.name()),
+        ":held_until_us": c.held_until,
+        ":detail": c.detail.as_deref(),
     })?;
-    rows.collect()
+    if c.kind == ChangeKind::RoleChange {
+        tx.prepare_cached("DELETE FROM device_ips WHERE device = ?1 AND source = 'ip'")?
+            .execute([&device])?;
+    }
+    Ok(())
 }

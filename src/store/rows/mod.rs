@@ -23,10 +23,13 @@ macro_rules! execute_named {
 }
 
 pub mod anomaly;
+pub mod assets;
 pub mod device;
+pub mod dhcp;
 pub mod dicom;
 pub mod flow;
 pub mod hl7;
+pub mod inventory;
 pub mod mqtt;
 pub mod session;
 pub mod stats;
