@@ -248,7 +248,8 @@ impl Pipeline {
                 } = ip.transport
                 {
                     if dhcp_ports(src_port, dst_port) {
-                        self.dhcp(frame.ts, flow.flow_id, payload);
+                        let devices = &mut self.devices;
+                        dhcp_message(devices, out, c, frame.ts, flow.flow_id, payload);
                     }
                 }
                 if let Transport::Tcp(t) = ip.transport {
@@ -338,36 +339,6 @@ impl Pipeline {
     /// Events handed to the channel so far.
     pub fn events_sent(&self) -> u64 {
         self.out.sent()
-    }
-
-    /// A DHCP message on flow `flow_id`: recorded, learnt from by the
-    /// inventory; a datagram that does not parse is an anomaly.
-    fn dhcp(&mut self, ts: Micros, flow_id: u64, payload: &[u8]) {
-        let out = &mut self.out;
-        let anomaly = |anomaly, detail| {
-            Event::Anomaly(AnomalyRecord {
-                ts,
-                flow_id,
-                anomaly,
-                detail: Some(detail),
-            })
-        };
-        match dhcp::parse_v4(payload) {
-            Ok(m) => {
-                self.counters.dhcp_messages += 1;
-                for issue in m.issues.names() {
-                    out.send(anomaly(Anomaly::DhcpBadOption, issue));
-                }
-                let rec = dhcp::MessageRecord::from_message(ts, &m);
-                self.devices
-                    .observe_dhcp(ts, &evidence::dhcp(&rec), &mut |e| send_device(out, e));
-                out.send(Event::Dhcp(Held::new(Box::new((flow_id, rec)))));
-            }
-            Err(e) => {
-                self.counters.dhcp_malformed += 1;
-                out.send(anomaly(Anomaly::DhcpMalformed, e.name()));
-            }
-        }
     }
 
     /// Cumulative counters.
@@ -488,6 +459,41 @@ fn end_flow(
         send_app(out, e)
     });
     out.send(Event::Flow(r));
+}
+
+/// A DHCP message on flow `flow_id`: recorded, learnt from by the
+/// inventory; a datagram that does not parse is an anomaly.
+fn dhcp_message(
+    devices: &mut Inventory,
+    out: &mut EventSender,
+    c: &mut Counters,
+    ts: Micros,
+    flow_id: u64,
+    payload: &[u8],
+) {
+    let anomaly = |anomaly, detail| {
+        Event::Anomaly(AnomalyRecord {
+            ts,
+            flow_id,
+            anomaly,
+            detail: Some(detail),
+        })
+    };
+    match dhcp::parse_v4(payload) {
+        Ok(m) => {
+            c.dhcp_messages += 1;
+            for issue in m.issues.names() {
+                out.send(anomaly(Anomaly::DhcpBadOption, issue));
+            }
+            let rec = dhcp::MessageRecord::from_message(ts, &m);
+            devices.observe_dhcp(ts, &evidence::dhcp(&rec), &mut |e| send_device(out, e));
+            out.send(Event::Dhcp(Held::new(Box::new((flow_id, rec)))));
+        }
+        Err(e) => {
+            c.dhcp_malformed += 1;
+            out.send(anomaly(Anomaly::DhcpMalformed, e.name()));
+        }
+    }
 }
 
 /// DHCPv4 runs between UDP ports 67 (server, relay) and 68 (client).

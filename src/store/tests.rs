@@ -1,7 +1,7 @@
 //! Schema migrations and the writer/query round trip.
 
 use super::*;
-use crate::device::{DeviceIpRecord, DeviceRecord, IpSource};
+use crate::device::{DeviceIpRecord, DeviceKey, DeviceRecord, IpSource};
 use crate::event::{channel, Backpressure, Event};
 use crate::flow::{DirCounters, EndReason, FlowRecord, FlowState};
 use crate::net::Mac;
@@ -146,14 +146,17 @@ fn device_upserts_keep_the_earliest_first_and_latest_last_seen() {
     let ip = "10.1.1.1".parse().unwrap();
     let dev = |first, last| {
         Event::Device(DeviceRecord {
-            mac,
+            key: DeviceKey::Mac(mac),
             first_seen: first,
             last_seen: last,
+            vendor: None,
+            locally_administered: true,
+            role: None,
         })
     };
     let bind = |first, last| {
         Event::DeviceIp(DeviceIpRecord {
-            mac,
+            device: DeviceKey::Mac(mac),
             ip,
             first_seen: first,
             last_seen: last,
@@ -163,9 +166,10 @@ fn device_upserts_keep_the_earliest_first_and_latest_last_seen() {
     write(&db, vec![dev(100, 100), bind(100, 100)]);
     write(&db, vec![dev(50, 70), dev(100, 900), bind(100, 800)]);
     let conn = open_read(&db).unwrap();
-    let d = query::devices(&conn).unwrap();
+    let d = query::devices(&conn, &Default::default()).unwrap();
     assert_eq!(d.len(), 1);
-    assert_eq!(d[0].mac, "02:00:00:00:00:09");
+    assert_eq!(d[0].mac.as_deref(), Some("02:00:00:00:00:09"));
+    assert!(d[0].locally_administered && d[0].vendor.is_none());
     assert_eq!(d[0].ips, ["10.1.1.1"]);
     assert_eq!(d[0].first_seen, crate::time::rfc3339(50));
     assert_eq!(d[0].last_seen, crate::time::rfc3339(900));
@@ -180,9 +184,16 @@ fn every_schema_version_migrates_to_the_latest_keeping_data() {
             let conn = rusqlite::Connection::open(&db).unwrap();
             migrate(&conn, &db, start).unwrap();
             assert_eq!(schema_version(&conn).unwrap(), start);
-            if start >= 1 {
+            if (1..6).contains(&start) {
                 conn.execute("INSERT INTO devices VALUES ('02:00:00:00:00:01', 1, 2)", [])
                     .unwrap();
+            } else if start >= 6 {
+                conn.execute(
+                    "INSERT INTO devices (device, mac, first_seen_us, last_seen_us)
+                     VALUES ('02:00:00:00:00:01', '02:00:00:00:00:01', 1, 2)",
+                    [],
+                )
+                .unwrap();
             }
         }
         let conn = open(&db).unwrap();

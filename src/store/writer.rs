@@ -93,6 +93,15 @@ impl Store {
         Ok(flow::max_flow_id(&self.conn)? + 1)
     }
 
+    /// Replaces the asset list snapshot (`assets` table) with `rows`: the
+    /// list this session runs with, for the query commands.
+    pub fn replace_assets(&mut self, rows: &[super::rows::assets::AssetRow]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        super::rows::assets::replace(&tx, rows)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// This session's row id.
     pub fn session_id(&self) -> i64 {
         self.session_id

@@ -80,6 +80,23 @@ fn udp_frame(from: u32, to: u32, sport: u16, dport: u16, payload: &[u8]) -> Vec<
     out
 }
 
+/// An ARP request (`op` 1, broadcast, "who has `to`'s address") or reply
+/// (`op` 2, from `from` to `to`).
+fn arp_frame(op: u8, from: u32, to: u32) -> Vec<u8> {
+    let dst = if op == 1 { [0xff; 6] } else { mac(to) };
+    let mut f = Vec::with_capacity(60);
+    f.extend_from_slice(&dst); // destination
+    f.extend_from_slice(&mac(from)); // source
+    f.extend_from_slice(&[0x08, 0x06]); // EtherType ARP
+    f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, op]); // Ethernet/IPv4, operation
+    f.extend_from_slice(&mac(from)); // sender MAC
+    f.extend_from_slice(&ip(from)); // sender IP
+    f.extend_from_slice(&if op == 1 { [0; 6] } else { mac(to) }); // target MAC
+    f.extend_from_slice(&ip(to)); // target IP
+    f.resize(60, 0); // Ethernet minimum frame (padding)
+    f
+}
+
 /// Roughly `target_packets` frames over `hosts` hosts, starting at `start_ts`.
 pub fn mix(target_packets: usize, hosts: u32, start_ts: i64, seed: u64) -> Vec<Frame> {
     let mut rng = Rng(seed);
@@ -99,6 +116,12 @@ pub fn mix(target_packets: usize, hosts: u32, start_ts: i64, seed: u64) -> Vec<F
             ts += 10 + rng.below(200) as i64;
             out.push(Frame { ts, data });
         };
+        if conn % 8 == 0 {
+            // The client resolves the server's address first (ARP request
+            // and reply), as hosts do every few minutes.
+            step(&mut out, arp_frame(1, client, server), &mut rng);
+            step(&mut out, arp_frame(2, server, client), &mut rng);
+        }
         if rng.below(4) == 0 {
             // UDP request/response pairs (DNS-, syslog-, HL7-over-UDP-like).
             let dport = [53u16, 514, 161, 5353][rng.below(4) as usize];

@@ -8,11 +8,10 @@
 //! wrote at start (`assets`).
 
 use super::assets::{self, AssetRow};
-use crate::device::NameKind;
 use crate::time::rfc3339;
 use rusqlite::Connection;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// The names a device uses, as `devices --json` shows them.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
@@ -221,7 +220,7 @@ fn protocols_and_services(conn: &Connection) -> rusqlite::Result<(ByDevice, ByDe
         let app: Option<String> = r.get(4)?;
         let (proto, sport, dport): (u8, u16, u16) = (r.get(5)?, r.get(6)?, r.get(7)?);
         let (flags, answered): (u8, i64) = (r.get(8)?, r.get(9)?);
-        let mut add = |who: &[String], map: &mut ByDevice, what: String| {
+        let add = |who: &[String], map: &mut ByDevice, what: String| {
             for k in who {
                 map.entry(k.clone()).or_default().insert(what.clone());
             }
@@ -230,10 +229,15 @@ fn protocols_and_services(conn: &Connection) -> rusqlite::Result<(ByDevice, ByDe
             add(&src, &mut protocols, client.into());
             add(&dst, &mut protocols, server.into());
         }
+        // DHCP: a client sends from 68 to 67; a server answers from 67
+        // (broadcast answers open a flow of their own, from the server).
         if proto == 17 && (sport, dport) == (68, 67) {
             add(&src, &mut protocols, "dhcp-client".into());
+            if answered > 0 {
+                add(&dst, &mut protocols, "dhcp-server".into());
+            }
         }
-        if proto == 17 && sport == 67 && dport == 68 {
+        if proto == 17 && (sport, dport) == (67, 68) {
             add(&src, &mut protocols, "dhcp-server".into());
         }
         let accepted = match proto {
@@ -533,10 +537,4 @@ impl ExportRow {
             self.last_seen.clone(),
         ]
     }
-}
-
-/// Names of the [`NameKind`]s, to check that [`Names::set`] knows each.
-#[cfg(test)]
-pub(crate) fn name_kinds() -> BTreeMap<&'static str, bool> {
-    NameKind::ALL.iter().map(|k| (k.name(), k.single())).collect()
 }
