@@ -35,7 +35,7 @@ issues! {
     NO_END = 2 => "no_end",
     /// An option whose length does not fit its kind (53 not 1 byte, 50/51/54
     /// not 4, 57 not 2, a client identifier under 2 bytes, an empty host
-    /// name, FQDN under 3 bytes, relay agent sub-options past the option's
+    /// name (or only NULs), FQDN under 3 bytes, relay agent sub-options past the option's
     /// end, ...): its value is ignored (RFC 2132).
     BAD_LENGTH = 3 => "bad_length",
     /// An option code seen again (in any area): the first instance is kept.

@@ -370,9 +370,9 @@ pub struct Options<'a> {
     pub server_id: Option<Ipv4Addr>,
     /// Option 51, seconds.
     pub lease_secs: Option<u32>,
-    /// Option 12, as sent.
+    /// Option 12, as sent without trailing NULs (RFC 2132 §2).
     pub hostname: Option<&'a [u8]>,
-    /// Option 15, as sent.
+    /// Option 15, as sent without trailing NULs.
     pub domain_name: Option<&'a [u8]>,
     /// Option 57.
     pub max_message_size: Option<u16>,
@@ -393,6 +393,14 @@ pub struct Options<'a> {
     pub overload: Option<u8>,
     /// Every option code in the order walked.
     pub order: OptionOrder,
+}
+
+/// An NVT ASCII value without its trailing NULs: RFC 2132 §2 says senders
+/// should not add them and receivers must delete them (sv_eve_extended's
+/// `nas1\0`; tshark shows `nas1`).
+fn nvt(v: &[u8]) -> &[u8] {
+    let end = v.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    &v[..end]
 }
 
 /// The walk over the areas of one message: what was read so far, the
@@ -493,8 +501,8 @@ impl<'a> Walk<'a> {
             code::MAX_MESSAGE_SIZE => {
                 self.options.max_message_size = self.exact(v).map(u16::from_be_bytes);
             }
-            code::HOSTNAME => self.options.hostname = self.at_least(v, 1),
-            code::DOMAIN_NAME => self.options.domain_name = self.at_least(v, 1),
+            code::HOSTNAME => self.options.hostname = self.at_least(nvt(v), 1),
+            code::DOMAIN_NAME => self.options.domain_name = self.at_least(nvt(v), 1),
             code::VENDOR_CLASS => self.options.vendor_class = self.at_least(v, 1),
             code::PARAM_LIST => self.options.param_list = self.at_least(v, 1),
             code::CLIENT_ID => self.options.client_id = self.at_least(v, 2),

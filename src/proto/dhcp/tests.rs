@@ -324,6 +324,21 @@ fn pads_are_skipped_and_end_stops_the_walk() {
 }
 
 #[test]
+fn trailing_nuls_of_nvt_ascii_names_are_dropped() {
+    // sv_eve_extended: host name "nas1\0", domain name "unx.ca\0".
+    let b = with_options(&[12, 5, b'n', b'a', b's', b'1', 0, 15, 3, b'a', 0, 0, 255]);
+    let m = parse(&b);
+    assert_eq!(m.options.hostname, Some(&b"nas1"[..]));
+    assert_eq!(m.options.domain_name, Some(&b"a"[..]));
+    assert!(m.issues.is_empty());
+    // Only NULs: nothing left.
+    let b = with_options(&[12, 2, 0, 0, 255]);
+    let m = parse(&b);
+    assert_eq!(m.options.hostname, None);
+    assert_eq!(m.issues, Issues::BAD_LENGTH);
+}
+
+#[test]
 fn missing_end_is_flagged_but_everything_is_read() {
     let b = with_options(&[53, 1, 1, 12, 2, b'h', b'1']);
     let m = parse(&b);
@@ -849,7 +864,13 @@ fn spec() -> impl Strategy<Value = Spec> {
         (
             proptest::option::of(any::<[u8; 4]>()),
             proptest::option::of(any::<u32>()),
-            proptest::option::of(bytes(1, 255)),
+            // Host names without trailing NULs (those are dropped: tested above).
+            proptest::option::of(bytes(1, 255).prop_map(|mut h| {
+                if let Some(last) = h.last_mut().filter(|b| **b == 0) {
+                    *last = b'x';
+                }
+                h
+            })),
             proptest::option::of(bytes(1, 255)),
         ),
         (
