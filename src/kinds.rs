@@ -135,6 +135,15 @@ anomalies! {
     /// The connection ended inside a packet (the capture stopped, the flow
     /// was evicted): the packet is not counted (detail: its type).
     MqttTruncatedPacket => "mqtt.truncated_packet",
+    /// A datagram on the DHCP ports that is not a message medtap can read:
+    /// shorter than the 236-byte BOOTP header, or `op` neither 1 nor 2
+    /// (detail: `too_short` or `bad_op`).
+    DhcpMalformed => "dhcp.malformed",
+    /// A DHCP message read despite a problem, mostly in its options: a
+    /// length that runs past the end or does not fit, a missing End, a
+    /// duplicate, a bad overload or cookie (detail: the issue's name,
+    /// `proto::dhcp::Issues`).
+    DhcpBadOption => "dhcp.bad_option",
 }
 
 /// A set of anomaly kinds: one bit per kind in a fixed array sized from
@@ -200,16 +209,15 @@ mod tests {
     #[test]
     fn names_are_the_stored_ones() {
         // Written to the database and JSON: a rename is a schema change.
-        assert_eq!(Anomaly::COUNT, 32);
+        assert_eq!(Anomaly::COUNT, 34);
         assert_eq!(Anomaly::ALL[0].name(), "dicom.malformed_pdu");
         assert_eq!(
             Anomaly::DicomMoveToUnknownAe.name(),
             "dicom.move_to_unknown_ae"
         );
-        assert_eq!(
-            Anomaly::ALL[Anomaly::COUNT - 1].name(),
-            "mqtt.truncated_packet"
-        );
+        assert_eq!(Anomaly::MqttTruncatedPacket.name(), "mqtt.truncated_packet");
+        assert_eq!(Anomaly::DhcpMalformed.name(), "dhcp.malformed");
+        assert_eq!(Anomaly::ALL[Anomaly::COUNT - 1].name(), "dhcp.bad_option");
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub trait CrossFlow {
 }
 
 /// Counters for `medtap status`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AppCounters {
     /// Reassembly.
     pub reassembly: ReassemblyCounters,
@@ -56,6 +56,21 @@ pub struct AppCounters {
     pub mqtt_sessions: u64,
     /// Flows whose parsing stopped early (lost framing).
     pub abandoned: u64,
+}
+
+// By hand: `[u64; N]` is `Default` only up to N = 32, and there are more
+// anomaly kinds than that.
+impl Default for AppCounters {
+    fn default() -> AppCounters {
+        AppCounters {
+            reassembly: ReassemblyCounters::default(),
+            anomalies: [0; Anomaly::COUNT],
+            dicom_associations: 0,
+            hl7_messages: 0,
+            mqtt_sessions: 0,
+            abandoned: 0,
+        }
+    }
 }
 
 /// What the application layer hands to the pipeline.

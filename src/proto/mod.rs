@@ -1,5 +1,5 @@
 //! Application protocols over TCP: detection by content on any port, and
-//! the parsers: DICOM, HL7 v2 over MLLP and MQTT.
+//! the parsers: DICOM, HL7 v2 over MLLP and MQTT; and DHCP over UDP.
 //!
 //! Parser contract (see ARCHITECTURE.md): input is borrowed bytes, nothing
 //! is allocated per packet, length fields are checked against named caps
@@ -8,6 +8,7 @@
 
 mod conversation;
 pub mod detect;
+pub mod dhcp;
 pub mod dicom;
 pub mod hl7;
 pub mod mqtt;

@@ -148,6 +148,19 @@ pub fn push_kept(out: &mut String, b: &[u8], max: usize, map: impl Fn(char) -> c
     ended == Encoded::Whole
 }
 
+/// Writes `b` to `out` as kept text (see the module documentation), one
+/// piece per `write_str` call — a character, or a four-character escape —
+/// so a writer that refuses a piece (a bounded one) cuts the text at a
+/// whole piece. Allocates nothing: DHCP renders client names through it.
+pub fn write_kept(out: &mut impl std::fmt::Write, b: &[u8]) -> std::fmt::Result {
+    match encode(b, usize::MAX, |c| c, &mut |piece| {
+        out.write_str(piece).is_ok()
+    }) {
+        Encoded::Refused => Err(std::fmt::Error),
+        Encoded::Whole | Encoded::Cut => Ok(()),
+    }
+}
+
 /// Whether `stored` is [`kept`]`(raw, max)`, without allocating (MQTT
 /// compares each PUBLISH's topic with the topics already kept).
 pub fn eq_kept(stored: &str, raw: &[u8], max: usize) -> bool {
@@ -263,6 +276,14 @@ mod tests {
         assert_eq!(out, "A^B\\x5cx41");
     }
 
+    #[test]
+    fn write_kept_writes_what_kept_keeps() {
+        let mut out = String::new();
+        write_kept(&mut out, b"a\xff\\x41\xe2\x80\xae").unwrap();
+        assert_eq!(out, kept(b"a\xff\\x41\xe2\x80\xae", 100));
+        assert_eq!(out, "a\\xff\\x5cx41\u{202e}");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(5000))]
 
@@ -270,6 +291,9 @@ mod tests {
         fn unescape_inverts_kept(b in proptest::collection::vec(any::<u8>(), 0..64), max in 0usize..300) {
             let k = kept(&b, max);
             prop_assert!(k.len() <= max);
+            let mut whole = String::new();
+            prop_assert!(write_kept(&mut whole, &b).is_ok());
+            prop_assert_eq!(&whole, &kept(&b, usize::MAX));
             let back = unescape(&k);
             prop_assert!(b.starts_with(&back), "{:?} -> {:?} -> {:?}", b, k, back);
             if max >= 4 * b.len() {

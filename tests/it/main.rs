@@ -29,6 +29,7 @@ mod common {
 }
 
 mod cli;
+mod dhcp_tshark;
 mod dicom_anomalies;
 mod dicom_tshark;
 mod garbage;
