@@ -585,6 +585,10 @@ impl Inventory {
                     ROUTER_WINDOW / (60 * SECOND)
                 );
                 self.become_router(i, mac, ts, detail, emit);
+                // The host whose packet showed it, too.
+                if let Some(j) = self.seen(DeviceKey::Ip(ip), ts, Evidence::IpPacket, emit) {
+                    self.bind(j, ip, ts, IpSource::Ip, emit);
+                }
             }
             return false;
         }
@@ -624,22 +628,32 @@ impl Inventory {
     ) {
         let d = &mut self.devices[i];
         d.role = Some(Role::Router);
-        let forwarded = d
-            .ips
-            .iter()
-            .flatten()
-            .filter(|s| s.source == IpSource::Ip)
-            .map(|s| s.ip);
-        self.bindings.forget(forwarded, mac, IpSource::Ip);
-        for s in d.ips.iter_mut() {
+        let mut forwarded = [None; IPS_PER_DEVICE];
+        for (s, f) in d.ips.iter_mut().zip(forwarded.iter_mut()) {
             if s.is_some_and(|s| s.source == IpSource::Ip) {
-                *s = None;
+                *f = s.take();
             }
         }
-        emit(DeviceEvent::Seen(d.record()));
-        let mut c = ChangeRecord::new(ts, d.key, ChangeKind::RoleChange, Evidence::IpPacket);
+        let record = d.record();
+        let key = d.key;
+        self.bindings
+            .forget(forwarded.iter().flatten().map(|s| s.ip), mac, IpSource::Ip);
+        emit(DeviceEvent::Seen(record));
+        let mut c = ChangeRecord::new(ts, key, ChangeKind::RoleChange, Evidence::IpPacket);
         c.detail = Some(format!("router: {detail}").into());
         emit(DeviceEvent::Change(Box::new(c)));
+        // The hosts it forwarded for so far become devices of their own,
+        // as later ones will.
+        for s in forwarded.iter().flatten() {
+            if !self.is_local_unicast(s.ip) {
+                continue;
+            }
+            if let Some(j) = self.seen(DeviceKey::Ip(s.ip), s.first, Evidence::IpPacket, emit) {
+                self.bind(j, s.ip, s.first, IpSource::Ip, emit);
+                let h = &mut self.devices[j];
+                h.last = h.last.max(s.last);
+            }
+        }
     }
 
     /// Reports a name of device `i` when new, changed, or not reported

@@ -160,7 +160,7 @@ fn a_mac_forwarding_many_sources_becomes_a_router_and_its_hosts_are_kept_by_ip()
             _ => None,
         })
         .collect();
-    assert_eq!(hosts.len(), 20 - 8, "hosts after recognition: {hosts:?}");
+    assert_eq!(hosts.len(), 20, "every host behind it: {hosts:?}");
     let last = ev
         .iter()
         .rev()
