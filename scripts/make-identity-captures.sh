@@ -38,7 +38,8 @@
 #   dhcp_udhcpc.pcap    pump: udhcpc -x hostname:infusion-pump-07
 #                       -V "B.Braun Space" -O ntpsrv -O timezone -O 43; bound,
 #                       renews (SIGUSR1: unicast REQUEST with ciaddr), then
-#                       SIGTERM with -R: RELEASE [1 2 3 5 3 5 7]
+#                       SIGTERM with -R: RELEASE [1 2 3 5 3 5 7; the renew
+#                       may take a second round, see expected_types]
 #   dhcp_dhclient.pcap  mon: dhclient -1 with host-name "monitor-icu-3",
 #                       vendor-class-identifier "Philips IntelliVue" and a
 #                       client identifier; then dhclient -r [1 2 3 5 7]
@@ -211,7 +212,7 @@ send dhcp-lease-time 86400;
 request subnet-mask, broadcast-address, time-offset, routers, domain-name,
         domain-name-servers, host-name, ntp-servers, interface-mtu;
 timeout 20;
-initial-interval 1;
+initial-interval 2;
 EOF
 
 # --- helpers ----------------------------------------------------------------
@@ -287,7 +288,7 @@ finish() {
 
 # udhcpc_start ROLE ARGS...: udhcpc in the background on ROLE's interface
 # (foreground mode -f, exit when no lease -n, release on exit -R, DISCOVER
-# every second, at most 3); sets client_pid. Its events go to
+# every 2 s, at most 3); sets client_pid. Its events go to
 # $workdir/$cur.ROLE.events. It runs until it is sent SIGTERM (-q would make
 # it quit before it enters the BOUND state, so -R would release nothing:
 # busybox 1.35 udhcpc.c, "goto ret0" before "state = BOUND").
@@ -296,7 +297,7 @@ udhcpc_start() {
   shift
   : >"$workdir/$cur.$role.events"
   MEDTAP_EVENTS="$workdir/$cur.$role.events" ip netns exec "$(ns "$role")" \
-    udhcpc -i "$IF_HOST" -f -n -R -t 3 -T 1 -s "$workdir/udhcpc.script" "$@" \
+    udhcpc -i "$IF_HOST" -f -n -R -t 3 -T 2 -s "$workdir/udhcpc.script" "$@" \
     >>"$workdir/$cur.$role.log" 2>&1 &
   client_pid=$!
 }
@@ -386,7 +387,7 @@ finish
 begin arp_takeover
 # Host A: ge leases 10.82.0.104 and keeps it (-q: quit once bound, no release).
 : >"$workdir/$cur.ge.events"
-run_in ge env MEDTAP_EVENTS="$workdir/$cur.ge.events" udhcpc -i "$IF_HOST" -f -n -q -t 3 -T 1 \
+run_in ge env MEDTAP_EVENTS="$workdir/$cur.ge.events" udhcpc -i "$IF_HOST" -f -n -q -t 3 -T 2 \
   -s "$workdir/udhcpc.script" -x hostname:carescape-b450 -V "GE Healthcare" ||
   die "$cur: ge got no lease"
 grep -q "^bound $IP_GE\$" "$workdir/$cur.ge.events" || die "$cur: ge is not bound to $IP_GE"
@@ -428,10 +429,15 @@ udhcpc_release evil2
 finish
 
 # --- check and output ------------------------------------------------------------
-# The DHCP message types (option 53) of each capture, in frame order.
+# The DHCP message types (option 53) of each capture, in frame order (an
+# extended regular expression). The renew of dhcp_udhcpc.pcap may take more
+# than one round: busybox sends its unicast renew from a socket bound to
+# 10.82.0.107:68 and closes it afterwards; an ACK that arrives before the
+# close is delivered to that socket and lost, and udhcpc then broadcasts the
+# renew again (its own comment in dhcpc.c: "Sometimes observed to fail").
 expected_types() {
   case "$1" in
-    dhcp_udhcpc.pcap) echo "1 2 3 5 3 5 7" ;;
+    dhcp_udhcpc.pcap) echo "1 2 3 5( 3 5)+ 7" ;;
     dhcp_dhclient.pcap) echo "1 2 3 5 7" ;;
     dhcp_decline_inform.pcap) echo "8 5 1 2 3 5 4 1 2 3 5 7" ;;
     arp_takeover.pcap) echo "1 2 3 5" ;;
@@ -454,8 +460,10 @@ has() {
 mkdir -p "$outdir"
 for name in "${made[@]}"; do
   p=$workdir/$name
-  got=$(fields "$p" dhcp dhcp.option.dhcp | tr '\n' ' ' | sed 's/ $//')
-  [ "$got" = "$(expected_types "$name")" ] ||
+  # Not the DHCP messages quoted in ICMP errors (port unreachable: an ACK
+  # that reached the client after its socket was gone).
+  got=$(fields "$p" "dhcp && !icmp" dhcp.option.dhcp | tr '\n' ' ' | sed 's/ $//')
+  [[ $got =~ ^$(expected_types "$name")$ ]] ||
     die "$name: DHCP message types '$got', expected '$(expected_types "$name")'"
   case "$name" in
     dhcp_udhcpc.pcap)
