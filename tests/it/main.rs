@@ -36,6 +36,7 @@ mod hardening;
 mod hl7_mqtt_anomalies;
 mod hl7_tshark;
 mod hostile_strings;
+mod identity_captures;
 mod live_netns;
 mod mqtt_tshark;
 mod store_integrity;
