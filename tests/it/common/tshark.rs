@@ -1,6 +1,8 @@
 //! Ground truth from tshark: the TCP and UDP conversations of a capture, with
 //! exact per-direction frame and byte counts, to compare medtap's flow records
 //! against.
+//! (And [`fields`]: any fields of the frames a display filter matches, as
+//! `tshark -T fields` prints them, run with the same environment.)
 //!
 //! # What it runs
 //!
