@@ -16,6 +16,10 @@
 #   systemd      - systemd-analyze verify/security on the unit (tests/it/hardening.rs)
 #   util-linux   - setpriv: run medtap without CAP_NET_RAW / as the service user
 #   mount        - mount/umount a small tmpfs for the full-disk test
+#   dnsmasq-base - dnsmasq binary only (no service): the DHCP server of the identity captures
+#   udhcpc       - busybox's DHCP client: host name / vendor class / hostile option bytes, renew, DECLINE
+#   isc-dhcp-client - ISC dhclient: the second real DHCP client of the identity captures
+#   iputils-arping - gratuitous ARP, ARP replies and RFC 5227 probes for the ARP takeover capture
 set -euo pipefail
 
 # A Rust toolchain (1.89 or newer: std file locks). Debian 12's own rustc is too old for the
@@ -27,7 +31,8 @@ if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
 fi
 
 packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-config dcmtk
-  python3-hl7 mosquitto mosquitto-clients systemd util-linux mount)
+  python3-hl7 mosquitto mosquitto-clients systemd util-linux mount dnsmasq-base udhcpc
+  isc-dhcp-client iputils-arping)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -38,6 +38,7 @@ mod hl7_mqtt_anomalies;
 mod hl7_tshark;
 mod hostile_strings;
 mod identity;
+mod identity_captures;
 mod live_netns;
 mod mqtt_tshark;
 mod store_integrity;

@@ -1,6 +1,8 @@
 //! Ground truth from tshark: the TCP and UDP conversations of a capture, with
 //! exact per-direction frame and byte counts, to compare medtap's flow records
 //! against.
+//! (And [`fields`]: any fields of the frames a display filter matches, as
+//! `tshark -T fields` prints them, run with the same environment.)
 //!
 //! # What it runs
 //!
@@ -252,15 +254,84 @@ fn temp_dir() -> TempDir {
     TempDir(dir)
 }
 
+/// `tshark -n` with `LC_ALL=C` and an empty personal configuration
+/// directory `config` (so a personal profile cannot change the dissection).
+fn tshark_command(config: &Path) -> Command {
+    let mut cmd = Command::new("tshark");
+    cmd.env("LC_ALL", "C")
+        .env("WIRESHARK_CONFIG_DIR", config)
+        .arg("-n");
+    cmd
+}
+
+/// Runs `tshark -n -r PCAP -Y FILTER -T fields -e FIELD...` (every
+/// occurrence of each field: `-E occurrence=a`) and returns, for each frame
+/// that matches `filter`, each field's occurrences in dissection order (an
+/// empty list where the frame has none). Panics if tshark fails or prints a
+/// line with the wrong number of columns.
+///
+/// Occurrences are split on `,` (tshark's aggregator), so ask only for
+/// fields whose text cannot hold one: numbers, addresses and byte fields
+/// (FT_BYTES, printed as plain hex); never strings.
+pub fn fields(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<Vec<String>>> {
+    let tmp = temp_dir();
+    let mut cmd = tshark_command(&tmp.0);
+    cmd.arg("-r").arg(pcap).args(["-Y", filter, "-T", "fields"]);
+    cmd.args([
+        "-E",
+        "separator=/t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run tshark (is it installed?): {e}; command: {cmd:?}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        panic!(
+            "tshark failed ({}) on {}; command: {cmd:?}\nstderr:\n{}",
+            out.status,
+            pcap.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    stdout
+        .lines()
+        .map(|line| {
+            let cols: Vec<Vec<String>> = line
+                .split('\t')
+                .map(|c| {
+                    c.split(',')
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .collect();
+            if cols.len() != fields.len() {
+                panic!(
+                    "tshark on {}: {} columns for {} fields in {line:?}; command: {cmd:?}",
+                    pcap.display(),
+                    cols.len(),
+                    fields.len()
+                );
+            }
+            cols
+        })
+        .collect()
+}
+
 fn run_tshark(pcap: &Path, extra_args: &[&str]) -> Output {
     let tmp = temp_dir();
     let script = tmp.0.join("tap.lua");
     std::fs::write(&script, LUA_TAP)
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", script.display()));
-    let mut cmd = Command::new("tshark");
-    cmd.env("LC_ALL", "C")
-        .env("WIRESHARK_CONFIG_DIR", &tmp.0)
-        .args(["-n", "-q"])
+    let mut cmd = tshark_command(&tmp.0);
+    cmd.arg("-q")
         .args(["-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE"])
         .args(extra_args)
         .arg("-X")
