@@ -1189,6 +1189,24 @@ fn v6_every_truncation_point_gives_an_error_or_an_issue() {
     }
 }
 
+/// fuzz/regressions/dhcp/crash-8f02…: a vendor class of only an
+/// enterprise number gave an empty data slice that pointed nowhere near the
+/// message (`&[]`), breaking "every slice lies inside the input".
+#[test]
+fn v6_vendor_class_without_data_points_into_the_message() {
+    let b = [
+        0x05, 0x01, 0x06, 0x00, // RENEW, transaction id
+        0x66, 0x00, 0x00, 0x00, // option 0x6600, empty
+        0x00, 0x10, 0x00, 0x04, // option 16 VENDOR_CLASS, 4 bytes
+        0x00, 0x00, 0xab, 0xe0, // enterprise number, no data item
+    ];
+    let m = parse_v6(&b).unwrap();
+    let v = m.vendor_class.unwrap();
+    assert_eq!((v.enterprise, v.data), (0xabe0, &[][..]));
+    assert!(inside(&b, v.data));
+    assert!(m.issues.is_empty());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 

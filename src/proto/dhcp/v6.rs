@@ -319,7 +319,9 @@ fn vendor_class<'a>(v: &'a [u8], issues: &mut Issues) -> Option<VendorClass<'a>>
         return None;
     };
     let data = match items.split_first_chunk::<2>() {
-        None if items.is_empty() => &[][..],
+        // No item: the empty slice at the end of the option, so that every
+        // slice medtap hands out still points into the message.
+        None if items.is_empty() => items,
         None => {
             *issues |= Issues::BAD_LENGTH;
             return None;
