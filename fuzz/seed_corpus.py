@@ -11,8 +11,11 @@ dicom, hl7, mqtt (with --app TARGET, instead of the two above): one file per
           the first packet (the client), 1 = the other side; retransmissions
           are not removed (the parsers must cope with repeated bytes anyway).
 
+dhcp (with --app dhcp): one file per UDP payload to or from port 67, 68, 546
+          or 547 (Ethernet, IPv4 or IPv6), as the parsers receive it.
+
 pcapng inputs are converted with `editcap -F pcap` when editcap is present.
-Usage: seed_corpus.py [--max-len N] [--app dicom|hl7|mqtt] PCAP...
+Usage: seed_corpus.py [--max-len N] [--app dicom|hl7|mqtt|dhcp] PCAP...
 """
 import argparse, hashlib, os, struct, subprocess, sys, tempfile
 
@@ -87,6 +90,37 @@ def tcp_payload(frame):
     return src, sport, dst, dport, data
 
 
+DHCP_PORTS = {67, 68, 546, 547}
+
+
+def udp_payload(frame):
+    """(sport, dport, payload) of an Ethernet/IPv4 or IPv6/UDP frame, else None."""
+    off = 14
+    ethertype = struct.unpack(">H", frame[12:14])[0] if len(frame) >= 14 else 0
+    while ethertype == 0x8100 and len(frame) >= off + 4:  # VLAN tags
+        ethertype = struct.unpack(">H", frame[off + 2:off + 4])[0]
+        off += 4
+    if ethertype == 0x0800 and len(frame) >= off + 20 and frame[off + 9] == 17:
+        u = off + (frame[off] & 15) * 4
+    elif ethertype == 0x86DD and len(frame) >= off + 40 and frame[off + 6] == 17:
+        u = off + 40  # no extension headers
+    else:
+        return None
+    if len(frame) < u + 8:
+        return None
+    sport, dport, ulen = struct.unpack(">HHH", frame[u:u + 6])
+    return sport, dport, frame[u + 8:u + max(8, ulen)]
+
+
+def dhcp_seeds(frames, max_len):
+    n = 0
+    for _, fr in frames:
+        t = udp_payload(fr)
+        if t and (t[0] in DHCP_PORTS or t[1] in DHCP_PORTS):
+            n += put(os.path.join(HERE, "corpus", "dhcp"), t[2][:max_len])
+    return n
+
+
 def app_seeds(frames, target, max_len):
     """One chunked seed per TCP connection with payload."""
     conns = {}  # sorted endpoint pair -> (client endpoint, bytearray)
@@ -112,9 +146,13 @@ def app_seeds(frames, target, max_len):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-len", type=int, default=4096)
-    ap.add_argument("--app", choices=["dicom", "hl7", "mqtt"])
+    ap.add_argument("--app", choices=["dicom", "hl7", "mqtt", "dhcp"])
     ap.add_argument("pcaps", nargs="+")
     a = ap.parse_args()
+    if a.app == "dhcp":
+        n = sum(dhcp_seeds(load(p)[1], a.max_len) for p in a.pcaps)
+        print(f"dhcp seeds: {n} new")
+        return
     if a.app:
         n = sum(app_seeds(load(p)[1], a.app, a.max_len) for p in a.pcaps)
         print(f"{a.app} seeds: {n} new")

@@ -136,8 +136,9 @@ anomalies! {
     /// was evicted): the packet is not counted (detail: its type).
     MqttTruncatedPacket => "mqtt.truncated_packet",
     /// A datagram on the DHCP ports that is not a message medtap can read:
-    /// shorter than the 236-byte BOOTP header, or `op` neither 1 nor 2
-    /// (detail: `too_short` or `bad_op`).
+    /// shorter than the fixed header, `op` neither 1 nor 2 (DHCPv6: type
+    /// 0), relay messages nested too deep (detail: `too_short`, `bad_op`
+    /// or `relay_too_deep`).
     DhcpMalformed => "dhcp.malformed",
     /// A DHCP message read despite a problem, mostly in its options: a
     /// length that runs past the end or does not fit, a missing End, a

@@ -38,6 +38,20 @@
 //! area of each code. tshark shows the overloaded areas where option 52
 //! stands, `sname` first; its `dhcp.option.type` also lists a run of Pad
 //! and End as `0`.
+//!
+//! # DHCPv6
+//!
+//! [`parse_v6`] reads the message type, transaction ID, client and server
+//! DUIDs, ORO (the fingerprint), the first vendor class (enterprise number
+//! and first data item), the client FQDN and the first IA_NA address.
+//! Relay messages (RELAY-FORW/REPL) are unwrapped down to the relayed
+//! message, at most [`v6::MAX_RELAY_DEPTH`] deep, keeping the innermost
+//! relay's peer address, interface ID and remote ID. Fatal: a header
+//! shorter than 4 bytes (34 for a relay message), message type 0, relays
+//! nested too deep (`relay_too_deep`). Issues: `truncated_option`,
+//! `bad_length`, `duplicate_option` (client/server ID, ORO, FQDN),
+//! `bad_fqdn`. No DHCPv6 capture is in the public corpus: the tests build
+//! messages from RFC 8415's layouts.
 
 pub mod issues;
 pub mod options;
@@ -45,11 +59,13 @@ pub mod record;
 #[cfg(test)]
 mod tests;
 pub mod v4;
+pub mod v6;
 
 pub use issues::Issues;
 pub use options::{Fqdn, MessageType, OptionOrder, Options, Region, RelayInfo, MAX_ORDER};
 pub use record::MessageRecord;
 pub use v4::{parse_v4, Malformed, Message};
+pub use v6::{parse_v6, MessageRecordV6, MessageV6};
 
 /// DHCPv4 server port (BOOTP).
 pub const SERVER_PORT: u16 = 67;

@@ -176,12 +176,7 @@ impl Fqdn<'_> {
     /// at most 63 bytes inside the option, nothing after the root label. A
     /// partial name without the root label is allowed (RFC 4702 §2.3.1).
     pub fn name_ok(&self) -> bool {
-        if !self.is_wire() {
-            return true;
-        }
-        let mut labels = Labels::new(self.name);
-        labels.by_ref().for_each(drop);
-        !labels.bad
+        !self.is_wire() || wire_name_ok(self.name)
     }
 
     /// Writes the name as text to `out`, allocating nothing: wire-format
@@ -189,17 +184,32 @@ impl Fqdn<'_> {
     /// byte as [`text::write_kept`] keeps it (a `.` inside a label is not
     /// escaped). A wire-format name is written up to its first bad label.
     pub fn write_name(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        if !self.is_wire() {
-            return text::write_kept(out, self.name);
+        if self.is_wire() {
+            write_wire_name(self.name, out)
+        } else {
+            text::write_kept(out, self.name)
         }
-        for (i, label) in Labels::new(self.name).enumerate() {
-            if i > 0 {
-                out.write_char('.')?;
-            }
-            text::write_kept(out, label)?;
-        }
-        Ok(())
     }
+}
+
+/// Whether a DNS wire-format name parses: labels of at most 63 bytes that
+/// end inside `name`, nothing after the root label (the root label itself
+/// may be missing: a partial name, RFC 4702 §2.3.1, RFC 4704 §4.2).
+pub(crate) fn wire_name_ok(name: &[u8]) -> bool {
+    let mut labels = Labels::new(name);
+    labels.by_ref().for_each(drop);
+    !labels.bad
+}
+
+/// Writes a DNS wire-format name as dotted text (see [`Fqdn::write_name`]).
+pub(crate) fn write_wire_name(name: &[u8], out: &mut impl fmt::Write) -> fmt::Result {
+    for (i, label) in Labels::new(name).enumerate() {
+        if i > 0 {
+            out.write_char('.')?;
+        }
+        text::write_kept(out, label)?;
+    }
+    Ok(())
 }
 
 /// The labels of a DNS wire-format name (RFC 1035 §3.1), without
@@ -319,7 +329,7 @@ impl OptionOrder {
 
     /// Writes the kept codes as `53,61,50,55` (nothing when empty).
     pub fn write(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        write_codes(out, self.codes())
+        write_codes(out, self.codes().iter().map(|&c| u16::from(c)))
     }
 
     /// Appends a code; false when the list is full (the code is counted).
@@ -346,13 +356,31 @@ impl fmt::Debug for OptionOrder {
     }
 }
 
-/// Writes option codes as decimal numbers joined by commas.
-pub(crate) fn write_codes(out: &mut impl fmt::Write, codes: &[u8]) -> fmt::Result {
-    for (i, c) in codes.iter().enumerate() {
-        if i > 0 {
-            out.write_char(',')?;
+/// Writes option codes as decimal numbers joined by commas, one
+/// `write_str` per code (with its comma), so a bounded writer cuts the
+/// list between codes.
+pub(crate) fn write_codes(
+    out: &mut impl fmt::Write,
+    codes: impl IntoIterator<Item = u16>,
+) -> fmt::Result {
+    for (i, c) in codes.into_iter().enumerate() {
+        // ",65535" at most.
+        let mut buf = [0u8; 6];
+        let mut at = buf.len();
+        let mut n = c;
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
         }
-        write!(out, "{c}")?;
+        if i > 0 {
+            at -= 1;
+            buf[at] = b',';
+        }
+        out.write_str(std::str::from_utf8(&buf[at..]).unwrap_or_default())?;
     }
     Ok(())
 }

@@ -27,7 +27,8 @@ pub const MAX_RELAY_ID: usize = 255;
 /// Longest client identifier kept, in hex digits: all of a 255-byte option.
 pub const MAX_CLIENT_ID: usize = 510;
 /// Longest fingerprint: 255 codes of up to 3 digits with commas (1019)
-/// fits, so it is never cut.
+/// fits, so a DHCPv4 one is never cut; a DHCPv6 ORO over it is cut
+/// between codes.
 pub const MAX_FINGERPRINT: usize = 1024;
 /// Longest option order text: [`super::MAX_ORDER`] codes fit.
 pub const MAX_OPTION_ORDER: usize = 256;
@@ -89,7 +90,7 @@ pub struct MessageRecord {
 /// A `fmt::Write` that keeps at most `max` bytes and refuses the first
 /// piece that would pass it (and all after), so text is cut at a whole
 /// piece ([`text::write_kept`] writes a character or an escape at a time).
-struct Bounded {
+pub(crate) struct Bounded {
     text: String,
     max: usize,
     full: bool,
@@ -121,7 +122,7 @@ impl fmt::Write for Bounded {
 }
 
 /// Renders with `f` into at most `max` bytes; a cut is not an error.
-fn bounded(max: usize, f: impl FnOnce(&mut Bounded) -> fmt::Result) -> Box<str> {
+pub(crate) fn bounded(max: usize, f: impl FnOnce(&mut Bounded) -> fmt::Result) -> Box<str> {
     let mut b = Bounded::new(max);
     // An error only means the text reached `max`: what fits is kept.
     let _ = f(&mut b);
@@ -142,6 +143,11 @@ fn write_hex(out: &mut impl fmt::Write, b: &[u8]) -> fmt::Result {
         out.write_str(std::str::from_utf8(&pair).unwrap_or("??"))?;
     }
     Ok(())
+}
+
+/// `b` in lower-case hex, at most `max` digits (whole bytes).
+pub(crate) fn hex_text(b: &[u8], max: usize) -> Box<str> {
+    bounded(max, |o| write_hex(o, b))
 }
 
 /// A relay agent ID: printable ASCII as it is, anything else as hex.
@@ -213,9 +219,7 @@ impl MessageRecord {
             fingerprint: o
                 .param_list
                 .map(|_| bounded(MAX_FINGERPRINT, |b| m.fingerprint(b))),
-            client_id: o
-                .client_id
-                .map(|c| bounded(MAX_CLIENT_ID, |b| write_hex(b, c))),
+            client_id: o.client_id.map(|c| hex_text(c, MAX_CLIENT_ID)),
             fqdn: o.fqdn.map(|f| bounded(MAX_FQDN, |b| f.write_name(b))),
             user_class: o.user_class.map(user_class),
             relay_circuit_id: relay.circuit_id.map(relay_id),

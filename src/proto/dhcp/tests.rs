@@ -251,7 +251,7 @@ fn short_header_and_bad_op_are_fatal() {
     assert_eq!(Malformed::BadOp(9).name(), "bad_op");
     assert_eq!(
         Malformed::TooShort.to_string(),
-        "shorter than the 236-byte BOOTP header"
+        "shorter than the fixed header"
     );
 }
 
@@ -1003,6 +1003,222 @@ proptest! {
         if let Some(h) = &s.hostname {
             let kept = r.hostname.unwrap();
             prop_assert!(h.starts_with(&crate::proto::text::unescape(&kept)));
+        }
+    }
+}
+
+// --- DHCPv6 ---------------------------------------------------------------------
+
+/// A SOLICIT from a Windows-style client.
+const SOLICIT: &[u8] = &[
+    0x01, // msg-type: SOLICIT
+    0x5a, 0x7c, 0x31, // transaction-id
+    0x00, 0x01, 0x00, 0x0e, // option 1 CLIENTID, 14 bytes
+    0x00, 0x01, 0x00, 0x01, // DUID-LLT, hardware type Ethernet
+    0x2b, 0x3c, 0x4d, 0x5e, // time
+    0x00, 0x0c, 0x29, 0x1f, 0x74, 0x06, // link-layer address
+    0x00, 0x08, 0x00, 0x02, 0x00, 0x00, // option 8 ELAPSED_TIME: 0
+    0x00, 0x03, 0x00, 0x0c, // option 3 IA_NA, 12 bytes
+    0x0e, 0x00, 0x0c, 0x29, // IAID
+    0, 0, 0, 0, 0, 0, 0, 0, // T1, T2
+    0x00, 0x27, 0x00, 0x0e, // option 39 CLIENT_FQDN, 14 bytes
+    0x01, // flags: S
+    7, b'm', b'o', b'n', b'i', b't', b'o', b'r', // label "monitor"
+    3, b'i', b'c', b'u', // label "icu"
+    0,    // root
+    0x00, 0x10, 0x00, 0x0e, // option 16 VENDOR_CLASS, 14 bytes
+    0x00, 0x00, 0x01, 0x37, // enterprise 311 (Microsoft)
+    0x00, 0x08, b'M', b'S', b'F', b'T', b' ', b'5', b'.', b'0', // "MSFT 5.0"
+    0x00, 0x06, 0x00, 0x08, // option 6 ORO, 8 bytes
+    0x00, 0x11, 0x00, 0x17, 0x00, 0x18, 0x00, 0x27, // 17, 23, 24, 39
+];
+
+/// A REPLY giving an address.
+const REPLY: &[u8] = &[
+    0x07, // msg-type: REPLY
+    0x5a, 0x7c, 0x31, // transaction-id
+    0x00, 0x02, 0x00, 0x0a, // option 2 SERVERID, 10 bytes
+    0x00, 0x03, 0x00, 0x01, // DUID-LL, Ethernet
+    0x02, 0x00, 0x00, 0x77, 0x00, 0x02, // link-layer address
+    0x00, 0x03, 0x00, 0x28, // option 3 IA_NA, 40 bytes
+    0x0e, 0x00, 0x0c, 0x29, // IAID
+    0, 0, 0x0e, 0x10, 0, 0, 0x15, 0x18, // T1 3600, T2 5400
+    0x00, 0x05, 0x00, 0x18, // option 5 IAADDR, 24 bytes
+    0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x23, // fd77::123
+    0, 0, 0x1c, 0x20, 0, 0, 0x2a, 0x30, // preferred, valid lifetimes
+];
+
+/// `inner` wrapped in a RELAY-FORW from `peer` with an interface ID.
+fn relay_forw(inner: &[u8], peer: u8) -> Vec<u8> {
+    let mut m = vec![12, 0]; // RELAY-FORW, hop-count
+    m.extend([0x20, 0x01, 0x0d, 0xb8]); // link-address 2001:db8::
+    m.extend([0; 12]);
+    m.extend([0xfe, 0x80]); // peer-address fe80::<peer>
+    m.extend([0; 13]);
+    m.push(peer);
+    m.extend([0x00, 0x12, 0x00, 0x04]); // option 18 INTERFACE_ID
+    m.extend(b"ge-3");
+    m.extend([0x00, 0x09]); // option 9 RELAY_MSG
+    m.extend((inner.len() as u16).to_be_bytes());
+    m.extend_from_slice(inner);
+    m
+}
+
+fn fp6(m: &MessageV6<'_>) -> String {
+    let mut s = String::new();
+    m.fingerprint(&mut s).unwrap();
+    s
+}
+
+#[test]
+fn v6_solicit_fields() {
+    let m = parse_v6(SOLICIT).unwrap();
+    assert_eq!(m.msg_type.name(), "SOLICIT");
+    assert_eq!(m.xid, 0x5a7c31);
+    assert_eq!(m.relay_hops, 0);
+    assert_eq!(m.client_duid.unwrap().len(), 14);
+    let f = m.fqdn.unwrap();
+    assert_eq!(f.flags, 1);
+    let mut name = String::new();
+    f.write_name(&mut name).unwrap();
+    assert_eq!(name, "monitor.icu");
+    let v = m.vendor_class.unwrap();
+    assert_eq!((v.enterprise, v.data), (311, &b"MSFT 5.0"[..]));
+    assert_eq!(fp6(&m), "17,23,24,39");
+    assert_eq!(m.ia_address, None, "a SOLICIT's IA_NA has no address");
+    assert!(m.issues.is_empty(), "{:?}", m.issues);
+    let r = MessageRecordV6::from_message(3, &m);
+    assert_eq!(
+        r.client_duid.as_deref(),
+        Some("000100012b3c4d5e000c291f7406")
+    );
+    assert_eq!(r.fingerprint.as_deref(), Some("17,23,24,39"));
+    assert_eq!(r.vendor_enterprise, Some(311));
+    assert_eq!(r.vendor_class.as_deref(), Some("MSFT 5.0"));
+    assert_eq!(r.fqdn.as_deref(), Some("monitor.icu"));
+}
+
+#[test]
+fn v6_reply_gives_the_ia_na_address() {
+    let m = parse_v6(REPLY).unwrap();
+    assert_eq!(m.msg_type.name(), "REPLY");
+    assert_eq!(m.server_duid, Some(&REPLY[8..18]));
+    assert_eq!(m.ia_address, Some("fd77::123".parse().unwrap()));
+    assert!(m.issues.is_empty(), "{:?}", m.issues);
+    assert_eq!(fp6(&m), "");
+}
+
+#[test]
+fn v6_relays_are_unwrapped_to_the_clients_message() {
+    let once = relay_forw(SOLICIT, 7);
+    let m = parse_v6(&once).unwrap();
+    assert_eq!(m.msg_type.name(), "SOLICIT");
+    assert_eq!((m.relay_hops, m.xid), (1, 0x5a7c31));
+    assert_eq!(m.relay_peer, Some("fe80::7".parse().unwrap()));
+    assert_eq!(m.relay_interface_id, Some(&b"ge-3"[..]));
+    assert_eq!(fp6(&m), "17,23,24,39");
+    // Innermost relay's peer: the client's.
+    let twice = relay_forw(&relay_forw(SOLICIT, 9), 1);
+    let m = parse_v6(&twice).unwrap();
+    assert_eq!(m.relay_hops, 2);
+    assert_eq!(m.relay_peer, Some("fe80::9".parse().unwrap()));
+    // Eight relays are allowed (RFC 8415 HOP_COUNT_LIMIT), nine are not.
+    let mut deep = SOLICIT.to_vec();
+    for _ in 0..v6::MAX_RELAY_DEPTH {
+        deep = relay_forw(&deep, 1);
+    }
+    assert_eq!(parse_v6(&deep).unwrap().relay_hops, 8);
+    assert_eq!(
+        parse_v6(&relay_forw(&deep, 1)),
+        Err(Malformed::RelayTooDeep)
+    );
+    // A relay message without a relayed message.
+    let empty = &once[..34];
+    let m = parse_v6(empty).unwrap();
+    assert_eq!((m.msg_type.name(), m.client_duid), ("RELAY-FORW", None));
+}
+
+#[test]
+fn v6_fatal_and_issues() {
+    assert_eq!(parse_v6(&[]), Err(Malformed::TooShort));
+    assert_eq!(parse_v6(&[1, 0, 0]), Err(Malformed::TooShort));
+    assert_eq!(parse_v6(&[0, 0, 0, 0]), Err(Malformed::BadOp(0)));
+    assert_eq!(parse_v6(&[12; 33]), Err(Malformed::TooShort));
+    assert!(parse_v6(&[1, 0, 0, 0]).unwrap().issues.is_empty());
+    // An option past the end: flagged, the ones before kept.
+    let cut = &SOLICIT[..SOLICIT.len() - 3];
+    let m = parse_v6(cut).unwrap();
+    assert_eq!(m.issues, Issues::TRUNCATED_OPTION);
+    assert_eq!(m.oro, None);
+    assert!(m.vendor_class.is_some());
+    // A duplicate client id, an odd ORO, an empty FQDN, a bad wire name.
+    let mut b = vec![3, 0, 0, 1];
+    b.extend([0, 1, 0, 2, 0xaa, 0xbb, 0, 1, 0, 1, 0xcc]);
+    let m = parse_v6(&b).unwrap();
+    assert_eq!(m.client_duid, Some(&[0xaa, 0xbb][..]));
+    assert_eq!(m.issues, Issues::DUPLICATE_OPTION);
+    let m = parse_v6(&[3, 0, 0, 1, 0, 6, 0, 3, 0, 1, 2]).unwrap();
+    assert_eq!((m.oro, m.issues), (None, Issues::BAD_LENGTH));
+    let m = parse_v6(&[3, 0, 0, 1, 0, 39, 0, 0]).unwrap();
+    assert_eq!((m.fqdn, m.issues), (None, Issues::BAD_LENGTH));
+    let m = parse_v6(&[3, 0, 0, 1, 0, 39, 0, 3, 0, 5, b'a']).unwrap();
+    assert_eq!(m.issues, Issues::BAD_FQDN);
+    assert_eq!(Malformed::RelayTooDeep.name(), "relay_too_deep");
+}
+
+#[test]
+fn v6_every_truncation_point_gives_an_error_or_an_issue() {
+    for full in [SOLICIT.to_vec(), REPLY.to_vec(), relay_forw(SOLICIT, 2)] {
+        let whole = parse_v6(&full).unwrap();
+        for n in 0..full.len() {
+            match parse_v6(&full[..n]) {
+                Err(e) => assert_eq!(e, Malformed::TooShort, "{n}"),
+                Ok(m) => {
+                    for (a, b) in [
+                        (m.client_duid, whole.client_duid),
+                        (m.server_duid, whole.server_duid),
+                        (m.oro, whole.oro),
+                    ] {
+                        assert!(a.is_none() || a == b, "cut at {n}");
+                    }
+                    assert!(m.vendor_class.is_none() || m.vendor_class == whole.vendor_class);
+                    assert!(m.ia_address.is_none() || m.ia_address == whole.ia_address);
+                }
+            }
+        }
+    }
+}
+
+/// fuzz/regressions/dhcp/crash-8f02…: a vendor class of only an
+/// enterprise number gave an empty data slice that pointed nowhere near the
+/// message (`&[]`), breaking "every slice lies inside the input".
+#[test]
+fn v6_vendor_class_without_data_points_into_the_message() {
+    let b = [
+        0x05, 0x01, 0x06, 0x00, // RENEW, transaction id
+        0x66, 0x00, 0x00, 0x00, // option 0x6600, empty
+        0x00, 0x10, 0x00, 0x04, // option 16 VENDOR_CLASS, 4 bytes
+        0x00, 0x00, 0xab, 0xe0, // enterprise number, no data item
+    ];
+    let m = parse_v6(&b).unwrap();
+    let v = m.vendor_class.unwrap();
+    assert_eq!((v.enterprise, v.data), (0xabe0, &[][..]));
+    assert!(inside(&b, v.data));
+    assert!(m.issues.is_empty());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn v6_arbitrary_bytes_never_panic(b in bytes(0, 600), relay in any::<bool>()) {
+        let b = if relay { relay_forw(&b, 3) } else { b };
+        if let Ok(m) = parse_v6(&b) {
+            for s in [m.client_duid, m.server_duid, m.oro, m.relay_interface_id, m.relay_remote_id, m.fqdn.map(|f| f.name), m.vendor_class.map(|v| v.data)].into_iter().flatten() {
+                prop_assert!(inside(&b, s));
+            }
+            let r = MessageRecordV6::from_message(0, &m);
+            prop_assert!(r.fingerprint.is_none_or(|f| f.len() <= record::MAX_FINGERPRINT));
         }
     }
 }

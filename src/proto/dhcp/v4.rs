@@ -23,13 +23,18 @@ const OPTIONS_AT: usize = HEADER_LEN + COOKIE.len();
 /// Why a datagram on the DHCP ports is not a message medtap can read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Malformed {
-    /// Shorter than the fixed header.
-    #[error("shorter than the 236-byte BOOTP header")]
+    /// Shorter than the fixed header (236 bytes in DHCPv4; 4 in DHCPv6, 34
+    /// for a relay message).
+    #[error("shorter than the fixed header")]
     TooShort,
-    /// `op` is neither 1 (BOOTREQUEST) nor 2 (BOOTREPLY): nothing else in
-    /// the header can be trusted to mean what BOOTP says.
-    #[error("op is neither 1 (BOOTREQUEST) nor 2 (BOOTREPLY)")]
+    /// DHCPv4 `op` neither 1 (BOOTREQUEST) nor 2 (BOOTREPLY): nothing else
+    /// in the header can be trusted to mean what BOOTP says. DHCPv6:
+    /// message type 0 (reserved).
+    #[error("op is neither 1 (BOOTREQUEST) nor 2 (BOOTREPLY), or DHCPv6 message type 0")]
     BadOp(u8),
+    /// DHCPv6 relay messages nested deeper than [`super::v6::MAX_RELAY_DEPTH`].
+    #[error("DHCPv6 relay messages nested too deep")]
+    RelayTooDeep,
 }
 
 impl Malformed {
@@ -38,6 +43,7 @@ impl Malformed {
         match self {
             Malformed::TooShort => "too_short",
             Malformed::BadOp(_) => "bad_op",
+            Malformed::RelayTooDeep => "relay_too_deep",
         }
     }
 }
@@ -84,7 +90,7 @@ impl Message<'_> {
     /// usual DHCP fingerprint (Fingerbank, Satori); nothing without one.
     pub fn fingerprint(&self, out: &mut impl fmt::Write) -> fmt::Result {
         match self.options.param_list {
-            Some(codes) => write_codes(out, codes),
+            Some(codes) => write_codes(out, codes.iter().map(|&c| u16::from(c))),
             None => Ok(()),
         }
     }
