@@ -1,6 +1,7 @@
 //! Devices: who is on the network, by MAC, and which IPs each one uses.
 
 pub mod inventory;
+pub mod oui;
 pub mod senders;
 
 pub use inventory::{Inventory, InventoryCounters};
