@@ -2,6 +2,8 @@
 //! `deny_unknown_fields`, defaults for a sensor box, and validation whose
 //! messages name the key and its line.
 
+pub mod span;
+
 use crate::flow::Timeouts;
 use crate::net::Cidr;
 use crate::time::SECOND;

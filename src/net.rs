@@ -18,6 +18,14 @@ impl Mac {
         self.0[0] & 1 == 1
     }
 
+    /// Locally administered addresses have the U/L bit (0x02 of the first
+    /// octet) set: assigned by software (VMs, containers, randomised Wi-Fi
+    /// MACs), not from an IEEE block, so they name no manufacturer
+    /// (the U/L address bit of IEEE Std 802, "Overview and Architecture").
+    pub fn is_locally_administered(&self) -> bool {
+        self.0[0] & 0x02 != 0
+    }
+
     /// All zeros: "unknown" in ARP requests and some cooked captures.
     pub fn is_zero(&self) -> bool {
         self.0 == [0; 6]
@@ -126,6 +134,30 @@ mod tests {
         assert!(Mac::parse("0:1b:63:84:45:e6").is_none());
         assert!(Mac([0xff; 6]).is_group());
         assert!(!m.is_group());
+    }
+
+    #[test]
+    fn locally_administered_is_the_u_l_bit_of_the_first_octet() {
+        // x2, x6, xA, xE in the first octet's low nibble: U/L set.
+        for first in [0x02, 0x06, 0x0a, 0x0e, 0x12, 0xfe, 0x03] {
+            assert!(
+                Mac([first, 0, 0, 0, 0, 1]).is_locally_administered(),
+                "{first:#04x}"
+            );
+        }
+        // Universally administered (IEEE blocks), group bit or not.
+        for first in [0x00, 0x01, 0x04, 0x08, 0x0c, 0xb8, 0xfd] {
+            assert!(
+                !Mac([first, 0, 0, 0, 0, 1]).is_locally_administered(),
+                "{first:#04x}"
+            );
+        }
+        assert!(Mac::parse("02:00:00:78:00:01")
+            .unwrap()
+            .is_locally_administered());
+        assert!(!Mac::parse("b8:27:eb:a6:b2:2f")
+            .unwrap()
+            .is_locally_administered());
     }
 
     #[test]

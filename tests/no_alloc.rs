@@ -23,6 +23,7 @@ struct Counting;
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    static BYTES: Cell<u64> = const { Cell::new(0) };
 }
 
 fn allocs() -> u64 {
@@ -35,6 +36,7 @@ unsafe impl GlobalAlloc for Counting {
         // try_with: the thread-locals may already be gone while a thread exits.
         if COUNTING.try_with(|c| c.get()).unwrap_or(false) {
             let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
+            let _ = BYTES.try_with(|a| a.set(a.get() + layout.size() as u64));
         }
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
@@ -47,6 +49,7 @@ unsafe impl GlobalAlloc for Counting {
         // try_with: the thread-locals may already be gone while a thread exits.
         if COUNTING.try_with(|c| c.get()).unwrap_or(false) {
             let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
+            let _ = BYTES.try_with(|a| a.set(a.get() + new_size as u64));
         }
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -305,4 +308,54 @@ fn file_reader_allocates_nothing_per_frame() {
     assert_eq!(n as usize, frames.len());
     // growing the buffer for the 3 MiB block is the one allowed
     assert!(a <= 1, "the pcapng reader allocated per frame: {a}");
+}
+
+/// Vendor lookups (MAC → IEEE registry organisation) allocate nothing;
+/// loading the table allocates once. Prints the bytes allocated while
+/// parsing (temporary index included) and the bytes the table keeps.
+#[test]
+fn vendor_lookup_allocates_nothing() {
+    use medtap::device::oui::Vendors;
+    use medtap::net::Mac;
+    let (allocs_before, bytes_before) = (allocs(), BYTES.with(|b| b.get()));
+    COUNTING.with(|c| c.set(true));
+    let v = Vendors::builtin();
+    COUNTING.with(|c| c.set(false));
+    eprintln!(
+        "vendor table: {} blocks; loading made {} allocations of {} bytes in all; keeps {} bytes",
+        v.len(),
+        allocs() - allocs_before,
+        BYTES.with(|b| b.get()) - bytes_before,
+        v.heap_bytes()
+    );
+    // An address in every 4th block of the table, and as many random ones.
+    let tsv = std::fs::read_to_string(common::root().join("rules/oui.tsv")).unwrap();
+    let mut macs: Vec<Mac> = tsv
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .step_by(4)
+        .map(|l| {
+            let hex = format!("{:0<12}", l.split('\t').next().unwrap());
+            let n = u64::from_str_radix(&hex, 16).unwrap();
+            Mac(n.to_be_bytes()[2..].try_into().unwrap())
+        })
+        .collect();
+    let blocks = macs.len();
+    macs.extend((0u64..blocks as u64).map(|i| {
+        Mac(i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes()[2..]
+            .try_into()
+            .unwrap())
+    }));
+    let before = allocs();
+    COUNTING.with(|c| c.set(true));
+    let mut found = 0;
+    for m in &macs {
+        if let Some(vendor) = v.lookup(*m) {
+            std::hint::black_box(vendor.organization);
+            found += 1;
+        }
+    }
+    COUNTING.with(|c| c.set(false));
+    assert!(found > blocks * 9 / 10, "{found} of {blocks}");
+    assert_eq!(allocs() - before, 0, "a vendor lookup allocated");
 }

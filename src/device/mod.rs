@@ -9,6 +9,7 @@
 pub mod bindings;
 pub mod evidence;
 pub mod inventory;
+pub mod oui;
 pub mod plan;
 pub mod senders;
 
