@@ -1,5 +1,6 @@
 //! Devices: who is on the network, by MAC, and which IPs each one uses.
 
+pub mod assets;
 pub mod inventory;
 pub mod oui;
 pub mod senders;
