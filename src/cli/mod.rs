@@ -1,6 +1,7 @@
 //! Subcommands, one file each.
 
 mod analyze;
+mod assets;
 mod config_check;
 mod devices;
 mod dicom;
@@ -47,6 +48,9 @@ enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
+    /// The asset list: import it from a spreadsheet export.
+    #[command(subcommand)]
+    Assets(assets::AssetsCommand),
 }
 
 /// `--config` and `--db`, shared by the commands that read the database.
@@ -176,6 +180,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Hl7(a) => hl7::run(a),
         Command::Mqtt(a) => mqtt::run(a),
         Command::Config(c) => config_check::run(c),
+        Command::Assets(c) => assets::run(c),
     }
 }
 

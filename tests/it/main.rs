@@ -28,6 +28,7 @@ mod common {
     pub mod tshark;
 }
 
+mod assets;
 mod cli;
 mod dicom_anomalies;
 mod dicom_tshark;
