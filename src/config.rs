@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 /// Where the daemon looks when `--config` is not given.
 pub const DEFAULT_PATH: &str = "/etc/medtap/medtap.toml";
 
+/// `[identity] assets` by default; no file there means no asset list.
+pub const DEFAULT_ASSETS_PATH: &str = "/etc/medtap/assets.toml";
+
 /// Config errors; each names the file and, where known, the key and line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -200,6 +203,12 @@ pub struct IdentityConfig {
     pub max_devices: usize,
     /// Seconds between last-seen updates in the database.
     pub flush_interval_secs: u64,
+    /// The asset list (`device::assets`): at [`DEFAULT_ASSETS_PATH`] it
+    /// may be absent; any other path must exist; empty for none.
+    pub assets: PathBuf,
+    /// Networks whose addresses the hospital plans statically (no DHCP),
+    /// so that an address there stays with one device.
+    pub static_networks: Vec<String>,
 }
 
 impl Default for IdentityConfig {
@@ -217,6 +226,8 @@ impl Default for IdentityConfig {
             .to_vec(),
             max_devices: 65_536,
             flush_interval_secs: 60,
+            assets: PathBuf::from(DEFAULT_ASSETS_PATH),
+            static_networks: Vec::new(),
         }
     }
 }
@@ -224,11 +235,17 @@ impl Default for IdentityConfig {
 impl IdentityConfig {
     /// The parsed networks (validated by [`Config::validate`]).
     pub fn networks(&self) -> Vec<Cidr> {
-        self.local_networks
-            .iter()
-            .filter_map(|s| Cidr::parse(s))
-            .collect()
+        parse_networks(&self.local_networks)
     }
+
+    /// The parsed `static_networks` (validated by [`Config::validate`]).
+    pub fn static_cidrs(&self) -> Vec<Cidr> {
+        parse_networks(&self.static_networks)
+    }
+}
+
+fn parse_networks(list: &[String]) -> Vec<Cidr> {
+    list.iter().filter_map(|s| Cidr::parse(s)).collect()
 }
 
 /// `[store]`: the database.
@@ -376,11 +393,16 @@ impl Config {
             }
         }
         let id = &self.identity;
-        if let Some(n) = id.local_networks.iter().find(|n| Cidr::parse(n).is_none()) {
-            return Err(bad(
-                "identity.local_networks",
-                format!("{n:?} is not a CIDR network like 10.0.0.0/8"),
-            ));
+        for (key, list) in [
+            ("identity.local_networks", &id.local_networks),
+            ("identity.static_networks", &id.static_networks),
+        ] {
+            if let Some(n) = list.iter().find(|n| Cidr::parse(n).is_none()) {
+                return Err(bad(
+                    key,
+                    format!("{n:?} is not a CIDR network like 10.0.0.0/8"),
+                ));
+            }
         }
         if !(1..=10_000_000).contains(&id.max_devices) {
             return Err(bad(
@@ -568,6 +590,30 @@ mod tests {
             PathBuf::from("/var/lib/medtap/medtap.db")
         );
         assert_eq!(cfg.flow.max_flows, FlowConfig::default().max_flows);
+        let id = IdentityConfig::default();
+        assert_eq!(cfg.identity.assets, id.assets);
+        assert_eq!(cfg.identity.static_networks, id.static_networks);
+    }
+
+    #[test]
+    fn identity_assets_and_static_networks() {
+        let cfg = Config::parse("", "m").unwrap();
+        assert_eq!(cfg.identity.assets, PathBuf::from(DEFAULT_ASSETS_PATH));
+        assert!(cfg.identity.static_cidrs().is_empty());
+        let text = "[identity]\nassets = \"/srv/a.toml\"\nstatic_networks = [\"10.20.0.0/16\", \"fd00:20::/64\"]\n";
+        let cfg = Config::parse(text, "m").unwrap();
+        assert_eq!(cfg.identity.assets, PathBuf::from("/srv/a.toml"));
+        let nets = cfg.identity.static_cidrs();
+        assert_eq!(nets.len(), 2);
+        assert!(nets[0].contains("10.20.3.4".parse().unwrap()));
+        let text = "[identity]\n\nstatic_networks = [\"10.20.0.0/16\", \"10.30.0.0\"]\n";
+        let err = Config::parse(text, "m.toml").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "m.toml:3: `identity.static_networks`: \"10.30.0.0\" is not a CIDR network like 10.0.0.0/8"
+        );
+        let err = Config::parse("[identity]\nassets = 3\n", "m").unwrap_err();
+        assert!(err.to_string().contains("assets"), "{err}");
     }
 
     #[test]

@@ -23,10 +23,16 @@ pub struct AnalyzeArgs {
     /// Config file [default: /etc/medtap/medtap.toml if it exists]
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Asset list (what each known device is) [default: the config's identity.assets]
+    #[arg(long, value_name = "FILE")]
+    assets: Option<PathBuf>,
 }
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
-    let cfg = load_config(args.config.as_deref())?;
+    let mut cfg = load_config(args.config.as_deref())?;
+    if let Some(assets) = args.assets.clone() {
+        cfg.identity.assets = assets;
+    }
     init_logging(&cfg)?;
     // SIGINT/SIGTERM stop the reading; what was read is still flushed and
     // recorded (a second signal kills at once).

@@ -1,6 +1,7 @@
 //! Subcommands, one file each.
 
 mod analyze;
+mod assets;
 mod config_check;
 mod device;
 mod devices;
@@ -54,6 +55,9 @@ enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
+    /// The asset list: import it from a spreadsheet export.
+    #[command(subcommand)]
+    Assets(assets::AssetsCommand),
 }
 
 /// `--config` and `--db`, shared by the commands that read the database.
@@ -185,6 +189,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Hl7(a) => hl7::run(a),
         Command::Mqtt(a) => mqtt::run(a),
         Command::Config(c) => config_check::run(c),
+        Command::Assets(c) => assets::run(c),
     }
 }
 

@@ -23,13 +23,19 @@ pub struct RunArgs {
     /// Database file [default: the config's store.database]
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// Asset list (what each known device is) [default: the config's identity.assets]
+    #[arg(long, value_name = "FILE")]
+    assets: Option<PathBuf>,
     /// BPF filter words, e.g. `not port 22` [default: the config's capture.filter]
     #[arg(value_name = "FILTER", trailing_var_arg = true)]
     filter: Vec<String>,
 }
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
-    let cfg = load_config(args.config.as_deref())?;
+    let mut cfg = load_config(args.config.as_deref())?;
+    if let Some(assets) = args.assets.clone() {
+        cfg.identity.assets = assets;
+    }
     init_logging(&cfg)?;
     let c = &cfg.capture;
     let opts = LiveOptions {

@@ -6,6 +6,7 @@
 //! flow direction, an ARP packet, a DHCP message, an application record —
 //! never from every packet, and reports what changed as owned records.
 
+pub mod assets;
 pub mod bindings;
 pub mod evidence;
 pub mod inventory;

@@ -28,6 +28,7 @@ mod common {
     pub mod tshark;
 }
 
+mod assets;
 mod cli;
 mod dhcp_tshark;
 mod dicom_anomalies;
