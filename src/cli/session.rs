@@ -2,10 +2,13 @@
 //! database writer, built from the config, and how a run's losses become
 //! its exit code.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use medtap::config::Config;
+use medtap::device::assets::{Asset, AssetList};
+use medtap::device::plan::IpPlan;
 use medtap::output::{Delivery, SinkSpec};
-use medtap::sensor::{Mode, Sensor};
+use medtap::sensor::{Mode, Sensor, SensorOptions};
+use medtap::store::query::AssetRow;
 use medtap::store::{Store, Writer, WriterTotals};
 use std::process::ExitCode;
 
@@ -18,6 +21,40 @@ pub const EXIT_RECORDS_LOST: u8 = 3;
 
 /// The store sink's name in logs and totals.
 const STORE_SINK: &str = "store";
+
+/// Reads the asset list `identity.assets` names (none at the default path
+/// is no list), records it in the database for the query commands, and
+/// returns the IP plan the inventory checks: registered addresses and
+/// `identity.static_networks`.
+fn load_assets(cfg: &Config, store: &mut Store) -> Result<IpPlan> {
+    let list = AssetList::load_configured(&cfg.identity)
+        .with_context(|| format!("asset list {}", cfg.identity.assets.display()))?;
+    let assets: Vec<&Asset> = list.iter().flat_map(|l| l.iter()).collect();
+    let rows: Vec<AssetRow> = assets
+        .iter()
+        .map(|a| AssetRow {
+            mac: a.mac.map(|m| m.text().as_str().to_string()),
+            ip: a.ip.map(|ip| ip.to_string()),
+            name: a.name.clone(),
+            class: a.class.clone(),
+            department: a.department.clone(),
+            location: a.location.clone(),
+            owner: a.owner.clone(),
+            asset_id: a.asset_id.clone(),
+            udi: a.udi.clone(),
+            notes: a.notes.clone(),
+            line: a.line as u64,
+        })
+        .collect();
+    store.replace_assets(&rows)?;
+    if !rows.is_empty() {
+        tracing::info!(devices = rows.len(), file = %cfg.identity.assets.display(), "asset list loaded");
+    }
+    Ok(IpPlan::new(
+        assets.iter().map(|a| (a.mac, a.ip, a.line)),
+        cfg.identity.static_cidrs(),
+    ))
+}
 
 /// A sensor whose events go to a writer thread on the database.
 pub struct Session {
@@ -68,12 +105,14 @@ impl Session {
     /// Starts the writer thread on `store` (opened with
     /// [`Store::open_writer`], which takes the database's write lock) and
     /// the sensor feeding it, as `cfg` asks for in `mode`.
-    pub fn start(cfg: &Config, store: Store, mode: Mode) -> Result<Session> {
+    pub fn start(cfg: &Config, mut store: Store, mode: Mode) -> Result<Session> {
         let first_flow_id = store.next_flow_id()?;
+        let mut opts = SensorOptions::from_config(cfg, mode, first_flow_id);
+        opts.pipeline.plan = load_assets(cfg, &mut store)?;
         let (tx, rx) = crossbeam_channel::bounded(cfg.store.channel_capacity.max(1));
         let writer = store.spawn_writer(rx, cfg.store.batch_rows)?;
         let sinks = vec![SinkSpec::new(STORE_SINK, tx, Delivery::Authority)];
-        let sensor = Sensor::from_config(cfg, mode, first_flow_id, sinks)?;
+        let sensor = Sensor::new(&opts, sinks)?;
         Ok(Session { sensor, writer })
     }
 

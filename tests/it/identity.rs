@@ -223,3 +223,203 @@ fn vendors_equal_the_ieee_registry_and_medical_makers_are_flagged() {
     let dell = query(&db, &["devices", "--json", "--vendor", "dell"]);
     assert!(!dell.is_empty() && dell.iter().all(|d| d["vendor"] == "Dell Inc."));
 }
+
+/// Option bytes as medtap keeps a name: trailing NULs dropped (RFC 2132 §2).
+fn name_bytes(b: &[u8]) -> Vec<u8> {
+    let end = b.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+    b[..end].to_vec()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Every DHCP message medtap stored for the real-client captures (udhcpc,
+/// dhclient, a decline and an inform, hostile names) equals tshark's
+/// dissection of the same frame: type, xid, client MAC, addresses, lease,
+/// host name, vendor class, client id and parameter list — the names
+/// compared byte for byte (medtap keeps them verbatim; `\xHH` for bytes
+/// that are not UTF-8, undone by `text::unescape`).
+#[test]
+fn dhcp_messages_in_the_database_equal_tshark_on_real_clients() {
+    if !common::require_tools("identity::dhcp_vs_tshark", &["tshark"]) {
+        return;
+    }
+    let mut compared = 0;
+    for name in [
+        "dhcp_udhcpc.pcap",
+        "dhcp_dhclient.pcap",
+        "dhcp_decline_inform.pcap",
+        "dhcp_hostile.pcap",
+        "arp_takeover.pcap",
+    ] {
+        let pcap = capture(name);
+        let truth = crate::identity_captures::tshark_dhcp(&pcap);
+        let (_dir, db) = analyzed(&[&pcap], None);
+        let rows: Vec<Vec<Option<String>>> = sql(
+            &db,
+            "SELECT CAST(op AS TEXT), CAST(msg_type AS TEXT), CAST(xid AS TEXT), client_mac,
+                    ciaddr, yiaddr, requested_ip, server_id, CAST(lease_secs AS TEXT),
+                    hostname, vendor_class, client_id, fingerprint
+             FROM dhcp_messages ORDER BY ts_us, id",
+        );
+        assert_eq!(rows.len(), truth.len(), "{name}: one row per DHCP frame");
+        for (r, t) in rows.iter().zip(&truth) {
+            let ip = |a: std::net::Ipv4Addr| (!a.is_unspecified()).then(|| a.to_string());
+            let text = |v: &Option<String>| v.as_deref().map(medtap::proto::text::unescape);
+            let want = (
+                Some(t.op.to_string()),
+                t.msg_type.map(|m| m.to_string()),
+                Some(t.xid.to_string()),
+                Some(t.client_mac.to_string()),
+                ip(t.ciaddr),
+                ip(t.yiaddr),
+                t.requested_ip.map(|a| a.to_string()),
+                t.server_id.map(|a| a.to_string()),
+                t.lease_time.map(|s| s.to_string()),
+            );
+            let got = (
+                r[0].clone(),
+                r[1].clone(),
+                r[2].clone(),
+                r[3].clone(),
+                r[4].clone(),
+                r[5].clone(),
+                r[6].clone(),
+                r[7].clone(),
+                r[8].clone(),
+            );
+            assert_eq!(got, want, "{name} frame {}", t.frame);
+            assert_eq!(text(&r[9]), t.hostname.as_deref().map(name_bytes), "{name} frame {} hostname", t.frame);
+            assert_eq!(text(&r[10]), t.vendor_class.clone(), "{name} frame {} vendor class", t.frame);
+            assert_eq!(r[11], t.client_id.as_deref().map(hex), "{name} frame {} client id", t.frame);
+            let prl = (!t.param_list.is_empty()).then(|| {
+                t.param_list.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
+            });
+            assert_eq!(r[12], prl, "{name} frame {} parameter list", t.frame);
+            compared += 1;
+        }
+    }
+    // udhcpc 7, dhclient 5, decline/inform 12, hostile 10, takeover 4.
+    assert_eq!(compared, 38, "messages compared");
+}
+
+/// Hostile names (escape sequences, newlines, quotes, SQL, invalid UTF-8)
+/// are stored as sent and never reach a terminal raw; JSON stays valid.
+#[test]
+fn hostile_dhcp_names_are_stored_verbatim_and_printed_escaped() {
+    use crate::identity_captures::{HOSTILE_HOST, HOSTILE_VENDOR};
+    let pcap = capture("dhcp_hostile.pcap");
+    let (_dir, db) = analyzed(&[&pcap], None);
+    let stored: Vec<Vec<String>> = sql(
+        &db,
+        "SELECT value FROM device_names WHERE kind = 'hostname' ORDER BY first_seen_us",
+    );
+    let first = medtap::proto::text::unescape(&stored[0][0]);
+    assert_eq!(first, name_bytes(HOSTILE_HOST), "stored as sent");
+    let vendors: Vec<Vec<String>> =
+        sql(&db, "SELECT value FROM device_names WHERE kind = 'dhcp_vendor_class'");
+    assert!(vendors
+        .iter()
+        .any(|v| medtap::proto::text::unescape(&v[0]) == HOSTILE_VENDOR));
+    let tables: i64 = sql::<i64>(&db, "SELECT count(*) FROM sqlite_master WHERE name = 'devices'")[0][0];
+    assert_eq!(tables, 1, "the SQL in the names did nothing");
+    for args in [
+        vec!["devices"],
+        vec!["devices", "--json"],
+        vec!["device", "dc:a6:32:82:00:66"],
+        vec!["device", "dc:a6:32:82:00:66", "--json"],
+        vec!["dhcp"],
+        vec!["dhcp", "--json"],
+        vec!["devices", "export"],
+        vec!["devices", "export", "--format", "json"],
+    ] {
+        let out = common::run_ok(common::medtap().args(&args).arg("--db").arg(&db));
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).expect("UTF-8 output");
+        let raw = text
+            .chars()
+            .find(|&c| (c.is_control() && c != '\n') || ('\u{2028}'..='\u{202e}').contains(&c));
+        assert_eq!(raw, None, "{args:?} printed a raw control character");
+        assert!(text.contains("pump-07"), "{args:?} shows the name: {text}");
+        if args.contains(&"--json") || args.contains(&"json") {
+            for line in text.lines() {
+                serde_json::from_str::<Value>(line).unwrap();
+            }
+        }
+    }
+}
+
+/// The asset list: registered devices carry their fields, the others are
+/// listed by `--unregistered`; the IP plan is checked (a laptop on a
+/// monitor's registered address, an unassigned static address).
+#[test]
+fn the_asset_list_registers_devices_and_its_ip_plan_is_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let assets = dir.path().join("assets.toml");
+    std::fs::write(
+        &assets,
+        r#"
+[[device]]
+mac = "44:4B:5D:82:00:04"
+ip = "10.82.0.104"
+name = "ICU bed 4 monitor"
+class = "patient_monitor"
+department = "ICU"
+location = "Building 2, room 204"
+udi = "(01)00884838035210"
+
+[[device]]
+mac = "f4:bd:9e:82:00:01"
+ip = "10.82.0.1"
+name = "core router"
+class = "network_device"
+"#,
+    )
+    .unwrap();
+    let config = format!(
+        "[identity]\nassets = {:?}\nstatic_networks = [\"10.82.0.0/25\"]\n",
+        assets.display().to_string()
+    );
+    let (_d, db) = analyzed(&[&capture("arp_takeover.pcap")], Some(&config));
+    let all = query(&db, &["devices", "--json"]);
+    let ge = all.iter().find(|d| d["mac"] == "44:4b:5d:82:00:04").unwrap();
+    assert_eq!(ge["registered"], true);
+    assert_eq!(ge["asset"]["name"], "ICU bed 4 monitor");
+    assert_eq!(ge["asset"]["department"], "ICU");
+    let unregistered = query(&db, &["devices", "--json", "--unregistered"]);
+    let macs: BTreeSet<&str> = unregistered.iter().map(|d| d["mac"].as_str().unwrap()).collect();
+    assert_eq!(macs, BTreeSet::from(["98:e7:43:82:00:0b", "b8:27:eb:82:00:0c"]));
+    let theft: Vec<Vec<Option<String>>> = sql(
+        &db,
+        "SELECT device, ip, other_mac FROM device_events WHERE kind = 'ip_theft' ORDER BY ts_us",
+    );
+    let s = |v: &str| Some(v.to_string());
+    assert!(
+        theft.contains(&vec![s("98:e7:43:82:00:0b"), s("10.82.0.104"), s("44:4b:5d:82:00:04")]),
+        "the laptop on the monitor's registered address: {theft:?}"
+    );
+    assert!(
+        theft.contains(&vec![s("b8:27:eb:82:00:0c"), s("10.82.0.60"), None]),
+        "an address of the static network no asset holds: {theft:?}"
+    );
+    // The register export: the 6.3 a) columns, one row per device.
+    let out = common::run_ok(common::medtap().args(["devices", "export", "--db"]).arg(&db));
+    let csv_text = String::from_utf8(out.stdout).unwrap();
+    let mut r = csv::Reader::from_reader(csv_text.as_bytes());
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header,
+        ["type", "manufacturer", "ip", "mac", "unique_id", "name", "hostname", "department",
+         "location", "registered", "first_seen", "last_seen"]
+    );
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), all.len());
+    let ge_row = rows.iter().find(|r| &r[3] == "44:4b:5d:82:00:04").unwrap();
+    assert_eq!(
+        ge_row.iter().take(10).collect::<Vec<_>>(),
+        ["patient_monitor", "GE Healthcare", "10.82.0.104", "44:4b:5d:82:00:04",
+         "(01)00884838035210", "ICU bed 4 monitor", "carescape-b450", "ICU",
+         "Building 2, room 204", "true"]
+    );
+}

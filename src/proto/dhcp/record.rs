@@ -11,19 +11,24 @@ use crate::time::Micros;
 use std::fmt::{self, Write as _};
 use std::net::Ipv4Addr;
 
-/// Longest host name kept (bytes of kept text); option 12 holds at most
-/// 255 bytes.
-pub const MAX_HOSTNAME: usize = 255;
+/// Longest text kept of one option's bytes: a DHCPv4 option holds at
+/// most 255 bytes, and a byte that is not UTF-8 is kept as the four
+/// characters `\xHH`, so 4 × 255 keeps every option whole: what was sent
+/// is stored, never cut.
+const MAX_OPTION_TEXT: usize = 4 * 255;
+/// Longest host name kept (bytes of kept text): all of option 12.
+pub const MAX_HOSTNAME: usize = MAX_OPTION_TEXT;
 /// Longest vendor class kept.
-pub const MAX_VENDOR_CLASS: usize = 255;
+pub const MAX_VENDOR_CLASS: usize = MAX_OPTION_TEXT;
 /// Longest domain name kept.
-pub const MAX_DOMAIN_NAME: usize = 255;
+pub const MAX_DOMAIN_NAME: usize = MAX_OPTION_TEXT;
 /// Longest client FQDN kept.
-pub const MAX_FQDN: usize = 255;
+pub const MAX_FQDN: usize = MAX_OPTION_TEXT;
 /// Longest user class kept.
-pub const MAX_USER_CLASS: usize = 255;
-/// Longest relay circuit or remote ID kept (text, or `0x` and hex).
-pub const MAX_RELAY_ID: usize = 255;
+pub const MAX_USER_CLASS: usize = MAX_OPTION_TEXT;
+/// Longest relay circuit or remote ID kept (text, or `0x` and hex of a
+/// whole 255-byte sub-option).
+pub const MAX_RELAY_ID: usize = MAX_OPTION_TEXT;
 /// Longest client identifier kept, in hex digits: all of a 255-byte option.
 pub const MAX_CLIENT_ID: usize = 510;
 /// Longest fingerprint: 255 codes of up to 3 digits with commas (1019)

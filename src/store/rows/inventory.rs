@@ -473,6 +473,8 @@ pub struct ExportRow {
     pub unique_id: Option<String>,
     /// Asset name.
     pub name: Option<String>,
+    /// The name the device gives itself (DHCP host name).
+    pub hostname: Option<String>,
     /// Department.
     pub department: Option<String>,
     /// Location.
@@ -487,13 +489,14 @@ pub struct ExportRow {
 
 impl ExportRow {
     /// The column names, in order.
-    pub const COLUMNS: [&'static str; 11] = [
+    pub const COLUMNS: [&'static str; 12] = [
         "type",
         "manufacturer",
         "ip",
         "mac",
         "unique_id",
         "name",
+        "hostname",
         "department",
         "location",
         "registered",
@@ -512,6 +515,7 @@ impl ExportRow {
             mac: d.mac.clone(),
             unique_id: field(|a| &a.udi).or_else(|| field(|a| &a.asset_id)),
             name: field(|a| &a.name),
+            hostname: d.names.hostname.clone(),
             department: field(|a| &a.department),
             location: field(|a| &a.location),
             registered: d.registered,
@@ -530,6 +534,7 @@ impl ExportRow {
             o(&self.mac),
             o(&self.unique_id),
             o(&self.name),
+            o(&self.hostname),
             o(&self.department),
             o(&self.location),
             self.registered.to_string(),
