@@ -20,6 +20,7 @@
 #   udhcpc       - busybox's DHCP client: host name / vendor class / hostile option bytes, renew, DECLINE
 #   isc-dhcp-client - ISC dhclient: the second real DHCP client of the identity captures
 #   iputils-arping - gratuitous ARP, ARP replies and RFC 5227 probes for the ARP takeover capture
+#   ieee-data    - the IEEE MAC registry CSVs: ground truth of the vendor test (rules/oui.tsv is made from them)
 set -euo pipefail
 
 # A Rust toolchain (1.89 or newer: std file locks). Debian 12's own rustc is too old for the
@@ -32,7 +33,7 @@ fi
 
 packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-config dcmtk
   python3-hl7 mosquitto mosquitto-clients systemd util-linux mount dnsmasq-base udhcpc
-  isc-dhcp-client iputils-arping)
+  isc-dhcp-client iputils-arping ieee-data)
 
 missing=()
 for p in "${packages[@]}"; do

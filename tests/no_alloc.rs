@@ -359,3 +359,29 @@ fn vendor_lookup_allocates_nothing() {
     assert!(found > blocks * 9 / 10, "{found} of {blocks}");
     assert_eq!(allocs() - before, 0, "a vendor lookup allocated");
 }
+
+/// DHCP allocates for each message's record (a handful of kept names)
+/// and for the names it reports again, never for the packets around it:
+/// the ARP, ICMP and UDP of the same captures allocate nothing.
+#[test]
+fn dhcp_allocates_per_message_not_per_packet() {
+    let data = common::root().join("tests/data/identity");
+    let mut frames = Vec::new();
+    for f in ["dhcp_udhcpc.pcap", "dhcp_dhclient.pcap", "dhcp_decline_inform.pcap", "arp_takeover.pcap"] {
+        frames.extend(common::read_frames(&data.join(f)).1);
+    }
+    let (mut p, drain) = sensor();
+    count_allocs(&mut p, LinkType::Ethernet, &frames, 0);
+    let before = p.counters().dhcp_messages;
+    let allocs = count_allocs(&mut p, LinkType::Ethernet, &frames, 3600 * SECOND)
+        + count_allocs(&mut p, LinkType::Ethernet, &frames[..1], 2 * 3600 * SECOND);
+    let messages = p.counters().dhcp_messages - before;
+    p.finish("test");
+    drain.join().unwrap();
+    eprintln!("{} frames, {messages} DHCP messages, {allocs} allocations", frames.len());
+    assert!(messages >= 28 && frames.len() > 3 * messages as usize);
+    assert!(
+        allocs / messages <= 24,
+        "{allocs} allocations for {messages} DHCP messages"
+    );
+}
