@@ -29,3 +29,24 @@ echo "== MQTT sessions"
 echo "== status"
 ./target/release/medtap status --db "$db"
 echo "(database: $db)"
+
+# Device identity: real DHCP clients (udhcpc, dhclient) against dnsmasq, an
+# address taken over by gratuitous ARP, with the example asset list and one
+# statically planned range.
+id_db="$(dirname "$db")/identity.db"
+id_cfg="$(dirname "$db")/identity.toml"
+printf '[identity]\nassets = "%s"\nstatic_networks = ["10.82.0.0/26"]\n' \
+  "$PWD/config/examples/assets.toml" >"$id_cfg"
+./target/release/medtap analyze tests/data/identity/dhcp_udhcpc.pcap tests/data/identity/dhcp_dhclient.pcap \
+  tests/data/identity/arp_takeover.pcap --config "$id_cfg" --db "$id_db"
+echo "== devices (identity captures, example asset list)"
+./target/release/medtap devices --db "$id_db"
+echo "== DHCP transactions"
+./target/release/medtap dhcp --db "$id_db"
+echo "== one device: the monitor whose address a laptop took"
+./target/release/medtap device 10.82.0.104 --db "$id_db"
+echo "== the laptop"
+./target/release/medtap device 98:e7:43:82:00:0b --db "$id_db"
+echo "== the asset register (DB3205/T 6.3 a)"
+./target/release/medtap devices export --db "$id_db"
+echo "(database: $id_db)"

@@ -275,7 +275,7 @@ impl Inventory {
         match view.network {
             Network::Ip(ip) => self.observe_ip(mac, ip.src, ts, emit),
             Network::Arp(arp) => {
-                if self.seen(DeviceKey::Mac(mac), ts, Evidence::ArpRequest, emit).is_some() {
+                if self.seen(DeviceKey::Mac(mac), ts, arp_evidence(&arp), emit).is_some() {
                     self.observe_arp(&arp, ts, emit);
                 }
             }
@@ -419,7 +419,7 @@ impl Inventory {
             if local && !d.owns(src) {
                 let key = DeviceKey::Ip(src);
                 if let Some(j) = self.seen(key, ts, Evidence::IpPacket, emit) {
-                    self.bind(j, src, ts, IpSource::Ip, emit);
+                    self.bind(j, src, ts, (IpSource::Ip, Evidence::IpPacket), emit);
                 }
             }
             return;
@@ -443,15 +443,9 @@ impl Inventory {
         if !unicast(ip) {
             return;
         }
-        let Some(i) = self.seen(DeviceKey::Mac(sender), ts, Evidence::ArpRequest, emit) else {
+        let evidence = arp_evidence(arp);
+        let Some(i) = self.seen(DeviceKey::Mac(sender), ts, evidence, emit) else {
             return;
-        };
-        let evidence = if arp.sender_ip == arp.target_ip {
-            Evidence::GratuitousArp
-        } else if arp.operation == 2 {
-            Evidence::ArpReply
-        } else {
-            Evidence::ArpRequest
         };
         self.note_arp_claim(i, ip, ts, evidence, emit);
         self.claim(i, sender, ip, ts, IpSource::Arp, evidence, None, emit);
@@ -515,7 +509,7 @@ impl Inventory {
         lease_until: Option<Micros>,
         emit: &mut dyn FnMut(DeviceEvent),
     ) {
-        let new = self.bind(i, ip, ts, source, emit);
+        let new = self.bind(i, ip, ts, (source, evidence), emit);
         if self.devices[i].role == Some(Role::Router) && source == IpSource::Ip {
             return;
         }
@@ -563,7 +557,7 @@ impl Inventory {
         i: usize,
         ip: IpAddr,
         ts: Micros,
-        source: IpSource,
+        (source, evidence): (IpSource, Evidence),
         emit: &mut dyn FnMut(DeviceEvent),
     ) -> bool {
         let d = &mut self.devices[i];
@@ -587,7 +581,7 @@ impl Inventory {
                 self.become_router(i, mac, ts, detail, emit);
                 // The host whose packet showed it, too.
                 if let Some(j) = self.seen(DeviceKey::Ip(ip), ts, Evidence::IpPacket, emit) {
-                    self.bind(j, ip, ts, IpSource::Ip, emit);
+                    self.bind(j, ip, ts, (IpSource::Ip, Evidence::IpPacket), emit);
                 }
             }
             return false;
@@ -609,7 +603,7 @@ impl Inventory {
         d.ips[target] = Some(slot);
         let key = d.key;
         emit(DeviceEvent::Ip(ip_record(key, &slot)));
-        let mut c = ChangeRecord::new(ts, key, ChangeKind::NewIp, evidence_of(source));
+        let mut c = ChangeRecord::new(ts, key, ChangeKind::NewIp, evidence);
         c.ip = Some(ip);
         emit(DeviceEvent::Change(Box::new(c)));
         true
@@ -649,7 +643,7 @@ impl Inventory {
                 continue;
             }
             if let Some(j) = self.seen(DeviceKey::Ip(s.ip), s.first, Evidence::IpPacket, emit) {
-                self.bind(j, s.ip, s.first, IpSource::Ip, emit);
+                self.bind(j, s.ip, s.first, (IpSource::Ip, Evidence::IpPacket), emit);
                 let h = &mut self.devices[j];
                 h.last = h.last.max(s.last);
             }
@@ -803,11 +797,14 @@ fn theft(key: DeviceKey, ip: IpAddr, ts: Micros, evidence: Evidence, breach: Bre
     c
 }
 
-fn evidence_of(source: IpSource) -> Evidence {
-    match source {
-        IpSource::Ip => Evidence::IpPacket,
-        IpSource::Arp => Evidence::ArpRequest,
-        IpSource::Dhcp => Evidence::Dhcp,
+/// What kind of ARP packet `arp` is.
+fn arp_evidence(arp: &Arp) -> Evidence {
+    if arp.sender_ip == arp.target_ip {
+        Evidence::GratuitousArp
+    } else if arp.operation == 2 {
+        Evidence::ArpReply
+    } else {
+        Evidence::ArpRequest
     }
 }
 
