@@ -3,8 +3,6 @@
 //! allocation per packet.
 
 use crate::app::{AppCounters, AppEvent, AppLayer, Segment};
-use crate::kinds::Anomaly;
-use crate::proto::dhcp;
 use crate::capture::Frame;
 use crate::config::Config;
 use crate::decode::{decode, DecodeErrorKind, LinkType, Network, Transport};
@@ -17,8 +15,10 @@ use crate::event::Held;
 use crate::event::{Backpressure, Event, EventSender};
 use crate::flow::table::FlowPacket;
 use crate::flow::{FlowCounters, FlowTable, Timeouts};
+use crate::kinds::Anomaly;
 use crate::net::Cidr;
 use crate::policy::Detections;
+use crate::proto::dhcp;
 use crate::stats::StatsRecord;
 use crate::time::{Micros, SECOND};
 

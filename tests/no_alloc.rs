@@ -367,7 +367,12 @@ fn vendor_lookup_allocates_nothing() {
 fn dhcp_allocates_per_message_not_per_packet() {
     let data = common::root().join("tests/data/identity");
     let mut frames = Vec::new();
-    for f in ["dhcp_udhcpc.pcap", "dhcp_dhclient.pcap", "dhcp_decline_inform.pcap", "arp_takeover.pcap"] {
+    for f in [
+        "dhcp_udhcpc.pcap",
+        "dhcp_dhclient.pcap",
+        "dhcp_decline_inform.pcap",
+        "arp_takeover.pcap",
+    ] {
         frames.extend(common::read_frames(&data.join(f)).1);
     }
     let (mut p, drain) = sensor();
@@ -378,7 +383,10 @@ fn dhcp_allocates_per_message_not_per_packet() {
     let messages = p.counters().dhcp_messages - before;
     p.finish("test");
     drain.join().unwrap();
-    eprintln!("{} frames, {messages} DHCP messages, {allocs} allocations", frames.len());
+    eprintln!(
+        "{} frames, {messages} DHCP messages, {allocs} allocations",
+        frames.len()
+    );
     assert!(messages >= 28 && frames.len() > 3 * messages as usize);
     assert!(
         allocs / messages <= 24,

@@ -47,7 +47,11 @@ pub fn run(a: DeviceArgs) -> Result<ExitCode> {
         }
     };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "device      {}", o(&dev.mac.clone().or(Some(dev.key.clone()))))?;
+    writeln!(
+        out,
+        "device      {}",
+        o(&dev.mac.clone().or(Some(dev.key.clone())))
+    )?;
     writeln!(out, "name        {}", escape(&display_name(dev)))?;
     writeln!(out, "vendor      {}", escape(&vendor_cell(dev)))?;
     writeln!(out, "role        {}", o(&dev.role))?;
@@ -58,8 +62,13 @@ pub fn run(a: DeviceArgs) -> Result<ExitCode> {
     let n = &dev.names;
     writeln!(out, "hostname    {}", o(&n.hostname))?;
     writeln!(out, "fqdn        {}", o(&n.fqdn))?;
-    writeln!(out, "dhcp        vendor class {}; fingerprint {}; client id {}",
-        o(&n.dhcp_vendor_class), o(&n.dhcp_fingerprint), o(&n.dhcp_client_id))?;
+    writeln!(
+        out,
+        "dhcp        vendor class {}; fingerprint {}; client id {}",
+        o(&n.dhcp_vendor_class),
+        o(&n.dhcp_fingerprint),
+        o(&n.dhcp_client_id)
+    )?;
     writeln!(out, "dicom AEs   {}", list(&n.dicom_ae_titles))?;
     writeln!(out, "hl7 apps    {}", list(&n.hl7_apps))?;
     writeln!(out, "mqtt ids    {}", list(&n.mqtt_client_ids))?;
@@ -84,20 +93,38 @@ pub fn run(a: DeviceArgs) -> Result<ExitCode> {
     println!("\naddresses");
     table::print(
         &["ip", "source", "first_seen", "last_seen"],
-        d.addresses
-            .iter()
-            .map(|r| vec![r.ip.clone(), r.source.clone(), r.first_seen.clone(), r.last_seen.clone()]),
+        d.addresses.iter().map(|r| {
+            vec![
+                r.ip.clone(),
+                r.source.clone(),
+                r.first_seen.clone(),
+                r.last_seen.clone(),
+            ]
+        }),
     )?;
     println!("\nnames");
     table::print(
         &["kind", "value", "first_seen", "last_seen"],
         d.name_history.iter().map(|r| {
-            vec![r.kind.clone(), r.value.clone(), r.first_seen.clone(), r.last_seen.clone()]
+            vec![
+                r.kind.clone(),
+                r.value.clone(),
+                r.first_seen.clone(),
+                r.last_seen.clone(),
+            ]
         }),
     )?;
     println!("\npeers");
     table::print(
-        &["role", "protocol", "peer_ip", "peer_mac", "flows", "first_seen", "last_seen"],
+        &[
+            "role",
+            "protocol",
+            "peer_ip",
+            "peer_mac",
+            "flows",
+            "first_seen",
+            "last_seen",
+        ],
         d.peers.iter().map(|p| {
             vec![
                 p.role.clone(),
@@ -112,7 +139,16 @@ pub fn run(a: DeviceArgs) -> Result<ExitCode> {
     )?;
     println!("\nevents");
     table::print(
-        &["time", "kind", "ip", "other_mac", "evidence", "held_by", "held_until", "detail"],
+        &[
+            "time",
+            "kind",
+            "ip",
+            "other_mac",
+            "evidence",
+            "held_by",
+            "held_until",
+            "detail",
+        ],
         d.events.iter().map(|e| {
             let s = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
             vec![

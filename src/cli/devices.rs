@@ -68,7 +68,14 @@ pub fn run(a: DevicesArgs) -> Result<ExitCode> {
     }
     table::print(
         &[
-            "mac", "ips", "vendor", "name", "registered", "protocols", "first_seen", "last_seen",
+            "mac",
+            "ips",
+            "vendor",
+            "name",
+            "registered",
+            "protocols",
+            "first_seen",
+            "last_seen",
         ],
         rows.iter().map(|d| {
             vec![

@@ -26,8 +26,16 @@ pub fn run(a: DhcpArgs) -> Result<ExitCode> {
     let o = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     table::print(
         &[
-            "start", "client_mac", "xid", "types", "hostname", "vendor_class", "fingerprint",
-            "leased_ip", "server", "relay",
+            "start",
+            "client_mac",
+            "xid",
+            "types",
+            "hostname",
+            "vendor_class",
+            "fingerprint",
+            "leased_ip",
+            "server",
+            "relay",
         ],
         rows.iter().map(|t| {
             let relay = match (&t.relay, &t.relay_circuit_id, &t.relay_remote_id) {

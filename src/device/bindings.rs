@@ -202,7 +202,10 @@ mod tests {
         }
         // The holder defends (RFC 5227): no conflict; the newcomer insists
         // within the window: not reported again.
-        assert_eq!(b.claim(IP, mac(1), IpSource::Arp, 3 * SECOND, None), Claim::Held);
+        assert_eq!(
+            b.claim(IP, mac(1), IpSource::Arp, 3 * SECOND, None),
+            Claim::Held
+        );
         assert_eq!(
             b.claim(IP, mac(2), IpSource::Arp, 4 * SECOND, None),
             Claim::Repeated
@@ -241,7 +244,13 @@ mod tests {
         ));
         // The server hands the address to another client: no conflict.
         assert!(matches!(
-            b.claim(IP, mac(3), IpSource::Dhcp, HOLD + 2 * SECOND, Some(3 * HOLD)),
+            b.claim(
+                IP,
+                mac(3),
+                IpSource::Dhcp,
+                HOLD + 2 * SECOND,
+                Some(3 * HOLD)
+            ),
             Claim::Taken { from: Some(_) }
         ));
         assert!(!b.release(&IP, mac(1)), "not its address any more");
@@ -254,7 +263,10 @@ mod tests {
         let mut b = Bindings::new(1);
         b.claim(IP, mac(1), IpSource::Ip, 0, None);
         let other: IpAddr = "10.0.0.6".parse().unwrap();
-        assert_eq!(b.claim(other, mac(2), IpSource::Ip, 0, None), Claim::Untracked);
+        assert_eq!(
+            b.claim(other, mac(2), IpSource::Ip, 0, None),
+            Claim::Untracked
+        );
         assert_eq!(b.untracked(), 1);
     }
 }

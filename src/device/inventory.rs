@@ -275,7 +275,10 @@ impl Inventory {
         match view.network {
             Network::Ip(ip) => self.observe_ip(mac, ip.src, ts, emit),
             Network::Arp(arp) => {
-                if self.seen(DeviceKey::Mac(mac), ts, arp_evidence(&arp), emit).is_some() {
+                if self
+                    .seen(DeviceKey::Mac(mac), ts, arp_evidence(&arp), emit)
+                    .is_some()
+                {
                     self.observe_arp(&arp, ts, emit);
                 }
             }
@@ -307,7 +310,16 @@ impl Inventory {
                     Some(s) if s != u32::MAX => ts.saturating_add(i64::from(s) * SECOND),
                     _ => Micros::MAX,
                 };
-                self.claim(i, client, ip, ts, IpSource::Dhcp, Evidence::Dhcp, Some(until), emit);
+                self.claim(
+                    i,
+                    client,
+                    ip,
+                    ts,
+                    IpSource::Dhcp,
+                    Evidence::Dhcp,
+                    Some(until),
+                    emit,
+                );
             }
             return;
         }
@@ -327,7 +339,8 @@ impl Inventory {
             Some(dhcp_type::RELEASE) => {
                 if let Some(ip) = m.ciaddr {
                     if self.bindings.release(&ip, client) {
-                        let mut c = ChangeRecord::new(ts, key, ChangeKind::IpReleased, Evidence::Dhcp);
+                        let mut c =
+                            ChangeRecord::new(ts, key, ChangeKind::IpReleased, Evidence::Dhcp);
                         c.ip = Some(ip);
                         emit(DeviceEvent::Change(Box::new(c)));
                     }
@@ -429,7 +442,16 @@ impl Inventory {
             self.become_router(i, mac, ts, detail, emit);
             return;
         }
-        self.claim(i, mac, src, ts, IpSource::Ip, Evidence::IpPacket, None, emit);
+        self.claim(
+            i,
+            mac,
+            src,
+            ts,
+            IpSource::Ip,
+            Evidence::IpPacket,
+            None,
+            emit,
+        );
     }
 
     /// An ARP packet: the sender claims its address (a probe, with sender
@@ -515,11 +537,15 @@ impl Inventory {
         }
         let key = self.devices[i].key;
         if let Claim::Conflict(holder) = self.bindings.claim(ip, mac, source, ts, lease_until) {
-            emit(DeviceEvent::Change(Box::new(self.conflict(key, ip, ts, evidence, &holder))));
+            emit(DeviceEvent::Change(Box::new(
+                self.conflict(key, ip, ts, evidence, &holder),
+            )));
         }
         if new {
             if let Some(breach) = self.plan.check(mac, ip) {
-                emit(DeviceEvent::Change(Box::new(theft(key, ip, ts, evidence, breach))));
+                emit(DeviceEvent::Change(Box::new(theft(
+                    key, ip, ts, evidence, breach,
+                ))));
             }
         }
     }
@@ -569,7 +595,9 @@ impl Inventory {
             && d.role.is_none()
             && matches!(d.key, DeviceKey::Mac(_))
             && d.ips.iter().all(|s| {
-                s.is_some_and(|s| s.source == IpSource::Ip && ts.saturating_sub(s.last) <= ROUTER_WINDOW)
+                s.is_some_and(|s| {
+                    s.source == IpSource::Ip && ts.saturating_sub(s.last) <= ROUTER_WINDOW
+                })
             });
         if forwarding {
             if let DeviceKey::Mac(mac) = d.key {
@@ -668,7 +696,9 @@ impl Inventory {
         let found = if kind.single() {
             d.names.iter().position(same_kind)
         } else {
-            d.names.iter().position(|n| n.is_some_and(|n| n.kind == kind && n.hash == hash))
+            d.names
+                .iter()
+                .position(|n| n.is_some_and(|n| n.kind == kind && n.hash == hash))
         };
         let changed = match found.and_then(|p| d.names[p]) {
             Some(n) if n.hash == hash => {
@@ -780,7 +810,13 @@ impl Inventory {
 }
 
 /// A device event for a breach of the IP plan.
-fn theft(key: DeviceKey, ip: IpAddr, ts: Micros, evidence: Evidence, breach: Breach) -> ChangeRecord {
+fn theft(
+    key: DeviceKey,
+    ip: IpAddr,
+    ts: Micros,
+    evidence: Evidence,
+    breach: Breach,
+) -> ChangeRecord {
     let mut c = ChangeRecord::new(ts, key, ChangeKind::IpTheft, evidence);
     c.ip = Some(ip);
     let detail = match breach {

@@ -114,8 +114,16 @@ mod tests {
             Some(Breach::OffRegisteredIp(ip("10.1.0.5"), 3)),
             "off its address, even inside the static network"
         );
-        assert_eq!(plan.check(pump, ip("fe80::1")), None, "link-local v6 is no breach");
-        assert_eq!(plan.check(laptop, ip("10.2.0.7")), None, "unplanned, unregistered");
+        assert_eq!(
+            plan.check(pump, ip("fe80::1")),
+            None,
+            "link-local v6 is no breach"
+        );
+        assert_eq!(
+            plan.check(laptop, ip("10.2.0.7")),
+            None,
+            "unplanned, unregistered"
+        );
         assert!(plan.registers_mac(&pump) && !plan.registers_mac(&laptop));
     }
 }

@@ -117,7 +117,10 @@ fn a_takeover_of_a_leased_address_is_one_conflict_naming_both_macs() {
         .collect();
     assert_eq!(
         binds,
-        vec![(DeviceKey::Mac(A), IpSource::Dhcp), (DeviceKey::Mac(B), IpSource::Arp)]
+        vec![
+            (DeviceKey::Mac(A), IpSource::Dhcp),
+            (DeviceKey::Mac(B), IpSource::Arp)
+        ]
     );
 }
 
@@ -125,7 +128,10 @@ fn a_takeover_of_a_leased_address_is_one_conflict_naming_both_macs() {
 fn an_arp_probe_claims_nothing_and_a_release_frees_the_address() {
     let mut inv = inventory(IpPlan::default());
     let mut ev = feed(&mut inv, &[(0, arp(1, B, "0.0.0.0", "10.0.0.7"))]);
-    assert!(ev.iter().all(|e| !matches!(e, DeviceEvent::Ip(_))), "a probe binds nothing");
+    assert!(
+        ev.iter().all(|e| !matches!(e, DeviceEvent::Ip(_))),
+        "a probe binds nothing"
+    );
     inv.observe_dhcp(1, &ack(A, "10.0.0.7", 60), &mut |e| ev.push(e));
     let release = DhcpEvidence {
         client: Some(A),
@@ -176,7 +182,10 @@ fn a_mac_forwarding_many_sources_becomes_a_router_and_its_hosts_are_kept_by_ip()
 #[test]
 fn an_off_subnet_source_makes_a_router_at_once() {
     let mut inv = inventory(IpPlan::default());
-    let ev = feed(&mut inv, &[(0, udp(R, "8.8.8.8")), (1, udp(R, "10.30.0.1"))]);
+    let ev = feed(
+        &mut inv,
+        &[(0, udp(R, "8.8.8.8")), (1, udp(R, "10.30.0.1"))],
+    );
     assert_eq!(changes(&ev, ChangeKind::RoleChange).len(), 1);
     assert!(ev.iter().any(|e| matches!(e,
         DeviceEvent::Seen(d) if d.key == DeviceKey::Ip("10.30.0.1".parse().unwrap()))));
@@ -202,7 +211,10 @@ fn claiming_many_addresses_in_arp_is_reported_once() {
 #[test]
 fn a_new_mac_on_the_gateway_address_is_a_gateway_claim() {
     let mut inv = inventory(IpPlan::default());
-    let mut frames = vec![(0, arp(2, R, "10.0.0.1", "10.0.0.50")), (1, udp(R, "1.1.1.1"))];
+    let mut frames = vec![
+        (0, arp(2, R, "10.0.0.1", "10.0.0.50")),
+        (1, udp(R, "1.1.1.1")),
+    ];
     frames.push((2, arp(2, B, "10.0.0.1", "10.0.0.50")));
     let ev = feed(&mut inv, &frames);
     let g = changes(&ev, ChangeKind::GatewayIpClaimed);
@@ -220,10 +232,10 @@ fn the_ip_plan_is_checked_on_each_new_binding() {
     let ev = feed(
         &mut inv,
         &[
-            (0, udp(A, "10.0.0.5")),  // as registered
-            (1, udp(B, "10.0.0.9")),  // unassigned in a static network
-            (2, udp(A, "10.0.0.6")),  // registered device off its address
-            (3, udp(A, "10.0.0.6")),  // same binding: not again
+            (0, udp(A, "10.0.0.5")),      // as registered
+            (1, udp(B, "10.0.0.9")),      // unassigned in a static network
+            (2, udp(A, "10.0.0.6")),      // registered device off its address
+            (3, udp(A, "10.0.0.6")),      // same binding: not again
             (HOLD_S, udp(B, "10.0.0.5")), // the registered address on another MAC
         ],
     );
@@ -260,14 +272,30 @@ fn dhcp_names_are_reported_once_per_refresh_and_a_new_hostname_is_an_event() {
     };
     inv.observe_dhcp(0, &req("monitor-1"), &mut |e| ev.push(e));
     inv.observe_dhcp(SECOND, &req("monitor-1"), &mut |e| ev.push(e));
-    let names = |ev: &[DeviceEvent]| ev.iter().filter(|e| matches!(e, DeviceEvent::Name(_))).count();
-    assert_eq!(names(&ev), 3, "hostname, vendor class, fingerprint once each");
-    inv.observe_dhcp(2 * SECOND, &req("\u{1b}[31mevil\nhost"), &mut |e| ev.push(e));
+    let names = |ev: &[DeviceEvent]| {
+        ev.iter()
+            .filter(|e| matches!(e, DeviceEvent::Name(_)))
+            .count()
+    };
+    assert_eq!(
+        names(&ev),
+        3,
+        "hostname, vendor class, fingerprint once each"
+    );
+    inv.observe_dhcp(2 * SECOND, &req("\u{1b}[31mevil\nhost"), &mut |e| {
+        ev.push(e)
+    });
     let h = changes(&ev, ChangeKind::HostnameChange);
     assert_eq!(h.len(), 1);
-    assert_eq!(h[0].detail.as_deref(), Some("\u{1b}[31mevil\nhost"), "kept verbatim");
+    assert_eq!(
+        h[0].detail.as_deref(),
+        Some("\u{1b}[31mevil\nhost"),
+        "kept verbatim"
+    );
     assert_eq!(names(&ev), 4);
-    inv.observe_dhcp(120 * SECOND, &req("\u{1b}[31mevil\nhost"), &mut |e| ev.push(e));
+    inv.observe_dhcp(120 * SECOND, &req("\u{1b}[31mevil\nhost"), &mut |e| {
+        ev.push(e)
+    });
     assert_eq!(names(&ev), 7, "reported again after the refresh period");
     assert_eq!(changes(&ev, ChangeKind::HostnameChange).len(), 1);
 }
@@ -280,7 +308,10 @@ fn a_full_table_counts_what_it_cannot_track() {
         local_networks: vec![],
         ..InventoryOptions::default()
     });
-    feed(&mut inv, &[(0, udp(A, "10.0.0.5")), (1, udp(B, "10.0.0.6"))]);
+    feed(
+        &mut inv,
+        &[(0, udp(A, "10.0.0.5")), (1, udp(B, "10.0.0.6"))],
+    );
     assert_eq!(inv.counters().devices, 1);
     assert_eq!(inv.counters().untracked, 1);
 }

@@ -205,6 +205,26 @@ impl HeapSize for AssociationRecord {
     }
 }
 
+impl HeapSize for crate::proto::dhcp::MessageRecord {
+    fn heap_bytes(&self) -> usize {
+        [
+            &self.hostname,
+            &self.vendor_class,
+            &self.fingerprint,
+            &self.client_id,
+            &self.fqdn,
+            &self.user_class,
+            &self.relay_circuit_id,
+            &self.relay_remote_id,
+            &self.domain_name,
+            &self.option_order,
+        ]
+        .into_iter()
+        .map(|s| s.as_ref().map_or(0, |s| s.len()))
+        .sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,25 +268,5 @@ mod tests {
         assert_eq!(gauge.bytes(), b_size);
         drop(b);
         assert_eq!(gauge.bytes(), 0);
-    }
-}
-
-impl HeapSize for crate::proto::dhcp::MessageRecord {
-    fn heap_bytes(&self) -> usize {
-        [
-            &self.hostname,
-            &self.vendor_class,
-            &self.fingerprint,
-            &self.client_id,
-            &self.fqdn,
-            &self.user_class,
-            &self.relay_circuit_id,
-            &self.relay_remote_id,
-            &self.domain_name,
-            &self.option_order,
-        ]
-        .into_iter()
-        .map(|s| s.as_ref().map_or(0, |s| s.len()))
-        .sum()
     }
 }

@@ -95,7 +95,10 @@ impl Store {
 
     /// Replaces the asset list snapshot (`assets` table) with `rows`: the
     /// list this session runs with, for the query commands.
-    pub fn replace_assets(&mut self, rows: &[super::rows::assets::AssetRow]) -> Result<(), StoreError> {
+    pub fn replace_assets(
+        &mut self,
+        rows: &[super::rows::assets::AssetRow],
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         super::rows::assets::replace(&tx, rows)?;
         tx.commit()?;

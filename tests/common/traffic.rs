@@ -116,7 +116,7 @@ pub fn mix(target_packets: usize, hosts: u32, start_ts: i64, seed: u64) -> Vec<F
             ts += 10 + rng.below(200) as i64;
             out.push(Frame { ts, data });
         };
-        if conn % 8 == 0 {
+        if conn.is_multiple_of(8) {
             // The client resolves the server's address first (ARP request
             // and reply), as hosts do every few minutes.
             step(&mut out, arp_frame(1, client, server), &mut rng);

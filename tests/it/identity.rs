@@ -29,13 +29,21 @@ fn analyzed(files: &[&Path], config: Option<&str>) -> (tempfile::TempDir, PathBu
         cmd.arg("--config").arg(&path);
     }
     let out = common::run_ok(&mut cmd);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (dir, db)
 }
 
 fn query(db: &Path, args: &[&str]) -> Vec<Value> {
     let out = common::run_ok(common::medtap().args(args).arg("--db").arg(db));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     common::json_lines(&out)
 }
 
@@ -55,7 +63,16 @@ fn tshark_arp_pairs(pcap: &Path) -> BTreeSet<(String, String)> {
     let out = Command::new("tshark")
         .args(["-n", "-r"])
         .arg(pcap)
-        .args(["-Y", "arp", "-T", "fields", "-e", "arp.src.hw_mac", "-e", "arp.src.proto_ipv4"])
+        .args([
+            "-Y",
+            "arp",
+            "-T",
+            "fields",
+            "-e",
+            "arp.src.hw_mac",
+            "-e",
+            "arp.src.proto_ipv4",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -133,7 +150,11 @@ fn a_routed_span_port_gives_one_router_and_hosts_kept_apart_by_ip() {
     assert_eq!(routers.len(), 1, "{devices:?}");
     let router = routers[0];
     assert_eq!(router["mac"], "08:4f:a9:10:00:01");
-    assert_eq!(router["ips"], serde_json::json!(["192.168.10.1"]), "only its own address");
+    assert_eq!(
+        router["ips"],
+        serde_json::json!(["192.168.10.1"]),
+        "only its own address"
+    );
     let behind: Vec<&Value> = devices.iter().filter(|d| d["mac"].is_null()).collect();
     assert_eq!(behind.len(), 50, "one device per remote host");
     let ips: BTreeSet<String> = behind
@@ -146,7 +167,9 @@ fn a_routed_span_port_gives_one_router_and_hosts_kept_apart_by_ip() {
         })
         .collect();
     assert_eq!(ips.len(), 50);
-    assert!(ips.iter().all(|ip| ip.starts_with("198.51.100.") || ip.starts_with("203.0.113.")));
+    assert!(ips
+        .iter()
+        .all(|ip| ip.starts_with("198.51.100.") || ip.starts_with("203.0.113.")));
     // With the default local networks (RFC 1918), the remote addresses are
     // outside: one router, and no device for any remote host.
     let (_dir2, db2) = analyzed(&[&pcap], None);
@@ -290,11 +313,30 @@ fn dhcp_messages_in_the_database_equal_tshark_on_real_clients() {
                 r[8].clone(),
             );
             assert_eq!(got, want, "{name} frame {}", t.frame);
-            assert_eq!(text(&r[9]), t.hostname.as_deref().map(name_bytes), "{name} frame {} hostname", t.frame);
-            assert_eq!(text(&r[10]), t.vendor_class.clone(), "{name} frame {} vendor class", t.frame);
-            assert_eq!(r[11], t.client_id.as_deref().map(hex), "{name} frame {} client id", t.frame);
+            assert_eq!(
+                text(&r[9]),
+                t.hostname.as_deref().map(name_bytes),
+                "{name} frame {} hostname",
+                t.frame
+            );
+            assert_eq!(
+                text(&r[10]),
+                t.vendor_class.clone(),
+                "{name} frame {} vendor class",
+                t.frame
+            );
+            assert_eq!(
+                r[11],
+                t.client_id.as_deref().map(hex),
+                "{name} frame {} client id",
+                t.frame
+            );
             let prl = (!t.param_list.is_empty()).then(|| {
-                t.param_list.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
+                t.param_list
+                    .iter()
+                    .map(u8::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
             });
             assert_eq!(r[12], prl, "{name} frame {} parameter list", t.frame);
             compared += 1;
@@ -317,12 +359,17 @@ fn hostile_dhcp_names_are_stored_verbatim_and_printed_escaped() {
     );
     let first = medtap::proto::text::unescape(&stored[0][0]);
     assert_eq!(first, name_bytes(HOSTILE_HOST), "stored as sent");
-    let vendors: Vec<Vec<String>> =
-        sql(&db, "SELECT value FROM device_names WHERE kind = 'dhcp_vendor_class'");
+    let vendors: Vec<Vec<String>> = sql(
+        &db,
+        "SELECT value FROM device_names WHERE kind = 'dhcp_vendor_class'",
+    );
     assert!(vendors
         .iter()
         .any(|v| medtap::proto::text::unescape(&v[0]) == HOSTILE_VENDOR));
-    let tables: i64 = sql::<i64>(&db, "SELECT count(*) FROM sqlite_master WHERE name = 'devices'")[0][0];
+    let tables: i64 = sql::<i64>(
+        &db,
+        "SELECT count(*) FROM sqlite_master WHERE name = 'devices'",
+    )[0][0];
     assert_eq!(tables, 1, "the SQL in the names did nothing");
     for args in [
         vec!["devices"],
@@ -335,7 +382,11 @@ fn hostile_dhcp_names_are_stored_verbatim_and_printed_escaped() {
         vec!["devices", "export", "--format", "json"],
     ] {
         let out = common::run_ok(common::medtap().args(&args).arg("--db").arg(&db));
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).expect("UTF-8 output");
         let raw = text
             .chars()
@@ -383,20 +434,33 @@ class = "network_device"
     );
     let (_d, db) = analyzed(&[&capture("arp_takeover.pcap")], Some(&config));
     let all = query(&db, &["devices", "--json"]);
-    let ge = all.iter().find(|d| d["mac"] == "44:4b:5d:82:00:04").unwrap();
+    let ge = all
+        .iter()
+        .find(|d| d["mac"] == "44:4b:5d:82:00:04")
+        .unwrap();
     assert_eq!(ge["registered"], true);
     assert_eq!(ge["asset"]["name"], "ICU bed 4 monitor");
     assert_eq!(ge["asset"]["department"], "ICU");
     let unregistered = query(&db, &["devices", "--json", "--unregistered"]);
-    let macs: BTreeSet<&str> = unregistered.iter().map(|d| d["mac"].as_str().unwrap()).collect();
-    assert_eq!(macs, BTreeSet::from(["98:e7:43:82:00:0b", "b8:27:eb:82:00:0c"]));
+    let macs: BTreeSet<&str> = unregistered
+        .iter()
+        .map(|d| d["mac"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        macs,
+        BTreeSet::from(["98:e7:43:82:00:0b", "b8:27:eb:82:00:0c"])
+    );
     let theft: Vec<Vec<Option<String>>> = sql(
         &db,
         "SELECT device, ip, other_mac FROM device_events WHERE kind = 'ip_theft' ORDER BY ts_us",
     );
     let s = |v: &str| Some(v.to_string());
     assert!(
-        theft.contains(&vec![s("98:e7:43:82:00:0b"), s("10.82.0.104"), s("44:4b:5d:82:00:04")]),
+        theft.contains(&vec![
+            s("98:e7:43:82:00:0b"),
+            s("10.82.0.104"),
+            s("44:4b:5d:82:00:04")
+        ]),
         "the laptop on the monitor's registered address: {theft:?}"
     );
     assert!(
@@ -404,22 +468,47 @@ class = "network_device"
         "an address of the static network no asset holds: {theft:?}"
     );
     // The register export: the 6.3 a) columns, one row per device.
-    let out = common::run_ok(common::medtap().args(["devices", "export", "--db"]).arg(&db));
+    let out = common::run_ok(
+        common::medtap()
+            .args(["devices", "export", "--db"])
+            .arg(&db),
+    );
     let csv_text = String::from_utf8(out.stdout).unwrap();
     let mut r = csv::Reader::from_reader(csv_text.as_bytes());
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
         header,
-        ["type", "manufacturer", "ip", "mac", "unique_id", "name", "hostname", "department",
-         "location", "registered", "first_seen", "last_seen"]
+        [
+            "type",
+            "manufacturer",
+            "ip",
+            "mac",
+            "unique_id",
+            "name",
+            "hostname",
+            "department",
+            "location",
+            "registered",
+            "first_seen",
+            "last_seen"
+        ]
     );
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), all.len());
     let ge_row = rows.iter().find(|r| &r[3] == "44:4b:5d:82:00:04").unwrap();
     assert_eq!(
         ge_row.iter().take(10).collect::<Vec<_>>(),
-        ["patient_monitor", "GE Healthcare", "10.82.0.104", "44:4b:5d:82:00:04",
-         "(01)00884838035210", "ICU bed 4 monitor", "carescape-b450", "ICU",
-         "Building 2, room 204", "true"]
+        [
+            "patient_monitor",
+            "GE Healthcare",
+            "10.82.0.104",
+            "44:4b:5d:82:00:04",
+            "(01)00884838035210",
+            "ICU bed 4 monitor",
+            "carescape-b450",
+            "ICU",
+            "Building 2, room 204",
+            "true"
+        ]
     );
 }

@@ -87,7 +87,11 @@ pub fn all(conn: &Connection) -> rusqlite::Result<Vec<AssetRow>> {
 /// with its MAC, else one with no MAC and one of its addresses. An entry
 /// registering another MAC with the same address does not match: that
 /// device holds someone else's address.
-pub fn matching<'a>(list: &'a [AssetRow], mac: Option<&str>, ips: &[String]) -> Option<&'a AssetRow> {
+pub fn matching<'a>(
+    list: &'a [AssetRow],
+    mac: Option<&str>,
+    ips: &[String],
+) -> Option<&'a AssetRow> {
     if let Some(m) = mac {
         if let Some(a) = list.iter().find(|a| a.mac.as_deref() == Some(m)) {
             return Some(a);

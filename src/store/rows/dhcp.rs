@@ -114,7 +114,11 @@ pub struct DhcpTransaction {
 }
 
 fn type_name(code: Option<u8>) -> Option<String> {
-    code.map(|c| crate::proto::dhcp::MessageType::from_code(c).name().to_string())
+    code.map(|c| {
+        crate::proto::dhcp::MessageType::from_code(c)
+            .name()
+            .to_string()
+    })
 }
 
 /// All transactions, by first message.

@@ -115,7 +115,8 @@ fn roles(app: &str) -> Option<(&'static str, &'static str)> {
 /// Every device matching `f`, by first appearance.
 pub fn devices(conn: &Connection, f: &DeviceFilter) -> rusqlite::Result<Vec<DeviceRow>> {
     let mut ips: HashMap<String, Vec<String>> = HashMap::new();
-    let mut st = conn.prepare("SELECT device, ip FROM device_ips ORDER BY last_seen_us DESC, ip")?;
+    let mut st =
+        conn.prepare("SELECT device, ip FROM device_ips ORDER BY last_seen_us DESC, ip")?;
     for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
         let (d, ip) = row?;
         ips.entry(d).or_default().push(ip);
@@ -125,7 +126,11 @@ pub fn devices(conn: &Connection, f: &DeviceFilter) -> rusqlite::Result<Vec<Devi
         "SELECT device, kind, value FROM device_names ORDER BY last_seen_us DESC, value",
     )?;
     for row in st.query_map([], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
     })? {
         let (d, kind, value) = row?;
         names.entry(d).or_default().set(&kind, value);
@@ -145,8 +150,14 @@ pub fn devices(conn: &Connection, f: &DeviceFilter) -> rusqlite::Result<Vec<Devi
         // A host behind a router is known by its IP: its flows are found by it.
         let by = mac.clone().unwrap_or_else(|| key.clone());
         Ok(DeviceRow {
-            protocols: protocols.get(&by).map(|s| s.iter().cloned().collect()).unwrap_or_default(),
-            services: services.get(&by).map(|s| s.iter().cloned().collect()).unwrap_or_default(),
+            protocols: protocols
+                .get(&by)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default(),
+            services: services
+                .get(&by)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default(),
             names: names.remove(&key).unwrap_or_default(),
             ips: dev_ips,
             mac,
@@ -180,13 +191,17 @@ fn keep(d: &DeviceRow, f: &DeviceFilter) -> bool {
     }
     if let Some(v) = &f.vendor {
         let v = v.to_lowercase();
-        if !d.vendor.as_deref().is_some_and(|x| x.to_lowercase().contains(&v)) {
+        if !d
+            .vendor
+            .as_deref()
+            .is_some_and(|x| x.to_lowercase().contains(&v))
+        {
             return false;
         }
     }
     if let Some(want) = &f.device {
         let want = want.to_lowercase();
-        if d.key != want && d.mac.as_deref() != Some(&want) && !d.ips.iter().any(|i| *i == want) {
+        if d.key != want && d.mac.as_deref() != Some(&want) && !d.ips.contains(&want) {
             return false;
         }
     }
@@ -250,10 +265,14 @@ fn protocols_and_services(conn: &Connection) -> rusqlite::Result<(ByDevice, ByDe
             add(&dst, &mut services, format!("{name}/{dport}"));
         }
     }
-    let mut st =
-        conn.prepare("SELECT DISTINCT client_mac FROM dhcp_messages WHERE op = 1 AND client_mac IS NOT NULL")?;
+    let mut st = conn.prepare(
+        "SELECT DISTINCT client_mac FROM dhcp_messages WHERE op = 1 AND client_mac IS NOT NULL",
+    )?;
     for mac in st.query_map([], |r| r.get::<_, String>(0))? {
-        protocols.entry(mac?).or_default().insert("dhcp-client".into());
+        protocols
+            .entry(mac?)
+            .or_default()
+            .insert("dhcp-client".into());
     }
     Ok((protocols, services))
 }
