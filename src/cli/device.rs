@@ -76,14 +76,15 @@ pub fn run(a: DeviceArgs) -> Result<ExitCode> {
         None => writeln!(out, "registered  no")?,
         Some(asset) => {
             writeln!(out, "registered  yes (asset list line {})", asset.line)?;
+            let f = &asset.fields;
             for (k, v) in [
-                ("class", &asset.class),
-                ("department", &asset.department),
-                ("location", &asset.location),
-                ("owner", &asset.owner),
-                ("asset_id", &asset.asset_id),
-                ("udi", &asset.udi),
-                ("notes", &asset.notes),
+                ("class", &f.class),
+                ("department", &f.department),
+                ("location", &f.location),
+                ("owner", &f.owner),
+                ("asset_id", &f.asset_id),
+                ("udi", &f.udi),
+                ("notes", &f.notes),
             ] {
                 writeln!(out, "  {k:<10}{}", o(v))?;
             }

@@ -116,7 +116,7 @@ pub fn vendor_cell(d: &DeviceRow) -> String {
 pub fn display_name(d: &DeviceRow) -> String {
     d.asset
         .as_ref()
-        .and_then(|a| a.name.clone())
+        .and_then(|a| a.fields.name.clone())
         .or_else(|| d.names.hostname.clone())
         .or_else(|| d.names.dicom_ae_titles.first().cloned())
         .or_else(|| d.names.mqtt_client_ids.first().cloned())

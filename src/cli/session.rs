@@ -30,22 +30,7 @@ fn load_assets(cfg: &Config, store: &mut Store) -> Result<IpPlan> {
     let list = AssetList::load_configured(&cfg.identity)
         .with_context(|| format!("asset list {}", cfg.identity.assets.display()))?;
     let assets: Vec<&Asset> = list.iter().flat_map(|l| l.iter()).collect();
-    let rows: Vec<AssetRow> = assets
-        .iter()
-        .map(|a| AssetRow {
-            mac: a.mac.map(|m| m.text().as_str().to_string()),
-            ip: a.ip.map(|ip| ip.to_string()),
-            name: a.name.clone(),
-            class: a.class.clone(),
-            department: a.department.clone(),
-            location: a.location.clone(),
-            owner: a.owner.clone(),
-            asset_id: a.asset_id.clone(),
-            udi: a.udi.clone(),
-            notes: a.notes.clone(),
-            line: a.line as u64,
-        })
-        .collect();
+    let rows: Vec<AssetRow> = assets.iter().map(|a| AssetRow::from(*a)).collect();
     store.replace_assets(&rows)?;
     if !rows.is_empty() {
         tracing::info!(devices = rows.len(), file = %cfg.identity.assets.display(), "asset list loaded");

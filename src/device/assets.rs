@@ -93,7 +93,7 @@ pub struct Asset {
 /// A device's fields as text, before checking: a `[[device]]` table or a
 /// spreadsheet row. Empty or all-space values count as absent. (`T` is
 /// `Spanned<String>` while reading TOML, for the lines in messages.)
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssetFields<T = String> {
     /// `mac`

@@ -2,34 +2,28 @@
 //! written when it starts, so that the query commands (and anyone reading
 //! the database later) see which devices were registered and with what.
 
+use crate::device::assets::{Asset, AssetFields};
 use rusqlite::{Connection, Transaction};
 use serde::Serialize;
 
-/// One registered device, as the asset list gives it.
+/// One registered device, as the asset list gives it: its fields as
+/// text (`mac` canonical) and the line of its entry.
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct AssetRow {
-    /// Registered MAC.
-    pub mac: Option<String>,
-    /// Registered IP.
-    pub ip: Option<String>,
-    /// Name.
-    pub name: Option<String>,
-    /// Device class id.
-    pub class: Option<String>,
-    /// Department.
-    pub department: Option<String>,
-    /// Location.
-    pub location: Option<String>,
-    /// Owner.
-    pub owner: Option<String>,
-    /// The hospital's asset number.
-    pub asset_id: Option<String>,
-    /// Unique device identifier (UDI).
-    pub udi: Option<String>,
-    /// Notes.
-    pub notes: Option<String>,
+    /// The entry's fields.
+    #[serde(flatten)]
+    pub fields: AssetFields,
     /// Line of the entry in the asset file.
     pub line: u64,
+}
+
+impl From<&Asset> for AssetRow {
+    fn from(a: &Asset) -> AssetRow {
+        AssetRow {
+            fields: AssetFields::from(a),
+            line: a.line as u64,
+        }
+    }
 }
 
 /// Replaces the snapshot with `rows`.
@@ -41,9 +35,10 @@ pub fn replace(tx: &Transaction<'_>, rows: &[AssetRow]) -> rusqlite::Result<()> 
          VALUES (:line, :mac, :ip, :name, :class, :department, :location, :owner, :asset_id,
                  :udi, :notes)",
     )?;
-    for a in rows {
+    for row in rows {
+        let a = &row.fields;
         execute_named!(st, {
-            ":line": a.line as i64,
+            ":line": row.line as i64,
             ":mac": a.mac.as_deref(),
             ":ip": a.ip.as_deref(),
             ":name": a.name.as_deref(),
@@ -68,16 +63,18 @@ pub fn all(conn: &Connection) -> rusqlite::Result<Vec<AssetRow>> {
     let rows = st.query_map([], |r| {
         Ok(AssetRow {
             line: r.get::<_, i64>(0)? as u64,
-            mac: r.get(1)?,
-            ip: r.get(2)?,
-            name: r.get(3)?,
-            class: r.get(4)?,
-            department: r.get(5)?,
-            location: r.get(6)?,
-            owner: r.get(7)?,
-            asset_id: r.get(8)?,
-            udi: r.get(9)?,
-            notes: r.get(10)?,
+            fields: AssetFields {
+                mac: r.get(1)?,
+                ip: r.get(2)?,
+                name: r.get(3)?,
+                class: r.get(4)?,
+                department: r.get(5)?,
+                location: r.get(6)?,
+                owner: r.get(7)?,
+                asset_id: r.get(8)?,
+                udi: r.get(9)?,
+                notes: r.get(10)?,
+            },
         })
     })?;
     rows.collect()
@@ -93,10 +90,12 @@ pub fn matching<'a>(
     ips: &[String],
 ) -> Option<&'a AssetRow> {
     if let Some(m) = mac {
-        if let Some(a) = list.iter().find(|a| a.mac.as_deref() == Some(m)) {
+        if let Some(a) = list.iter().find(|a| a.fields.mac.as_deref() == Some(m)) {
             return Some(a);
         }
     }
-    list.iter()
-        .find(|a| a.mac.is_none() && a.ip.as_ref().is_some_and(|ip| ips.contains(ip)))
+    list.iter().find(|a| {
+        let f = &a.fields;
+        f.mac.is_none() && f.ip.as_ref().is_some_and(|ip| ips.contains(ip))
+    })
 }

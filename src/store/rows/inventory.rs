@@ -8,6 +8,7 @@
 //! wrote at start (`assets`).
 
 use super::assets::{self, AssetRow};
+use crate::device::assets::AssetFields;
 use crate::time::rfc3339;
 use rusqlite::Connection;
 use serde::Serialize;
@@ -526,7 +527,7 @@ impl ExportRow {
     /// The register line of a device.
     pub fn of(d: &DeviceRow) -> ExportRow {
         let a = d.asset.as_ref();
-        let field = |f: fn(&AssetRow) -> &Option<String>| a.and_then(|a| f(a).clone());
+        let field = |f: fn(&AssetFields) -> &Option<String>| a.and_then(|a| f(&a.fields).clone());
         ExportRow {
             r#type: field(|a| &a.class),
             manufacturer: d.vendor.clone(),
