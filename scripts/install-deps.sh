@@ -13,6 +13,8 @@
 #   python3-hl7  - python-hl7 for /usr/bin/python3 (mllp_send, MLLP client/server): HL7 captures
 #   mosquitto    - MQTT broker, run by the MQTT capture script in its own netns (not as a service)
 #   mosquitto-clients - mosquitto_pub/_sub/_passwd: the clients of the MQTT captures
+#   dnsmasq-base - DHCP server, run by the DHCP capture script in its own netns (not as a service)
+#   isc-dhcp-client - dhclient: the DHCPv4/DHCPv6 client of the DHCP captures
 #   systemd      - systemd-analyze verify/security on the unit (tests/it/hardening.rs)
 #   util-linux   - setpriv: run medtap without CAP_NET_RAW / as the service user
 #   mount        - mount/umount a small tmpfs for the full-disk test
@@ -27,7 +29,7 @@ if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
 fi
 
 packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-config dcmtk
-  python3-hl7 mosquitto mosquitto-clients systemd util-linux mount)
+  python3-hl7 mosquitto mosquitto-clients dnsmasq-base isc-dhcp-client systemd util-linux mount)
 
 missing=()
 for p in "${packages[@]}"; do
