@@ -16,9 +16,9 @@
 #   systemd      - systemd-analyze verify/security on the unit (tests/it/hardening.rs)
 #   util-linux   - setpriv: run medtap without CAP_NET_RAW / as the service user
 #   mount        - mount/umount a small tmpfs for the full-disk test
-#   dnsmasq-base - dnsmasq binary only (no service): the DHCP server of the identity captures
+#   dnsmasq-base - dnsmasq binary only (no service): the DHCP server of the DHCP and identity captures
 #   udhcpc       - busybox's DHCP client: host name / vendor class / hostile option bytes, renew, DECLINE
-#   isc-dhcp-client - ISC dhclient: the second real DHCP client of the identity captures
+#   isc-dhcp-client - ISC dhclient: the DHCPv4/DHCPv6 client of the DHCP and identity captures
 #   iputils-arping - gratuitous ARP, ARP replies and RFC 5227 probes for the ARP takeover capture
 #   ieee-data    - the IEEE MAC registry CSVs: ground truth of the vendor test (rules/oui.tsv is made from them)
 set -euo pipefail

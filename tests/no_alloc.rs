@@ -393,3 +393,95 @@ fn dhcp_allocates_per_message_not_per_packet() {
         "{allocs} allocations for {messages} DHCP messages"
     );
 }
+
+/// DHCP parsing allocates nothing, whatever the message: every DHCPv4 and
+/// DHCPv6 payload of the public corpus and tests/data/dhcp, each parsed
+/// whole and cut at every length, and the fingerprints rendered into a
+/// fixed buffer (only building the owned record allocates).
+#[test]
+fn dhcp_parsing_allocates_nothing() {
+    use medtap::decode::{decode, Network, Transport};
+    use medtap::proto::dhcp;
+    let mut files = vec![
+        common::root().join("tests/data/dhcp/v4.pcap"),
+        common::root().join("tests/data/dhcp/v6.pcap"),
+    ];
+    if let Some(corpus) = common::require_corpus("dhcp_parsing_allocates_nothing (corpus captures)")
+    {
+        files.extend(
+            common::captures_with_truth(&corpus.join("dhcp"))
+                .into_iter()
+                .map(|(p, _)| p),
+        );
+    }
+    let mut payloads = Vec::new();
+    for f in &files {
+        let (dlt, frames) = common::read_frames(f);
+        let link = LinkType::from_dlt(dlt).unwrap();
+        for (_, _, data) in frames {
+            if let Ok(v) = decode(link, &data) {
+                if let Network::Ip(ip) = v.network {
+                    if let Transport::Udp {
+                        dst_port,
+                        src_port,
+                        payload,
+                    } = ip.transport
+                    {
+                        if [67, 68, 546, 547]
+                            .iter()
+                            .any(|p| *p == src_port || *p == dst_port)
+                        {
+                            payloads.push(payload.to_vec());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(payloads.len() >= 17, "{} DHCP payloads", payloads.len());
+    /// A `fmt::Write` into a fixed buffer.
+    struct Buf([u8; 2048], usize);
+    impl std::fmt::Write for Buf {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.1 + s.len();
+            self.0
+                .get_mut(self.1..end)
+                .ok_or(std::fmt::Error)?
+                .copy_from_slice(s.as_bytes());
+            self.1 = end;
+            Ok(())
+        }
+    }
+    let before = allocs();
+    COUNTING.with(|c| c.set(true));
+    let mut parsed = 0u64;
+    for p in &payloads {
+        for n in 0..=p.len() {
+            let mut buf = Buf([0; 2048], 0);
+            if let Ok(m) = dhcp::parse_v4(&p[..n]) {
+                let _ = m.fingerprint(&mut buf);
+                let _ = m.options.order.write(&mut buf);
+                if let Some(f) = m.options.fqdn {
+                    let _ = f.write_name(&mut buf);
+                }
+                std::hint::black_box(m.issues.names().count());
+                parsed += 1;
+            }
+            if let Ok(m) = dhcp::parse_v6(&p[..n]) {
+                let _ = m.fingerprint(&mut buf);
+                if let Some(f) = m.fqdn {
+                    let _ = f.write_name(&mut buf);
+                }
+                parsed += 1;
+            }
+        }
+    }
+    COUNTING.with(|c| c.set(false));
+    let a = allocs() - before;
+    eprintln!(
+        "{} payloads, {parsed} parses, {a} allocations",
+        payloads.len()
+    );
+    assert!(parsed > 1000);
+    assert_eq!(a, 0, "DHCP parsing allocated");
+}

@@ -92,6 +92,8 @@ fn package_of(tool: &str) -> &str {
         "echoscu" | "storescu" | "storescp" | "findscu" | "movescu" | "dcmqrscp" | "dcmqridx"
         | "dump2dcm" => "dcmtk",
         "mllp_send" => "python3-hl7",
+        "dnsmasq" => "dnsmasq-base",
+        "dhclient" => "isc-dhcp-client",
         "ip" | "ss" => "iproute2",
         "ping" => "iputils-ping",
         "arping" => "iputils-arping",

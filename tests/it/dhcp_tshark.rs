@@ -117,9 +117,9 @@ fn row(r: &MessageRecord) -> Row {
     }
 }
 
-/// The UDP payloads on port 67/68 of a capture, with their time and frame
-/// number, read with medtap's own file reader and decoder.
-fn dhcp_payloads(pcap: &Path) -> Vec<(usize, i64, Vec<u8>)> {
+/// The UDP payloads to or from `ports` in a capture, with their frame
+/// number and time, read with medtap's own file reader and decoder.
+fn udp_payloads(pcap: &Path, ports: [u16; 2]) -> Vec<(usize, i64, Vec<u8>)> {
     let mut src = FileSource::open(pcap.to_str().unwrap()).unwrap();
     let link = src.link();
     let mut out = Vec::new();
@@ -136,7 +136,6 @@ fn dhcp_payloads(pcap: &Path) -> Vec<(usize, i64, Vec<u8>)> {
                 payload,
             } = ip.transport
             {
-                let ports = [dhcp::SERVER_PORT, dhcp::CLIENT_PORT];
                 if ports.contains(&src_port) || ports.contains(&dst_port) {
                     out.push((n, f.ts, payload.to_vec()));
                 }
@@ -144,6 +143,11 @@ fn dhcp_payloads(pcap: &Path) -> Vec<(usize, i64, Vec<u8>)> {
         }
     }
     out
+}
+
+/// The DHCPv4 payloads (UDP 67/68).
+fn dhcp_payloads(pcap: &Path) -> Vec<(usize, i64, Vec<u8>)> {
+    udp_payloads(pcap, [dhcp::SERVER_PORT, dhcp::CLIENT_PORT])
 }
 
 /// medtap's DHCP records of a capture, in capture order.
@@ -499,4 +503,176 @@ fn overload_order_matches_tshark() {
         overloaded, 3,
         "frames 4 and 7 of sv_opt52_overload, and _both"
     );
+}
+
+/// tests/data/dhcp: dhclient and dnsmasq (scripts/make-dhcp-captures.sh).
+#[test]
+fn own_dhcp_captures_match_tshark() {
+    let dir = common::root().join("tests/data/dhcp");
+    let live = common::require_tools(
+        "own_dhcp_captures_match_tshark (lease, client id, user class)",
+        &["tshark"],
+    );
+    let (n4, n6) = check_own(&dir, live);
+    assert_eq!(
+        (n4, n6),
+        (5, 6),
+        "DHCPv4 and DHCPv6 messages in tests/data/dhcp"
+    );
+}
+
+/// As root with dnsmasq and dhclient installed (CI): a new exchange, made
+/// now by scripts/make-dhcp-captures.sh, matches tshark too.
+#[test]
+fn fresh_dnsmasq_dhclient_traffic_matches_tshark() {
+    let Some(dir) = common::fresh_captures(
+        "fresh_dnsmasq_dhclient_traffic_matches_tshark",
+        "make-dhcp-captures.sh",
+        &["dnsmasq", "dhclient"],
+    ) else {
+        return;
+    };
+    let (n4, n6) = check_own(dir.path(), true);
+    assert_eq!((n4, n6), (5, 6), "fresh DHCPv4 and DHCPv6 messages");
+}
+
+/// Compares v4.pcap and v6.pcap of `dir` with their TSVs; the numbers of
+/// DHCPv4 and DHCPv6 messages compared.
+fn check_own(dir: &Path, live: bool) -> (usize, usize) {
+    let v4 = dir.join("v4.pcap");
+    let v6 = dir.join("v6.pcap");
+    let tsv = |p: &Path| PathBuf::from(format!("{}.tshark.tsv", p.display()));
+    let l = live.then(|| live_tshark(&v4));
+    let mut tally = Tally::new();
+    let (mut problems, n4) = compare(&v4, &tsv(&v4), l.as_ref(), &mut tally);
+    let (p6, n6) = compare_v6(&v6, &tsv(&v6));
+    problems.extend(p6);
+    eprintln!(
+        "{}: {n4} DHCPv4 and {n6} DHCPv6 messages compared; {tally:?}",
+        dir.display()
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    (n4, n6)
+}
+
+/// One DHCPv6 message as medtap records it, in tshark's formats.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct RowV6 {
+    ts: i64,
+    fatal: Option<String>,
+    msg_type: String,
+    xid: String,
+    client_duid: String,
+    server_duid: String,
+    oro: String,
+    fqdn: String,
+    vendor_enterprise: String,
+    vendor_class: String,
+    ia_address: String,
+    issues: Vec<String>,
+}
+
+/// medtap's DHCPv6 records of a capture (UDP 546/547), in capture order.
+fn medtap_messages_v6(pcap: &Path) -> Vec<RowV6> {
+    let ports = [dhcp::V6_CLIENT_PORT, dhcp::V6_SERVER_PORT];
+    udp_payloads(pcap, ports)
+        .into_iter()
+        .map(|(_, ts, p)| match dhcp::parse_v6(&p) {
+            Ok(m) => {
+                let r = dhcp::MessageRecordV6::from_message(ts, &m);
+                let s = |v: &Option<Box<str>>| v.as_deref().unwrap_or_default().to_string();
+                RowV6 {
+                    ts,
+                    fatal: None,
+                    msg_type: r.msg_type.0.to_string(),
+                    xid: format!("0x{:06x}", r.xid),
+                    client_duid: s(&r.client_duid),
+                    server_duid: s(&r.server_duid),
+                    oro: s(&r.fingerprint).replace(',', " | "),
+                    fqdn: s(&r.fqdn),
+                    vendor_enterprise: or_empty(r.vendor_enterprise),
+                    vendor_class: s(&r.vendor_class),
+                    ia_address: or_empty(r.ia_address),
+                    issues: r.issues.names().map(str::to_string).collect(),
+                }
+            }
+            Err(e) => RowV6 {
+                ts,
+                fatal: Some(e.name().to_string()),
+                ..RowV6::default()
+            },
+        })
+        .collect()
+}
+
+fn compare_v6(pcap: &Path, tsv: &Path) -> (Vec<String>, usize) {
+    let times = frame_times(pcap);
+    let truth = common::read_tsv(tsv);
+    let ours = medtap_messages_v6(pcap);
+    let mut problems = Vec::new();
+    if ours.len() != truth.len() {
+        problems.push(format!(
+            "medtap has {} DHCPv6 datagrams, tshark {}",
+            ours.len(),
+            truth.len()
+        ));
+    }
+    for (t, m) in truth.iter().zip(&ours) {
+        let frame: usize = t["frame.number"].parse().unwrap();
+        let mut check = |what: &str, got: &str, want: &str| {
+            if got != want {
+                problems.push(format!(
+                    "v6 frame {frame} {what}: medtap {got:?}, tshark {want:?}"
+                ));
+            }
+        };
+        check("ts", &m.ts.to_string(), &times[&frame].to_string());
+        check("fatal", &format!("{:?}", m.fatal), "None");
+        check("issues", &format!("{:?}", m.issues), "[]");
+        check("msg type", &m.msg_type, &t["dhcpv6.msgtype"]);
+        check("xid", &m.xid, &t["dhcpv6.xid"]);
+        // tshark's DUIDs in the order of options 1 and 2.
+        let ids: Vec<&str> = items(&t["dhcpv6.option.type"], '|')
+            .into_iter()
+            .filter(|c| *c == "1" || *c == "2")
+            .collect();
+        let duids = items(&t["dhcpv6.duid.bytes"], '|');
+        let duid = |code: &str| {
+            ids.iter()
+                .position(|c| *c == code)
+                .and_then(|i| duids.get(i))
+                .map(|d| d.to_string())
+                .unwrap_or_default()
+        };
+        check("client DUID", &m.client_duid, &duid("1"));
+        check("server DUID", &m.server_duid, &duid("2"));
+        check("ORO", &m.oro, &t["dhcpv6.requested_option_code"]);
+        // tshark ends a name that has its root label with a dot; medtap
+        // writes it without, as tshark does for DHCPv4.
+        let name = &t["dhcpv6.client_domain"];
+        // RFC 4704 §4 allows the option in SOLICIT, ADVERTISE, REQUEST,
+        // RENEW, REBIND and REPLY only: tshark shows no name elsewhere
+        // (dhclient sends it in its RELEASE); medtap keeps what was sent.
+        let fqdn_allowed = ["1", "2", "3", "5", "6", "7"].contains(&m.msg_type.as_str());
+        if fqdn_allowed {
+            check("FQDN", &m.fqdn, name.strip_suffix('.').unwrap_or(name));
+        }
+        check(
+            "vendor enterprise",
+            &m.vendor_enterprise,
+            items(&t["dhcpv6.vendorclass.enterprise"], '|')
+                .first()
+                .copied()
+                .unwrap_or(""),
+        );
+        check(
+            "IA address",
+            &m.ia_address,
+            items(&t["dhcpv6.iaaddr.ip"], '|')
+                .first()
+                .copied()
+                .unwrap_or(""),
+        );
+    }
+    (problems, ours.len())
 }

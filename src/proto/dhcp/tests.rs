@@ -1207,6 +1207,20 @@ fn v6_vendor_class_without_data_points_into_the_message() {
     assert!(m.issues.is_empty());
 }
 
+/// fuzz/regressions/dhcp/crash-451e…: an ORO longer than the record's cap
+/// was cut inside a code, leaving a trailing comma.
+#[test]
+fn v6_long_oro_is_cut_between_codes() {
+    let mut b = vec![1, 0, 0, 1, 0, 6, 0x02, 0x58]; // SOLICIT, ORO of 600 bytes
+    b.extend(std::iter::repeat_n([0xff, 0xff], 300).flatten());
+    let m = parse_v6(&b).unwrap();
+    let r = MessageRecordV6::from_message(0, &m);
+    let f = r.fingerprint.unwrap();
+    assert!(f.len() <= record::MAX_FINGERPRINT);
+    assert!(f.starts_with("65535,65535") && f.ends_with("65535"), "{f}");
+    assert_eq!(f.len(), 170 * 6 - 1);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 

@@ -5,7 +5,7 @@
 //! message, keeping the innermost relay's peer address and IDs.
 
 use super::issues::Issues;
-use super::options::{wire_name_ok, write_wire_name};
+use super::options::{wire_name_ok, write_codes, write_wire_name};
 use super::record::{
     bounded, hex_text, MAX_CLIENT_ID, MAX_FINGERPRINT, MAX_FQDN, MAX_VENDOR_CLASS,
 };
@@ -137,18 +137,17 @@ pub struct MessageV6<'a> {
 
 impl MessageV6<'_> {
     /// Writes the ORO as `23,24,39`: the DHCPv6 fingerprint; nothing
-    /// without one.
+    /// without one. One whole code per write (a bounded writer cuts
+    /// between codes).
     pub fn fingerprint(&self, out: &mut impl fmt::Write) -> fmt::Result {
         let Some(oro) = self.oro else {
             return Ok(());
         };
-        for (i, c) in oro.chunks_exact(2).enumerate() {
-            if i > 0 {
-                out.write_char(',')?;
-            }
-            write!(out, "{}", u16::from_be_bytes([c[0], c[1]]))?;
-        }
-        Ok(())
+        write_codes(
+            out,
+            oro.chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]])),
+        )
     }
 }
 
