@@ -43,6 +43,7 @@ fn kind(e: &Event) -> &'static str {
         Event::DeviceName(_) => "device_name",
         Event::DeviceChange(_) => "device_event",
         Event::Dhcp(_) => "dhcp",
+        Event::Dhcp6(_) => "dhcp6",
         Event::Stats(_) => "stats",
         Event::Anomaly(_) => "anomaly",
         Event::Dicom(_) => "dicom",

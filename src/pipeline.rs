@@ -247,9 +247,13 @@ impl Pipeline {
                     payload,
                 } = ip.transport
                 {
+                    let devices = &mut self.devices;
                     if dhcp_ports(src_port, dst_port) {
-                        let devices = &mut self.devices;
                         dhcp_message(devices, out, c, frame.ts, flow.flow_id, payload);
+                    } else if dhcp6_ports(src_port, dst_port) {
+                        let client = (dst_port == dhcp::V6_SERVER_PORT).then_some(view.src_mac);
+                        let m = (frame.ts, flow.flow_id, payload, client.flatten());
+                        dhcp6_message(devices, out, c, m);
                     }
                 }
                 if let Transport::Tcp(t) = ip.transport {
@@ -494,6 +498,52 @@ fn dhcp_message(
             out.send(anomaly(Anomaly::DhcpMalformed, e.name()));
         }
     }
+}
+
+/// A DHCPv6 message `(ts, flow_id, payload, client MAC)`: as for DHCPv4;
+/// the client's names (DUID, FQDN, vendor class) reach the inventory
+/// under the MAC that sent a client message.
+fn dhcp6_message(
+    devices: &mut Inventory,
+    out: &mut EventSender,
+    c: &mut Counters,
+    (ts, flow_id, payload, client_mac): (Micros, u64, &[u8], Option<crate::net::Mac>),
+) {
+    let anomaly = |anomaly, detail| {
+        Event::Anomaly(AnomalyRecord {
+            ts,
+            flow_id,
+            anomaly,
+            detail: Some(detail),
+        })
+    };
+    match dhcp::parse_v6(payload) {
+        Ok(m) => {
+            c.dhcp_messages += 1;
+            for issue in m.issues.names() {
+                out.send(anomaly(Anomaly::DhcpBadOption, issue));
+            }
+            let record = dhcp::MessageRecordV6::from_message(ts, &m);
+            // A relayed message comes from the relay agent's MAC.
+            let client_mac = client_mac.filter(|_| record.relay_hops == 0);
+            devices.observe_dhcp(
+                ts,
+                &evidence::dhcp6(&record, client_mac),
+                &mut |e| send_device(out, e),
+            );
+            let r = crate::event::Dhcp6Record { client_mac, record };
+            out.send(Event::Dhcp6(Held::new(Box::new((flow_id, r)))));
+        }
+        Err(e) => {
+            c.dhcp_malformed += 1;
+            out.send(anomaly(Anomaly::DhcpMalformed, e.name()));
+        }
+    }
+}
+
+/// DHCPv6 runs between UDP ports 546 (client) and 547 (server, relay).
+fn dhcp6_ports(src: u16, dst: u16) -> bool {
+    matches!((src, dst), (546 | 547, 546 | 547))
 }
 
 /// DHCPv4 runs between UDP ports 67 (server, relay) and 68 (client).

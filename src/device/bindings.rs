@@ -25,6 +25,9 @@ pub const HOLD: Micros = 10 * 60 * SECOND;
 /// reported (a device fighting for its address ARPs every few seconds).
 pub const REPEAT: Micros = 10 * 60 * SECOND;
 
+/// Addresses the table has room for before it first grows.
+const INITIAL: usize = 1024;
+
 /// The holder of one address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Holder {
@@ -76,10 +79,13 @@ pub struct Bindings {
 }
 
 impl Bindings {
-    /// A table of at most `max` addresses.
+    /// A table of at most `max` addresses. It starts small and grows with
+    /// the addresses seen (a new address is an event, not a packet): a
+    /// table sized for the bound up front costs its pages' first touch
+    /// on the hot path.
     pub fn new(max: usize) -> Bindings {
         Bindings {
-            holders: HashMap::with_capacity_and_hasher(max.min(1 << 16), Default::default()),
+            holders: HashMap::with_capacity_and_hasher(max.min(INITIAL), Default::default()),
             max,
             untracked: 0,
         }

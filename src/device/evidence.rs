@@ -82,3 +82,17 @@ pub fn dhcp(rec: &dhcp::MessageRecord) -> DhcpEvidence<'_> {
         client_id: rec.client_id.as_deref(),
     }
 }
+
+/// What the inventory needs from a DHCPv6 message sent by the client with
+/// MAC `client` (none for a server's or relay's message): its DUID, FQDN
+/// and vendor class. The ORO is not a DHCPv4 fingerprint and is left out;
+/// addresses are learnt from the client's own traffic.
+pub fn dhcp6(rec: &dhcp::MessageRecordV6, client: Option<Mac>) -> DhcpEvidence<'_> {
+    DhcpEvidence {
+        client,
+        fqdn: rec.fqdn.as_deref(),
+        vendor_class: rec.vendor_class.as_deref(),
+        client_id: rec.client_duid.as_deref(),
+        ..DhcpEvidence::default()
+    }
+}

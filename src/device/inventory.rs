@@ -45,6 +45,13 @@ const ROUTER_WINDOW: Micros = 10 * 60 * SECOND;
 const SPOOF_MIN_IPS: usize = 6;
 /// See [`SPOOF_MIN_IPS`].
 const SPOOF_WINDOW: Micros = 10 * 60 * SECOND;
+/// Devices the index has room for before it first grows.
+const INITIAL_DEVICES: usize = 1024;
+/// A device's use of an address it is known to use is checked against the
+/// address table at most this often (its first use always is): a busy
+/// device opens many flows, and its hold on the address is renewed at
+/// each flush anyway.
+const RECLAIM_EVERY: Micros = 60 * SECOND;
 /// Longest detail text of a device event.
 const MAX_DETAIL: usize = 255;
 
@@ -180,6 +187,17 @@ mod dhcp_type {
     pub const RELEASE: u8 = 7;
 }
 
+/// How a frame used a binding (see [`Inventory::bind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Use {
+    /// A binding the device did not have.
+    New,
+    /// A binding unused for [`RECLAIM_EVERY`].
+    Renewed,
+    /// A binding in use.
+    Known,
+}
+
 /// The bounded device table.
 pub struct Inventory {
     /// Key → index into `devices`. The map holds only small entries: the
@@ -202,7 +220,11 @@ impl Inventory {
     /// An empty table.
     pub fn new(opts: InventoryOptions) -> Inventory {
         Inventory {
-            index: HashMap::with_capacity_and_hasher(opts.max_devices, Default::default()),
+            // Grows with the devices seen (each an event), up to the bound.
+            index: HashMap::with_capacity_and_hasher(
+                opts.max_devices.min(INITIAL_DEVICES),
+                Default::default(),
+            ),
             // Reserved, not touched: pages become resident as devices arrive.
             devices: Vec::with_capacity(opts.max_devices),
             max_devices: opts.max_devices,
@@ -531,8 +553,13 @@ impl Inventory {
         lease_until: Option<Micros>,
         emit: &mut dyn FnMut(DeviceEvent),
     ) {
-        let new = self.bind(i, ip, ts, (source, evidence), emit);
+        let used = self.bind(i, ip, ts, (source, evidence), emit);
         if self.devices[i].role == Some(Role::Router) && source == IpSource::Ip {
+            return;
+        }
+        // A known device sending from its known address: nothing to check
+        // (ARP and DHCP are always checked: they are the claims that matter).
+        if used == Use::Known && source == IpSource::Ip {
             return;
         }
         let key = self.devices[i].key;
@@ -541,7 +568,7 @@ impl Inventory {
                 self.conflict(key, ip, ts, evidence, &holder),
             )));
         }
-        if new {
+        if used == Use::New {
             if let Some(breach) = self.plan.check(mac, ip) {
                 emit(DeviceEvent::Change(Box::new(theft(
                     key, ip, ts, evidence, breach,
@@ -575,9 +602,10 @@ impl Inventory {
         c
     }
 
-    /// Records that device `i` uses `ip`: true when the binding is new.
-    /// A MAC that sends from more local addresses than it has slots, all
-    /// recent, becomes a router.
+    /// Records that device `i` uses `ip`, and says whether the binding is
+    /// new, renewed (unused for [`RECLAIM_EVERY`]) or known. A MAC that
+    /// sends from more local addresses than it has slots, all recent,
+    /// becomes a router.
     fn bind(
         &mut self,
         i: usize,
@@ -585,11 +613,12 @@ impl Inventory {
         ts: Micros,
         (source, evidence): (IpSource, Evidence),
         emit: &mut dyn FnMut(DeviceEvent),
-    ) -> bool {
+    ) -> Use {
         let d = &mut self.devices[i];
         if let Some(s) = d.ips.iter_mut().flatten().find(|s| s.ip == ip) {
+            let stale = ts.saturating_sub(s.last) >= RECLAIM_EVERY;
             s.last = s.last.max(ts);
-            return false;
+            return if stale { Use::Renewed } else { Use::Known };
         }
         let forwarding = source == IpSource::Ip
             && d.role.is_none()
@@ -612,7 +641,7 @@ impl Inventory {
                     self.bind(j, ip, ts, (IpSource::Ip, Evidence::IpPacket), emit);
                 }
             }
-            return false;
+            return Use::Known;
         }
         let slot = IpSlot {
             ip,
@@ -634,7 +663,7 @@ impl Inventory {
         let mut c = ChangeRecord::new(ts, key, ChangeKind::NewIp, evidence);
         c.ip = Some(ip);
         emit(DeviceEvent::Change(Box::new(c)));
-        true
+        Use::New
     }
 
     /// Marks device `i` a router: the addresses it only forwarded from are

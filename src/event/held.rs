@@ -205,6 +205,22 @@ impl HeapSize for AssociationRecord {
     }
 }
 
+impl HeapSize for super::Dhcp6Record {
+    fn heap_bytes(&self) -> usize {
+        let r = &self.record;
+        [
+            &r.client_duid,
+            &r.server_duid,
+            &r.fingerprint,
+            &r.vendor_class,
+            &r.fqdn,
+        ]
+        .into_iter()
+        .map(|s| s.as_ref().map_or(0, |s| s.len()))
+        .sum()
+    }
+}
+
 impl HeapSize for crate::proto::dhcp::MessageRecord {
     fn heap_bytes(&self) -> usize {
         [

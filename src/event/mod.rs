@@ -34,6 +34,8 @@ pub enum Event {
     DeviceChange(Box<ChangeRecord>),
     /// A DHCP message, by flow id (once per message).
     Dhcp(Held<(u64, crate::proto::dhcp::MessageRecord)>),
+    /// A DHCPv6 message, by flow id (once per message).
+    Dhcp6(Held<(u64, Dhcp6Record)>),
     /// Counters for one period (boxed: rare and large).
     Stats(Box<StatsRecord>),
     /// A protocol anomaly on a flow.
@@ -55,6 +57,7 @@ impl Event {
             Event::Hl7(h) => h.bytes(),
             Event::Mqtt(h) => h.bytes(),
             Event::Dhcp(h) => h.bytes(),
+            Event::Dhcp6(h) => h.bytes(),
             _ => 0,
         }
     }
@@ -66,9 +69,20 @@ impl Event {
             Event::Hl7(h) => h.attach(gauge),
             Event::Mqtt(h) => h.attach(gauge),
             Event::Dhcp(h) => h.attach(gauge),
+            Event::Dhcp6(h) => h.attach(gauge),
             _ => {}
         }
     }
+}
+
+/// A DHCPv6 message and the MAC of the client that sent it (DHCPv6 has
+/// no chaddr: the frame's source, for a message from a client).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dhcp6Record {
+    /// The sending client's MAC, for a message from a client.
+    pub client_mac: Option<crate::net::Mac>,
+    /// The message.
+    pub record: crate::proto::dhcp::MessageRecordV6,
 }
 
 /// Bytes of records allowed in the queue to the sinks by default (see

@@ -3,7 +3,8 @@
 //! `medtap dhcp`'s transactions built from it.
 
 use super::json;
-use crate::proto::dhcp::MessageRecord;
+use crate::proto::dhcp::v6::MessageTypeV6;
+use crate::proto::dhcp::{MessageRecord, MessageRecordV6};
 use crate::time::rfc3339;
 use rusqlite::{Connection, Transaction};
 use serde::Serialize;
@@ -53,6 +54,40 @@ pub fn insert(tx: &Transaction<'_>, flow_id: u64, m: &MessageRecord) -> rusqlite
     Ok(())
 }
 
+/// Inserts one DHCPv6 message of flow `flow_id` (version 6): the client
+/// DUID goes in `client_id`, the ORO in `fingerprint`, the first IA_NA
+/// address in `yiaddr`; `client_mac` is the MAC that sent a client message.
+pub fn insert_v6(
+    tx: &Transaction<'_>,
+    flow_id: u64,
+    m: &MessageRecordV6,
+    client_mac: Option<crate::net::Mac>,
+) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT INTO dhcp_messages (ts_us, flow_id, version, msg_type, xid, client_mac, yiaddr,
+             fqdn, vendor_class, fingerprint, client_id, relay_remote_id, issues)
+         VALUES (:ts_us, :flow_id, 6, :msg_type, :xid, :client_mac, :yiaddr, :fqdn,
+             :vendor_class, :fingerprint, :client_id, :relay_peer, :issues)",
+    )?;
+    let mac = client_mac.map(|c| c.text());
+    let issues: Vec<&str> = m.issues.names().collect();
+    execute_named!(st, {
+        ":ts_us": m.ts,
+        ":flow_id": flow_id as i64,
+        ":msg_type": m.msg_type.0,
+        ":xid": m.xid,
+        ":client_mac": mac.as_ref().map(|c| c.as_str()),
+        ":yiaddr": m.ia_address.map(|a| a.to_string()),
+        ":fqdn": m.fqdn.as_deref(),
+        ":vendor_class": m.vendor_class.as_deref(),
+        ":fingerprint": m.fingerprint.as_deref(),
+        ":client_id": m.client_duid.as_deref(),
+        ":relay_peer": m.relay_peer.map(|a| a.to_string()),
+        ":issues": (!issues.is_empty()).then(|| json(&issues)),
+    })?;
+    Ok(())
+}
+
 /// One DHCP message as `medtap dhcp --json` shows it inside a transaction.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct DhcpMessageRow {
@@ -85,6 +120,8 @@ pub struct DhcpTransaction {
     pub client_mac: Option<String>,
     /// Transaction id, hex.
     pub xid: String,
+    /// 4 (DHCP) or 6 (DHCPv6).
+    pub version: u8,
     /// The message types in order, e.g. `DISCOVER,OFFER,REQUEST,ACK`.
     pub types: Vec<String>,
     /// Option 12.
@@ -113,11 +150,10 @@ pub struct DhcpTransaction {
     pub messages: Vec<DhcpMessageRow>,
 }
 
-fn type_name(code: Option<u8>) -> Option<String> {
-    code.map(|c| {
-        crate::proto::dhcp::MessageType::from_code(c)
-            .name()
-            .to_string()
+fn type_name(version: u8, code: Option<u8>) -> Option<String> {
+    code.map(|c| match version {
+        6 => MessageTypeV6(c).name().to_string(),
+        _ => crate::proto::dhcp::MessageType::from_code(c).name().to_string(),
     })
 }
 
@@ -126,11 +162,11 @@ pub fn transactions(conn: &Connection) -> rusqlite::Result<Vec<DhcpTransaction>>
     let mut st = conn.prepare(
         "SELECT ts_us, flow_id, msg_type, xid, client_mac, ciaddr, yiaddr, requested_ip,
                 server_id, lease_secs, hostname, fqdn, vendor_class, fingerprint, client_id,
-                user_class, giaddr, relay_circuit_id, relay_remote_id, issues
+                user_class, giaddr, relay_circuit_id, relay_remote_id, issues, version
          FROM dhcp_messages ORDER BY ts_us, id",
     )?;
     let mut out: Vec<DhcpTransaction> = Vec::new();
-    let mut open: std::collections::HashMap<(Option<String>, u32), usize> = Default::default();
+    let mut open: std::collections::HashMap<(Option<String>, u32, u8), usize> = Default::default();
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
         let xid: u32 = r.get(3)?;
@@ -140,7 +176,7 @@ pub fn transactions(conn: &Connection) -> rusqlite::Result<Vec<DhcpTransaction>>
         let msg = DhcpMessageRow {
             time: rfc3339(r.get(0)?),
             flow_id: r.get::<_, i64>(1)? as u64,
-            msg_type: type_name(code),
+            msg_type: type_name(r.get(20)?, code),
             ciaddr: r.get(5)?,
             yiaddr: r.get(6)?,
             requested_ip: r.get(7)?,
@@ -150,11 +186,13 @@ pub fn transactions(conn: &Connection) -> rusqlite::Result<Vec<DhcpTransaction>>
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or_default(),
         };
-        let i = *open.entry((client.clone(), xid)).or_insert_with(|| {
+        let version: u8 = r.get(20)?;
+        let i = *open.entry((client.clone(), xid, version)).or_insert_with(|| {
             out.push(DhcpTransaction {
                 start: msg.time.clone(),
                 client_mac: client.clone(),
                 xid: format!("0x{xid:08x}"),
+                version,
                 types: Vec::new(),
                 hostname: None,
                 fqdn: None,
@@ -189,7 +227,8 @@ pub fn transactions(conn: &Connection) -> rusqlite::Result<Vec<DhcpTransaction>>
                 *field = Some(v);
             }
         }
-        if code == Some(5) {
+        // DHCPv4 ACK (5); DHCPv6 REPLY (7) with an IA_NA address.
+        if (version, code) == (4, Some(5)) || (version, code) == (6, Some(7)) {
             t.leased_ip = msg.yiaddr.clone();
         }
         if msg.server_id.is_some() {
