@@ -526,11 +526,9 @@ fn dhcp6_message(
             let record = dhcp::MessageRecordV6::from_message(ts, &m);
             // A relayed message comes from the relay agent's MAC.
             let client_mac = client_mac.filter(|_| record.relay_hops == 0);
-            devices.observe_dhcp(
-                ts,
-                &evidence::dhcp6(&record, client_mac),
-                &mut |e| send_device(out, e),
-            );
+            devices.observe_dhcp(ts, &evidence::dhcp6(&record, client_mac), &mut |e| {
+                send_device(out, e)
+            });
             let r = crate::event::Dhcp6Record { client_mac, record };
             out.send(Event::Dhcp6(Held::new(Box::new((flow_id, r)))));
         }
@@ -541,14 +539,16 @@ fn dhcp6_message(
     }
 }
 
-/// DHCPv6 runs between UDP ports 546 (client) and 547 (server, relay).
+/// DHCPv6 runs between UDP ports 546 (client) and 547 (server, relay);
+/// like tshark, either port is enough (a reply to an odd port is still read).
 fn dhcp6_ports(src: u16, dst: u16) -> bool {
-    matches!((src, dst), (546 | 547, 546 | 547))
+    matches!(src, 546 | 547) || matches!(dst, 546 | 547)
 }
 
-/// DHCPv4 runs between UDP ports 67 (server, relay) and 68 (client).
+/// DHCPv4 runs between UDP ports 67 (server, relay) and 68 (client); as
+/// for tshark, either port is enough.
 fn dhcp_ports(src: u16, dst: u16) -> bool {
-    matches!((src, dst), (67 | 68, 67 | 68))
+    matches!(src, 67 | 68) || matches!(dst, 67 | 68)
 }
 
 fn send_app(out: &mut EventSender, e: AppEvent) {

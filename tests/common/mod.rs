@@ -97,8 +97,6 @@ fn package_of(tool: &str) -> &str {
         "ip" | "ss" => "iproute2",
         "ping" => "iputils-ping",
         "arping" => "iputils-arping",
-        "dnsmasq" => "dnsmasq-base",
-        "dhclient" => "isc-dhcp-client",
         "timeout" | "stdbuf" => "coreutils",
         "setpriv" => "util-linux",
         "mount" | "umount" => "mount",

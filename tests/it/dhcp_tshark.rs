@@ -7,19 +7,21 @@
 //! client identifier, user class and relay agent circuit/remote IDs, which
 //! the TSVs lack.
 //!
-//! medtap's side is [`medtap_messages`]: the records medtap builds, one
-//! [`Row`] per datagram on UDP 67/68, from the capture read with medtap's
-//! own reader and decoder. It is the one function to change when these
-//! records are read back from medtap's database instead.
+//! medtap's side is [`medtap_messages`]: what `medtap analyze` of the
+//! capture stored in its database (`dhcp_messages`, and the
+//! `dhcp.malformed` anomalies of datagrams that are not messages), one
+//! [`Row`] per datagram on UDP 67/68.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use crate::common;
 
 use medtap::capture::FileSource;
 use medtap::decode::{decode, Network, Transport};
+use medtap::net::Mac;
 use medtap::proto::dhcp::{self, MessageRecord, Region};
 use medtap::proto::text;
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -150,19 +152,91 @@ fn dhcp_payloads(pcap: &Path) -> Vec<(usize, i64, Vec<u8>)> {
     udp_payloads(pcap, [dhcp::SERVER_PORT, dhcp::CLIENT_PORT])
 }
 
-/// medtap's DHCP records of a capture, in capture order.
+/// medtap's DHCP records of a capture, in capture order: what `medtap
+/// analyze` stored in `dhcp_messages` (version 4), and the `dhcp.malformed`
+/// anomalies of datagrams that were not messages — read back into
+/// [`MessageRecord`]s so that [`row`] treats them as the parser's own.
 fn medtap_messages(pcap: &Path) -> Vec<Row> {
-    dhcp_payloads(pcap)
-        .into_iter()
-        .map(|(_, ts, p)| match dhcp::parse_v4(&p) {
-            Ok(m) => row(&MessageRecord::from_message(ts, &m)),
-            Err(e) => Row {
-                ts,
-                fatal: Some(e.name().to_string()),
-                ..Row::default()
-            },
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    common::analyze(&db, &[pcap]);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let ip = |v: Option<String>| v.map_or(Ipv4Addr::UNSPECIFIED, |a| a.parse().unwrap());
+    let text = |v: Option<String>| v.map(String::into_boxed_str);
+    let mut st = conn
+        .prepare(
+            "SELECT ts_us, op, msg_type, xid, client_mac, ciaddr, yiaddr, siaddr, giaddr,
+                    requested_ip, server_id, lease_secs, hostname, vendor_class, fingerprint,
+                    client_id, fqdn, user_class, relay_circuit_id, relay_remote_id, domain_name,
+                    option_order, issues
+             FROM dhcp_messages WHERE version = 4 ORDER BY id",
+        )
+        .unwrap();
+    let mut out: Vec<Row> = st
+        .query_map([], |r| {
+            let issues: Option<String> = r.get(22)?;
+            let names: Vec<String> = issues
+                .map(|t| serde_json::from_str(&t).unwrap())
+                .unwrap_or_default();
+            let mut set = dhcp::Issues::empty();
+            for (bit, _) in (0u16..16).filter_map(|b| {
+                let one = dhcp::Issues::from_bits(1 << b);
+                let name = one.names().next()?;
+                names.iter().any(|n| n == name).then_some((one, ()))
+            }) {
+                set.insert(bit);
+            }
+            let rec = MessageRecord {
+                ts: r.get(0)?,
+                op: r.get(1)?,
+                message_type: r.get::<_, Option<u8>>(2)?.map(dhcp::MessageType::from_code),
+                xid: r.get(3)?,
+                client_mac: r.get::<_, Option<String>>(4)?.and_then(|m| Mac::parse(&m)),
+                ciaddr: ip(r.get(5)?),
+                yiaddr: ip(r.get(6)?),
+                siaddr: ip(r.get(7)?),
+                giaddr: ip(r.get(8)?),
+                requested_ip: r.get::<_, Option<String>>(9)?.map(|a| a.parse().unwrap()),
+                server_id: r.get::<_, Option<String>>(10)?.map(|a| a.parse().unwrap()),
+                lease_secs: r.get(11)?,
+                hostname: text(r.get(12)?),
+                vendor_class: text(r.get(13)?),
+                fingerprint: text(r.get(14)?),
+                client_id: text(r.get(15)?),
+                fqdn: text(r.get(16)?),
+                user_class: text(r.get(17)?),
+                relay_circuit_id: text(r.get(18)?),
+                relay_remote_id: text(r.get(19)?),
+                domain_name: text(r.get(20)?),
+                option_order: text(r.get(21)?),
+                issues: set,
+            };
+            Ok(row(&rec))
         })
-        .collect()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    // Datagrams that were not messages, each put before the first message
+    // that came after it (rows are in capture order, which a capture's
+    // timestamps need not follow).
+    let mut st = conn
+        .prepare("SELECT ts_us, detail FROM anomalies WHERE name = 'dhcp.malformed' ORDER BY id")
+        .unwrap();
+    let fatal: Vec<(i64, Option<String>)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (ts, detail) in fatal {
+        let at = out.iter().position(|r| r.ts > ts).unwrap_or(out.len());
+        let row = Row {
+            ts,
+            fatal: detail,
+            ..Row::default()
+        };
+        out.insert(at, row);
+    }
+    out
 }
 
 /// Frame timestamps (µs) by frame number.

@@ -512,3 +512,49 @@ class = "network_device"
         ]
     );
 }
+
+/// DHCPv6 (dhclient -6 against dnsmasq, tests/data/dhcp/v6.pcap): every
+/// message stored with tshark's type, xid, client DUID, ORO, FQDN and
+/// IA_NA address (ground truth: the TSV next to the capture, tshark 4.0);
+/// the transactions pair the server's answers with the client.
+#[test]
+fn dhcpv6_messages_in_the_database_equal_tshark() {
+    let pcap = common::root().join("tests/data/dhcp/v6.pcap");
+    let truth = common::read_tsv(&pcap.with_extension("pcap.tshark.tsv"));
+    let (_dir, db) = analyzed(&[&pcap], None);
+    let rows: Vec<Vec<Option<String>>> = sql(
+        &db,
+        "SELECT CAST(msg_type AS TEXT), printf('0x%x', xid), client_id, fingerprint, fqdn, yiaddr
+         FROM dhcp_messages WHERE version = 6 ORDER BY ts_us, id",
+    );
+    assert_eq!(rows.len(), truth.len());
+    assert!(rows.len() >= 6);
+    for (r, t) in rows.iter().zip(&truth) {
+        let f = |k: &str| {
+            let v = t.get(k).map(String::as_str).unwrap_or("");
+            (!v.is_empty()).then(|| v.to_string())
+        };
+        assert_eq!(r[0], f("dhcpv6.msgtype"), "{t:?}");
+        assert_eq!(r[1], f("dhcpv6.xid"), "{t:?}");
+        // The client DUID is the first DUID tshark lists.
+        let duid = f("dhcpv6.duid.bytes").map(|d| d.split(" | ").next().unwrap().to_string());
+        assert_eq!(r[2], duid, "{t:?}");
+        assert_eq!(
+            r[3],
+            f("dhcpv6.requested_option_code").map(|v| v.replace(" | ", ",")),
+            "{t:?}"
+        );
+        assert_eq!(r[5], f("dhcpv6.iaaddr.ip"), "{t:?}");
+        // tshark shows the FQDN with a trailing dot, and hides it in a
+        // RELEASE (RFC 4704); medtap keeps what was sent, without the dot.
+        if let Some(name) = f("dhcpv6.client_domain") {
+            assert_eq!(r[4].as_deref(), Some(name.trim_end_matches('.')), "{t:?}");
+        }
+    }
+    let tx = query(&db, &["dhcp", "--json"]);
+    let v6: Vec<&Value> = tx.iter().filter(|t| t["version"] == 6).collect();
+    assert_eq!(v6.len(), 3);
+    assert!(v6.iter().all(|t| t["client_mac"] == "02:00:00:90:00:07"));
+    assert_eq!(v6[1]["types"], serde_json::json!(["REQUEST", "REPLY"]));
+    assert_eq!(v6[1]["leased_ip"], "fd90::100");
+}

@@ -153,7 +153,9 @@ pub struct DhcpTransaction {
 fn type_name(version: u8, code: Option<u8>) -> Option<String> {
     code.map(|c| match version {
         6 => MessageTypeV6(c).name().to_string(),
-        _ => crate::proto::dhcp::MessageType::from_code(c).name().to_string(),
+        _ => crate::proto::dhcp::MessageType::from_code(c)
+            .name()
+            .to_string(),
     })
 }
 
@@ -187,7 +189,12 @@ pub fn transactions(conn: &Connection) -> rusqlite::Result<Vec<DhcpTransaction>>
                 .unwrap_or_default(),
         };
         let version: u8 = r.get(20)?;
-        let i = *open.entry((client.clone(), xid, version)).or_insert_with(|| {
+        // A DHCPv6 server's answer names no client MAC: the xid pairs it.
+        let key = match version {
+            6 => (None, xid, version),
+            _ => (client.clone(), xid, version),
+        };
+        let i = *open.entry(key).or_insert_with(|| {
             out.push(DhcpTransaction {
                 start: msg.time.clone(),
                 client_mac: client.clone(),
@@ -210,6 +217,9 @@ pub fn transactions(conn: &Connection) -> rusqlite::Result<Vec<DhcpTransaction>>
             out.len() - 1
         });
         let t = &mut out[i];
+        if t.client_mac.is_none() {
+            t.client_mac = client;
+        }
         t.types
             .push(msg.msg_type.clone().unwrap_or_else(|| "BOOTP".into()));
         for (field, col) in [
