@@ -40,6 +40,16 @@ fuzz_target!(|data: &[u8]| {
         timeouts: medtap::flow::Timeouts::default(),
         max_devices: 64,
         local_networks: medtap::config::IdentityConfig::default().networks(),
+        // One registered device and a static network, so that the IP plan's
+        // checks run too.
+        plan: medtap::device::plan::IpPlan::new(
+            [(
+                medtap::net::Mac::parse("00:09:5c:82:00:03"),
+                "10.82.0.103".parse().ok(),
+                1,
+            )],
+            medtap::net::Cidr::parse("10.82.0.0/24").into_iter().collect(),
+        ),
         device_flush_every: 10 * SECOND,
         first_flow_id: 1,
         reassembly_bytes: 64 << 20,
