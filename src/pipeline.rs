@@ -249,7 +249,8 @@ impl Pipeline {
                 {
                     let devices = &mut self.devices;
                     if dhcp_ports(src_port, dst_port) {
-                        dhcp_message(devices, out, c, frame.ts, flow.flow_id, payload);
+                        let m = (frame.ts, flow.flow_id, payload, view.vlan);
+                        dhcp_message(devices, out, c, m);
                     } else if dhcp6_ports(src_port, dst_port) {
                         let client = (dst_port == dhcp::V6_SERVER_PORT).then_some(view.src_mac);
                         let m = (frame.ts, flow.flow_id, payload, client.flatten());
@@ -465,15 +466,13 @@ fn end_flow(
     out.send(Event::Flow(r));
 }
 
-/// A DHCP message on flow `flow_id`: recorded, learnt from by the
-/// inventory; a datagram that does not parse is an anomaly.
+/// A DHCP message `(ts, flow_id, payload, VLAN)`: recorded, learnt from
+/// by the inventory; a datagram that does not parse is an anomaly.
 fn dhcp_message(
     devices: &mut Inventory,
     out: &mut EventSender,
     c: &mut Counters,
-    ts: Micros,
-    flow_id: u64,
-    payload: &[u8],
+    (ts, flow_id, payload, vlan): (Micros, u64, &[u8], Option<u16>),
 ) {
     let anomaly = |anomaly, detail| {
         Event::Anomaly(AnomalyRecord {
@@ -490,7 +489,9 @@ fn dhcp_message(
                 out.send(anomaly(Anomaly::DhcpBadOption, issue));
             }
             let rec = dhcp::MessageRecord::from_message(ts, &m);
-            devices.observe_dhcp(ts, &evidence::dhcp(&rec), &mut |e| send_device(out, e));
+            devices.observe_dhcp(ts, &evidence::dhcp(&rec, vlan), &mut |e| {
+                send_device(out, e)
+            });
             out.send(Event::Dhcp(Held::new(Box::new((flow_id, rec)))));
         }
         Err(e) => {

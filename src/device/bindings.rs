@@ -12,6 +12,10 @@
 //!
 //! A DHCPACK moves an address to its client without a conflict: the
 //! server is the authority on its pool.
+//!
+//! Addresses are kept per VLAN ([`Address`]): a mirror port that carries
+//! several VLANs may carry overlapping address plans, and the same address
+//! on two VLANs is two addresses, not a conflict.
 
 use super::IpSource;
 use crate::net::Mac;
@@ -24,6 +28,16 @@ pub const HOLD: Micros = 10 * 60 * SECOND;
 /// How long a conflict between the same two MACs over one address stays
 /// reported (a device fighting for its address ARPs every few seconds).
 pub const REPEAT: Micros = 10 * 60 * SECOND;
+
+/// An address on one segment: the frame's outer VLAN id (none when
+/// untagged) and the IP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Address {
+    /// Outer VLAN id of the frames that carried it.
+    pub vlan: Option<u16>,
+    /// The IP address.
+    pub ip: IpAddr,
+}
 
 /// Addresses the table has room for before it first grows.
 const INITIAL: usize = 1024;
@@ -73,7 +87,7 @@ pub enum Claim {
 /// The address table, bounded.
 #[derive(Debug)]
 pub struct Bindings {
-    holders: HashMap<IpAddr, Holder, foldhash::fast::RandomState>,
+    holders: HashMap<Address, Holder, foldhash::fast::RandomState>,
     max: usize,
     untracked: u64,
 }
@@ -96,16 +110,16 @@ impl Bindings {
         self.untracked
     }
 
-    /// The holder of `ip`, if any.
-    pub fn holder(&self, ip: &IpAddr) -> Option<&Holder> {
-        self.holders.get(ip)
+    /// The holder of `addr`, if any.
+    pub fn holder(&self, addr: &Address) -> Option<&Holder> {
+        self.holders.get(addr)
     }
 
-    /// `mac` claims `ip` at `ts` by `source` (a DHCPACK passes the lease
+    /// `mac` claims `addr` at `ts` by `source` (a DHCPACK passes the lease
     /// end in `lease_until`).
     pub fn claim(
         &mut self,
-        ip: IpAddr,
+        addr: Address,
         mac: Mac,
         source: IpSource,
         ts: Micros,
@@ -120,12 +134,12 @@ impl Bindings {
             contender: None,
         };
         let full = self.holders.len() >= self.max;
-        let Some(h) = self.holders.get_mut(&ip) else {
+        let Some(h) = self.holders.get_mut(&addr) else {
             if full {
                 self.untracked += 1;
                 return Claim::Untracked;
             }
-            self.holders.insert(ip, fresh);
+            self.holders.insert(addr, fresh);
             return Claim::Taken { from: None };
         };
         if h.mac == mac {
@@ -151,34 +165,32 @@ impl Bindings {
         }
     }
 
-    /// Moves the holder's last use of `ip` to `ts`, if `mac` holds it.
-    pub fn touch(&mut self, ip: &IpAddr, mac: Mac, ts: Micros) {
-        if let Some(h) = self.holders.get_mut(ip) {
+    /// Moves the holder's last use of `addr` to `ts`, if `mac` holds it.
+    pub fn touch(&mut self, addr: &Address, mac: Mac, ts: Micros) {
+        if let Some(h) = self.holders.get_mut(addr) {
             if h.mac == mac {
                 h.last = h.last.max(ts);
             }
         }
     }
 
-    /// `mac` gives `ip` up (DHCPRELEASE): true when it held it.
-    pub fn release(&mut self, ip: &IpAddr, mac: Mac) -> bool {
-        match self.holders.get(ip) {
+    /// `mac` gives `addr` up (DHCPRELEASE): true when it held it.
+    pub fn release(&mut self, addr: &Address, mac: Mac) -> bool {
+        match self.holders.get(addr) {
             Some(h) if h.mac == mac => {
-                self.holders.remove(ip);
+                self.holders.remove(addr);
                 true
             }
             _ => false,
         }
     }
 
-    /// Forgets what `mac` holds by `source` among `ips` (a MAC recognised
-    /// as a router held the addresses it forwarded for).
-    pub fn forget(&mut self, ips: impl Iterator<Item = IpAddr>, mac: Mac, source: IpSource) {
-        for ip in ips {
-            if matches!(self.holders.get(&ip), Some(h) if h.mac == mac && h.source == source) {
-                self.holders.remove(&ip);
-            }
-        }
+    /// Forgets what `mac` holds by `source` among `ips`, on any VLAN (a MAC
+    /// recognised as a router held the addresses it forwarded for). Walks
+    /// the table: once per router.
+    pub fn forget(&mut self, ips: &[IpAddr], mac: Mac, source: IpSource) {
+        self.holders
+            .retain(|a, h| !(h.mac == mac && h.source == source && ips.contains(&a.ip)));
     }
 }
 
@@ -189,7 +201,10 @@ mod tests {
     fn mac(n: u8) -> Mac {
         Mac([0, 0x10, 0x20, 0, 0, n])
     }
-    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 5));
+    const IP: Address = Address {
+        vlan: None,
+        ip: IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 5)),
+    };
 
     #[test]
     fn a_second_mac_on_a_held_address_is_one_conflict_and_the_holder_defends() {
@@ -265,10 +280,31 @@ mod tests {
     }
 
     #[test]
+    fn the_same_address_on_two_vlans_is_two_addresses() {
+        let mut b = Bindings::new(16);
+        let on = |vlan| Address {
+            vlan: Some(vlan),
+            ..IP
+        };
+        b.claim(on(10), mac(1), IpSource::Ip, 0, None);
+        assert_eq!(
+            b.claim(on(20), mac(2), IpSource::Arp, SECOND, None),
+            Claim::Taken { from: None }
+        );
+        assert!(matches!(
+            b.claim(on(10), mac(2), IpSource::Arp, 2 * SECOND, None),
+            Claim::Conflict(_)
+        ));
+    }
+
+    #[test]
     fn a_full_table_counts_what_it_cannot_track() {
         let mut b = Bindings::new(1);
         b.claim(IP, mac(1), IpSource::Ip, 0, None);
-        let other: IpAddr = "10.0.0.6".parse().unwrap();
+        let other = Address {
+            vlan: None,
+            ip: "10.0.0.6".parse().unwrap(),
+        };
         assert_eq!(
             b.claim(other, mac(2), IpSource::Ip, 0, None),
             Claim::Untracked

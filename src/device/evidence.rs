@@ -64,8 +64,8 @@ pub fn app_names(
     }
 }
 
-/// What the inventory needs from a DHCP message.
-pub fn dhcp(rec: &dhcp::MessageRecord) -> DhcpEvidence<'_> {
+/// What the inventory needs from a DHCP message carried on `vlan`.
+pub fn dhcp(rec: &dhcp::MessageRecord, vlan: Option<u16>) -> DhcpEvidence<'_> {
     let ip = |a: std::net::Ipv4Addr| (!a.is_unspecified()).then_some(IpAddr::V4(a));
     DhcpEvidence {
         client: rec.client_mac,
@@ -80,6 +80,7 @@ pub fn dhcp(rec: &dhcp::MessageRecord) -> DhcpEvidence<'_> {
         vendor_class: rec.vendor_class.as_deref(),
         fingerprint: rec.fingerprint.as_deref(),
         client_id: rec.client_id.as_deref(),
+        vlan,
     }
 }
 

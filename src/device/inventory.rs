@@ -18,7 +18,7 @@
 //! (these same calls) over a channel; lookups the workers need (is this
 //! MAC a router?) are answered from its state.
 
-use super::bindings::{Bindings, Claim, Holder};
+use super::bindings::{Address, Bindings, Claim, Holder};
 use super::plan::{Breach, IpPlan};
 use super::senders::{FlowSenders, Sender};
 use super::{
@@ -58,6 +58,8 @@ const MAX_DETAIL: usize = 255;
 #[derive(Clone, Copy, Debug)]
 struct IpSlot {
     ip: IpAddr,
+    /// Outer VLAN id the address was used on.
+    vlan: Option<u16>,
     first: Micros,
     last: Micros,
     reported: Micros,
@@ -178,6 +180,8 @@ pub struct DhcpEvidence<'a> {
     pub fingerprint: Option<&'a str>,
     /// Option 61 as hex.
     pub client_id: Option<&'a str>,
+    /// Outer VLAN id of the frame that carried the message.
+    pub vlan: Option<u16>,
 }
 
 /// DHCP message types (RFC 2132 9.6) the inventory acts on.
@@ -185,6 +189,15 @@ mod dhcp_type {
     pub const DECLINE: u8 = 4;
     pub const ACK: u8 = 5;
     pub const RELEASE: u8 = 7;
+}
+
+/// How a device was seen using an address.
+#[derive(Clone, Copy, Debug)]
+struct Sighting {
+    source: IpSource,
+    evidence: Evidence,
+    /// End of a DHCP lease, for a DHCPACK.
+    lease_until: Option<Micros>,
 }
 
 /// How a frame used a binding (see [`Inventory::bind`]).
@@ -267,6 +280,7 @@ impl Inventory {
             flow_id: flow.flow_id,
             mac,
             ip: ip.src,
+            vlan: view.vlan,
             last: ts,
             settled: ts,
         };
@@ -295,13 +309,13 @@ impl Inventory {
             return;
         };
         match view.network {
-            Network::Ip(ip) => self.observe_ip(mac, ip.src, ts, emit),
+            Network::Ip(ip) => self.observe_ip(mac, ip.src, view.vlan, ts, emit),
             Network::Arp(arp) => {
                 if self
                     .seen(DeviceKey::Mac(mac), ts, arp_evidence(&arp), emit)
                     .is_some()
                 {
-                    self.observe_arp(&arp, ts, emit);
+                    self.observe_arp(&arp, view.vlan, ts, emit);
                 }
             }
             Network::Other => {
@@ -332,16 +346,13 @@ impl Inventory {
                     Some(s) if s != u32::MAX => ts.saturating_add(i64::from(s) * SECOND),
                     _ => Micros::MAX,
                 };
-                self.claim(
-                    i,
-                    client,
-                    ip,
-                    ts,
-                    IpSource::Dhcp,
-                    Evidence::Dhcp,
-                    Some(until),
-                    emit,
-                );
+                let addr = Address { vlan: m.vlan, ip };
+                let how = Sighting {
+                    source: IpSource::Dhcp,
+                    evidence: Evidence::Dhcp,
+                    lease_until: Some(until),
+                };
+                self.claim(i, client, addr, ts, how, emit);
             }
             return;
         }
@@ -360,7 +371,7 @@ impl Inventory {
         match m.message_type {
             Some(dhcp_type::RELEASE) => {
                 if let Some(ip) = m.ciaddr {
-                    if self.bindings.release(&ip, client) {
+                    if self.bindings.release(&Address { vlan: m.vlan, ip }, client) {
                         let mut c =
                             ChangeRecord::new(ts, key, ChangeKind::IpReleased, Evidence::Dhcp);
                         c.ip = Some(ip);
@@ -440,7 +451,14 @@ impl Inventory {
     }
 
     /// An IP packet from `mac` sent from `src`.
-    fn observe_ip(&mut self, mac: Mac, src: IpAddr, ts: Micros, emit: &mut dyn FnMut(DeviceEvent)) {
+    fn observe_ip(
+        &mut self,
+        mac: Mac,
+        src: IpAddr,
+        vlan: Option<u16>,
+        ts: Micros,
+        emit: &mut dyn FnMut(DeviceEvent),
+    ) {
         let Some(i) = self.seen(DeviceKey::Mac(mac), ts, Evidence::IpPacket, emit) else {
             return;
         };
@@ -454,7 +472,8 @@ impl Inventory {
             if local && !d.owns(src) {
                 let key = DeviceKey::Ip(src);
                 if let Some(j) = self.seen(key, ts, Evidence::IpPacket, emit) {
-                    self.bind(j, src, ts, (IpSource::Ip, Evidence::IpPacket), emit);
+                    let addr = Address { vlan, ip: src };
+                    self.bind(j, addr, ts, (IpSource::Ip, Evidence::IpPacket), emit);
                 }
             }
             return;
@@ -464,21 +483,23 @@ impl Inventory {
             self.become_router(i, mac, ts, detail, emit);
             return;
         }
-        self.claim(
-            i,
-            mac,
-            src,
-            ts,
-            IpSource::Ip,
-            Evidence::IpPacket,
-            None,
-            emit,
-        );
+        let how = Sighting {
+            source: IpSource::Ip,
+            evidence: Evidence::IpPacket,
+            lease_until: None,
+        };
+        self.claim(i, mac, Address { vlan, ip: src }, ts, how, emit);
     }
 
     /// An ARP packet: the sender claims its address (a probe, with sender
     /// address 0.0.0.0, claims nothing: RFC 5227 §2.1.1).
-    fn observe_arp(&mut self, arp: &Arp, ts: Micros, emit: &mut dyn FnMut(DeviceEvent)) {
+    fn observe_arp(
+        &mut self,
+        arp: &Arp,
+        vlan: Option<u16>,
+        ts: Micros,
+        emit: &mut dyn FnMut(DeviceEvent),
+    ) {
         let sender = arp.sender_mac;
         if !usable(sender) || arp.sender_ip.is_unspecified() {
             return;
@@ -492,7 +513,12 @@ impl Inventory {
             return;
         };
         self.note_arp_claim(i, ip, ts, evidence, emit);
-        self.claim(i, sender, ip, ts, IpSource::Arp, evidence, None, emit);
+        let how = Sighting {
+            source: IpSource::Arp,
+            evidence,
+            lease_until: None,
+        };
+        self.claim(i, sender, Address { vlan, ip }, ts, how, emit);
     }
 
     /// Counts the distinct addresses a MAC claims in ARP; many within
@@ -539,21 +565,24 @@ impl Inventory {
         }
     }
 
-    /// `mac` (device `i`) uses `ip`: binds it, checks who holds it and
+    /// `mac` (device `i`) uses `addr`: binds it, checks who holds it and
     /// the hospital's IP plan.
-    #[allow(clippy::too_many_arguments)] // one call per evidence kind; a struct would only rename them
     fn claim(
         &mut self,
         i: usize,
         mac: Mac,
-        ip: IpAddr,
+        addr: Address,
         ts: Micros,
-        source: IpSource,
-        evidence: Evidence,
-        lease_until: Option<Micros>,
+        how: Sighting,
         emit: &mut dyn FnMut(DeviceEvent),
     ) {
-        let used = self.bind(i, ip, ts, (source, evidence), emit);
+        let Sighting {
+            source,
+            evidence,
+            lease_until,
+        } = how;
+        let ip = addr.ip;
+        let used = self.bind(i, addr, ts, (source, evidence), emit);
         if self.devices[i].role == Some(Role::Router) && source == IpSource::Ip {
             return;
         }
@@ -563,7 +592,7 @@ impl Inventory {
             return;
         }
         let key = self.devices[i].key;
-        if let Claim::Conflict(holder) = self.bindings.claim(ip, mac, source, ts, lease_until) {
+        if let Claim::Conflict(holder) = self.bindings.claim(addr, mac, source, ts, lease_until) {
             emit(DeviceEvent::Change(Box::new(
                 self.conflict(key, ip, ts, evidence, &holder),
             )));
@@ -609,13 +638,19 @@ impl Inventory {
     fn bind(
         &mut self,
         i: usize,
-        ip: IpAddr,
+        addr: Address,
         ts: Micros,
         (source, evidence): (IpSource, Evidence),
         emit: &mut dyn FnMut(DeviceEvent),
     ) -> Use {
+        let Address { vlan, ip } = addr;
         let d = &mut self.devices[i];
-        if let Some(s) = d.ips.iter_mut().flatten().find(|s| s.ip == ip) {
+        if let Some(s) = d
+            .ips
+            .iter_mut()
+            .flatten()
+            .find(|s| s.ip == ip && s.vlan == vlan)
+        {
             let stale = ts.saturating_sub(s.last) >= RECLAIM_EVERY;
             s.last = s.last.max(ts);
             return if stale { Use::Renewed } else { Use::Known };
@@ -638,13 +673,14 @@ impl Inventory {
                 self.become_router(i, mac, ts, detail, emit);
                 // The host whose packet showed it, too.
                 if let Some(j) = self.seen(DeviceKey::Ip(ip), ts, Evidence::IpPacket, emit) {
-                    self.bind(j, ip, ts, (IpSource::Ip, Evidence::IpPacket), emit);
+                    self.bind(j, addr, ts, (IpSource::Ip, Evidence::IpPacket), emit);
                 }
             }
             return Use::Known;
         }
         let slot = IpSlot {
             ip,
+            vlan,
             first: ts,
             last: ts,
             reported: ts,
@@ -687,8 +723,13 @@ impl Inventory {
         }
         let record = d.record();
         let key = d.key;
-        self.bindings
-            .forget(forwarded.iter().flatten().map(|s| s.ip), mac, IpSource::Ip);
+        let mut ips = [IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED); IPS_PER_DEVICE];
+        let mut n = 0;
+        for s in forwarded.iter().flatten() {
+            ips[n] = s.ip;
+            n += 1;
+        }
+        self.bindings.forget(&ips[..n], mac, IpSource::Ip);
         emit(DeviceEvent::Seen(record));
         let mut c = ChangeRecord::new(ts, key, ChangeKind::RoleChange, Evidence::IpPacket);
         c.detail = Some(format!("router: {detail}").into());
@@ -700,7 +741,11 @@ impl Inventory {
                 continue;
             }
             if let Some(j) = self.seen(DeviceKey::Ip(s.ip), s.first, Evidence::IpPacket, emit) {
-                self.bind(j, s.ip, s.first, (IpSource::Ip, Evidence::IpPacket), emit);
+                let addr = Address {
+                    vlan: s.vlan,
+                    ip: s.ip,
+                };
+                self.bind(j, addr, s.first, (IpSource::Ip, Evidence::IpPacket), emit);
                 let h = &mut self.devices[j];
                 h.last = h.last.max(s.last);
             }
@@ -780,11 +825,20 @@ impl Inventory {
         };
         let d = &mut self.devices[i as usize];
         d.last = d.last.max(s.last);
-        if let Some(b) = d.ips.iter_mut().flatten().find(|b| b.ip == s.ip) {
+        if let Some(b) = d
+            .ips
+            .iter_mut()
+            .flatten()
+            .find(|b| b.ip == s.ip && b.vlan == s.vlan)
+        {
             b.last = b.last.max(s.last);
         }
         if let DeviceKey::Mac(mac) = key {
-            self.bindings.touch(&s.ip, mac, s.last);
+            let addr = Address {
+                vlan: s.vlan,
+                ip: s.ip,
+            };
+            self.bindings.touch(&addr, mac, s.last);
         }
     }
 

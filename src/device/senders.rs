@@ -17,6 +17,8 @@ pub struct Sender {
     pub mac: Mac,
     /// Source address of the direction's packets.
     pub ip: IpAddr,
+    /// Outer VLAN id of its frames.
+    pub vlan: Option<u16>,
     /// Latest frame.
     pub last: Micros,
     /// `last` as it was when last handed to the device table.
@@ -77,6 +79,7 @@ mod tests {
             flow_id,
             mac: Mac([2, 0, 0, 0, 0, mac]),
             ip: "10.0.0.1".parse().unwrap(),
+            vlan: None,
             last,
             settled: last,
         }

@@ -315,3 +315,30 @@ fn a_full_table_counts_what_it_cannot_track() {
     assert_eq!(inv.counters().devices, 1);
     assert_eq!(inv.counters().untracked, 1);
 }
+
+/// An Ethernet/802.1Q/IPv4/UDP frame from `mac`/`src` on `vlan`.
+fn udp_on_vlan(mac: Mac, src: &str, vlan: u16) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2(mac.0, [2, 0, 0, 0, 0, 0xee])
+        .single_vlan(etherparse::VlanId::try_new(vlan).unwrap())
+        .ipv4(ip4(src).octets(), [10, 9, 9, 9], 64)
+        .udp(40000, 53);
+    let mut f = Vec::new();
+    b.write(&mut f, b"q").unwrap();
+    f
+}
+
+#[test]
+fn the_same_address_on_two_vlans_is_no_conflict() {
+    let mut inv = inventory(IpPlan::default());
+    let ev = feed(
+        &mut inv,
+        &[
+            (0, udp_on_vlan(A, "10.0.0.5", 10)),
+            (1, udp_on_vlan(B, "10.0.0.5", 20)), // another segment's plan
+            (2, udp_on_vlan(B, "10.0.0.5", 10)), // the same segment: a conflict
+        ],
+    );
+    let c = changes(&ev, ChangeKind::IpConflict);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!((c[0].device, c[0].other_mac), (DeviceKey::Mac(B), Some(A)));
+}
