@@ -466,14 +466,15 @@ fn end_flow(
     out.send(Event::Flow(r));
 }
 
-/// A DHCP message `(ts, flow_id, payload, VLAN)`: recorded, learnt from
-/// by the inventory; a datagram that does not parse is an anomaly.
-fn dhcp_message(
-    devices: &mut Inventory,
+/// Counts a datagram on the DHCP ports and reports what was wrong with
+/// it: each issue of a message as a `dhcp.bad_option` anomaly, or why it
+/// was no message as `dhcp.malformed`. True when it was a message.
+fn dhcp_checked(
     out: &mut EventSender,
     c: &mut Counters,
-    (ts, flow_id, payload, vlan): (Micros, u64, &[u8], Option<u16>),
-) {
+    (ts, flow_id): (Micros, u64),
+    parsed: Result<dhcp::Issues, dhcp::Malformed>,
+) -> bool {
     let anomaly = |anomaly, detail| {
         Event::Anomaly(AnomalyRecord {
             ts,
@@ -482,23 +483,40 @@ fn dhcp_message(
             detail: Some(detail),
         })
     };
-    match dhcp::parse_v4(payload) {
-        Ok(m) => {
+    match parsed {
+        Ok(issues) => {
             c.dhcp_messages += 1;
-            for issue in m.issues.names() {
+            for issue in issues.names() {
                 out.send(anomaly(Anomaly::DhcpBadOption, issue));
             }
-            let rec = dhcp::MessageRecord::from_message(ts, &m);
-            devices.observe_dhcp(ts, &evidence::dhcp(&rec, vlan), &mut |e| {
-                send_device(out, e)
-            });
-            out.send(Event::Dhcp(Held::new(Box::new((flow_id, rec)))));
+            true
         }
         Err(e) => {
             c.dhcp_malformed += 1;
             out.send(anomaly(Anomaly::DhcpMalformed, e.name()));
+            false
         }
     }
+}
+
+/// A DHCP message `(ts, flow_id, payload, VLAN)`: recorded, learnt from
+/// by the inventory; a datagram that does not parse is an anomaly.
+fn dhcp_message(
+    devices: &mut Inventory,
+    out: &mut EventSender,
+    c: &mut Counters,
+    (ts, flow_id, payload, vlan): (Micros, u64, &[u8], Option<u16>),
+) {
+    let parsed = dhcp::parse_v4(payload);
+    let verdict = parsed.as_ref().map(|m| m.issues).map_err(|e| *e);
+    let (true, Ok(m)) = (dhcp_checked(out, c, (ts, flow_id), verdict), parsed) else {
+        return;
+    };
+    let rec = dhcp::MessageRecord::from_message(ts, &m);
+    devices.observe_dhcp(ts, &evidence::dhcp(&rec, vlan), &mut |e| {
+        send_device(out, e)
+    });
+    out.send(Event::Dhcp(Held::new(Box::new((flow_id, rec)))));
 }
 
 /// A DHCPv6 message `(ts, flow_id, payload, client MAC)`: as for DHCPv4;
@@ -510,34 +528,19 @@ fn dhcp6_message(
     c: &mut Counters,
     (ts, flow_id, payload, client_mac): (Micros, u64, &[u8], Option<crate::net::Mac>),
 ) {
-    let anomaly = |anomaly, detail| {
-        Event::Anomaly(AnomalyRecord {
-            ts,
-            flow_id,
-            anomaly,
-            detail: Some(detail),
-        })
+    let parsed = dhcp::parse_v6(payload);
+    let verdict = parsed.as_ref().map(|m| m.issues).map_err(|e| *e);
+    let (true, Ok(m)) = (dhcp_checked(out, c, (ts, flow_id), verdict), parsed) else {
+        return;
     };
-    match dhcp::parse_v6(payload) {
-        Ok(m) => {
-            c.dhcp_messages += 1;
-            for issue in m.issues.names() {
-                out.send(anomaly(Anomaly::DhcpBadOption, issue));
-            }
-            let record = dhcp::MessageRecordV6::from_message(ts, &m);
-            // A relayed message comes from the relay agent's MAC.
-            let client_mac = client_mac.filter(|_| record.relay_hops == 0);
-            devices.observe_dhcp(ts, &evidence::dhcp6(&record, client_mac), &mut |e| {
-                send_device(out, e)
-            });
-            let r = crate::event::Dhcp6Record { client_mac, record };
-            out.send(Event::Dhcp6(Held::new(Box::new((flow_id, r)))));
-        }
-        Err(e) => {
-            c.dhcp_malformed += 1;
-            out.send(anomaly(Anomaly::DhcpMalformed, e.name()));
-        }
-    }
+    let record = dhcp::MessageRecordV6::from_message(ts, &m);
+    // A relayed message comes from the relay agent's MAC.
+    let client_mac = client_mac.filter(|_| record.relay_hops == 0);
+    devices.observe_dhcp(ts, &evidence::dhcp6(&record, client_mac), &mut |e| {
+        send_device(out, e)
+    });
+    let r = crate::event::Dhcp6Record { client_mac, record };
+    out.send(Event::Dhcp6(Held::new(Box::new((flow_id, r)))));
 }
 
 /// DHCPv6 runs between UDP ports 546 (client) and 547 (server, relay);
