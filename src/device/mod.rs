@@ -8,7 +8,9 @@
 
 pub mod assets;
 pub mod bindings;
+pub mod classes;
 pub mod evidence;
+pub mod grade;
 pub mod inventory;
 pub mod oui;
 pub mod plan;
