@@ -156,18 +156,6 @@ pub enum NameKind {
 }
 
 impl NameKind {
-    /// Every kind, in the order `devices --json` lists them.
-    pub const ALL: [NameKind; 8] = [
-        NameKind::Hostname,
-        NameKind::Fqdn,
-        NameKind::DhcpVendorClass,
-        NameKind::DhcpFingerprint,
-        NameKind::DhcpClientId,
-        NameKind::DicomAeTitle,
-        NameKind::Hl7App,
-        NameKind::MqttClientId,
-    ];
-
     /// Stable name used in the database and as the `names` key in JSON.
     pub fn name(self) -> &'static str {
         match self {
@@ -268,8 +256,6 @@ pub enum Evidence {
     Dhcp,
     /// A DICOM, HL7 or MQTT record.
     Application,
-    /// The asset list.
-    AssetList,
 }
 
 impl Evidence {
@@ -282,7 +268,6 @@ impl Evidence {
             Evidence::GratuitousArp => "gratuitous_arp",
             Evidence::Dhcp => "dhcp",
             Evidence::Application => "application",
-            Evidence::AssetList => "asset_list",
         }
     }
 }

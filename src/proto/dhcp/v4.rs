@@ -85,7 +85,28 @@ pub struct Message<'a> {
     pub issues: Issues,
 }
 
-impl Message<'_> {
+impl<'a> Message<'a> {
+    /// Every slice of the datagram the message borrows: `chaddr` and the
+    /// option values it keeps (the fuzz target and the tests check that
+    /// each lies inside the input).
+    pub fn borrowed(&self) -> impl Iterator<Item = &'a [u8]> {
+        let o = &self.options;
+        [
+            Some(self.chaddr),
+            o.hostname,
+            o.domain_name,
+            o.vendor_class,
+            o.param_list,
+            o.client_id,
+            o.user_class,
+            o.fqdn.map(|f| f.name),
+            o.relay.and_then(|r| r.circuit_id),
+            o.relay.and_then(|r| r.remote_id),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
     /// Writes the parameter request list (option 55) as `1,3,6,15,28`, the
     /// usual DHCP fingerprint (Fingerbank, Satori); nothing without one.
     pub fn fingerprint(&self, out: &mut impl fmt::Write) -> fmt::Result {
