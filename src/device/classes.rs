@@ -4,7 +4,7 @@
 //! risk grade is computed ([`super::grade`]). Errors name the file, line
 //! and class.
 
-use super::grade::{Attributes, ContactForm, ContactLevel, Grade, NonContactForm, NonContactLevel};
+use super::grade::{Attributes, Grade};
 use crate::config::span::Located;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -28,8 +28,13 @@ pub struct Class {
     pub grade: Option<Grade>,
     /// Why the attributes are what they are.
     pub reason: Option<String>,
-    /// Line of the class in its file.
+    /// The file that last defined or changed it.
+    pub file: String,
+    /// Line of the class in that file.
     pub line: usize,
+    /// The attributes come from the hospital's own rules file, not the
+    /// shipped one.
+    pub overridden: bool,
 }
 
 /// The class table.
@@ -42,16 +47,20 @@ pub struct Classes {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
+    #[serde(default)]
     class: Vec<Spanned<RawClass>>,
 }
 
+/// A `[[class]]` as written. In the shipped file every key but the
+/// attributes is required; in a hospital's file, an entry with a shipped
+/// id may give only what it changes.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawClass {
     id: Spanned<String>,
-    name: String,
-    name_zh: String,
-    medical: bool,
+    name: Option<String>,
+    name_zh: Option<String>,
+    medical: Option<bool>,
     contact: Option<Spanned<bool>>,
     usage_form: Option<Spanned<String>>,
     level: Option<Spanned<String>>,
@@ -59,26 +68,42 @@ struct RawClass {
 }
 
 /// The shipped rules/device_classes.toml.
-const BUILTIN: &str = include_str!("../../rules/device_classes.toml");
+pub const BUILTIN: &str = include_str!("../../rules/device_classes.toml");
+
+/// Its name in messages.
+pub const BUILTIN_FILE: &str = "rules/device_classes.toml";
 
 impl Classes {
     /// The shipped classes, parsed once.
     pub fn builtin() -> &'static Classes {
         static TABLE: OnceLock<Classes> = OnceLock::new();
         // The shipped file is checked by the tests: it cannot fail here.
-        TABLE.get_or_init(|| {
-            Classes::parse(BUILTIN, "rules/device_classes.toml").unwrap_or_default()
-        })
+        TABLE.get_or_init(|| Classes::parse(BUILTIN, BUILTIN_FILE).unwrap_or_default())
     }
 
-    /// Parses and checks `text` (`file` names it in errors). Every problem
-    /// is reported.
+    /// Parses and checks a complete class file (`file` names it in
+    /// errors). Every problem is reported.
     pub fn parse(text: &str, file: &str) -> Result<Classes, Vec<Located>> {
+        let mut out = Classes::default();
+        out.apply(text, file, false)?;
+        Ok(out)
+    }
+
+    /// These classes changed by a hospital's own class file: an entry
+    /// with a known id replaces what it gives (typically the attributes,
+    /// which are then marked overridden); an entry with a new id adds a
+    /// class and must be complete.
+    pub fn with_overrides(&self, text: &str, file: &str) -> Result<Classes, Vec<Located>> {
+        let mut out = self.clone();
+        out.apply(text, file, true)?;
+        Ok(out)
+    }
+
+    fn apply(&mut self, text: &str, file: &str, overriding: bool) -> Result<(), Vec<Located>> {
         let raw: RawFile =
             toml::from_str(text).map_err(|e| vec![Located::from_toml(file, text, &e)])?;
-        let mut out = Classes::default();
         let mut problems = Vec::new();
-        // Every id seen, valid or not (id → line), for duplicates.
+        // Every id this file gives, valid or not (id → line), for duplicates.
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, c) in raw.class.into_iter().enumerate() {
             let start = c.span().start;
@@ -95,52 +120,33 @@ impl Classes {
             let id = c.id.get_ref().clone();
             let line = crate::config::span::line_at(text, start);
             if let Some(&first) = seen.get(&id) {
-                problems.push(at(
-                    c.id.span().start,
-                    "id",
-                    format!("duplicate class id {id:?} (first at line {first})"),
-                ));
+                let problem = format!("duplicate class id {id:?} (first at line {first})");
+                problems.push(at(c.id.span().start, "id", problem));
                 continue;
             }
             seen.insert(id.clone(), line);
-            let attributes = match attributes(&c) {
-                Ok(a) => a,
+            let base = overriding.then(|| self.get(&id)).flatten();
+            match entry(c, base) {
+                Ok(mut class) => {
+                    class.file = file.to_string();
+                    class.line = line;
+                    class.overridden = base.is_some();
+                    match self.by_id.get(&id) {
+                        Some(&k) => self.classes[k] = class,
+                        None => {
+                            self.by_id.insert(id, self.classes.len());
+                            self.classes.push(class);
+                        }
+                    }
+                }
                 Err((offset, key, problem)) => {
                     let offset = offset.unwrap_or(start);
                     problems.push(at(offset, key, format!("class {id:?}: {problem}")));
-                    continue;
                 }
-            };
-            let grade = match attributes.map(Attributes::grade).transpose() {
-                Ok(g) => g,
-                Err(e) => {
-                    let offset = c.level.as_ref().map_or(start, |l| l.span().start);
-                    problems.push(at(offset, "level", format!("class {id:?}: {e}")));
-                    continue;
-                }
-            };
-            if c.medical && c.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-                problems.push(at(
-                    start,
-                    "reason",
-                    format!("class {id:?}: a medical class needs a reason for its attributes"),
-                ));
-                continue;
             }
-            out.by_id.insert(id.clone(), out.classes.len());
-            out.classes.push(Class {
-                id,
-                name: c.name,
-                name_zh: c.name_zh,
-                medical: c.medical,
-                attributes,
-                grade,
-                reason: c.reason,
-                line,
-            });
         }
         if problems.is_empty() {
-            Ok(out)
+            Ok(())
         } else {
             Err(problems)
         }
@@ -167,19 +173,64 @@ impl Classes {
     }
 }
 
-/// A problem with a class's attributes: (offset of the value, key, what).
-type AttrProblem = (Option<usize>, &'static str, String);
+/// A problem with a class entry: (offset of the value, key, what).
+type EntryProblem = (Option<usize>, &'static str, String);
 
-/// The Appendix B attributes a class declares: required for a medical
+/// Checks one entry; `base` is the shipped class a hospital's entry
+/// changes (none for a complete definition).
+fn entry(c: RawClass, base: Option<&Class>) -> Result<Class, EntryProblem> {
+    let missing = |key: &'static str| (None, key, format!("needs `{key}`"));
+    let name = c
+        .name
+        .clone()
+        .or_else(|| base.map(|b| b.name.clone()))
+        .ok_or_else(|| missing("name"))?;
+    let name_zh = c
+        .name_zh
+        .clone()
+        .or_else(|| base.map(|b| b.name_zh.clone()))
+        .ok_or_else(|| missing("name_zh"))?;
+    let medical = c
+        .medical
+        .or_else(|| base.map(|b| b.medical))
+        .ok_or_else(|| missing("medical"))?;
+    let given = c.contact.is_some() || c.usage_form.is_some() || c.level.is_some();
+    let attributes = match (given, base) {
+        // A hospital's entry that leaves the attributes alone keeps them.
+        (false, Some(b)) => b.attributes,
+        _ => attributes(&c, medical)?,
+    };
+    let grade = match attributes.map(Attributes::grade).transpose() {
+        Ok(g) => g,
+        Err(e) => {
+            let offset = c.level.as_ref().map(|l| l.span().start);
+            return Err((offset, "level", e.to_string()));
+        }
+    };
+    let reason = c.reason.or_else(|| base.and_then(|b| b.reason.clone()));
+    if medical && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        let problem = "a medical class needs a reason for its attributes".to_string();
+        return Err((None, "reason", problem));
+    }
+    Ok(Class {
+        id: c.id.into_inner(),
+        name,
+        name_zh,
+        medical,
+        attributes,
+        grade,
+        reason,
+        file: String::new(),
+        line: 0,
+        overridden: false,
+    })
+}
+
+/// The Appendix B attributes an entry declares: required for a medical
 /// class, forbidden for the others.
-fn attributes(c: &RawClass) -> Result<Option<Attributes>, AttrProblem> {
-    let given = [
-        c.contact.is_some(),
-        c.usage_form.is_some(),
-        c.level.is_some(),
-    ];
-    if !c.medical {
-        return match given.iter().any(|g| *g) {
+fn attributes(c: &RawClass, medical: bool) -> Result<Option<Attributes>, EntryProblem> {
+    if !medical {
+        return match c.contact.is_some() || c.usage_form.is_some() || c.level.is_some() {
             true => Err((
                 None,
                 "medical",
@@ -195,53 +246,12 @@ fn attributes(c: &RawClass) -> Result<Option<Attributes>, AttrProblem> {
             "a medical class needs contact, usage_form and level".into(),
         ));
     };
-    let bad = |v: &Spanned<String>, key, allowed: &str| {
-        Err((
-            Some(v.span().start),
-            key,
-            format!("{:?} is not one of {allowed}", v.get_ref()),
-        ))
-    };
-    let a = if *contact.get_ref() {
-        let f = match form.get_ref().as_str() {
-            "energy_therapy" => ContactForm::EnergyTherapy,
-            "diagnosis_monitoring" => ContactForm::DiagnosisMonitoring,
-            "fluid_delivery" => ContactForm::FluidDelivery,
-            "ionizing_radiation" => ContactForm::IonizingRadiation,
-            "implant" => ContactForm::Implant,
-            "other" => ContactForm::Other,
-            _ => return bad(form, "usage_form", "the contact forms energy_therapy, diagnosis_monitoring, fluid_delivery, ionizing_radiation, implant, other"),
-        };
-        let l = match level.get_ref().as_str() {
-            "slight" => ContactLevel::Slight,
-            "injury" => ContactLevel::Injury,
-            "serious" => ContactLevel::Serious,
-            _ => return bad(level, "level", "the contact levels slight, injury, serious"),
-        };
-        Attributes::Contact(f, l)
-    } else {
-        let f = match form.get_ref().as_str() {
-            "lab_instrument" => NonContactForm::LabInstrument,
-            "standalone_software" => NonContactForm::StandaloneSoftware,
-            "disinfection" => NonContactForm::Disinfection,
-            "other_auxiliary" => NonContactForm::OtherAuxiliary,
-            _ => return bad(form, "usage_form", "the non-contact forms lab_instrument, standalone_software, disinfection, other_auxiliary"),
-        };
-        let l = match level.get_ref().as_str() {
-            "none" => NonContactLevel::None,
-            "indirect" => NonContactLevel::Indirect,
-            "important" => NonContactLevel::Important,
-            _ => {
-                return bad(
-                    level,
-                    "level",
-                    "the non-contact levels none, indirect, important",
-                )
-            }
-        };
-        Attributes::NonContact(f, l)
-    };
-    Ok(Some(a))
+    Attributes::from_names(*contact.get_ref(), form.get_ref(), level.get_ref())
+        .map(Some)
+        .map_err(|e| {
+            let at = if e.key == "level" { level } else { form };
+            (Some(at.span().start), e.key, e.to_string())
+        })
 }
 
 #[cfg(test)]

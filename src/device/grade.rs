@@ -102,7 +102,75 @@ pub struct NoGrade {
     pub level: &'static str,
 }
 
+/// An attribute name that is not one Appendix B knows: which key, and what
+/// is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not one of {allowed}")]
+pub struct BadName {
+    /// `usage_form` or `level`.
+    pub key: &'static str,
+    /// The value given.
+    pub value: String,
+    /// What it may be.
+    pub allowed: &'static str,
+}
+
 impl Attributes {
+    /// The attributes named as in the rules files and the asset list
+    /// (`contact`, `usage_form`, `level`); the grade is not checked here.
+    pub fn from_names(contact: bool, form: &str, level: &str) -> Result<Attributes, BadName> {
+        let bad = |key, value: &str, allowed| BadName {
+            key,
+            value: value.to_string(),
+            allowed,
+        };
+        if contact {
+            let f = match form {
+                "energy_therapy" => ContactForm::EnergyTherapy,
+                "diagnosis_monitoring" => ContactForm::DiagnosisMonitoring,
+                "fluid_delivery" => ContactForm::FluidDelivery,
+                "ionizing_radiation" => ContactForm::IonizingRadiation,
+                "implant" => ContactForm::Implant,
+                "other" => ContactForm::Other,
+                _ => return Err(bad("usage_form", form, "the contact forms energy_therapy, diagnosis_monitoring, fluid_delivery, ionizing_radiation, implant, other")),
+            };
+            let l = match level {
+                "slight" => ContactLevel::Slight,
+                "injury" => ContactLevel::Injury,
+                "serious" => ContactLevel::Serious,
+                _ => {
+                    return Err(bad(
+                        "level",
+                        level,
+                        "the contact levels slight, injury, serious",
+                    ))
+                }
+            };
+            Ok(Attributes::Contact(f, l))
+        } else {
+            let f = match form {
+                "lab_instrument" => NonContactForm::LabInstrument,
+                "standalone_software" => NonContactForm::StandaloneSoftware,
+                "disinfection" => NonContactForm::Disinfection,
+                "other_auxiliary" => NonContactForm::OtherAuxiliary,
+                _ => return Err(bad("usage_form", form, "the non-contact forms lab_instrument, standalone_software, disinfection, other_auxiliary")),
+            };
+            let l = match level {
+                "none" => NonContactLevel::None,
+                "indirect" => NonContactLevel::Indirect,
+                "important" => NonContactLevel::Important,
+                _ => {
+                    return Err(bad(
+                        "level",
+                        level,
+                        "the non-contact levels none, indirect, important",
+                    ))
+                }
+            };
+            Ok(Attributes::NonContact(f, l))
+        }
+    }
+
     /// The grade Table B.1 gives these attributes.
     pub fn grade(self) -> Result<Grade, NoGrade> {
         use ContactForm as C;

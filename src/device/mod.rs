@@ -9,7 +9,10 @@
 pub mod assets;
 pub mod bindings;
 pub mod classes;
+pub mod classify;
 pub mod evidence;
+pub mod facts;
+pub mod fingerprint;
 pub mod grade;
 pub mod inventory;
 pub mod oui;
