@@ -21,6 +21,8 @@
 #   isc-dhcp-client - ISC dhclient: the DHCPv4/DHCPv6 client of the DHCP and identity captures
 #   iputils-arping - gratuitous ARP, ARP replies and RFC 5227 probes for the ARP takeover capture
 #   ieee-data    - the IEEE MAC registry CSVs: ground truth of the vendor test (rules/oui.tsv is made from them)
+#   openssh-client - ssh: the laptop's SSH login attempt in the classification capture
+#   dropbear-bin - dropbear SSH server binary only (no service): the NAS of the classification capture
 set -euo pipefail
 
 # A Rust toolchain (1.89 or newer: std file locks). Debian 12's own rustc is too old for the
@@ -33,7 +35,7 @@ fi
 
 packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-config dcmtk
   python3-hl7 mosquitto mosquitto-clients systemd util-linux mount dnsmasq-base udhcpc
-  isc-dhcp-client iputils-arping ieee-data)
+  isc-dhcp-client iputils-arping ieee-data openssh-client dropbear-bin)
 
 missing=()
 for p in "${packages[@]}"; do
