@@ -63,6 +63,48 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[log]`
     pub log: LogConfig,
+    /// `[policy]`
+    pub policy: PolicyConfig,
+}
+
+/// Where a hospital's own rules live (`device_classes.toml`,
+/// `fingerprints.toml`; see `device::rules`).
+pub const DEFAULT_RULES_DIR: &str = "/etc/medtap/rules.d";
+
+/// `[policy]`: the hospital's rules.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Directory of the hospital's rule files, read after the shipped
+    /// ones: at [`DEFAULT_RULES_DIR`] it may be absent; any other path
+    /// must be a directory; empty for none.
+    pub rules_dir: PathBuf,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            rules_dir: PathBuf::from(DEFAULT_RULES_DIR),
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// The rules directory to read: `None` when `rules_dir` is empty, or
+    /// is the default and absent. Any other missing path is an error.
+    pub fn rules_dir(&self) -> Result<Option<&std::path::Path>, String> {
+        let dir = self.rules_dir.as_path();
+        if dir.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        if dir.is_dir() {
+            return Ok(Some(dir));
+        }
+        if dir == std::path::Path::new(DEFAULT_RULES_DIR) && !dir.exists() {
+            return Ok(None);
+        }
+        Err(format!("rules directory {} is not a directory", dir.display()))
+    }
 }
 
 /// `[capture]`: the live interface.

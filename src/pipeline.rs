@@ -39,6 +39,11 @@ pub struct PipelineOptions {
     /// The asset list's registered addresses and the statically planned
     /// networks (`identity.assets`, `identity.static_networks`).
     pub plan: IpPlan,
+    /// Device classes and fingerprint rules (the shipped ones and the
+    /// hospital's).
+    pub classifier: crate::device::classify::Classifier,
+    /// The asset list's classes and attributes.
+    pub asset_classes: crate::device::classify::AssetClasses,
     /// How often device last-seen times are written.
     pub device_flush_every: Micros,
     /// First flow id to hand out (one past the database's highest).
@@ -70,6 +75,8 @@ impl PipelineOptions {
             // sensor (I/O, and its errors name the file): see
             // `sensor::load_plan`.
             plan: IpPlan::default(),
+            classifier: Default::default(),
+            asset_classes: Default::default(),
             device_flush_every: secs(cfg.identity.flush_interval_secs),
             first_flow_id,
             reassembly_bytes: cfg.flow.reassembly_mib.saturating_mul(1 << 20),
@@ -147,6 +154,8 @@ impl Pipeline {
                 local_networks: opts.local_networks.clone(),
                 plan: opts.plan.clone(),
                 name_refresh: device_flush_every,
+                classifier: opts.classifier.clone(),
+                asset_classes: opts.asset_classes.clone(),
             }),
             out,
             counters: Counters::default(),
@@ -250,7 +259,7 @@ impl Pipeline {
                     let devices = &mut self.devices;
                     if dhcp_ports(src_port, dst_port) {
                         let m = (frame.ts, flow.flow_id, payload, view.vlan);
-                        dhcp_message(devices, out, c, m);
+                        dhcp_message(devices, out, c, m, view.src_mac);
                     } else if dhcp6_ports(src_port, dst_port) {
                         let client = (dst_port == dhcp::V6_SERVER_PORT).then_some(view.src_mac);
                         let m = (frame.ts, flow.flow_id, payload, client.flatten());
@@ -463,6 +472,7 @@ fn end_flow(
         evidence::app_names(devices, r.start, &ends, &e, &mut |d| send_device(out, d));
         send_app(out, e)
     });
+    evidence::flow_facts(devices, &r, &mut |d| send_device(out, d));
     out.send(Event::Flow(r));
 }
 
@@ -506,6 +516,7 @@ fn dhcp_message(
     out: &mut EventSender,
     c: &mut Counters,
     (ts, flow_id, payload, vlan): (Micros, u64, &[u8], Option<u16>),
+    sender: Option<crate::net::Mac>,
 ) {
     let parsed = dhcp::parse_v4(payload);
     let verdict = parsed.as_ref().map(|m| m.issues).map_err(|e| *e);
@@ -513,7 +524,7 @@ fn dhcp_message(
         return;
     };
     let rec = dhcp::MessageRecord::from_message(ts, &m);
-    devices.observe_dhcp(ts, &evidence::dhcp(&rec, vlan), &mut |e| {
+    devices.observe_dhcp(ts, &evidence::dhcp(&rec, vlan, sender), &mut |e| {
         send_device(out, e)
     });
     out.send(Event::Dhcp(Held::new(Box::new((flow_id, rec)))));
@@ -580,5 +591,6 @@ fn send_device(out: &mut EventSender, e: DeviceEvent) {
         DeviceEvent::Ip(i) => Event::DeviceIp(i),
         DeviceEvent::Name(n) => Event::DeviceName(n),
         DeviceEvent::Change(c) => Event::DeviceChange(c),
+        DeviceEvent::Class(c) => Event::DeviceClass(c),
     });
 }

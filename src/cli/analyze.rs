@@ -26,12 +26,19 @@ pub struct AnalyzeArgs {
     /// Asset list (what each known device is) [default: the config's identity.assets]
     #[arg(long, value_name = "FILE")]
     assets: Option<PathBuf>,
+    /// Directory of the hospital's own rules (device_classes.toml,
+    /// fingerprints.toml) [default: the config's policy.rules_dir]
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
 }
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     let mut cfg = load_config(args.config.as_deref())?;
     if let Some(assets) = args.assets.clone() {
         cfg.identity.assets = assets;
+    }
+    if let Some(rules) = args.rules.clone() {
+        cfg.policy.rules_dir = rules;
     }
     init_logging(&cfg)?;
     // SIGINT/SIGTERM stop the reading; what was read is still flushed and

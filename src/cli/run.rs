@@ -26,6 +26,10 @@ pub struct RunArgs {
     /// Asset list (what each known device is) [default: the config's identity.assets]
     #[arg(long, value_name = "FILE")]
     assets: Option<PathBuf>,
+    /// Directory of the hospital's own rules (device_classes.toml,
+    /// fingerprints.toml) [default: the config's policy.rules_dir]
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
     /// BPF filter words, e.g. `not port 22` [default: the config's capture.filter]
     #[arg(value_name = "FILTER", trailing_var_arg = true)]
     filter: Vec<String>,
@@ -35,6 +39,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let mut cfg = load_config(args.config.as_deref())?;
     if let Some(assets) = args.assets.clone() {
         cfg.identity.assets = assets;
+    }
+    if let Some(rules) = args.rules.clone() {
+        cfg.policy.rules_dir = rules;
     }
     init_logging(&cfg)?;
     let c = &cfg.capture;

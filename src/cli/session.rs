@@ -5,6 +5,8 @@
 use anyhow::{Context, Result};
 use medtap::config::Config;
 use medtap::device::assets::{Asset, AssetList};
+use medtap::device::classify::{AssetClasses, Classifier};
+use medtap::device::rules;
 use medtap::device::plan::IpPlan;
 use medtap::output::{Delivery, SinkSpec};
 use medtap::sensor::{Mode, Sensor, SensorOptions};
@@ -26,7 +28,7 @@ const STORE_SINK: &str = "store";
 /// is no list), records it in the database for the query commands, and
 /// returns the IP plan the inventory checks: registered addresses and
 /// `identity.static_networks`.
-fn load_assets(cfg: &Config, store: &mut Store) -> Result<IpPlan> {
+fn load_assets(cfg: &Config, store: &mut Store) -> Result<(IpPlan, Option<AssetList>)> {
     let list = AssetList::load_configured(&cfg.identity)
         .with_context(|| format!("asset list {}", cfg.identity.assets.display()))?;
     let assets: Vec<&Asset> = list.iter().flat_map(|l| l.iter()).collect();
@@ -35,10 +37,27 @@ fn load_assets(cfg: &Config, store: &mut Store) -> Result<IpPlan> {
     if !rows.is_empty() {
         tracing::info!(devices = rows.len(), file = %cfg.identity.assets.display(), "asset list loaded");
     }
-    Ok(IpPlan::new(
+    let plan = IpPlan::new(
         assets.iter().map(|a| (a.mac, a.ip, a.line)),
         cfg.identity.static_cidrs(),
-    ))
+    );
+    Ok((plan, list))
+}
+
+/// Loads the classes and fingerprints (shipped, then `policy.rules_dir`'s)
+/// and checks the asset list's classes against them.
+fn load_rules(
+    cfg: &Config,
+    assets: Option<&AssetList>,
+) -> Result<(Classifier, AssetClasses)> {
+    let dir = cfg.policy.rules_dir().map_err(anyhow::Error::msg)?;
+    let (classifier, loaded) = rules::load(dir)?;
+    for f in &loaded.files {
+        tracing::info!(file = %f.display(), "rules loaded");
+    }
+    let file = cfg.identity.assets.display().to_string();
+    let classes = rules::asset_classes(assets, &file, classifier.classes())?;
+    Ok((classifier, classes))
 }
 
 /// A sensor whose events go to a writer thread on the database.
@@ -93,7 +112,11 @@ impl Session {
     pub fn start(cfg: &Config, mut store: Store, mode: Mode) -> Result<Session> {
         let first_flow_id = store.next_flow_id()?;
         let mut opts = SensorOptions::from_config(cfg, mode, first_flow_id);
-        opts.pipeline.plan = load_assets(cfg, &mut store)?;
+        let (plan, assets) = load_assets(cfg, &mut store)?;
+        let (classifier, asset_classes) = load_rules(cfg, assets.as_ref())?;
+        opts.pipeline.plan = plan;
+        opts.pipeline.classifier = classifier;
+        opts.pipeline.asset_classes = asset_classes;
         let (tx, rx) = crossbeam_channel::bounded(cfg.store.channel_capacity.max(1));
         let writer = store.spawn_writer(rx, cfg.store.batch_rows)?;
         let sinks = vec![SinkSpec::new(STORE_SINK, tx, Delivery::Authority)];

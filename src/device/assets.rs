@@ -16,6 +16,7 @@
 //! `device[3].mac`: ...` (array indices from 0). `medtap assets import`
 //! writes this file from a spreadsheet export (src/cli/assets.rs).
 
+use super::grade::Attributes;
 use crate::config::span::Located;
 use crate::config::IdentityConfig;
 use crate::net::Mac;
@@ -85,6 +86,10 @@ pub struct Asset {
     pub udi: Option<String>,
     /// Free notes.
     pub notes: Option<String>,
+    /// This device's own Appendix B attributes, replacing its class's
+    /// (`contact`, `usage_form` and `level` given together; checked to
+    /// have a grade).
+    pub attributes: Option<Attributes>,
     /// Line of the entry in its file (TOML: the device's first key; CSV:
     /// the row's first line).
     pub line: usize,
@@ -116,6 +121,12 @@ pub struct AssetFields<T = String> {
     pub udi: Option<T>,
     /// `notes`
     pub notes: Option<T>,
+    /// `contact` (`true`/`false`, or `yes`/`no`, `1`/`0`)
+    pub contact: Option<T>,
+    /// `usage_form`
+    pub usage_form: Option<T>,
+    /// `level`
+    pub level: Option<T>,
 }
 
 /// A problem with one device's fields: the field (`None`: the device as a
@@ -136,13 +147,16 @@ impl<T> AssetFields<T> {
             asset_id: self.asset_id.map(&f),
             udi: self.udi.map(&f),
             notes: self.notes.map(&f),
+            contact: self.contact.map(&f),
+            usage_form: self.usage_form.map(&f),
+            level: self.level.map(&f),
         }
     }
 }
 
 impl AssetFields {
     /// The field names: TOML keys and spreadsheet columns, in file order.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 13] = [
         "mac",
         "ip",
         "name",
@@ -153,6 +167,9 @@ impl AssetFields {
         "asset_id",
         "udi",
         "notes",
+        "contact",
+        "usage_form",
+        "level",
     ];
 
     /// The field called `name` (one of [`AssetFields::NAMES`]).
@@ -168,6 +185,9 @@ impl AssetFields {
             "asset_id" => &mut self.asset_id,
             "udi" => &mut self.udi,
             "notes" => &mut self.notes,
+            "contact" => &mut self.contact,
+            "usage_form" => &mut self.usage_form,
+            "level" => &mut self.level,
             _ => return None,
         })
     }
@@ -186,6 +206,14 @@ impl AssetFields {
                 .map_err(|p| problems.push((Some("ip"), p)))
                 .ok()
         });
+        let attributes = attributes(
+            present(self.contact),
+            present(self.usage_form),
+            present(self.level),
+        )
+        .map_err(|p| problems.push(p))
+        .ok()
+        .flatten();
         if problems.is_empty() && mac.is_none() && ip.is_none() {
             problems.push((None, "needs `mac` or `ip` (or both)".to_string()));
         }
@@ -203,6 +231,7 @@ impl AssetFields {
             asset_id: present(self.asset_id),
             udi: present(self.udi),
             notes: present(self.notes),
+            attributes,
             line,
         })
     }
@@ -221,8 +250,41 @@ impl From<&Asset> for AssetFields {
             asset_id: a.asset_id.clone(),
             udi: a.udi.clone(),
             notes: a.notes.clone(),
+            contact: a.attributes.map(|x| x.contact().to_string()),
+            usage_form: a.attributes.map(|x| x.form_name().to_string()),
+            level: a.attributes.map(|x| x.level_name().to_string()),
         }
     }
+}
+
+/// A device's own Appendix B attributes: all three or none, with a grade.
+fn attributes(
+    contact: Option<String>,
+    form: Option<String>,
+    level: Option<String>,
+) -> Result<Option<Attributes>, FieldProblem> {
+    let (contact, form, level) = match (contact, form, level) {
+        (None, None, None) => return Ok(None),
+        (Some(c), Some(f), Some(l)) => (c, f, l),
+        _ => {
+            let problem = "`contact`, `usage_form` and `level` go together: give all three or none";
+            return Err((Some("contact"), problem.to_string()));
+        }
+    };
+    let contact = match contact.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" => true,
+        "false" | "no" | "0" => false,
+        other => {
+            return Err((
+                Some("contact"),
+                format!("{other:?} is not true or false"),
+            ))
+        }
+    };
+    let a = Attributes::from_names(contact, form.trim(), level.trim())
+        .map_err(|e| (Some(e.key), e.to_string()))?;
+    a.grade().map_err(|e| (Some("level"), e.to_string()))?;
+    Ok(Some(a))
 }
 
 /// `None` for absent, empty and all-whitespace values.
@@ -360,16 +422,22 @@ impl AssetList {
         for (i, dev) in raw.device.into_iter().enumerate() {
             let device_span = dev.span();
             let d = dev.into_inner();
-            let mac_span = d.mac.as_ref().map(Spanned::span);
-            let ip_span = d.ip.as_ref().map(Spanned::span);
+            let span = |f: &Option<Spanned<String>>| f.as_ref().map(|v| v.span().start);
+            let spans = [
+                ("mac", span(&d.mac)),
+                ("ip", span(&d.ip)),
+                ("class", span(&d.class)),
+                ("contact", span(&d.contact)),
+                ("usage_form", span(&d.usage_form)),
+                ("level", span(&d.level)),
+            ];
             // The line of the key a problem concerns, else of the device.
             let offset_of = |field: Option<&str>| {
-                let s = match field {
-                    Some("mac") => mac_span.clone(),
-                    Some("ip") => ip_span.clone(),
-                    _ => None,
-                };
-                s.unwrap_or(device_span.clone()).start
+                spans
+                    .iter()
+                    .find(|(k, _)| Some(*k) == field)
+                    .and_then(|(_, s)| *s)
+                    .unwrap_or(device_span.start)
             };
             let key = |field: Option<&str>| match field {
                 Some(f) => format!("device[{i}].{f}"),

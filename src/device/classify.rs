@@ -14,7 +14,11 @@ use super::classes::Classes;
 use super::facts::Facts;
 use super::fingerprint::{Fingerprints, Subject};
 use super::grade::{Attributes, Grade};
-use super::VendorInfo;
+use super::{DeviceKey, VendorInfo};
+use crate::net::Mac;
+use crate::time::Micros;
+use std::collections::HashMap;
+use std::net::IpAddr;
 
 /// Least confidence for a class to be given.
 pub const MIN_CONFIDENCE: f64 = 0.5;
@@ -83,6 +87,81 @@ pub struct AssetClass {
     /// Attributes that replace the class's for this device (checked at
     /// load: a "—" cell is rejected there).
     pub attributes: Option<Attributes>,
+}
+
+/// The asset list's classes and attributes, by device.
+#[derive(Clone, Debug, Default)]
+pub struct AssetClasses {
+    by_mac: HashMap<Mac, AssetClass>,
+    /// Entries that give an address and no MAC.
+    by_ip: HashMap<IpAddr, AssetClass>,
+}
+
+impl AssetClasses {
+    /// Registers an entry (one with neither class nor attributes is left
+    /// out). An entry with a MAC matches that MAC only; one with only an
+    /// address matches whoever uses it, as the asset snapshot's own
+    /// matching does (`store::rows::assets::matching`).
+    pub fn insert(&mut self, mac: Option<Mac>, ip: Option<IpAddr>, c: AssetClass) {
+        if c.class.is_none() && c.attributes.is_none() {
+            return;
+        }
+        match (mac, ip) {
+            (Some(m), _) => {
+                self.by_mac.insert(m, c);
+            }
+            (None, Some(ip)) => {
+                self.by_ip.insert(ip, c);
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// The entry of the device with `mac` using `ips`.
+    pub fn lookup(
+        &self,
+        mac: Option<Mac>,
+        mut ips: impl Iterator<Item = IpAddr>,
+    ) -> Option<&AssetClass> {
+        if let Some(c) = mac.and_then(|m| self.by_mac.get(&m)) {
+            return Some(c);
+        }
+        if self.by_ip.is_empty() {
+            return None;
+        }
+        ips.find_map(|ip| self.by_ip.get(&ip))
+    }
+
+    /// Whether an address-only entry names `ip`.
+    pub fn has_ip(&self, ip: IpAddr) -> bool {
+        self.by_ip.contains_key(&ip)
+    }
+
+    /// Whether an entry names `mac`.
+    pub fn has_mac(&self, mac: Mac) -> bool {
+        self.by_mac.contains_key(&mac)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.by_mac.len() + self.by_ip.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A device's classification changed: what the sinks store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassRecord {
+    /// The device.
+    pub device: DeviceKey,
+    /// When the evidence that changed it arrived.
+    pub ts: Micros,
+    /// The new classification.
+    pub class: Classification,
 }
 
 /// A device's classification.

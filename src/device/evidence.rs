@@ -1,13 +1,27 @@
 //! Identity evidence from the parsers' records: the names a device uses
-//! in DICOM, HL7 and MQTT, and what a DHCP message says. Runs once per
-//! record (an association, a message, a session), never per packet.
+//! in DICOM, HL7 and MQTT, what a DHCP message says, and the facts that
+//! classify a device (the DICOM objects it sends and services it answers,
+//! the HL7 messages it originates, the MQTT topics it publishes, the ports
+//! it serves). Runs once per record (an association, a message, a
+//! session, a finished flow), never per packet.
 
+use super::facts::{DicomService, Fact, PeerKind, TextKind};
 use super::inventory::{DeviceEvent, DhcpEvidence, Inventory};
 use super::NameKind;
 use crate::app::AppEvent;
+use crate::flow::{FlowRecord, FlowState};
 use crate::net::Mac;
 use crate::proto::dhcp;
+use crate::proto::dicom::AssociationRecord;
+use crate::proto::hl7::MessageRecord;
+use crate::proto::mqtt::SessionRecord;
+use crate::time::Micros;
 use std::net::IpAddr;
+
+/// Ports from here up are the dynamic range (RFC 6335 §6): a device
+/// answering on one (an FTP data port, a DICOM sub-association's
+/// ephemeral listener) says nothing about what it is.
+const DYNAMIC_PORTS: u16 = 49152;
 
 /// The two ends of a flow: (MAC, IP) of the side that opened it and of
 /// the side that accepted it.
@@ -62,10 +76,165 @@ pub fn app_names(
         }
         AppEvent::Anomaly { .. } => {}
     }
+    app_facts(inv, ts, ends, e, emit);
 }
 
-/// What the inventory needs from a DHCP message carried on `vlan`.
-pub fn dhcp(rec: &dhcp::MessageRecord, vlan: Option<u16>) -> DhcpEvidence<'_> {
+/// The facts in an application record, for each side.
+fn app_facts(
+    inv: &mut Inventory,
+    ts: Micros,
+    ends: &Endpoints,
+    e: &AppEvent,
+    emit: &mut dyn FnMut(DeviceEvent),
+) {
+    let (client, server) = match e {
+        AppEvent::Dicom(d) => dicom_facts(&d.1, ends.client.1),
+        AppEvent::Hl7(m) => {
+            let (client, server) = hl7_facts(&m.1, ends.client.1);
+            match m.1.to_server {
+                true => (client, server),
+                // A message from the connection's server: its sender is
+                // the server side.
+                false => (server, client),
+            }
+        }
+        AppEvent::Mqtt(s) => mqtt_facts(&s.1, ends.client.1),
+        AppEvent::Anomaly { .. } => return,
+    };
+    inv.observe_facts(ts, ends.client.0, ends.client.1, &client, emit);
+    inv.observe_facts(ts, ends.server.0, ends.server.1, &server, emit);
+}
+
+/// (requestor's, acceptor's) facts of a DICOM association: the SOP
+/// classes the requestor sent as C-STORE SCU (with the AE it sent to),
+/// the services each side used and answered, the C-MOVE destinations the
+/// acceptor was asked to send to, and the implementation each announced.
+fn dicom_facts(a: &AssociationRecord, requestor: IpAddr) -> (Vec<Fact>, Vec<Fact>) {
+    let mut req = Vec::new();
+    let mut acc = Vec::new();
+    let text = |v: &Option<String>, kind| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|v| Fact::text(kind, v))
+    };
+    req.extend(text(&Some(a.calling_ae.clone()), TextKind::DicomAe));
+    acc.extend(text(&Some(a.called_ae.clone()), TextKind::DicomAe));
+    req.extend(text(&a.implementation_class_uid, TextKind::DicomImplementation));
+    req.extend(text(&a.implementation_version, TextKind::DicomVersion));
+    acc.extend(text(&a.acceptor_implementation_class_uid, TextKind::DicomImplementation));
+    acc.extend(text(&a.acceptor_implementation_version, TextKind::DicomVersion));
+    // In a C-GET association the C-STOREs come from the acceptor: they
+    // are its sub-operations, not objects the requestor made (PS3.4
+    // C.4.3.3).
+    let has_get = a.operations.iter().any(|o| o.command == "C-GET");
+    for op in &a.operations {
+        if op.command == "C-STORE" && has_get {
+            continue;
+        }
+        let answered = !op.statuses.is_empty();
+        if let Some(svc) = DicomService::of(op.command, &op.sop_class_uid) {
+            req.push(Fact::DicomUses(svc));
+            if answered {
+                acc.push(Fact::DicomProvides(svc));
+            }
+        }
+        match op.command {
+            // Every request a C-MOVE's sub-operation: forwarded objects.
+            "C-STORE" if op.move_sub_operations >= op.count && op.count > 0 => {
+                if answered {
+                    acc.push(Fact::Peer(PeerKind::DicomStoredBy, requestor));
+                }
+            }
+            "C-STORE" => {
+                req.push(Fact::DicomSent {
+                    sop_class: super::facts::bounded(&op.sop_class_uid),
+                    to_ae: super::facts::bounded(a.called_ae.trim()),
+                });
+                if answered {
+                    acc.push(Fact::Peer(PeerKind::DicomStoredBy, requestor));
+                }
+            }
+            "C-MOVE" => {
+                if let Some(dest) = op.move_destination.as_deref() {
+                    acc.push(Fact::DicomMoveAsked(super::facts::bounded(dest.trim())));
+                }
+            }
+            _ => {}
+        }
+    }
+    (req, acc)
+}
+
+/// (sender's, receiver's) facts of an HL7 message: the sender's MSH-3,
+/// MSH-4, MSH-21 and the type of a message it originated; the receiver,
+/// when it is the connection's server, counts the client as a sender.
+fn hl7_facts(m: &MessageRecord, client: IpAddr) -> (Vec<Fact>, Vec<Fact>) {
+    let mut sender = Vec::new();
+    let mut receiver = Vec::new();
+    let texts = [
+        (&m.sending_app, TextKind::Hl7App),
+        (&m.sending_facility, TextKind::Hl7Facility),
+        (&m.profile, TextKind::Hl7Profile),
+    ];
+    for (v, kind) in texts {
+        if let Some(v) = v.as_deref() {
+            sender.push(Fact::text(kind, v));
+        }
+    }
+    let ack = m.msa_code.is_some() || m.message_type.as_deref().is_some_and(|t| t.starts_with("ACK"));
+    if let (false, Some(t)) = (ack, m.message_type.as_deref()) {
+        sender.push(Fact::text(TextKind::Hl7Sends, t));
+    }
+    if m.to_server {
+        receiver.push(Fact::Peer(PeerKind::Hl7Client, client));
+    }
+    (sender, receiver)
+}
+
+/// (client's, broker's) facts of an MQTT session: the client's id and the
+/// topics it published; the broker, when it answered the CONNECT, counts
+/// the client.
+fn mqtt_facts(s: &SessionRecord, client: IpAddr) -> (Vec<Fact>, Vec<Fact>) {
+    let mut c = Vec::new();
+    let mut b = Vec::new();
+    if let Some(id) = s.client_id.as_deref().filter(|i| !i.is_empty()) {
+        c.push(Fact::text(TextKind::MqttClientId, id));
+    }
+    for p in s.published.iter().filter(|p| p.to_server) {
+        c.push(Fact::text(TextKind::MqttTopic, &p.topic));
+    }
+    if s.connack_code.is_some() {
+        b.push(Fact::Peer(PeerKind::MqttClient, client));
+    }
+    (c, b)
+}
+
+/// Learns from a finished flow: a TCP port its responder answered on
+/// (SYN-ACK or data back), below the dynamic range.
+pub fn flow_facts(inv: &mut Inventory, r: &FlowRecord, emit: &mut dyn FnMut(DeviceEvent)) {
+    const SYN_ACK: u8 = 0x12;
+    let back = &r.dirs[1];
+    let answered = back.tcp_flags & SYN_ACK == SYN_ACK || back.payload_bytes > 0;
+    if r.proto != 6 || !answered || r.dest_port >= DYNAMIC_PORTS || r.dest_port == 0 {
+        return;
+    }
+    // A flow joined mid-stream may have its ends the wrong way round:
+    // only a seen handshake names the responder for sure.
+    if r.state == FlowState::New && back.tcp_flags & SYN_ACK != SYN_ACK {
+        return;
+    }
+    let fact = [Fact::Serves(r.dest_port)];
+    inv.observe_facts(r.start, r.dest_mac, r.dest_ip, &fact, emit);
+}
+
+/// What the inventory needs from a DHCP message carried on `vlan` in a
+/// frame from `sender`.
+pub fn dhcp(
+    rec: &dhcp::MessageRecord,
+    vlan: Option<u16>,
+    sender: Option<Mac>,
+) -> DhcpEvidence<'_> {
     let ip = |a: std::net::Ipv4Addr| (!a.is_unspecified()).then_some(IpAddr::V4(a));
     DhcpEvidence {
         client: rec.client_mac,
@@ -80,6 +249,8 @@ pub fn dhcp(rec: &dhcp::MessageRecord, vlan: Option<u16>) -> DhcpEvidence<'_> {
         vendor_class: rec.vendor_class.as_deref(),
         fingerprint: rec.fingerprint.as_deref(),
         client_id: rec.client_id.as_deref(),
+        // A relayed reply comes from the relay agent, not the server.
+        server: sender.filter(|_| rec.op == 2 && rec.giaddr.is_unspecified()),
         vlan,
     }
 }

@@ -19,6 +19,8 @@
 //! MAC a router?) are answered from its state.
 
 use super::bindings::{Address, Bindings, Claim, Holder};
+use super::classify::{AssetClasses, ClassRecord, Classification, Classifier, UNKNOWN};
+use super::facts::{Fact, Facts, TextKind};
 use super::plan::{Breach, IpPlan};
 use super::senders::{FlowSenders, Sender};
 use super::{
@@ -87,6 +89,15 @@ struct Device {
     arp_claims: [Option<(IpAddr, Micros)>; SPOOF_MIN_IPS],
     many_ips_reported: Option<Micros>,
     names: [Option<NameSeen>; NAMES_PER_DEVICE],
+    /// What identifies it (allocated at its first fact or class).
+    profile: Option<Box<Profile>>,
+}
+
+/// A device's facts and the class they gave.
+#[derive(Clone, Debug, Default)]
+struct Profile {
+    facts: Facts,
+    class: Option<Classification>,
 }
 
 impl Device {
@@ -124,7 +135,7 @@ pub struct InventoryCounters {
 }
 
 /// Emitted by the inventory.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum DeviceEvent {
     /// A device appeared, or its last-seen or role moved on.
     Seen(DeviceRecord),
@@ -134,6 +145,8 @@ pub enum DeviceEvent {
     Name(Box<NameRecord>),
     /// Something happened to a device.
     Change(Box<ChangeRecord>),
+    /// Its classification changed.
+    Class(Box<ClassRecord>),
 }
 
 /// What the inventory is built from (the config's `[identity]`).
@@ -150,6 +163,10 @@ pub struct InventoryOptions {
     pub plan: IpPlan,
     /// How often a name seen again is reported again (its last-seen time).
     pub name_refresh: Micros,
+    /// Classes and fingerprint rules.
+    pub classifier: Classifier,
+    /// The asset list's classes and attributes.
+    pub asset_classes: AssetClasses,
 }
 
 /// One DHCP message as the inventory learns from it: the parser's record
@@ -180,6 +197,8 @@ pub struct DhcpEvidence<'a> {
     pub fingerprint: Option<&'a str>,
     /// Option 61 as hex.
     pub client_id: Option<&'a str>,
+    /// The MAC that sent a server's message (a DHCP server or relay).
+    pub server: Option<Mac>,
     /// Outer VLAN id of the frame that carried the message.
     pub vlan: Option<u16>,
 }
@@ -227,6 +246,8 @@ pub struct Inventory {
     hasher: foldhash::fast::FixedState,
     untracked: u64,
     senders: FlowSenders,
+    classifier: Classifier,
+    asset_classes: AssetClasses,
 }
 
 impl Inventory {
@@ -248,6 +269,8 @@ impl Inventory {
             hasher: foldhash::fast::FixedState::with_seed(0x6d65_6474_6170),
             untracked: 0,
             senders: FlowSenders::with_capacity(opts.max_flows),
+            classifier: opts.classifier,
+            asset_classes: opts.asset_classes,
         }
     }
 
@@ -332,6 +355,11 @@ impl Inventory {
         m: &DhcpEvidence<'_>,
         emit: &mut dyn FnMut(DeviceEvent),
     ) {
+        if let Some(server) = m.server.filter(|s| m.from_server && usable(*s)) {
+            if let Some(i) = self.seen(DeviceKey::Mac(server), ts, Evidence::Dhcp, emit) {
+                self.learn(i, [Fact::DhcpServer], ts, emit);
+            }
+        }
         let Some(client) = m.client.filter(|c| usable(*c)) else {
             return;
         };
@@ -368,6 +396,15 @@ impl Inventory {
                 self.name(i, kind, v, ts, emit);
             }
         }
+        let facts = [
+            (TextKind::Hostname, m.hostname),
+            (TextKind::DhcpVendorClass, m.vendor_class),
+            (TextKind::DhcpFingerprint, m.fingerprint),
+        ];
+        let facts = facts
+            .into_iter()
+            .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| Fact::text(k, v)));
+        self.learn(i, facts, ts, emit);
         match m.message_type {
             Some(dhcp_type::RELEASE) => {
                 if let Some(ip) = m.ciaddr {
@@ -409,6 +446,104 @@ impl Inventory {
         if let Some(i) = self.seen(key, ts, Evidence::Application, emit) {
             self.name(i, kind, value, ts, emit);
         }
+    }
+
+    /// Learns what a flow side did (from an application record or a
+    /// finished flow): `mac` and `ip` are that side. Reclassifies the
+    /// device when a fact is new.
+    pub fn observe_facts(
+        &mut self,
+        ts: Micros,
+        mac: Option<Mac>,
+        ip: IpAddr,
+        facts: &[Fact],
+        emit: &mut dyn FnMut(DeviceEvent),
+    ) {
+        if facts.is_empty() {
+            return;
+        }
+        let Some(key) = self.key_for(mac, ip) else {
+            return;
+        };
+        if let Some(i) = self.seen(key, ts, Evidence::Application, emit) {
+            self.learn(i, facts.iter().cloned(), ts, emit);
+        }
+    }
+
+    /// The class of the device with `key`, if it has one.
+    pub fn class_of(&self, key: &DeviceKey) -> Option<&Classification> {
+        let &i = self.index.get(key)?;
+        self.devices[i as usize].profile.as_ref()?.class.as_ref()
+    }
+
+    /// Adds facts to device `i`; any new one reclassifies it.
+    fn learn(
+        &mut self,
+        i: usize,
+        facts: impl IntoIterator<Item = Fact>,
+        ts: Micros,
+        emit: &mut dyn FnMut(DeviceEvent),
+    ) {
+        let mut new = false;
+        for f in facts {
+            let p = self.devices[i].profile.get_or_insert_with(Box::default);
+            new |= p.facts.add(f);
+        }
+        if new {
+            self.reclassify(i, ts, emit);
+        }
+    }
+
+    /// Classifies device `i` again; reports a changed classification, and
+    /// a changed class as a device event with the evidence that moved it.
+    fn reclassify(&mut self, i: usize, ts: Micros, emit: &mut dyn FnMut(DeviceEvent)) {
+        let d = &self.devices[i];
+        let empty = Facts::default();
+        let facts = d.profile.as_ref().map_or(&empty, |p| &p.facts);
+        let ips = d.ips.iter().flatten().map(|s| s.ip);
+        let own_ip = match d.key {
+            DeviceKey::Ip(ip) => Some(ip),
+            DeviceKey::Mac(_) => None,
+        };
+        let asset = self
+            .asset_classes
+            .lookup(d.key.mac(), own_ip.into_iter().chain(ips));
+        let new = self.classifier.classify(d.vendor, facts, asset);
+        let old = d.profile.as_ref().and_then(|p| p.class.as_ref());
+        let unchanged = match old {
+            Some(old) => old.same_as(&new),
+            // Nothing known, nothing to say.
+            None => new.class == UNKNOWN && new.evidence.is_empty(),
+        };
+        if unchanged {
+            return;
+        }
+        let key = d.key;
+        let old_class = old.map_or(UNKNOWN, |o| o.class.as_str());
+        if old_class != new.class {
+            let mut c = ChangeRecord::new(ts, key, ChangeKind::ClassChange, Evidence::Application);
+            let old_lines = old.map(|o| o.evidence.as_slice()).unwrap_or_default();
+            let why = new
+                .evidence
+                .iter()
+                .find(|l| !old_lines.contains(l))
+                .or(new.evidence.first());
+            let via = match new.source {
+                super::classify::ClassSource::Asset => "the asset list".to_string(),
+                super::classify::ClassSource::Fingerprint => why.cloned().unwrap_or_default(),
+            };
+            c.detail = Some(bounded(&format!("{old_class} → {}: {via}", new.class)));
+            emit(DeviceEvent::Change(Box::new(c)));
+        }
+        emit(DeviceEvent::Class(Box::new(ClassRecord {
+            device: key,
+            ts,
+            class: new.clone(),
+        })));
+        self.devices[i]
+            .profile
+            .get_or_insert_with(Box::default)
+            .class = Some(new);
     }
 
     /// Reports every device and binding whose last-seen moved since the
@@ -699,6 +834,10 @@ impl Inventory {
         let mut c = ChangeRecord::new(ts, key, ChangeKind::NewIp, evidence);
         c.ip = Some(ip);
         emit(DeviceEvent::Change(Box::new(c)));
+        if self.asset_classes.has_ip(ip) {
+            // An asset entry known by this address only: its class applies.
+            self.reclassify(i, ts, emit);
+        }
         Use::New
     }
 
@@ -734,6 +873,7 @@ impl Inventory {
         let mut c = ChangeRecord::new(ts, key, ChangeKind::RoleChange, Evidence::IpPacket);
         c.detail = Some(format!("router: {detail}").into());
         emit(DeviceEvent::Change(Box::new(c)));
+        self.learn(i, [Fact::Router], ts, emit);
         // The hosts it forwarded for so far become devices of their own,
         // as later ones will.
         for s in forwarded.iter().flatten() {
@@ -879,8 +1019,14 @@ impl Inventory {
             arp_claims: [None; SPOOF_MIN_IPS],
             many_ips_reported: None,
             names: [None; NAMES_PER_DEVICE],
+            profile: None,
         };
         emit(DeviceEvent::Seen(d.record()));
+        let registered = match key {
+            DeviceKey::Mac(m) => self.asset_classes.has_mac(m),
+            DeviceKey::Ip(ip) => self.asset_classes.has_ip(ip),
+        };
+        let hinted = d.vendor.is_some() || registered;
         self.devices.push(d);
         emit(DeviceEvent::Change(Box::new(ChangeRecord::new(
             ts,
@@ -888,6 +1034,10 @@ impl Inventory {
             ChangeKind::NewDevice,
             evidence,
         ))));
+        if hinted {
+            // Its maker or its asset entry may say something already.
+            self.reclassify(i, ts, emit);
+        }
         Some(i)
     }
 }

@@ -17,6 +17,7 @@ pub mod grade;
 pub mod inventory;
 pub mod oui;
 pub mod plan;
+pub mod rules;
 pub mod senders;
 
 pub use inventory::{Inventory, InventoryCounters, InventoryOptions};
@@ -224,6 +225,8 @@ pub enum ChangeKind {
     IpTheft,
     /// The device's role changed (it was recognised as a router).
     RoleChange,
+    /// Its class changed (detail: old → new, and the evidence that moved it).
+    ClassChange,
 }
 
 impl ChangeKind {
@@ -240,6 +243,7 @@ impl ChangeKind {
             ChangeKind::ManyIpsClaimed => "many_ips_claimed",
             ChangeKind::IpTheft => "ip_theft",
             ChangeKind::RoleChange => "role_change",
+            ChangeKind::ClassChange => "class_change",
         }
     }
 }

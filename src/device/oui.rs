@@ -16,9 +16,9 @@ use std::sync::OnceLock;
 use toml::Spanned;
 
 /// The embedded registry table.
-const BUILTIN_OUI: &str = include_str!("../../rules/oui.tsv");
+pub const BUILTIN_OUI: &str = include_str!("../../rules/oui.tsv");
 /// The embedded medical manufacturer list.
-const BUILTIN_MEDICAL: &str = include_str!("../../rules/medical_vendors.toml");
+pub const BUILTIN_MEDICAL: &str = include_str!("../../rules/medical_vendors.toml");
 
 /// Errors in the registry table or the medical list; each names the line.
 #[derive(Debug, thiserror::Error)]

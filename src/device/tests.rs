@@ -22,6 +22,7 @@ fn inventory(plan: IpPlan) -> Inventory {
         local_networks: vec![Cidr::parse("10.0.0.0/8").unwrap()],
         plan,
         name_refresh: 60 * SECOND,
+        ..InventoryOptions::default()
     })
 }
 

@@ -32,6 +32,8 @@ pub enum Event {
     DeviceName(Box<NameRecord>),
     /// Something happened to a device (boxed: rare).
     DeviceChange(Box<ChangeRecord>),
+    /// A device's classification changed (boxed: rare).
+    DeviceClass(Box<crate::device::classify::ClassRecord>),
     /// A DHCP message, by flow id (once per message).
     Dhcp(Held<(u64, crate::proto::dhcp::MessageRecord)>),
     /// A DHCPv6 message, by flow id (once per message).

@@ -341,4 +341,30 @@ CREATE TABLE assets (
     notes      TEXT
 );
 "#,
+    // 7: classification (issue 12). A device's class, how sure and why,
+    // and the grade Table B.1 gives it with the attributes it came from;
+    // the asset list may give one device its own attributes; HL7 keeps
+    // MSH-21 (the message profile, e.g. IHE PCD-01).
+    r#"
+ALTER TABLE devices ADD COLUMN class TEXT;
+ALTER TABLE devices ADD COLUMN class_name TEXT;
+ALTER TABLE devices ADD COLUMN class_name_zh TEXT;
+ALTER TABLE devices ADD COLUMN class_source TEXT;
+ALTER TABLE devices ADD COLUMN medical INTEGER;
+ALTER TABLE devices ADD COLUMN confidence REAL;
+ALTER TABLE devices ADD COLUMN runner_up TEXT;
+ALTER TABLE devices ADD COLUMN grade INTEGER;
+ALTER TABLE devices ADD COLUMN contact INTEGER;
+ALTER TABLE devices ADD COLUMN usage_form TEXT;
+ALTER TABLE devices ADD COLUMN level TEXT;
+ALTER TABLE devices ADD COLUMN grade_source TEXT;
+ALTER TABLE devices ADD COLUMN evidence TEXT;
+ALTER TABLE devices ADD COLUMN classified_us INTEGER;
+
+ALTER TABLE assets ADD COLUMN contact TEXT;
+ALTER TABLE assets ADD COLUMN usage_form TEXT;
+ALTER TABLE assets ADD COLUMN level TEXT;
+
+ALTER TABLE hl7_messages ADD COLUMN profile TEXT;
+"#,
 ];

@@ -212,6 +212,7 @@ fn insert_record(tx: &rusqlite::Transaction<'_>, r: &Event) -> rusqlite::Result<
         Event::DeviceIp(d) => device::upsert_ip(tx, d),
         Event::DeviceName(n) => device::upsert_name(tx, n),
         Event::DeviceChange(c) => device::insert_change(tx, c),
+        Event::DeviceClass(c) => device::update_class(tx, c),
         Event::Dhcp(m) => dhcp::insert(tx, m.0, &m.1),
         Event::Dhcp6(m) => dhcp::insert_v6(tx, m.0, &m.1.record, m.1.client_mac),
         Event::Stats(s) => stats::insert(tx, s, None),

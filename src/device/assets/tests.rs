@@ -236,10 +236,17 @@ fn many_problems_are_capped_in_the_message() {
 fn field_names_are_the_toml_keys() {
     let mut f = AssetFields::default();
     let mut text = String::from("[[device]]\nip = \"10.0.0.1\"\n");
+    // Values each field accepts (the attributes are checked).
+    let value = |name: &str| match name {
+        "contact" => "true".to_string(),
+        "usage_form" => "implant".to_string(),
+        "level" => "slight".to_string(),
+        _ => format!("v-{name}"),
+    };
     for name in AssetFields::NAMES {
-        *f.field_mut(name).unwrap() = Some(format!("v-{name}"));
+        *f.field_mut(name).unwrap() = Some(value(name));
         if name != "mac" && name != "ip" {
-            text.push_str(&format!("{name} = \"v-{name}\"\n"));
+            text.push_str(&format!("{name} = \"{}\"\n", value(name)));
         }
     }
     assert!(f.field_mut("colour").is_none());
@@ -253,9 +260,35 @@ fn field_names_are_the_toml_keys() {
         let mut b = back.clone();
         assert_eq!(
             b.field_mut(name).unwrap().as_deref(),
-            Some(format!("v-{name}").as_str())
+            Some(value(name).as_str())
         );
     }
+}
+
+#[test]
+fn a_device_may_carry_its_own_attributes_all_three_and_graded() {
+    let ok = AssetList::parse(
+        "[[device]]\nip = \"10.0.0.1\"\nclass = \"ultrasound\"\ncontact = \"yes\"\nusage_form = \"diagnosis_monitoring\"\nlevel = \"serious\"\n",
+        "a.toml",
+    )
+    .unwrap();
+    let a = ok.iter().next().unwrap().attributes.unwrap();
+    assert_eq!(a.grade().map(|g| g.get()), Ok(3));
+    let bad = |body: &str| {
+        AssetList::parse(&format!("[[device]]\nip = \"10.0.0.1\"\n{body}"), "a.toml")
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        bad("contact = \"true\"\nlevel = \"slight\"\n"),
+        "a.toml:3: `device[0].contact`: `contact`, `usage_form` and `level` go together: give all three or none"
+    );
+    assert!(bad("contact = \"false\"\nusage_form = \"disinfection\"\nlevel = \"none\"\n")
+        .starts_with("a.toml:5: `device[0].level`: Table B.1 has no grade"));
+    assert!(bad("contact = \"true\"\nusage_form = \"lab_instrument\"\nlevel = \"slight\"\n")
+        .starts_with("a.toml:4: `device[0].usage_form`: \"lab_instrument\" is not one of the contact forms"));
+    assert!(bad("contact = \"maybe\"\nusage_form = \"implant\"\nlevel = \"slight\"\n")
+        .starts_with("a.toml:3: `device[0].contact`: \"maybe\" is not true or false"));
 }
 
 #[test]

@@ -50,6 +50,14 @@ pub struct OperationRecord {
     pub statuses: Vec<u16>,
     /// C-MOVE destination AE title.
     pub move_destination: Option<String>,
+    /// Requests that named a Move Originator (C-STORE sub-operations of a
+    /// C-MOVE, PS3.7 9.1.1.1): objects the sender forwards, not its own.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub move_sub_operations: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What medtap keeps about one association.
@@ -534,6 +542,9 @@ impl Dir<'_, '_> {
             let idx = self.operation(field, c);
             if let Some(i) = idx {
                 self.c.rec.operations[i].count += 1;
+                if c.move_originator.is_some() {
+                    self.c.rec.operations[i].move_sub_operations += 1;
+                }
                 if let Some(id) = c.message_id {
                     if self.c.outstanding.len() < MAX_OUTSTANDING {
                         self.c.outstanding.push((id, i));

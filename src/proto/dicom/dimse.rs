@@ -19,6 +19,9 @@ pub struct Command<'a> {
     pub requested_sop_class: Option<&'a [u8]>,
     /// (0000,0600) Move Destination AE title, trimmed.
     pub move_destination: Option<&'a [u8]>,
+    /// (0000,1030) Move Originator AE title, trimmed: present in a
+    /// C-STORE-RQ that is a sub-operation of a C-MOVE (PS3.7 9.1.1.1).
+    pub move_originator: Option<&'a [u8]>,
     /// (0000,0700) Priority.
     pub priority: Option<u16>,
     /// (0000,0800) Command Data Set Type (0x0101: no data set follows).
@@ -81,6 +84,7 @@ pub fn parse(b: &[u8]) -> Result<Command<'_>, CommandError> {
             0x0110 => c.message_id = us(),
             0x0120 => c.responded_to = us(),
             0x0600 => c.move_destination = Some(trim(v)),
+            0x1030 => c.move_originator = Some(trim(v)),
             0x0700 => c.priority = us(),
             0x0800 => c.data_set_type = us(),
             0x0900 => c.status = us(),

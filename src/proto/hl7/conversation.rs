@@ -96,6 +96,8 @@ pub struct MessageRecord {
     pub processing_id: Option<String>,
     /// MSH-12.
     pub version: Option<String>,
+    /// MSH-21, the message profile (repetitions as sent, `~` between).
+    pub profile: Option<String>,
     /// This message's own MSA-1, when it is an acknowledgement.
     pub msa_code: Option<String>,
     /// This message's own MSA-2 (the control id it answers).
@@ -307,6 +309,7 @@ impl Dir<'_, '_> {
             control_id: t(m.control_id),
             processing_id: t(m.processing_id),
             version: t(m.version),
+            profile: t(m.profile),
             ..MessageRecord::default()
         };
         let b = self.b();

@@ -1,5 +1,5 @@
 //! One HL7 v2 segment's fields, read in place: the separators from MSH-1 and
-//! MSH-2, the header fields medtap keeps (MSH-3..MSH-12) and MSA-1/MSA-2.
+//! MSH-2, the header fields medtap keeps (MSH-3..MSH-12, MSH-21) and MSA-1/MSA-2.
 //! Nothing here allocates; the conversation copies out what it keeps.
 
 /// Longest field value kept (bytes); longer values are clipped.
@@ -106,6 +106,8 @@ pub struct Msh<'a> {
     pub processing_id: &'a [u8],
     /// MSH-12 version id (`2.5.1`).
     pub version: &'a [u8],
+    /// MSH-21 message profile identifier (`IHE_PCD_001^IHE PCD^...`).
+    pub profile: &'a [u8],
 }
 
 /// Reads an MSH segment: `None` if its start is malformed.
@@ -116,7 +118,7 @@ pub fn msh(seg: &[u8]) -> Option<(Separators, Msh<'_>)> {
     let (seps, at) = header_separators(seg)?;
     let mut m = Msh::default();
     // Fields from MSH-3 on, in order.
-    for (i, f) in seg[at..].split(|&b| b == seps.field).enumerate().take(10) {
+    for (i, f) in seg[at..].split(|&b| b == seps.field).enumerate().take(19) {
         match i + 3 {
             3 => m.sending_app = f,
             4 => m.sending_facility = f,
@@ -127,6 +129,7 @@ pub fn msh(seg: &[u8]) -> Option<(Separators, Msh<'_>)> {
             10 => m.control_id = f,
             11 => m.processing_id = f,
             12 => m.version = f,
+            21 => m.profile = f,
             _ => {}
         }
     }
@@ -192,6 +195,19 @@ mod tests {
         assert_eq!(m.control_id, b"MSG001");
         assert_eq!(m.processing_id, b"P");
         assert_eq!(m.version, b"2.5.1");
+        assert_eq!(m.profile, b"");
+    }
+
+    #[test]
+    fn the_message_profile_is_msh_21() {
+        // IHE PCD TF-2 B.1: MSH-21 of a PCD-01 message.
+        let seg = b"MSH|^~\\&|PUMPGW^0012210000000001^EUI-64|ICU||HOSP|20240101120000||ORU^R01^ORU_R01|1|P|2.6|||AL|NE||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO";
+        let (_, m) = msh(seg).unwrap();
+        assert_eq!(m.profile, b"IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO");
+        assert_eq!(m.version, b"2.6");
+        // Nothing after MSH-21 is read as it.
+        let (_, m) = msh(b"MSH|^~\\&|A|B|C|D|T||ADT^A01|1|P|2.5|||||||||P21|P22").unwrap();
+        assert_eq!(m.profile, b"P21");
     }
 
     #[test]

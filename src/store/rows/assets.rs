@@ -31,9 +31,9 @@ pub fn replace(tx: &Transaction<'_>, rows: &[AssetRow]) -> rusqlite::Result<()> 
     tx.execute("DELETE FROM assets", [])?;
     let mut st = tx.prepare(
         "INSERT INTO assets (line, mac, ip, name, class, department, location, owner, asset_id,
-                             udi, notes)
+                             udi, notes, contact, usage_form, level)
          VALUES (:line, :mac, :ip, :name, :class, :department, :location, :owner, :asset_id,
-                 :udi, :notes)",
+                 :udi, :notes, :contact, :usage_form, :level)",
     )?;
     for row in rows {
         let a = &row.fields;
@@ -49,6 +49,9 @@ pub fn replace(tx: &Transaction<'_>, rows: &[AssetRow]) -> rusqlite::Result<()> 
             ":asset_id": a.asset_id.as_deref(),
             ":udi": a.udi.as_deref(),
             ":notes": a.notes.as_deref(),
+            ":contact": a.contact.as_deref(),
+            ":usage_form": a.usage_form.as_deref(),
+            ":level": a.level.as_deref(),
         })?;
     }
     Ok(())
@@ -57,7 +60,8 @@ pub fn replace(tx: &Transaction<'_>, rows: &[AssetRow]) -> rusqlite::Result<()> 
 /// The snapshot, by line.
 pub fn all(conn: &Connection) -> rusqlite::Result<Vec<AssetRow>> {
     let mut st = conn.prepare(
-        "SELECT line, mac, ip, name, class, department, location, owner, asset_id, udi, notes
+        "SELECT line, mac, ip, name, class, department, location, owner, asset_id, udi, notes,
+                contact, usage_form, level
          FROM assets ORDER BY line",
     )?;
     let rows = st.query_map([], |r| {
@@ -74,6 +78,9 @@ pub fn all(conn: &Connection) -> rusqlite::Result<Vec<AssetRow>> {
                 asset_id: r.get(8)?,
                 udi: r.get(9)?,
                 notes: r.get(10)?,
+                contact: r.get(11)?,
+                usage_form: r.get(12)?,
+                level: r.get(13)?,
             },
         })
     })?;

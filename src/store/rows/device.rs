@@ -5,6 +5,7 @@
 //! The selects for `medtap devices` and `medtap device` are in
 //! [`super::inventory`].
 
+use crate::device::classify::ClassRecord;
 use crate::device::{ChangeKind, ChangeRecord, DeviceIpRecord, DeviceRecord, NameRecord, Role};
 use rusqlite::Transaction;
 
@@ -101,5 +102,42 @@ pub fn insert_change(tx: &Transaction<'_>, c: &ChangeRecord) -> rusqlite::Result
         tx.prepare_cached("DELETE FROM device_ips WHERE device = ?1 AND source = 'ip'")?
             .execute([&device])?;
     }
+    Ok(())
+}
+
+/// A device's new classification: class, confidence, evidence, grade and
+/// the attributes it came from (the device's row exists: it was reported
+/// when first seen).
+pub fn update_class(tx: &Transaction<'_>, r: &ClassRecord) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "UPDATE devices SET class = :class, class_name = :class_name,
+            class_name_zh = :class_name_zh, class_source = :class_source, medical = :medical,
+            confidence = :confidence, runner_up = :runner_up, grade = :grade,
+            contact = :contact, usage_form = :usage_form, level = :level,
+            grade_source = :grade_source, evidence = :evidence, classified_us = :ts
+         WHERE device = :device",
+    )?;
+    let c = &r.class;
+    let a = c.basis.map(|b| b.attributes);
+    // Two decimals: what the output shows, and no float noise in queries.
+    let confidence = (c.confidence * 100.0).round() / 100.0;
+    // Bound in the order the SQL names them (`execute_named!`).
+    execute_named!(st, {
+        ":class": &c.class,
+        ":class_name": &c.class_name,
+        ":class_name_zh": &c.class_name_zh,
+        ":class_source": c.source.name(),
+        ":medical": c.medical,
+        ":confidence": confidence,
+        ":runner_up": c.runner_up.as_deref(),
+        ":grade": c.grade.map(|g| g.get()),
+        ":contact": a.map(|a| a.contact()),
+        ":usage_form": a.map(|a| a.form_name()),
+        ":level": a.map(|a| a.level_name()),
+        ":grade_source": c.basis.map(|b| b.source.name()),
+        ":evidence": serde_json::to_string(&c.evidence).unwrap_or_default(),
+        ":ts": r.ts,
+        ":device": r.device.to_string(),
+    })?;
     Ok(())
 }

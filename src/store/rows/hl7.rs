@@ -24,11 +24,11 @@ pub fn insert(tx: &Transaction<'_>, flow_id: u64, m: &MessageRecord) -> rusqlite
         "INSERT INTO hl7_messages (flow_id, ts_us, to_server, sending_app, sending_facility,
             receiving_app, receiving_facility, message_time, message_type, control_id,
             processing_id, version, msa_code, msa_control_id, ack_code, ack_latency_us,
-            segments, other_segments, bytes, framing)
+            segments, other_segments, bytes, framing, profile)
          VALUES (:flow_id, :ts_us, :to_server, :sending_app, :sending_facility, :receiving_app,
             :receiving_facility, :message_time, :message_type, :control_id, :processing_id,
             :version, :msa_code, :msa_control_id, :ack_code, :ack_latency_us, :segments,
-            :other_segments, :bytes, :framing)",
+            :other_segments, :bytes, :framing, :profile)",
     )?;
     execute_named!(st, {
         ":flow_id": flow_id as i64,
@@ -51,6 +51,7 @@ pub fn insert(tx: &Transaction<'_>, flow_id: u64, m: &MessageRecord) -> rusqlite
         ":other_segments": m.other_segments,
         ":bytes": m.bytes as i64,
         ":framing": m.framing.name(),
+        ":profile": m.profile,
     })?;
     Ok(())
 }
