@@ -55,6 +55,43 @@ pub fn run(a: DeviceArgs) -> Result<ExitCode> {
     writeln!(out, "name        {}", escape(&display_name(dev)))?;
     writeln!(out, "vendor      {}", escape(&vendor_cell(dev)))?;
     writeln!(out, "role        {}", o(&dev.role))?;
+    writeln!(
+        out,
+        "class       {} — {} / {}{}",
+        escape(&dev.class),
+        escape(&dev.class_name),
+        escape(&dev.class_name_zh),
+        match dev.class_source.as_deref() {
+            Some("asset") => " (asset list)".to_string(),
+            Some(_) => format!(" (confidence {:.2})", dev.confidence),
+            None => String::new(),
+        }
+    )?;
+    if let Some(r) = &dev.runner_up {
+        writeln!(out, "runner-up   {}", escape(r))?;
+    }
+    match (&dev.grade, &dev.grade_basis) {
+        (Some(g), Some(b)) => writeln!(
+            out,
+            "grade       {g} (Table B.1: {}, {}, {}; from the {})",
+            if b.contact { "contact" } else { "non-contact" },
+            b.usage_form,
+            b.level,
+            match b.source.as_str() {
+                "asset" => "asset list",
+                "override" => "hospital's class file",
+                _ => "class table",
+            }
+        )?,
+        _ => writeln!(out, "grade       - (not a medical device class)")?,
+    }
+    if dev.evidence.is_empty() {
+        writeln!(out, "evidence    -")?;
+    }
+    for (i, e) in dev.evidence.iter().enumerate() {
+        let label = if i == 0 { "evidence" } else { "" };
+        writeln!(out, "{label:<12}{}", escape(e))?;
+    }
     writeln!(out, "ips         {}", list(&dev.ips))?;
     writeln!(out, "seen        {} .. {}", dev.first_seen, dev.last_seen)?;
     writeln!(out, "protocols   {}", list(&dev.protocols))?;
@@ -79,6 +116,9 @@ pub fn run(a: DeviceArgs) -> Result<ExitCode> {
             let f = &asset.fields;
             for (k, v) in [
                 ("class", &f.class),
+                ("contact", &f.contact),
+                ("usage_form", &f.usage_form),
+                ("level", &f.level),
                 ("department", &f.department),
                 ("location", &f.location),
                 ("owner", &f.owner),

@@ -27,6 +27,12 @@ pub struct DevicesArgs {
     /// Only devices made by medical manufacturers (rules/medical_vendors.toml)
     #[arg(long)]
     medical: bool,
+    /// Only devices of this class (`medtap rules classes` lists them)
+    #[arg(long, value_name = "ID")]
+    class: Option<String>,
+    /// Only devices of this DB3205/T risk grade
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=3))]
+    grade: Option<u8>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -60,6 +66,8 @@ pub fn run(a: DevicesArgs) -> Result<ExitCode> {
         vendor: a.vendor.clone(),
         medical: a.medical,
         device: None,
+        class: a.class.clone(),
+        grade: a.grade,
     };
     let rows = query::devices(&conn, &filter)?;
     if a.json {
@@ -72,9 +80,11 @@ pub fn run(a: DevicesArgs) -> Result<ExitCode> {
             "ips",
             "vendor",
             "name",
+            "class",
+            "grade",
+            "confidence",
             "registered",
             "protocols",
-            "first_seen",
             "last_seen",
         ],
         rows.iter().map(|d| {
@@ -83,14 +93,33 @@ pub fn run(a: DevicesArgs) -> Result<ExitCode> {
                 dash(d.ips.join(",")),
                 vendor_cell(d),
                 dash(display_name(d)),
+                class_cell(d),
+                d.grade.map_or_else(|| "-".into(), |g| g.to_string()),
+                confidence_cell(d),
                 if d.registered { "yes" } else { "no" }.into(),
                 dash(d.protocols.join(",")),
-                d.first_seen.clone(),
                 d.last_seen.clone(),
             ]
         }),
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The class, with the runner-up when one is close.
+pub fn class_cell(d: &DeviceRow) -> String {
+    match &d.runner_up {
+        Some(r) => format!("{} (or {r})", d.class),
+        None => d.class.clone(),
+    }
+}
+
+/// The confidence, or where the class came from when it is not inferred.
+pub fn confidence_cell(d: &DeviceRow) -> String {
+    match d.class_source.as_deref() {
+        Some("asset") => "asset".into(),
+        Some(_) => format!("{:.2}", d.confidence),
+        None => "-".into(),
+    }
 }
 
 fn dash(s: String) -> String {

@@ -2,6 +2,7 @@
 
 mod analyze;
 mod assets;
+mod rules;
 mod config_check;
 mod device;
 mod devices;
@@ -58,6 +59,10 @@ enum Command {
     /// The asset list: import it from a spreadsheet export.
     #[command(subcommand)]
     Assets(assets::AssetsCommand),
+    /// Device classes and fingerprint rules: check them, list the classes
+    /// with their DB3205/T grades.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
 }
 
 /// `--config` and `--db`, shared by the commands that read the database.
@@ -190,6 +195,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Mqtt(a) => mqtt::run(a),
         Command::Config(c) => config_check::run(c),
         Command::Assets(c) => assets::run(c),
+        Command::Rules(c) => rules::run(c),
     }
 }
 

@@ -68,6 +68,27 @@ pub fn load(dir: Option<&Path>) -> Result<(Classifier, Loaded), RulesError> {
     if let Some((path, text)) = read(FINGERPRINTS_FILE)? {
         let more = Fingerprints::parse(&text, &path.display().to_string(), &classes)
             .map_err(RulesError::Invalid)?;
+        // A hospital's rule that reuses a shipped id would read as a
+        // change to it, yet both would count.
+        let clashes: Vec<Located> = more
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let shipped = rules.iter().find(|s| s.id == r.id)?;
+                Some(Located {
+                    file: r.file.clone(),
+                    line: r.line,
+                    key: Some(format!("rule[{i}].id")),
+                    problem: format!(
+                        "rule id {:?} is a shipped rule ({}:{}): choose another id",
+                        r.id, shipped.file, shipped.line
+                    ),
+                })
+            })
+            .collect();
+        if !clashes.is_empty() {
+            return Err(RulesError::Invalid(clashes));
+        }
         rules = rules.extended(more);
         loaded.files.push(path);
     }
@@ -114,9 +135,104 @@ fn asset_class(a: &Asset) -> AssetClass {
     }
 }
 
-/// The shipped files' names, for `rules check` without a directory.
-pub fn builtin_files() -> [&'static str; 2] {
-    [classes::BUILTIN_FILE, fingerprint::BUILTIN_FILE]
+/// What `medtap rules check` found: one line per file checked, and
+/// every problem (file, line, key).
+#[derive(Clone, Debug, Default)]
+pub struct CheckReport {
+    /// `file: ok, ...` lines.
+    pub ok: Vec<String>,
+    /// Problems, one a line.
+    pub problems: Vec<String>,
+}
+
+/// Checks everything a sensor start would load: the shipped classes,
+/// fingerprints and medical vendor list; the files of the rules directory
+/// `dir` (a copy of the shipped `rules/` is checked as the shipped files);
+/// and the asset list `assets` against the resulting classes.
+pub fn check(dir: Option<&Path>, assets: Option<&Path>) -> CheckReport {
+    let mut report = CheckReport::default();
+    let fail = |r: &mut CheckReport, e: Vec<Located>| {
+        r.problems.extend(e.iter().map(|l| l.to_string()));
+    };
+    match Classes::parse(classes::BUILTIN, classes::BUILTIN_FILE) {
+        Ok(c) => report.ok.push(format!("{} (built in): ok, {} classes", classes::BUILTIN_FILE, c.len())),
+        Err(e) => fail(&mut report, e),
+    }
+    match Fingerprints::parse(fingerprint::BUILTIN, fingerprint::BUILTIN_FILE, Classes::builtin()) {
+        Ok(f) => report.ok.push(format!("{} (built in): ok, {} rules", fingerprint::BUILTIN_FILE, f.len())),
+        Err(e) => fail(&mut report, e),
+    }
+    match super::oui::Vendors::parse(super::oui::BUILTIN_OUI, super::oui::BUILTIN_MEDICAL) {
+        Ok(v) => report.ok.push(format!(
+            "rules/oui.tsv, rules/medical_vendors.toml (built in): ok, {} registry blocks",
+            v.len()
+        )),
+        Err(e) => report.problems.push(e.to_string()),
+    }
+    let mut classes = Classes::builtin().clone();
+    if let Some(dir) = dir {
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
+        let shown = |name: &str| dir.join(name).display().to_string();
+        if let Some(text) = read(CLASSES_FILE) {
+            let file = shown(CLASSES_FILE);
+            let parsed = match text == classes::BUILTIN {
+                true => Classes::parse(&text, &file),
+                false => classes.with_overrides(&text, &file),
+            };
+            match parsed {
+                Ok(c) => {
+                    let changed = c.iter().filter(|k| k.file == file).count();
+                    report.ok.push(format!("{file}: ok, {changed} classes defined or changed"));
+                    classes = c;
+                }
+                Err(e) => fail(&mut report, e),
+            }
+        }
+        if let Some(text) = read(FINGERPRINTS_FILE) {
+            let file = shown(FINGERPRINTS_FILE);
+            let parsed = match text == fingerprint::BUILTIN {
+                true => Fingerprints::parse(&text, &file, &classes),
+                false => load(Some(dir)).map(|(c, _)| c).map_err(|e| match e {
+                    RulesError::Invalid(l) => l,
+                    RulesError::Read { path, source } => vec![Located {
+                        file: path.display().to_string(),
+                        line: 1,
+                        key: None,
+                        problem: source.to_string(),
+                    }],
+                }).and_then(|_| Fingerprints::parse(&text, &file, &classes)),
+            };
+            match parsed {
+                Ok(f) => report.ok.push(format!("{file}: ok, {} rules", f.len())),
+                Err(e) => fail(&mut report, e),
+            }
+        }
+        if let Some(text) = read("medical_vendors.toml") {
+            match super::oui::Vendors::parse(super::oui::BUILTIN_OUI, &text) {
+                Ok(_) if text == super::oui::BUILTIN_MEDICAL => {
+                    report.ok.push(format!("{}: ok", shown("medical_vendors.toml")))
+                }
+                Ok(_) => report.ok.push(format!(
+                    "{}: ok (note: the sensor uses the built-in medical vendor list; this file is checked, not loaded)",
+                    shown("medical_vendors.toml")
+                )),
+                Err(e) => report.problems.push(format!("{}: {e}", shown("medical_vendors.toml"))),
+            }
+        }
+    }
+    if let Some(path) = assets {
+        match AssetList::load(path) {
+            Ok(list) => {
+                let file = path.display().to_string();
+                match asset_classes(Some(&list), &file, &classes) {
+                    Ok(_) => report.ok.push(format!("{file}: ok, {} device(s)", list.len())),
+                    Err(e) => report.problems.push(e.to_string()),
+                }
+            }
+            Err(e) => report.problems.push(e.to_string()),
+        }
+    }
+    report
 }
 
 #[cfg(test)]

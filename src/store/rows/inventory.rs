@@ -56,8 +56,22 @@ impl Names {
     }
 }
 
-/// One device, as `medtap devices --json` prints it (one per line).
+/// The Appendix B attributes a device's grade was computed from.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct GradeBasisRow {
+    /// Touches or enters the body.
+    pub contact: bool,
+    /// Usage form (`ionizing_radiation`, ...).
+    pub usage_form: String,
+    /// Level (`serious`, ...).
+    pub level: String,
+    /// `class` (the shipped class table), `override` (the hospital's
+    /// class file) or `asset` (this device's asset entry).
+    pub source: String,
+}
+
+/// One device, as `medtap devices --json` prints it (one per line).
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct DeviceRow {
     /// MAC address; null for a host known only by its IP behind a router.
     pub mac: Option<String>,
@@ -75,6 +89,26 @@ pub struct DeviceRow {
     pub locally_administered: bool,
     /// `router`, or null.
     pub role: Option<String>,
+    /// Its class id (`unknown` until something identifies it).
+    pub class: String,
+    /// The class's English name.
+    pub class_name: String,
+    /// The class's Chinese name.
+    pub class_name_zh: String,
+    /// `fingerprint` (inferred from its traffic) or `asset` (the asset
+    /// list); null while unknown.
+    pub class_source: Option<String>,
+    /// DB3205/T Table B.1 grade: 1, 2, 3, or null (not a medical class).
+    pub grade: Option<u8>,
+    /// What the grade was computed from.
+    pub grade_basis: Option<GradeBasisRow>,
+    /// How sure the class is, 0–1.
+    pub confidence: f64,
+    /// The evidence behind the class, one line per rule.
+    pub evidence: Vec<String>,
+    /// The next-best class when close (or the inferred one when the asset
+    /// list's differs).
+    pub runner_up: Option<String>,
     /// Names it uses.
     pub names: Names,
     /// Protocols it speaks, as client and as server (`dicom-scu`, ...).
@@ -101,6 +135,10 @@ pub struct DeviceFilter {
     pub medical: bool,
     /// Only this device (its MAC, or one of its IPs).
     pub device: Option<String>,
+    /// Only devices of this class.
+    pub class: Option<String>,
+    /// Only devices of this grade.
+    pub grade: Option<u8>,
 }
 
 /// The protocol names of a flow's application protocol, as (client, server).
@@ -140,9 +178,11 @@ pub fn devices(conn: &Connection, f: &DeviceFilter) -> rusqlite::Result<Vec<Devi
     let asset_list = assets::all(conn)?;
     let mut st = conn.prepare(
         "SELECT device, mac, first_seen_us, last_seen_us, vendor, medical_vendor,
-                locally_administered, role
+                locally_administered, role, class, class_name, class_name_zh, class_source,
+                grade, contact, usage_form, level, grade_source, confidence, evidence, runner_up
          FROM devices ORDER BY first_seen_us, device",
     )?;
+    let unknown = crate::device::classes::Classes::builtin().get(crate::device::classify::UNKNOWN);
     let rows = st.query_map([], |r| {
         let key: String = r.get(0)?;
         let mac: Option<String> = r.get(1)?;
@@ -150,7 +190,35 @@ pub fn devices(conn: &Connection, f: &DeviceFilter) -> rusqlite::Result<Vec<Devi
         let asset = assets::matching(&asset_list, mac.as_deref(), &dev_ips).cloned();
         // A host behind a router is known by its IP: its flows are found by it.
         let by = mac.clone().unwrap_or_else(|| key.clone());
+        let class: Option<String> = r.get(8)?;
+        let grade_basis = match (r.get::<_, Option<bool>>(13)?, r.get(14)?, r.get(15)?, r.get(16)?) {
+            (Some(contact), Some(usage_form), Some(level), Some(source)) => Some(GradeBasisRow {
+                contact,
+                usage_form,
+                level,
+                source,
+            }),
+            _ => None,
+        };
+        let evidence: Option<String> = r.get(18)?;
         Ok(DeviceRow {
+            class_name: r
+                .get::<_, Option<String>>(9)?
+                .or_else(|| unknown.map(|u| u.name.clone()))
+                .unwrap_or_default(),
+            class_name_zh: r
+                .get::<_, Option<String>>(10)?
+                .or_else(|| unknown.map(|u| u.name_zh.clone()))
+                .unwrap_or_default(),
+            class_source: r.get(11)?,
+            grade: r.get(12)?,
+            grade_basis,
+            confidence: r.get::<_, Option<f64>>(17)?.unwrap_or(0.0),
+            evidence: evidence
+                .and_then(|e| serde_json::from_str(&e).ok())
+                .unwrap_or_default(),
+            runner_up: r.get(19)?,
+            class: class.unwrap_or_else(|| crate::device::classify::UNKNOWN.into()),
             protocols: protocols
                 .get(&by)
                 .map(|s| s.iter().cloned().collect())
@@ -185,6 +253,12 @@ pub fn devices(conn: &Connection, f: &DeviceFilter) -> rusqlite::Result<Vec<Devi
 
 fn keep(d: &DeviceRow, f: &DeviceFilter) -> bool {
     if f.unregistered && d.registered {
+        return false;
+    }
+    if f.class.as_ref().is_some_and(|c| *c != d.class) {
+        return false;
+    }
+    if f.grade.is_some() && f.grade != d.grade {
         return false;
     }
     if f.medical && !d.medical_vendor {
@@ -345,7 +419,7 @@ pub struct EventRow {
 }
 
 /// Everything known about one device: `medtap device`.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct DeviceDetail {
     /// The inventory line.
     #[serde(flatten)]
@@ -480,9 +554,13 @@ fn peers(conn: &Connection, d: &DeviceRow) -> rusqlite::Result<Vec<PeerRow>> {
 /// One line of the DB3205/T 6.3 a) register (`medtap devices export`).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct ExportRow {
-    /// Device type: the asset list's class (classification comes with
-    /// the next release).
+    /// Device type: its class's name (the asset list's class, else the
+    /// inferred one; empty while unknown).
     pub r#type: Option<String>,
+    /// Its class id.
+    pub class: String,
+    /// Its DB3205/T Table B.1 grade (1–3; empty for a non-medical class).
+    pub grade: Option<u8>,
     /// Manufacturer: IEEE registry organisation of the MAC.
     pub manufacturer: Option<String>,
     /// Current IP (most recently used).
@@ -509,8 +587,10 @@ pub struct ExportRow {
 
 impl ExportRow {
     /// The column names, in order.
-    pub const COLUMNS: [&'static str; 12] = [
+    pub const COLUMNS: [&'static str; 14] = [
         "type",
+        "class",
+        "grade",
         "manufacturer",
         "ip",
         "mac",
@@ -529,7 +609,9 @@ impl ExportRow {
         let a = d.asset.as_ref();
         let field = |f: fn(&AssetFields) -> &Option<String>| a.and_then(|a| f(&a.fields).clone());
         ExportRow {
-            r#type: field(|a| &a.class),
+            r#type: (d.class != crate::device::classify::UNKNOWN).then(|| d.class_name.clone()),
+            class: d.class.clone(),
+            grade: d.grade,
             manufacturer: d.vendor.clone(),
             ip: d.ips.first().cloned(),
             mac: d.mac.clone(),
@@ -549,6 +631,8 @@ impl ExportRow {
         let o = |v: &Option<String>| v.clone().unwrap_or_default();
         vec![
             o(&self.r#type),
+            self.class.clone(),
+            self.grade.map(|g| g.to_string()).unwrap_or_default(),
             o(&self.manufacturer),
             o(&self.ip),
             o(&self.mac),

@@ -1,0 +1,161 @@
+//! `medtap rules check [DIR]`: validate the rule files and the asset list
+//! together, naming file, line and key for each problem; `medtap rules
+//! classes`: the device classes with their DB3205/T Appendix B attributes
+//! and the grade Table B.1 computes from them.
+
+use super::table::{self, escape};
+use super::load_config;
+use anyhow::Result;
+use clap::{Subcommand, ValueEnum};
+use medtap::device::rules;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Check the shipped rules, a rules directory (device_classes.toml,
+    /// fingerprints.toml, medical_vendors.toml) and the asset list together
+    Check {
+        /// Rules directory [default: the config's policy.rules_dir]
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Asset list to check against the classes [default: the config's identity.assets]
+        #[arg(long, value_name = "FILE")]
+        assets: Option<PathBuf>,
+        /// Config file [default: /etc/medtap/medtap.toml if it exists]
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    /// Print the device classes with their attributes and computed grades
+    Classes {
+        /// Language of the class names
+        #[arg(long, value_enum, default_value_t = Lang::En)]
+        lang: Lang,
+        /// Rules directory whose device_classes.toml changes the shipped classes
+        /// [default: the config's policy.rules_dir]
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Config file [default: /etc/medtap/medtap.toml if it exists]
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Language of `rules classes`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Lang {
+    /// English.
+    En,
+    /// Chinese.
+    Zh,
+}
+
+pub fn run(c: RulesCommand) -> Result<ExitCode> {
+    match c {
+        RulesCommand::Check {
+            dir,
+            assets,
+            config,
+        } => {
+            let cfg = load_config(config.as_deref())?;
+            let dir = match dir {
+                Some(d) => Some(d),
+                None => cfg.policy.rules_dir().map_err(anyhow::Error::msg)?.map(PathBuf::from),
+            };
+            let assets = match assets {
+                Some(a) => Some(a),
+                None => {
+                    let a = &cfg.identity.assets;
+                    let absent = a.as_os_str().is_empty()
+                        || (a == std::path::Path::new(medtap::config::DEFAULT_ASSETS_PATH)
+                            && !a.exists());
+                    (!absent).then(|| a.clone())
+                }
+            };
+            if let Some(d) = dir.as_ref().filter(|d| !d.is_dir()) {
+                eprintln!("medtap: {} is not a directory", escape(&d.display().to_string()));
+                return Ok(ExitCode::from(1));
+            }
+            let report = rules::check(dir.as_deref(), assets.as_deref());
+            for line in &report.ok {
+                println!("{}", escape(line));
+            }
+            for p in &report.problems {
+                eprintln!("{}", escape(p));
+            }
+            if report.problems.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("medtap: {} problem(s)", report.problems.len());
+                Ok(ExitCode::from(1))
+            }
+        }
+        RulesCommand::Classes {
+            lang,
+            rules: dir,
+            config,
+        } => {
+            let cfg = load_config(config.as_deref())?;
+            let dir = match dir {
+                Some(d) => Some(d),
+                None => cfg.policy.rules_dir().map_err(anyhow::Error::msg)?.map(PathBuf::from),
+            };
+            let (classifier, _) = rules::load(dir.as_deref())?;
+            let zh = matches!(lang, Lang::Zh);
+            let header: &[&str] = if zh {
+                &["id", "名称", "医疗设备", "接触人体", "使用形式", "程度", "等级", "来源"]
+            } else {
+                &["id", "name", "medical", "contact", "usage_form", "level", "grade", "source"]
+            };
+            table::print(
+                header,
+                classifier.classes().iter().map(|c| {
+                    let a = c.attributes;
+                    let yes_no = |b: bool| match (zh, b) {
+                        (true, true) => "是",
+                        (true, false) => "否",
+                        (false, true) => "yes",
+                        (false, false) => "no",
+                    };
+                    vec![
+                        c.id.clone(),
+                        if zh { c.name_zh.clone() } else { c.name.clone() },
+                        yes_no(c.medical).to_string(),
+                        a.map_or("-".into(), |a| yes_no(a.contact()).to_string()),
+                        a.map_or("-".into(), |a| names(zh, a.form_name()).to_string()),
+                        a.map_or("-".into(), |a| names(zh, a.level_name()).to_string()),
+                        c.grade.map_or("-".into(), |g| g.to_string()),
+                        format!("{}:{}", c.file, c.line),
+                    ]
+                }),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// An attribute's name in the standard's Chinese (Table B.1), or as is.
+fn names(zh: bool, name: &str) -> &str {
+    if !zh {
+        return name;
+    }
+    match name {
+        "energy_therapy" => "能量治疗",
+        "diagnosis_monitoring" => "诊断监护",
+        "fluid_delivery" => "输送体液",
+        "ionizing_radiation" => "电离辐射",
+        "implant" => "植入",
+        "other" => "其他一般",
+        "lab_instrument" => "实验室仪器设备",
+        "standalone_software" => "独立软件",
+        "disinfection" => "消毒设备",
+        "other_auxiliary" => "其他辅助设备",
+        "slight" => "轻微损伤",
+        "injury" => "损伤",
+        "serious" => "严重损伤",
+        "none" => "基本不影响",
+        "indirect" => "有间接影响",
+        "important" => "有重要影响",
+        other => other,
+    }
+}
