@@ -103,7 +103,10 @@ impl PolicyConfig {
         if dir == std::path::Path::new(DEFAULT_RULES_DIR) && !dir.exists() {
             return Ok(None);
         }
-        Err(format!("rules directory {} is not a directory", dir.display()))
+        Err(format!(
+            "rules directory {} is not a directory",
+            dir.display()
+        ))
     }
 }
 

@@ -23,12 +23,12 @@ pub struct AnalyzeArgs {
     /// Config file [default: /etc/medtap/medtap.toml if it exists]
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Asset list (what each known device is) [default: the config's identity.assets]
-    #[arg(long, value_name = "FILE")]
+    /// Asset list (what each known device is; empty for none) [default: the config's identity.assets]
+    #[arg(long, value_name = "FILE", value_parser = super::any_path())]
     assets: Option<PathBuf>,
     /// Directory of the hospital's own rules (device_classes.toml,
-    /// fingerprints.toml) [default: the config's policy.rules_dir]
-    #[arg(long, value_name = "DIR")]
+    /// fingerprints.toml; empty for none) [default: the config's policy.rules_dir]
+    #[arg(long, value_name = "DIR", value_parser = super::any_path())]
     rules: Option<PathBuf>,
 }
 

@@ -2,7 +2,6 @@
 
 mod analyze;
 mod assets;
-mod rules;
 mod config_check;
 mod device;
 mod devices;
@@ -11,6 +10,7 @@ mod dicom;
 mod flows;
 mod hl7;
 mod mqtt;
+mod rules;
 mod run;
 mod session;
 mod status;
@@ -197,6 +197,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Assets(c) => assets::run(c),
         Command::Rules(c) => rules::run(c),
     }
+}
+
+/// A path argument that may be empty (`--assets=`: none), which clap's
+/// own path parser refuses.
+fn any_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 /// Loads `--config`, or the default file if present, or built-in defaults.

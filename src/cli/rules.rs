@@ -3,8 +3,8 @@
 //! classes`: the device classes with their DB3205/T Appendix B attributes
 //! and the grade Table B.1 computes from them.
 
-use super::table::{self, escape};
 use super::load_config;
+use super::table::{self, escape};
 use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
 use medtap::device::rules;
@@ -32,8 +32,8 @@ pub enum RulesCommand {
         #[arg(long, value_enum, default_value_t = Lang::En)]
         lang: Lang,
         /// Rules directory whose device_classes.toml changes the shipped classes
-        /// [default: the config's policy.rules_dir]
-        #[arg(long, value_name = "DIR")]
+        /// (empty for none) [default: the config's policy.rules_dir]
+        #[arg(long, value_name = "DIR", value_parser = super::any_path())]
         rules: Option<PathBuf>,
         /// Config file [default: /etc/medtap/medtap.toml if it exists]
         #[arg(long, value_name = "PATH")]
@@ -60,7 +60,11 @@ pub fn run(c: RulesCommand) -> Result<ExitCode> {
             let cfg = load_config(config.as_deref())?;
             let dir = match dir {
                 Some(d) => Some(d),
-                None => cfg.policy.rules_dir().map_err(anyhow::Error::msg)?.map(PathBuf::from),
+                None => cfg
+                    .policy
+                    .rules_dir()
+                    .map_err(anyhow::Error::msg)?
+                    .map(PathBuf::from),
             };
             let assets = match assets {
                 Some(a) => Some(a),
@@ -73,7 +77,10 @@ pub fn run(c: RulesCommand) -> Result<ExitCode> {
                 }
             };
             if let Some(d) = dir.as_ref().filter(|d| !d.is_dir()) {
-                eprintln!("medtap: {} is not a directory", escape(&d.display().to_string()));
+                eprintln!(
+                    "medtap: {} is not a directory",
+                    escape(&d.display().to_string())
+                );
                 return Ok(ExitCode::from(1));
             }
             let report = rules::check(dir.as_deref(), assets.as_deref());
@@ -98,14 +105,36 @@ pub fn run(c: RulesCommand) -> Result<ExitCode> {
             let cfg = load_config(config.as_deref())?;
             let dir = match dir {
                 Some(d) => Some(d),
-                None => cfg.policy.rules_dir().map_err(anyhow::Error::msg)?.map(PathBuf::from),
+                None => cfg
+                    .policy
+                    .rules_dir()
+                    .map_err(anyhow::Error::msg)?
+                    .map(PathBuf::from),
             };
             let (classifier, _) = rules::load(dir.as_deref())?;
             let zh = matches!(lang, Lang::Zh);
             let header: &[&str] = if zh {
-                &["id", "名称", "医疗设备", "接触人体", "使用形式", "程度", "等级", "来源"]
+                &[
+                    "id",
+                    "名称",
+                    "医疗设备",
+                    "接触人体",
+                    "使用形式",
+                    "程度",
+                    "等级",
+                    "来源",
+                ]
             } else {
-                &["id", "name", "medical", "contact", "usage_form", "level", "grade", "source"]
+                &[
+                    "id",
+                    "name",
+                    "medical",
+                    "contact",
+                    "usage_form",
+                    "level",
+                    "grade",
+                    "source",
+                ]
             };
             table::print(
                 header,
@@ -119,7 +148,11 @@ pub fn run(c: RulesCommand) -> Result<ExitCode> {
                     };
                     vec![
                         c.id.clone(),
-                        if zh { c.name_zh.clone() } else { c.name.clone() },
+                        if zh {
+                            c.name_zh.clone()
+                        } else {
+                            c.name.clone()
+                        },
                         yes_no(c.medical).to_string(),
                         a.map_or("-".into(), |a| yes_no(a.contact()).to_string()),
                         a.map_or("-".into(), |a| names(zh, a.form_name()).to_string()),

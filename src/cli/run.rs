@@ -23,12 +23,12 @@ pub struct RunArgs {
     /// Database file [default: the config's store.database]
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
-    /// Asset list (what each known device is) [default: the config's identity.assets]
-    #[arg(long, value_name = "FILE")]
+    /// Asset list (what each known device is; empty for none) [default: the config's identity.assets]
+    #[arg(long, value_name = "FILE", value_parser = super::any_path())]
     assets: Option<PathBuf>,
     /// Directory of the hospital's own rules (device_classes.toml,
-    /// fingerprints.toml) [default: the config's policy.rules_dir]
-    #[arg(long, value_name = "DIR")]
+    /// fingerprints.toml; empty for none) [default: the config's policy.rules_dir]
+    #[arg(long, value_name = "DIR", value_parser = super::any_path())]
     rules: Option<PathBuf>,
     /// BPF filter words, e.g. `not port 22` [default: the config's capture.filter]
     #[arg(value_name = "FILTER", trailing_var_arg = true)]

@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use medtap::config::Config;
 use medtap::device::assets::{Asset, AssetList};
 use medtap::device::classify::{AssetClasses, Classifier};
-use medtap::device::rules;
 use medtap::device::plan::IpPlan;
+use medtap::device::rules;
 use medtap::output::{Delivery, SinkSpec};
 use medtap::sensor::{Mode, Sensor, SensorOptions};
 use medtap::store::query::AssetRow;
@@ -46,10 +46,7 @@ fn load_assets(cfg: &Config, store: &mut Store) -> Result<(IpPlan, Option<AssetL
 
 /// Loads the classes and fingerprints (shipped, then `policy.rules_dir`'s)
 /// and checks the asset list's classes against them.
-fn load_rules(
-    cfg: &Config,
-    assets: Option<&AssetList>,
-) -> Result<(Classifier, AssetClasses)> {
+fn load_rules(cfg: &Config, assets: Option<&AssetList>) -> Result<(Classifier, AssetClasses)> {
     let dir = cfg.policy.rules_dir().map_err(anyhow::Error::msg)?;
     let (classifier, loaded) = rules::load(dir)?;
     for f in &loaded.files {

@@ -274,12 +274,7 @@ fn attributes(
     let contact = match contact.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" | "1" => true,
         "false" | "no" | "0" => false,
-        other => {
-            return Err((
-                Some("contact"),
-                format!("{other:?} is not true or false"),
-            ))
-        }
+        other => return Err((Some("contact"), format!("{other:?} is not true or false"))),
     };
     let a = Attributes::from_names(contact, form.trim(), level.trim())
         .map_err(|e| (Some(e.key), e.to_string()))?;

@@ -120,10 +120,19 @@ fn dicom_facts(a: &AssociationRecord, requestor: IpAddr) -> (Vec<Fact>, Vec<Fact
     };
     req.extend(text(&Some(a.calling_ae.clone()), TextKind::DicomAe));
     acc.extend(text(&Some(a.called_ae.clone()), TextKind::DicomAe));
-    req.extend(text(&a.implementation_class_uid, TextKind::DicomImplementation));
+    req.extend(text(
+        &a.implementation_class_uid,
+        TextKind::DicomImplementation,
+    ));
     req.extend(text(&a.implementation_version, TextKind::DicomVersion));
-    acc.extend(text(&a.acceptor_implementation_class_uid, TextKind::DicomImplementation));
-    acc.extend(text(&a.acceptor_implementation_version, TextKind::DicomVersion));
+    acc.extend(text(
+        &a.acceptor_implementation_class_uid,
+        TextKind::DicomImplementation,
+    ));
+    acc.extend(text(
+        &a.acceptor_implementation_version,
+        TextKind::DicomVersion,
+    ));
     // In a C-GET association the C-STOREs come from the acceptor: they
     // are its sub-operations, not objects the requestor made (PS3.4
     // C.4.3.3).
@@ -182,7 +191,10 @@ fn hl7_facts(m: &MessageRecord, client: IpAddr) -> (Vec<Fact>, Vec<Fact>) {
             sender.push(Fact::text(kind, v));
         }
     }
-    let ack = m.msa_code.is_some() || m.message_type.as_deref().is_some_and(|t| t.starts_with("ACK"));
+    let ack = m.msa_code.is_some()
+        || m.message_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("ACK"));
     if let (false, Some(t)) = (ack, m.message_type.as_deref()) {
         sender.push(Fact::text(TextKind::Hl7Sends, t));
     }
@@ -230,11 +242,7 @@ pub fn flow_facts(inv: &mut Inventory, r: &FlowRecord, emit: &mut dyn FnMut(Devi
 
 /// What the inventory needs from a DHCP message carried on `vlan` in a
 /// frame from `sender`.
-pub fn dhcp(
-    rec: &dhcp::MessageRecord,
-    vlan: Option<u16>,
-    sender: Option<Mac>,
-) -> DhcpEvidence<'_> {
+pub fn dhcp(rec: &dhcp::MessageRecord, vlan: Option<u16>, sender: Option<Mac>) -> DhcpEvidence<'_> {
     let ip = |a: std::net::Ipv4Addr| (!a.is_unspecified()).then_some(IpAddr::V4(a));
     DhcpEvidence {
         client: rec.client_mac,

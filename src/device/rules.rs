@@ -68,24 +68,7 @@ pub fn load(dir: Option<&Path>) -> Result<(Classifier, Loaded), RulesError> {
     if let Some((path, text)) = read(FINGERPRINTS_FILE)? {
         let more = Fingerprints::parse(&text, &path.display().to_string(), &classes)
             .map_err(RulesError::Invalid)?;
-        // A hospital's rule that reuses a shipped id would read as a
-        // change to it, yet both would count.
-        let clashes: Vec<Located> = more
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                let shipped = rules.iter().find(|s| s.id == r.id)?;
-                Some(Located {
-                    file: r.file.clone(),
-                    line: r.line,
-                    key: Some(format!("rule[{i}].id")),
-                    problem: format!(
-                        "rule id {:?} is a shipped rule ({}:{}): choose another id",
-                        r.id, shipped.file, shipped.line
-                    ),
-                })
-            })
-            .collect();
+        let clashes = clashes(&rules, &more);
         if !clashes.is_empty() {
             return Err(RulesError::Invalid(clashes));
         }
@@ -95,6 +78,26 @@ pub fn load(dir: Option<&Path>) -> Result<(Classifier, Loaded), RulesError> {
     // The shipped rules name shipped classes; a hospital file may have
     // removed none (overrides only change), so they still resolve.
     Ok((Classifier::new(classes, rules), loaded))
+}
+
+/// A hospital's rules that reuse a shipped rule's id: it would read as a
+/// change to that rule, yet both would count.
+fn clashes(shipped: &Fingerprints, more: &Fingerprints) -> Vec<Located> {
+    more.iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let s = shipped.iter().find(|s| s.id == r.id)?;
+            Some(Located {
+                file: r.file.clone(),
+                line: r.line,
+                key: Some(format!("rule[{i}].id")),
+                problem: format!(
+                    "rule id {:?} is a shipped rule ({}:{}): choose another id",
+                    r.id, s.file, s.line
+                ),
+            })
+        })
+        .collect()
 }
 
 /// The asset list's classes and attributes, checked against `classes`:
@@ -113,9 +116,7 @@ pub fn asset_classes(
                     file: file.to_string(),
                     line: a.line,
                     key: Some(format!("device[{i}].class")),
-                    problem: format!(
-                        "unknown class {c:?} (`medtap rules classes` lists them)"
-                    ),
+                    problem: format!("unknown class {c:?} (`medtap rules classes` lists them)"),
                 });
                 continue;
             }
@@ -155,11 +156,23 @@ pub fn check(dir: Option<&Path>, assets: Option<&Path>) -> CheckReport {
         r.problems.extend(e.iter().map(|l| l.to_string()));
     };
     match Classes::parse(classes::BUILTIN, classes::BUILTIN_FILE) {
-        Ok(c) => report.ok.push(format!("{} (built in): ok, {} classes", classes::BUILTIN_FILE, c.len())),
+        Ok(c) => report.ok.push(format!(
+            "{} (built in): ok, {} classes",
+            classes::BUILTIN_FILE,
+            c.len()
+        )),
         Err(e) => fail(&mut report, e),
     }
-    match Fingerprints::parse(fingerprint::BUILTIN, fingerprint::BUILTIN_FILE, Classes::builtin()) {
-        Ok(f) => report.ok.push(format!("{} (built in): ok, {} rules", fingerprint::BUILTIN_FILE, f.len())),
+    match Fingerprints::parse(
+        fingerprint::BUILTIN,
+        fingerprint::BUILTIN_FILE,
+        Classes::builtin(),
+    ) {
+        Ok(f) => report.ok.push(format!(
+            "{} (built in): ok, {} rules",
+            fingerprint::BUILTIN_FILE,
+            f.len()
+        )),
         Err(e) => fail(&mut report, e),
     }
     match super::oui::Vendors::parse(super::oui::BUILTIN_OUI, super::oui::BUILTIN_MEDICAL) {
@@ -182,7 +195,9 @@ pub fn check(dir: Option<&Path>, assets: Option<&Path>) -> CheckReport {
             match parsed {
                 Ok(c) => {
                     let changed = c.iter().filter(|k| k.file == file).count();
-                    report.ok.push(format!("{file}: ok, {changed} classes defined or changed"));
+                    report
+                        .ok
+                        .push(format!("{file}: ok, {changed} classes defined or changed"));
                     classes = c;
                 }
                 Err(e) => fail(&mut report, e),
@@ -190,18 +205,18 @@ pub fn check(dir: Option<&Path>, assets: Option<&Path>) -> CheckReport {
         }
         if let Some(text) = read(FINGERPRINTS_FILE) {
             let file = shown(FINGERPRINTS_FILE);
-            let parsed = match text == fingerprint::BUILTIN {
-                true => Fingerprints::parse(&text, &file, &classes),
-                false => load(Some(dir)).map(|(c, _)| c).map_err(|e| match e {
-                    RulesError::Invalid(l) => l,
-                    RulesError::Read { path, source } => vec![Located {
-                        file: path.display().to_string(),
-                        line: 1,
-                        key: None,
-                        problem: source.to_string(),
-                    }],
-                }).and_then(|_| Fingerprints::parse(&text, &file, &classes)),
-            };
+            let parsed = Fingerprints::parse(&text, &file, &classes).and_then(|f| {
+                // A copy of the shipped file is the shipped rules, not a
+                // hospital's additions.
+                let clash = match text == fingerprint::BUILTIN {
+                    true => Vec::new(),
+                    false => clashes(Fingerprints::builtin(), &f),
+                };
+                match clash.is_empty() {
+                    true => Ok(f),
+                    false => Err(clash),
+                }
+            });
             match parsed {
                 Ok(f) => report.ok.push(format!("{file}: ok, {} rules", f.len())),
                 Err(e) => fail(&mut report, e),
@@ -225,7 +240,9 @@ pub fn check(dir: Option<&Path>, assets: Option<&Path>) -> CheckReport {
             Ok(list) => {
                 let file = path.display().to_string();
                 match asset_classes(Some(&list), &file, &classes) {
-                    Ok(_) => report.ok.push(format!("{file}: ok, {} device(s)", list.len())),
+                    Ok(_) => report
+                        .ok
+                        .push(format!("{file}: ok, {} device(s)", list.len())),
                     Err(e) => report.problems.push(e.to_string()),
                 }
             }
@@ -258,7 +275,11 @@ mod tests {
         assert!(us.overridden);
         assert_eq!(us.grade.map(|g| g.get()), Some(3));
         assert_eq!(
-            c.classes().get("sterilizer").unwrap().grade.map(|g| g.get()),
+            c.classes()
+                .get("sterilizer")
+                .unwrap()
+                .grade
+                .map(|g| g.get()),
             Some(2)
         );
         // A "—" cell in the hospital's file is rejected with its line.

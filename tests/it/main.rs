@@ -29,6 +29,7 @@ mod common {
 }
 
 mod assets;
+mod classify;
 mod cli;
 mod dhcp_tshark;
 mod dicom_anomalies;

@@ -283,12 +283,20 @@ fn a_device_may_carry_its_own_attributes_all_three_and_graded() {
         bad("contact = \"true\"\nlevel = \"slight\"\n"),
         "a.toml:3: `device[0].contact`: `contact`, `usage_form` and `level` go together: give all three or none"
     );
-    assert!(bad("contact = \"false\"\nusage_form = \"disinfection\"\nlevel = \"none\"\n")
-        .starts_with("a.toml:5: `device[0].level`: Table B.1 has no grade"));
-    assert!(bad("contact = \"true\"\nusage_form = \"lab_instrument\"\nlevel = \"slight\"\n")
-        .starts_with("a.toml:4: `device[0].usage_form`: \"lab_instrument\" is not one of the contact forms"));
-    assert!(bad("contact = \"maybe\"\nusage_form = \"implant\"\nlevel = \"slight\"\n")
-        .starts_with("a.toml:3: `device[0].contact`: \"maybe\" is not true or false"));
+    assert!(
+        bad("contact = \"false\"\nusage_form = \"disinfection\"\nlevel = \"none\"\n")
+            .starts_with("a.toml:5: `device[0].level`: Table B.1 has no grade")
+    );
+    assert!(
+        bad("contact = \"true\"\nusage_form = \"lab_instrument\"\nlevel = \"slight\"\n")
+            .starts_with(
+            "a.toml:4: `device[0].usage_form`: \"lab_instrument\" is not one of the contact forms"
+        )
+    );
+    assert!(
+        bad("contact = \"maybe\"\nusage_form = \"implant\"\nlevel = \"slight\"\n")
+            .starts_with("a.toml:3: `device[0].contact`: \"maybe\" is not true or false")
+    );
 }
 
 #[test]

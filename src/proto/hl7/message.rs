@@ -203,7 +203,10 @@ mod tests {
         // IHE PCD TF-2 B.1: MSH-21 of a PCD-01 message.
         let seg = b"MSH|^~\\&|PUMPGW^0012210000000001^EUI-64|ICU||HOSP|20240101120000||ORU^R01^ORU_R01|1|P|2.6|||AL|NE||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO";
         let (_, m) = msh(seg).unwrap();
-        assert_eq!(m.profile, b"IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO");
+        assert_eq!(
+            m.profile,
+            b"IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO"
+        );
         assert_eq!(m.version, b"2.6");
         // Nothing after MSH-21 is read as it.
         let (_, m) = msh(b"MSH|^~\\&|A|B|C|D|T||ADT^A01|1|P|2.5|||||||||P21|P22").unwrap();

@@ -191,7 +191,12 @@ pub fn devices(conn: &Connection, f: &DeviceFilter) -> rusqlite::Result<Vec<Devi
         // A host behind a router is known by its IP: its flows are found by it.
         let by = mac.clone().unwrap_or_else(|| key.clone());
         let class: Option<String> = r.get(8)?;
-        let grade_basis = match (r.get::<_, Option<bool>>(13)?, r.get(14)?, r.get(15)?, r.get(16)?) {
+        let grade_basis = match (
+            r.get::<_, Option<bool>>(13)?,
+            r.get(14)?,
+            r.get(15)?,
+            r.get(16)?,
+        ) {
             (Some(contact), Some(usage_form), Some(level), Some(source)) => Some(GradeBasisRow {
                 contact,
                 usage_form,
