@@ -50,3 +50,20 @@ echo "== the laptop"
 echo "== the asset register (DB3205/T 6.3 a)"
 ./target/release/medtap devices export --db "$id_db"
 echo "(database: $id_db)"
+
+# Classification: a small hospital between network namespaces (dcmtk CT, MR,
+# PACS, worklist and workstation; python-hl7 IHE PCD-01 gateways and an
+# interface engine; mosquitto with two monitors; dnsmasq and udhcpc), each
+# device classed from its own traffic and graded by DB3205/T Table B.1.
+cls_db="$(dirname "$db")/classify.db"
+rm -f "$cls_db"
+./target/release/medtap analyze tests/data/classify/hospital.pcap --db "$cls_db" --assets= --rules=
+echo "== devices (a small hospital): class, grade, confidence"
+./target/release/medtap devices --db "$cls_db"
+echo "== the CT: its class, grade and the evidence behind them"
+./target/release/medtap device 10.83.0.21 --db "$cls_db" | head -12
+echo "== the grade-3 devices"
+./target/release/medtap devices --grade 3 --db "$cls_db"
+echo "== the class table (DB3205/T Appendix B, Table B.1)"
+./target/release/medtap rules classes --rules=
+echo "(database: $cls_db)"

@@ -5,6 +5,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use medtap::config::{Config, DEFAULT_PATH};
 use medtap::device::assets::AssetList;
+use medtap::device::rules;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,7 +26,25 @@ pub fn run(c: ConfigCommand) -> Result<ExitCode> {
             let cfg = Config::load(&path)?;
             println!("{}: ok", path.display());
             let assets = &cfg.identity.assets;
-            match AssetList::load_configured(&cfg.identity)? {
+            let list = AssetList::load_configured(&cfg.identity)?;
+            // The rules the sensor would load, and the asset list's classes
+            // against them.
+            let dir = cfg.policy.rules_dir().map_err(anyhow::Error::msg)?;
+            let (classifier, loaded) = rules::load(dir)?;
+            rules::asset_classes(
+                list.as_ref(),
+                &assets.display().to_string(),
+                classifier.classes(),
+            )?;
+            match dir {
+                Some(d) => println!(
+                    "rules {}: ok, {} file(s)",
+                    d.display(),
+                    loaded.files.len()
+                ),
+                None => println!("rules: the shipped ones only (no rules directory)"),
+            }
+            match list {
                 Some(list) => println!("{}: ok, {} device(s)", assets.display(), list.len()),
                 None if assets.as_os_str().is_empty() => {
                     println!("asset list: none (assets = \"\")")

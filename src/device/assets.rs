@@ -6,7 +6,7 @@
 //! mac = "00:09:fb:bd:75:6d"
 //! ip = "10.20.1.15"
 //! name = "ICU bed 4 monitor"
-//! class = "patient-monitor"
+//! class = "patient_monitor"
 //! department = "ICU"
 //! ```
 //!
@@ -70,9 +70,8 @@ pub struct Asset {
     pub ip: Option<IpAddr>,
     /// Display name, e.g. "ICU bed 4 monitor".
     pub name: Option<String>,
-    /// Device class, e.g. "patient-monitor".
-    // Free text for now: checked against rules/device_classes.toml by the
-    // classification issue.
+    /// Device class id, e.g. "patient_monitor" (checked against the class
+    /// table by [`super::rules::asset_classes`]).
     pub class: Option<String>,
     /// Department.
     pub department: Option<String>,
