@@ -42,6 +42,7 @@ fn kind(e: &Event) -> &'static str {
         Event::DeviceIp(_) => "device_ip",
         Event::DeviceName(_) => "device_name",
         Event::DeviceChange(_) => "device_event",
+        Event::DeviceClass(_) => "device_class",
         Event::Dhcp(_) => "dhcp",
         Event::Dhcp6(_) => "dhcp6",
         Event::Stats(_) => "stats",

@@ -37,11 +37,7 @@ pub fn run(c: ConfigCommand) -> Result<ExitCode> {
                 classifier.classes(),
             )?;
             match dir {
-                Some(d) => println!(
-                    "rules {}: ok, {} file(s)",
-                    d.display(),
-                    loaded.files.len()
-                ),
+                Some(d) => println!("rules {}: ok, {} file(s)", d.display(), loaded.files.len()),
                 None => println!("rules: the shipped ones only (no rules directory)"),
             }
             match list {

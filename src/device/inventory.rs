@@ -19,7 +19,9 @@
 //! MAC a router?) are answered from its state.
 
 use super::bindings::{Address, Bindings, Claim, Holder};
-use super::classify::{AssetClasses, ClassRecord, Classification, Classifier, UNKNOWN};
+use super::classify::{
+    AssetClasses, ClassRecord, ClassSource, Classification, Classifier, UNKNOWN,
+};
 use super::facts::{Fact, Facts, TextKind};
 use super::plan::{Breach, IpPlan};
 use super::senders::{FlowSenders, Sender};
@@ -529,8 +531,8 @@ impl Inventory {
                 .find(|l| !old_lines.contains(l))
                 .or(new.evidence.first());
             let via = match new.source {
-                super::classify::ClassSource::Asset => "the asset list".to_string(),
-                super::classify::ClassSource::Fingerprint => why.cloned().unwrap_or_default(),
+                ClassSource::Asset => "the asset list".to_string(),
+                ClassSource::Fingerprint => why.cloned().unwrap_or_default(),
             };
             c.detail = Some(bounded(&format!("{old_class} → {}: {via}", new.class)));
             emit(DeviceEvent::Change(Box::new(c)));

@@ -343,3 +343,83 @@ fn the_same_address_on_two_vlans_is_no_conflict() {
     assert_eq!(c.len(), 1, "{c:?}");
     assert_eq!((c[0].device, c[0].other_mac), (DeviceKey::Mac(B), Some(A)));
 }
+
+fn classes_of(events: &[DeviceEvent]) -> Vec<(DeviceKey, String)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            DeviceEvent::Class(c) => Some((c.device, c.class.class.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn facts_classify_once_and_a_repeated_fact_says_nothing_new() {
+    use super::facts::{Fact, TextKind};
+    let mut inv = inventory(IpPlan::default());
+    let ip = IpAddr::V4(ip4("10.0.0.5"));
+    let ct = [
+        Fact::DicomSent {
+            sop_class: "1.2.840.10008.5.1.4.1.1.2".into(),
+            to_ae: "PACS".into(),
+        },
+        Fact::text(TextKind::DicomAe, "MOD01"),
+    ];
+    let mut ev = Vec::new();
+    inv.observe_facts(SECOND, Some(A), ip, &ct, &mut |e| ev.push(e));
+    assert_eq!(
+        classes_of(&ev),
+        [(DeviceKey::Mac(A), "ct_scanner".to_string())]
+    );
+    let change = changes(&ev, ChangeKind::ClassChange);
+    assert_eq!(change.len(), 1);
+    assert!(
+        change[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("unknown → ct_scanner: sends CT images"),
+        "{change:?}"
+    );
+    assert_eq!(
+        inv.class_of(&DeviceKey::Mac(A))
+            .map(|c| c.grade.map(|g| g.get())),
+        Some(Some(3))
+    );
+    // The same association again: nothing new to say.
+    let mut again = Vec::new();
+    inv.observe_facts(2 * SECOND, Some(A), ip, &ct, &mut |e| again.push(e));
+    assert!(classes_of(&again).is_empty(), "{again:?}");
+}
+
+#[test]
+fn an_asset_entry_known_by_address_classes_the_device_that_uses_it() {
+    use super::classify::{AssetClass, AssetClasses};
+    let mut assets = AssetClasses::default();
+    let pump = AssetClass {
+        class: Some("infusion_pump".into()),
+        attributes: None,
+    };
+    assets.insert(None, Some(IpAddr::V4(ip4("10.0.0.7"))), pump);
+    let mut inv = Inventory::new(InventoryOptions {
+        max_devices: 16,
+        max_flows: 16,
+        local_networks: vec![Cidr::parse("10.0.0.0/8").unwrap()],
+        name_refresh: 60 * SECOND,
+        asset_classes: assets,
+        ..InventoryOptions::default()
+    });
+    let ev = feed(
+        &mut inv,
+        &[(0, udp(B, "10.0.0.7")), (SECOND, udp(A, "10.0.0.8"))],
+    );
+    assert_eq!(
+        classes_of(&ev),
+        [(DeviceKey::Mac(B), "infusion_pump".to_string())]
+    );
+    let c = inv.class_of(&DeviceKey::Mac(B)).unwrap();
+    assert_eq!(c.confidence, 1.0);
+    assert_eq!(c.grade.map(|g| g.get()), Some(3));
+    assert!(inv.class_of(&DeviceKey::Mac(A)).is_none());
+}
