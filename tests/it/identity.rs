@@ -480,6 +480,8 @@ class = "network_device"
         header,
         [
             "type",
+            "class",
+            "grade",
             "manufacturer",
             "ip",
             "mac",
@@ -495,11 +497,14 @@ class = "network_device"
     );
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), all.len());
-    let ge_row = rows.iter().find(|r| &r[3] == "44:4b:5d:82:00:04").unwrap();
+    let ge_row = rows.iter().find(|r| &r[5] == "44:4b:5d:82:00:04").unwrap();
+    // The asset list registers it as a patient monitor: its class's grade.
     assert_eq!(
-        ge_row.iter().take(10).collect::<Vec<_>>(),
+        ge_row.iter().take(12).collect::<Vec<_>>(),
         [
+            "Patient monitor",
             "patient_monitor",
+            "3",
             "GE Healthcare",
             "10.82.0.104",
             "44:4b:5d:82:00:04",
