@@ -384,7 +384,7 @@ mod tests {
     fn facts(list: &[Fact]) -> Facts {
         let mut f = Facts::default();
         for x in list {
-            f.add(x.clone());
+            f.add(x);
         }
         f
     }

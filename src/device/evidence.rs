@@ -5,7 +5,7 @@
 //! it serves). Runs once per record (an association, a message, a
 //! session, a finished flow), never per packet.
 
-use super::facts::{DicomService, Fact, PeerKind, TextKind};
+use super::facts::{DicomService, Fact, FactBuf, FactRef, PeerKind, TextKind};
 use super::inventory::{DeviceEvent, DhcpEvidence, Inventory};
 use super::NameKind;
 use crate::app::AppEvent;
@@ -101,38 +101,46 @@ fn app_facts(
         AppEvent::Mqtt(s) => mqtt_facts(&s.1, ends.client.1),
         AppEvent::Anomaly { .. } => return,
     };
-    inv.observe_facts(ts, ends.client.0, ends.client.1, &client, emit);
-    inv.observe_facts(ts, ends.server.0, ends.server.1, &server, emit);
+    for (side, facts) in [(ends.client, &client), (ends.server, &server)] {
+        inv.observe_facts(ts, side.0, side.1, facts.facts(), emit);
+    }
 }
 
 /// (requestor's, acceptor's) facts of a DICOM association: the SOP
 /// classes the requestor sent as C-STORE SCU (with the AE it sent to),
 /// the services each side used and answered, the C-MOVE destinations the
 /// acceptor was asked to send to, and the implementation each announced.
-fn dicom_facts(a: &AssociationRecord, requestor: IpAddr) -> (Vec<Fact>, Vec<Fact>) {
-    let mut req = Vec::new();
-    let mut acc = Vec::new();
-    let text = |v: &Option<String>, kind| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(|v| Fact::text(kind, v))
-    };
-    req.extend(text(&Some(a.calling_ae.clone()), TextKind::DicomAe));
-    acc.extend(text(&Some(a.called_ae.clone()), TextKind::DicomAe));
-    req.extend(text(
-        &a.implementation_class_uid,
+fn dicom_facts(a: &AssociationRecord, requestor: IpAddr) -> (FactBuf<'_>, FactBuf<'_>) {
+    let mut req = FactBuf::default();
+    let mut acc = FactBuf::default();
+    // A closure cannot tie the buffer's borrow to the record's: a fn.
+    fn put_in<'a>(buf: &mut FactBuf<'a>, v: Option<&'a str>, kind: TextKind) {
+        if let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) {
+            buf.push(Fact::Text(kind, v));
+        }
+    }
+    put_in(&mut req, Some(&a.calling_ae), TextKind::DicomAe);
+    put_in(&mut acc, Some(&a.called_ae), TextKind::DicomAe);
+    put_in(
+        &mut req,
+        a.implementation_class_uid.as_deref(),
         TextKind::DicomImplementation,
-    ));
-    req.extend(text(&a.implementation_version, TextKind::DicomVersion));
-    acc.extend(text(
-        &a.acceptor_implementation_class_uid,
-        TextKind::DicomImplementation,
-    ));
-    acc.extend(text(
-        &a.acceptor_implementation_version,
+    );
+    put_in(
+        &mut req,
+        a.implementation_version.as_deref(),
         TextKind::DicomVersion,
-    ));
+    );
+    put_in(
+        &mut acc,
+        a.acceptor_implementation_class_uid.as_deref(),
+        TextKind::DicomImplementation,
+    );
+    put_in(
+        &mut acc,
+        a.acceptor_implementation_version.as_deref(),
+        TextKind::DicomVersion,
+    );
     // In a C-GET association the C-STOREs come from the acceptor: they
     // are its sub-operations, not objects the requestor made (PS3.4
     // C.4.3.3).
@@ -149,24 +157,24 @@ fn dicom_facts(a: &AssociationRecord, requestor: IpAddr) -> (Vec<Fact>, Vec<Fact
             }
         }
         match op.command {
-            // Every request a C-MOVE's sub-operation: forwarded objects.
-            "C-STORE" if op.move_sub_operations >= op.count && op.count > 0 => {
-                if answered {
-                    acc.push(Fact::Peer(PeerKind::DicomStoredBy, requestor));
-                }
-            }
             "C-STORE" => {
-                req.push(Fact::DicomSent {
-                    sop_class: super::facts::bounded(&op.sop_class_uid),
-                    to_ae: super::facts::bounded(a.called_ae.trim()),
-                });
+                // Every request a C-MOVE's sub-operation (it named the
+                // move's originator, PS3.7 9.1.1.1): objects forwarded,
+                // not made.
+                let forwarded = op.count > 0 && op.move_sub_operations >= op.count;
+                if !forwarded {
+                    req.push(Fact::DicomSent {
+                        sop_class: &op.sop_class_uid,
+                        to_ae: a.called_ae.trim(),
+                    });
+                }
                 if answered {
                     acc.push(Fact::Peer(PeerKind::DicomStoredBy, requestor));
                 }
             }
             "C-MOVE" => {
                 if let Some(dest) = op.move_destination.as_deref() {
-                    acc.push(Fact::DicomMoveAsked(super::facts::bounded(dest.trim())));
+                    acc.push(Fact::DicomMoveAsked(dest.trim()));
                 }
             }
             _ => {}
@@ -178,9 +186,9 @@ fn dicom_facts(a: &AssociationRecord, requestor: IpAddr) -> (Vec<Fact>, Vec<Fact
 /// (sender's, receiver's) facts of an HL7 message: the sender's MSH-3,
 /// MSH-4, MSH-21 and the type of a message it originated; the receiver,
 /// when it is the connection's server, counts the client as a sender.
-fn hl7_facts(m: &MessageRecord, client: IpAddr) -> (Vec<Fact>, Vec<Fact>) {
-    let mut sender = Vec::new();
-    let mut receiver = Vec::new();
+fn hl7_facts(m: &MessageRecord, client: IpAddr) -> (FactBuf<'_>, FactBuf<'_>) {
+    let mut sender = FactBuf::default();
+    let mut receiver = FactBuf::default();
     let texts = [
         (&m.sending_app, TextKind::Hl7App),
         (&m.sending_facility, TextKind::Hl7Facility),
@@ -188,7 +196,7 @@ fn hl7_facts(m: &MessageRecord, client: IpAddr) -> (Vec<Fact>, Vec<Fact>) {
     ];
     for (v, kind) in texts {
         if let Some(v) = v.as_deref() {
-            sender.push(Fact::text(kind, v));
+            sender.push(Fact::Text(kind, v));
         }
     }
     let ack = m.msa_code.is_some()
@@ -196,7 +204,7 @@ fn hl7_facts(m: &MessageRecord, client: IpAddr) -> (Vec<Fact>, Vec<Fact>) {
             .as_deref()
             .is_some_and(|t| t.starts_with("ACK"));
     if let (false, Some(t)) = (ack, m.message_type.as_deref()) {
-        sender.push(Fact::text(TextKind::Hl7Sends, t));
+        sender.push(Fact::Text(TextKind::Hl7Sends, t));
     }
     if m.to_server {
         receiver.push(Fact::Peer(PeerKind::Hl7Client, client));
@@ -207,14 +215,14 @@ fn hl7_facts(m: &MessageRecord, client: IpAddr) -> (Vec<Fact>, Vec<Fact>) {
 /// (client's, broker's) facts of an MQTT session: the client's id and the
 /// topics it published; the broker, when it answered the CONNECT, counts
 /// the client.
-fn mqtt_facts(s: &SessionRecord, client: IpAddr) -> (Vec<Fact>, Vec<Fact>) {
-    let mut c = Vec::new();
-    let mut b = Vec::new();
+fn mqtt_facts(s: &SessionRecord, client: IpAddr) -> (FactBuf<'_>, FactBuf<'_>) {
+    let mut c = FactBuf::default();
+    let mut b = FactBuf::default();
     if let Some(id) = s.client_id.as_deref().filter(|i| !i.is_empty()) {
-        c.push(Fact::text(TextKind::MqttClientId, id));
+        c.push(Fact::Text(TextKind::MqttClientId, id));
     }
     for p in s.published.iter().filter(|p| p.to_server) {
-        c.push(Fact::text(TextKind::MqttTopic, &p.topic));
+        c.push(Fact::Text(TextKind::MqttTopic, &p.topic));
     }
     if s.connack_code.is_some() {
         b.push(Fact::Peer(PeerKind::MqttClient, client));
@@ -236,7 +244,7 @@ pub fn flow_facts(inv: &mut Inventory, r: &FlowRecord, emit: &mut dyn FnMut(Devi
     if r.state == FlowState::New && back.tcp_flags & SYN_ACK != SYN_ACK {
         return;
     }
-    let fact = [Fact::Serves(r.dest_port)];
+    let fact = [FactRef::Serves(r.dest_port)];
     inv.observe_facts(r.start, r.dest_mac, r.dest_ip, &fact, emit);
 }
 

@@ -139,22 +139,24 @@ pub enum PeerKind {
     MqttClient,
 }
 
-/// One fact.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Fact {
+/// One fact; `S` is its text: `Box<str>` when kept (the default),
+/// `&str` ([`FactRef`]) as read from a record, so that a fact already
+/// known costs no allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fact<S = Box<str>> {
     /// A text it used (names, classes, topics).
-    Text(TextKind, Box<str>),
+    Text(TextKind, S),
     /// It sent a DICOM object of `sop_class` as C-STORE SCU to `to_ae`.
     DicomSent {
         /// SOP class UID.
-        sop_class: Box<str>,
+        sop_class: S,
         /// The called AE title (trimmed).
-        to_ae: Box<str>,
+        to_ae: S,
     },
-    /// It was asked (as C-MOVE SCP) to move objects to `dest_ae`: its
+    /// It was asked (as C-MOVE SCP) to move objects to this AE: its
     /// C-STOREs to that AE are the move's sub-operations, not objects it
     /// made.
-    DicomMoveAsked(Box<str>),
+    DicomMoveAsked(S),
     /// It used a DICOM service as SCU.
     DicomUses(DicomService),
     /// It provided a DICOM service as SCP (answered a request).
@@ -169,10 +171,55 @@ pub enum Fact {
     Router,
 }
 
+/// A fact as read from a record, borrowing its text.
+pub type FactRef<'a> = Fact<&'a str>;
+
 impl Fact {
-    /// A text fact, cut to [`MAX_FACT_TEXT`] bytes (whole characters).
+    /// A kept text fact, cut to [`MAX_FACT_TEXT`] bytes (whole characters).
     pub fn text(kind: TextKind, value: &str) -> Fact {
         Fact::Text(kind, bounded(value))
+    }
+}
+
+impl<S: AsRef<str>> Fact<S> {
+    /// The same fact borrowing its text, cut as it would be kept.
+    pub fn view(&self) -> FactRef<'_> {
+        fn b<S: AsRef<str>>(s: &S) -> &str {
+            cut(s.as_ref())
+        }
+        match self {
+            Fact::Text(k, v) => Fact::Text(*k, b(v)),
+            Fact::DicomSent { sop_class, to_ae } => Fact::DicomSent {
+                sop_class: b(sop_class),
+                to_ae: b(to_ae),
+            },
+            Fact::DicomMoveAsked(ae) => Fact::DicomMoveAsked(b(ae)),
+            Fact::DicomUses(s) => Fact::DicomUses(*s),
+            Fact::DicomProvides(s) => Fact::DicomProvides(*s),
+            Fact::Peer(k, ip) => Fact::Peer(*k, *ip),
+            Fact::Serves(p) => Fact::Serves(*p),
+            Fact::DhcpServer => Fact::DhcpServer,
+            Fact::Router => Fact::Router,
+        }
+    }
+
+    /// The fact as kept (text cut to [`MAX_FACT_TEXT`] bytes).
+    pub fn kept(&self) -> Fact {
+        let o = |s: &str| -> Box<str> { s.into() };
+        match self.view() {
+            Fact::Text(k, v) => Fact::Text(k, o(v)),
+            Fact::DicomSent { sop_class, to_ae } => Fact::DicomSent {
+                sop_class: o(sop_class),
+                to_ae: o(to_ae),
+            },
+            Fact::DicomMoveAsked(ae) => Fact::DicomMoveAsked(o(ae)),
+            Fact::DicomUses(s) => Fact::DicomUses(s),
+            Fact::DicomProvides(s) => Fact::DicomProvides(s),
+            Fact::Peer(k, ip) => Fact::Peer(k, ip),
+            Fact::Serves(p) => Fact::Serves(p),
+            Fact::DhcpServer => Fact::DhcpServer,
+            Fact::Router => Fact::Router,
+        }
     }
 
     /// The kind's bound: how many facts like this one a device keeps.
@@ -185,22 +232,100 @@ impl Fact {
     }
 
     /// Whether `other` counts against the same bound as this fact.
-    fn same_kind(&self, other: &Fact) -> bool {
+    fn same_kind<T>(&self, other: &Fact<T>) -> bool {
         match (self, other) {
             (Fact::Text(a, _), Fact::Text(b, _)) => a == b,
             (Fact::Peer(a, _), Fact::Peer(b, _)) => a == b,
-            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+            _ => std::mem::discriminant(&self.view()) == std::mem::discriminant(&other_view(other)),
         }
     }
 }
 
-/// Cuts `value` to [`MAX_FACT_TEXT`] bytes on a character boundary.
-pub fn bounded(value: &str) -> Box<str> {
+/// The discriminant-only view of any fact (its text left empty).
+fn other_view<T>(f: &Fact<T>) -> FactRef<'static> {
+    match f {
+        Fact::Text(k, _) => Fact::Text(*k, ""),
+        Fact::DicomSent { .. } => Fact::DicomSent {
+            sop_class: "",
+            to_ae: "",
+        },
+        Fact::DicomMoveAsked(_) => Fact::DicomMoveAsked(""),
+        Fact::DicomUses(s) => Fact::DicomUses(*s),
+        Fact::DicomProvides(s) => Fact::DicomProvides(*s),
+        Fact::Peer(k, ip) => Fact::Peer(*k, *ip),
+        Fact::Serves(p) => Fact::Serves(*p),
+        Fact::DhcpServer => Fact::DhcpServer,
+        Fact::Router => Fact::Router,
+    }
+}
+
+/// `value` cut to [`MAX_FACT_TEXT`] bytes on a character boundary.
+fn cut(value: &str) -> &str {
     let mut end = value.len().min(MAX_FACT_TEXT);
     while !value.is_char_boundary(end) {
         end -= 1;
     }
-    value[..end].into()
+    &value[..end]
+}
+
+/// Cuts `value` to [`MAX_FACT_TEXT`] bytes on a character boundary.
+pub fn bounded(value: &str) -> Box<str> {
+    cut(value).into()
+}
+
+/// The facts one record gives one side, gathered without allocating (a
+/// fixed buffer, repeats dropped): a DICOM association with many
+/// operations gives each service and SOP class once.
+#[derive(Debug)]
+pub struct FactBuf<'a> {
+    facts: [FactRef<'a>; FACT_BUF],
+    len: usize,
+}
+
+/// Room in a [`FactBuf`]; facts beyond it are dropped (each kind is
+/// bounded per device far below this anyway).
+const FACT_BUF: usize = 48;
+
+impl Default for FactBuf<'_> {
+    fn default() -> Self {
+        FactBuf {
+            // Placeholders past `len`, never read.
+            facts: [Fact::Router; FACT_BUF],
+            len: 0,
+        }
+    }
+}
+
+impl<'a> FactBuf<'a> {
+    /// Adds `f` unless it is there already or the buffer is full.
+    pub fn push(&mut self, f: FactRef<'a>) {
+        let f = f.view_owned();
+        if self.len < FACT_BUF && !self.facts().contains(&f) {
+            self.facts[self.len] = f;
+            self.len += 1;
+        }
+    }
+
+    /// The facts gathered.
+    pub fn facts(&self) -> &[FactRef<'a>] {
+        &self.facts[..self.len]
+    }
+}
+
+impl<'a> FactRef<'a> {
+    /// The fact with its text cut as it would be kept, keeping the
+    /// borrow's lifetime.
+    fn view_owned(self) -> FactRef<'a> {
+        match self {
+            Fact::Text(k, v) => Fact::Text(k, cut(v)),
+            Fact::DicomSent { sop_class, to_ae } => Fact::DicomSent {
+                sop_class: cut(sop_class),
+                to_ae: cut(to_ae),
+            },
+            Fact::DicomMoveAsked(ae) => Fact::DicomMoveAsked(cut(ae)),
+            other => other,
+        }
+    }
 }
 
 /// One device's facts.
@@ -212,18 +337,20 @@ pub struct Facts {
 }
 
 impl Facts {
-    /// Adds `fact`; false when it was already known or its kind is full
-    /// (nothing new to classify on).
-    pub fn add(&mut self, fact: Fact) -> bool {
-        if self.facts.contains(&fact) {
+    /// Adds `fact` (kept with its text cut); false when it was already
+    /// known or its kind is full (nothing new to classify on). A known
+    /// fact costs no allocation.
+    pub fn add<S: AsRef<str>>(&mut self, fact: &Fact<S>) -> bool {
+        let view = fact.view();
+        if self.facts.iter().any(|f| f.view() == view) {
             return false;
         }
-        let same = self.facts.iter().filter(|f| f.same_kind(&fact)).count();
+        let same = self.facts.iter().filter(|f| f.same_kind(fact)).count();
         if same >= fact.limit() {
             self.dropped = self.dropped.saturating_add(1);
             return false;
         }
-        self.facts.push(fact);
+        self.facts.push(fact.kept());
         true
     }
 
@@ -249,8 +376,9 @@ impl Facts {
     }
 
     /// Whether the fact is known.
-    pub fn has(&self, fact: &Fact) -> bool {
-        self.facts.contains(fact)
+    pub fn has<S: AsRef<str>>(&self, fact: &Fact<S>) -> bool {
+        let view = fact.view();
+        self.facts.iter().any(|f| f.view() == view)
     }
 
     /// SOP classes it sent as C-STORE SCU of its own: leaving out what it
@@ -258,9 +386,7 @@ impl Facts {
     /// sub-operations of an archive, PS3.4 C.4.2.3).
     pub fn sent_sop_classes(&self) -> impl Iterator<Item = &str> {
         self.facts.iter().filter_map(|f| match f {
-            Fact::DicomSent { sop_class, to_ae }
-                if !self.has(&Fact::DicomMoveAsked(to_ae.clone())) =>
-            {
+            Fact::DicomSent { sop_class, to_ae } if !self.has(&Fact::DicomMoveAsked(&**to_ae)) => {
                 Some(&**sop_class)
             }
             _ => None,
@@ -280,17 +406,20 @@ mod tests {
     #[test]
     fn facts_are_kept_once_and_bounded_per_kind() {
         let mut f = Facts::default();
-        assert!(f.add(Fact::text(TextKind::Hostname, "a")));
-        assert!(!f.add(Fact::text(TextKind::Hostname, "a")));
+        assert!(f.add(&Fact::text(TextKind::Hostname, "a")));
+        assert!(!f.add(&Fact::Text(TextKind::Hostname, "a")));
         for i in 1..20 {
-            f.add(Fact::text(TextKind::Hostname, &format!("h{i}")));
+            f.add(&Fact::Text(TextKind::Hostname, format!("h{i}").as_str()));
         }
         assert_eq!(f.texts(TextKind::Hostname).count(), MAX_PER_KIND);
         assert_eq!(f.dropped(), 20 - MAX_PER_KIND as u32);
         // Another kind has its own bound.
-        assert!(f.add(Fact::text(TextKind::DicomAe, "PACS")));
+        assert!(f.add(&Fact::text(TextKind::DicomAe, "PACS")));
         for i in 0..40u8 {
-            f.add(Fact::Peer(PeerKind::Hl7Client, IpAddr::from([10, 0, 0, i])));
+            f.add(&FactRef::Peer(
+                PeerKind::Hl7Client,
+                IpAddr::from([10, 0, 0, i]),
+            ));
         }
         assert_eq!(f.peers(PeerKind::Hl7Client), MAX_PEERS);
         assert_eq!(f.peers(PeerKind::MqttClient), 0);
@@ -304,20 +433,30 @@ mod tests {
         };
         assert!(v.len() <= MAX_FACT_TEXT && v.len() >= MAX_FACT_TEXT - 1);
         assert!(v.chars().all(|c| c == 'é'));
+        // The long text read again is the same fact.
+        let mut f = Facts::default();
+        assert!(f.add(&Fact::Text(TextKind::MqttTopic, long.as_str())));
+        assert!(!f.add(&Fact::Text(TextKind::MqttTopic, long.as_str())));
+        // A buffer keeps each fact once.
+        let mut b = FactBuf::default();
+        b.push(Fact::Text(TextKind::MqttTopic, long.as_str()));
+        b.push(Fact::Text(TextKind::MqttTopic, &long[..130]));
+        b.push(FactRef::Serves(22));
+        assert_eq!(b.facts().len(), 2);
     }
 
     #[test]
     fn move_sub_operations_are_not_the_archives_own_objects() {
         let mut f = Facts::default();
-        let sent = |sop: &str, ae: &str| Fact::DicomSent {
-            sop_class: sop.into(),
-            to_ae: ae.into(),
+        let sent = |sop: &'static str, ae: &'static str| FactRef::DicomSent {
+            sop_class: sop,
+            to_ae: ae,
         };
-        f.add(sent("1.2.840.10008.5.1.4.1.1.2", "WS1"));
-        f.add(sent("1.2.840.10008.5.1.4.1.1.4", "OTHER"));
+        f.add(&sent("1.2.840.10008.5.1.4.1.1.2", "WS1"));
+        f.add(&sent("1.2.840.10008.5.1.4.1.1.4", "OTHER"));
         assert_eq!(f.sent_sop_classes().count(), 2);
         // The C-MOVE record may come after the sub-association's.
-        f.add(Fact::DicomMoveAsked("WS1".into()));
+        f.add(&FactRef::DicomMoveAsked("WS1"));
         let own: Vec<&str> = f.sent_sop_classes().collect();
         assert_eq!(own, ["1.2.840.10008.5.1.4.1.1.4"]);
     }

@@ -11,7 +11,7 @@
 //! unless anchored with `^`/`$`.
 
 use super::classes::Classes;
-use super::facts::{DicomService, Fact, Facts, PeerKind, TextKind, MAX_PEERS};
+use super::facts::{DicomService, FactRef, Facts, PeerKind, TextKind, MAX_PEERS};
 use super::VendorInfo;
 use crate::config::span::Located;
 use regex::{Regex, RegexBuilder};
@@ -127,11 +127,11 @@ fn cond_value(c: &Cond, s: &Subject<'_>) -> Option<String> {
             }),
         Cond::DicomProvides(svcs) => svcs
             .iter()
-            .all(|v| s.facts.has(&Fact::DicomProvides(*v)))
+            .all(|v| s.facts.has(&FactRef::DicomProvides(*v)))
             .then(String::new),
         Cond::DicomUses(svcs) => svcs
             .iter()
-            .all(|v| s.facts.has(&Fact::DicomUses(*v)))
+            .all(|v| s.facts.has(&FactRef::DicomUses(*v)))
             .then(String::new),
         Cond::Peers(kind, min) => {
             let n = s.facts.peers(*kind);
@@ -139,10 +139,10 @@ fn cond_value(c: &Cond, s: &Subject<'_>) -> Option<String> {
         }
         Cond::Serves(ports) => ports
             .iter()
-            .find(|p| s.facts.has(&Fact::Serves(**p)))
+            .find(|p| s.facts.has(&FactRef::Serves(**p)))
             .map(|p| format!("TCP {p}")),
-        Cond::DhcpServer => s.facts.has(&Fact::DhcpServer).then(String::new),
-        Cond::Router => s.facts.has(&Fact::Router).then(String::new),
+        Cond::DhcpServer => s.facts.has(&FactRef::DhcpServer).then(String::new),
+        Cond::Router => s.facts.has(&FactRef::Router).then(String::new),
     }
 }
 
@@ -489,7 +489,7 @@ mod tests {
         let f = parse(text).unwrap();
         let r = f.iter().next().unwrap();
         let mut facts = Facts::default();
-        facts.add(Fact::text(TextKind::Hostname, "Infusion-Pump-07"));
+        facts.add(&Fact::text(TextKind::Hostname, "Infusion-Pump-07"));
         let braun = VendorInfo {
             organization: "B.Braun Melsungen AG",
             medical: true,

@@ -22,7 +22,7 @@ use super::bindings::{Address, Bindings, Claim, Holder};
 use super::classify::{
     AssetClasses, ClassRecord, ClassSource, Classification, Classifier, UNKNOWN,
 };
-use super::facts::{Fact, Facts, TextKind};
+use super::facts::{FactRef, Facts, TextKind};
 use super::plan::{Breach, IpPlan};
 use super::senders::{FlowSenders, Sender};
 use super::{
@@ -359,7 +359,7 @@ impl Inventory {
     ) {
         if let Some(server) = m.server.filter(|s| m.from_server && usable(*s)) {
             if let Some(i) = self.seen(DeviceKey::Mac(server), ts, Evidence::Dhcp, emit) {
-                self.learn(i, [Fact::DhcpServer], ts, emit);
+                self.learn(i, &[FactRef::DhcpServer], ts, emit);
             }
         }
         let Some(client) = m.client.filter(|c| usable(*c)) else {
@@ -398,15 +398,19 @@ impl Inventory {
                 self.name(i, kind, v, ts, emit);
             }
         }
-        let facts = [
+        let mut facts = [FactRef::DhcpServer; 3];
+        let mut n = 0;
+        for (k, v) in [
             (TextKind::Hostname, m.hostname),
             (TextKind::DhcpVendorClass, m.vendor_class),
             (TextKind::DhcpFingerprint, m.fingerprint),
-        ];
-        let facts = facts
-            .into_iter()
-            .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| Fact::text(k, v)));
-        self.learn(i, facts, ts, emit);
+        ] {
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                facts[n] = FactRef::Text(k, v);
+                n += 1;
+            }
+        }
+        self.learn(i, &facts[..n], ts, emit);
         match m.message_type {
             Some(dhcp_type::RELEASE) => {
                 if let Some(ip) = m.ciaddr {
@@ -458,7 +462,7 @@ impl Inventory {
         ts: Micros,
         mac: Option<Mac>,
         ip: IpAddr,
-        facts: &[Fact],
+        facts: &[FactRef<'_>],
         emit: &mut dyn FnMut(DeviceEvent),
     ) {
         if facts.is_empty() {
@@ -468,7 +472,7 @@ impl Inventory {
             return;
         };
         if let Some(i) = self.seen(key, ts, Evidence::Application, emit) {
-            self.learn(i, facts.iter().cloned(), ts, emit);
+            self.learn(i, facts, ts, emit);
         }
     }
 
@@ -482,7 +486,7 @@ impl Inventory {
     fn learn(
         &mut self,
         i: usize,
-        facts: impl IntoIterator<Item = Fact>,
+        facts: &[FactRef<'_>],
         ts: Micros,
         emit: &mut dyn FnMut(DeviceEvent),
     ) {
@@ -875,7 +879,7 @@ impl Inventory {
         let mut c = ChangeRecord::new(ts, key, ChangeKind::RoleChange, Evidence::IpPacket);
         c.detail = Some(format!("router: {detail}").into());
         emit(DeviceEvent::Change(Box::new(c)));
-        self.learn(i, [Fact::Router], ts, emit);
+        self.learn(i, &[FactRef::Router], ts, emit);
         // The hosts it forwarded for so far become devices of their own,
         // as later ones will.
         for s in forwarded.iter().flatten() {

@@ -356,15 +356,15 @@ fn classes_of(events: &[DeviceEvent]) -> Vec<(DeviceKey, String)> {
 
 #[test]
 fn facts_classify_once_and_a_repeated_fact_says_nothing_new() {
-    use super::facts::{Fact, TextKind};
+    use super::facts::{FactRef, TextKind};
     let mut inv = inventory(IpPlan::default());
     let ip = IpAddr::V4(ip4("10.0.0.5"));
     let ct = [
-        Fact::DicomSent {
-            sop_class: "1.2.840.10008.5.1.4.1.1.2".into(),
-            to_ae: "PACS".into(),
+        FactRef::DicomSent {
+            sop_class: "1.2.840.10008.5.1.4.1.1.2",
+            to_ae: "PACS",
         },
-        Fact::text(TextKind::DicomAe, "MOD01"),
+        FactRef::Text(TextKind::DicomAe, "MOD01"),
     ];
     let mut ev = Vec::new();
     inv.observe_facts(SECOND, Some(A), ip, &ct, &mut |e| ev.push(e));
