@@ -58,14 +58,7 @@ pub fn run(c: RulesCommand) -> Result<ExitCode> {
             config,
         } => {
             let cfg = load_config(config.as_deref())?;
-            let dir = match dir {
-                Some(d) => Some(d),
-                None => cfg
-                    .policy
-                    .rules_dir()
-                    .map_err(anyhow::Error::msg)?
-                    .map(PathBuf::from),
-            };
+            let dir = rules_dir(dir, &cfg)?;
             let assets = match assets {
                 Some(a) => Some(a),
                 None => {
@@ -103,14 +96,7 @@ pub fn run(c: RulesCommand) -> Result<ExitCode> {
             config,
         } => {
             let cfg = load_config(config.as_deref())?;
-            let dir = match dir {
-                Some(d) => Some(d),
-                None => cfg
-                    .policy
-                    .rules_dir()
-                    .map_err(anyhow::Error::msg)?
-                    .map(PathBuf::from),
-            };
+            let dir = rules_dir(dir, &cfg)?;
             let (classifier, _) = rules::load(dir.as_deref())?;
             let zh = matches!(lang, Lang::Zh);
             let header: &[&str] = if zh {
@@ -164,6 +150,20 @@ pub fn run(c: RulesCommand) -> Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The rules directory given, else the config's (none when empty or the
+/// default is absent).
+fn rules_dir(given: Option<PathBuf>, cfg: &medtap::config::Config) -> Result<Option<PathBuf>> {
+    match given {
+        Some(d) if d.as_os_str().is_empty() => Ok(None),
+        Some(d) => Ok(Some(d)),
+        None => Ok(cfg
+            .policy
+            .rules_dir()
+            .map_err(anyhow::Error::msg)?
+            .map(PathBuf::from)),
     }
 }
 

@@ -181,19 +181,16 @@ impl Fact {
     }
 }
 
-impl<S: AsRef<str>> Fact<S> {
-    /// The same fact borrowing its text, cut as it would be kept.
-    pub fn view(&self) -> FactRef<'_> {
-        fn b<S: AsRef<str>>(s: &S) -> &str {
-            cut(s.as_ref())
-        }
+impl<S> Fact<S> {
+    /// The same fact with its text mapped by `f`.
+    pub fn map_text<'s, T>(&'s self, f: impl Fn(&'s S) -> T) -> Fact<T> {
         match self {
-            Fact::Text(k, v) => Fact::Text(*k, b(v)),
+            Fact::Text(k, v) => Fact::Text(*k, f(v)),
             Fact::DicomSent { sop_class, to_ae } => Fact::DicomSent {
-                sop_class: b(sop_class),
-                to_ae: b(to_ae),
+                sop_class: f(sop_class),
+                to_ae: f(to_ae),
             },
-            Fact::DicomMoveAsked(ae) => Fact::DicomMoveAsked(b(ae)),
+            Fact::DicomMoveAsked(ae) => Fact::DicomMoveAsked(f(ae)),
             Fact::DicomUses(s) => Fact::DicomUses(*s),
             Fact::DicomProvides(s) => Fact::DicomProvides(*s),
             Fact::Peer(k, ip) => Fact::Peer(*k, *ip),
@@ -203,22 +200,15 @@ impl<S: AsRef<str>> Fact<S> {
         }
     }
 
-    /// The fact as kept (text cut to [`MAX_FACT_TEXT`] bytes).
-    pub fn kept(&self) -> Fact {
-        let o = |s: &str| -> Box<str> { s.into() };
-        match self.view() {
-            Fact::Text(k, v) => Fact::Text(k, o(v)),
-            Fact::DicomSent { sop_class, to_ae } => Fact::DicomSent {
-                sop_class: o(sop_class),
-                to_ae: o(to_ae),
-            },
-            Fact::DicomMoveAsked(ae) => Fact::DicomMoveAsked(o(ae)),
-            Fact::DicomUses(s) => Fact::DicomUses(s),
-            Fact::DicomProvides(s) => Fact::DicomProvides(s),
-            Fact::Peer(k, ip) => Fact::Peer(k, ip),
-            Fact::Serves(p) => Fact::Serves(p),
-            Fact::DhcpServer => Fact::DhcpServer,
-            Fact::Router => Fact::Router,
+    /// Whether `other` counts against the same bound as this fact.
+    fn same_kind<T>(&self, other: &Fact<T>) -> bool {
+        match (self, other) {
+            (Fact::Text(a, _), Fact::Text(b, _)) => a == b,
+            (Fact::Peer(a, _), Fact::Peer(b, _)) => a == b,
+            _ => {
+                std::mem::discriminant(&self.map_text(|_| ()))
+                    == std::mem::discriminant(&other.map_text(|_| ()))
+            }
         }
     }
 
@@ -230,32 +220,17 @@ impl<S: AsRef<str>> Fact<S> {
             _ => MAX_PER_KIND,
         }
     }
-
-    /// Whether `other` counts against the same bound as this fact.
-    fn same_kind<T>(&self, other: &Fact<T>) -> bool {
-        match (self, other) {
-            (Fact::Text(a, _), Fact::Text(b, _)) => a == b,
-            (Fact::Peer(a, _), Fact::Peer(b, _)) => a == b,
-            _ => std::mem::discriminant(&self.view()) == std::mem::discriminant(&other_view(other)),
-        }
-    }
 }
 
-/// The discriminant-only view of any fact (its text left empty).
-fn other_view<T>(f: &Fact<T>) -> FactRef<'static> {
-    match f {
-        Fact::Text(k, _) => Fact::Text(*k, ""),
-        Fact::DicomSent { .. } => Fact::DicomSent {
-            sop_class: "",
-            to_ae: "",
-        },
-        Fact::DicomMoveAsked(_) => Fact::DicomMoveAsked(""),
-        Fact::DicomUses(s) => Fact::DicomUses(*s),
-        Fact::DicomProvides(s) => Fact::DicomProvides(*s),
-        Fact::Peer(k, ip) => Fact::Peer(*k, *ip),
-        Fact::Serves(p) => Fact::Serves(*p),
-        Fact::DhcpServer => Fact::DhcpServer,
-        Fact::Router => Fact::Router,
+impl<S: AsRef<str>> Fact<S> {
+    /// The same fact borrowing its text, cut as it would be kept.
+    pub fn view(&self) -> FactRef<'_> {
+        self.map_text(|s| cut(s.as_ref()))
+    }
+
+    /// The fact as kept (text cut to [`MAX_FACT_TEXT`] bytes).
+    pub fn kept(&self) -> Fact {
+        self.view().map_text(|s| Box::from(*s))
     }
 }
 
@@ -316,15 +291,7 @@ impl<'a> FactRef<'a> {
     /// The fact with its text cut as it would be kept, keeping the
     /// borrow's lifetime.
     fn view_owned(self) -> FactRef<'a> {
-        match self {
-            Fact::Text(k, v) => Fact::Text(k, cut(v)),
-            Fact::DicomSent { sop_class, to_ae } => Fact::DicomSent {
-                sop_class: cut(sop_class),
-                to_ae: cut(to_ae),
-            },
-            Fact::DicomMoveAsked(ae) => Fact::DicomMoveAsked(cut(ae)),
-            other => other,
-        }
+        self.map_text(|s| cut(s))
     }
 }
 

@@ -509,4 +509,31 @@ mod tests {
         assert_eq!(r.matches(&subject(Some(dell))), None);
         assert_eq!(r.matches(&subject(None)), None);
     }
+
+    #[test]
+    fn hostile_values_are_quoted_escaped_and_cut_in_evidence() {
+        let f = Fingerprints::builtin();
+        let mut facts = Facts::default();
+        let hostile = format!("bed-4\u{1b}[2J\r\n\u{202e}{}", "x".repeat(300));
+        facts.add(&FactRef::Text(TextKind::MqttClientId, hostile.as_str()));
+        let s = Subject {
+            vendor: None,
+            facts: &facts,
+        };
+        let line = f
+            .iter()
+            .find_map(|r| r.matches(&s))
+            .expect("a monitor-like client id matches");
+        assert!(
+            line.starts_with(
+                "MQTT client id names a patient monitor: \"bed-4\\u{1b}[2J\\r\\n\\u{202e}"
+            ),
+            "{line}"
+        );
+        assert!(
+            !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{line:?}"
+        );
+        assert!(line.len() < 200, "{}", line.len());
+    }
 }
