@@ -52,3 +52,6 @@ python3 scripts/check-layering.py >/dev/null || python3 scripts/check-layering.p
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked --no-fail-fast
 cargo bench --locked --no-run
+# The fuzz targets must keep compiling as the library changes (running them
+# needs nightly and cargo-fuzz: fuzz/README.md); checking them needs neither.
+cargo check --locked --manifest-path fuzz/Cargo.toml --bins

@@ -27,6 +27,24 @@ const DLTS: [i32; 5] = [1, 113, 276, 101, 0];
 /// Mon 2023-11-13 00:00:00 UTC, so the stream starts at a plausible time.
 const START: i64 = 1_699_833_600 * SECOND;
 
+/// The registered device's class, and one registered by address only, so
+/// that the asset list's side of classification runs too.
+fn asset_classes() -> medtap::device::classify::AssetClasses {
+    use medtap::device::classify::{AssetClass, AssetClasses};
+    let mut a = AssetClasses::default();
+    let class = |c: &str| AssetClass {
+        class: Some(c.to_string()),
+        attributes: None,
+    };
+    a.insert(
+        medtap::net::Mac::parse("00:09:5c:82:00:03"),
+        None,
+        class("patient_monitor"),
+    );
+    a.insert(None, "10.82.0.104".parse().ok(), class("infusion_pump"));
+    a
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, mut rest)) = data.split_first() else {
         return;
@@ -54,6 +72,8 @@ fuzz_target!(|data: &[u8]| {
         first_flow_id: 1,
         reassembly_bytes: 64 << 20,
         interim_every: None,
+        classifier: medtap::device::classify::Classifier::default(),
+        asset_classes: asset_classes(),
     };
     let mut p = Pipeline::new(&opts, tx);
 
