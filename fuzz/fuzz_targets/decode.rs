@@ -37,7 +37,12 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    black_box((view.src_mac, view.dst_mac, view.vlan, view.error.map(|k| k.name())));
+    black_box((
+        view.src_mac,
+        view.dst_mac,
+        view.vlan,
+        view.error.map(|k| k.name()),
+    ));
     match view.network {
         Network::Ip(ip) => {
             black_box((ip.src, ip.dst, ip.proto, ip.fragment));

@@ -17,8 +17,8 @@
 use libfuzzer_sys::fuzz_target;
 use medtap::capture::Frame;
 use medtap::decode::LinkType;
-use medtap::pipeline::{Pipeline, PipelineOptions};
 use medtap::event::{channel, Backpressure};
+use medtap::pipeline::{Pipeline, PipelineOptions};
 use medtap::time::SECOND;
 use std::hint::black_box;
 
@@ -66,7 +66,9 @@ fuzz_target!(|data: &[u8]| {
                 "10.82.0.103".parse().ok(),
                 1,
             )],
-            medtap::net::Cidr::parse("10.82.0.0/24").into_iter().collect(),
+            medtap::net::Cidr::parse("10.82.0.0/24")
+                .into_iter()
+                .collect(),
         ),
         device_flush_every: 10 * SECOND,
         first_flow_id: 1,
@@ -87,7 +89,12 @@ fuzz_target!(|data: &[u8]| {
         rest = tail;
         ts = ts.saturating_add(i64::from(delta));
         let cut = raw_len & 0x8000 != 0;
-        let wire_len = len as u32 + if cut { 1 + u32::from(raw_len & 0x7fff) } else { 0 };
+        let wire_len = len as u32
+            + if cut {
+                1 + u32::from(raw_len & 0x7fff)
+            } else {
+                0
+            };
         p.process(
             link,
             &Frame {
