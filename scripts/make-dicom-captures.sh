@@ -96,9 +96,20 @@ capture_port() {
 # write_tsv PCAP PORT: writes PCAP.tshark.tsv (atomically).
 write_tsv() {
   local pcap=$1 port=$2 tmp f
-  local -a opts=(-n -r "$pcap" -o dicom.tag_tree:TRUE -Y dicom)
+  # tcp.reassemble_out_of_order: the veth pair sometimes hands the receiver a
+  # burst's segments out of order (seen under load in store_large: "Previous
+  # segment not captured", then the missing ones as "Out-Of-Order" within a
+  # few microseconds, the receiver's SACKs showing the same order), most
+  # likely because the sending CPU changes mid-burst and each CPU queues what
+  # it sends in its own backlog (GRO off: no NAPI on the veth). The capture
+  # is then still complete, and the receiving TCP (and medtap) reorder it;
+  # tshark 4.0 by default does not: it drops the PDU that spans the gap and
+  # the DICOM dissector, still inside that data set's Pixel Data element,
+  # takes the next PDV on the context (the C-STORE-RSP command) as more pixel
+  # data, or loses the PDU boundaries for the rest of the direction.
+  local -a opts=(-n -r "$pcap" -o tcp.reassemble_out_of_order:TRUE -o dicom.tag_tree:TRUE -Y dicom)
   # 104 is tshark's registered DICOM port; others need "decode as".
-  [ "$port" = 104 ] || opts=(-n -r "$pcap" -d "tcp.port==$port,dicom" -o dicom.tag_tree:TRUE -Y dicom)
+  [ "$port" = 104 ] || opts+=(-d "tcp.port==$port,dicom")
   local -a fargs=()
   for f in "${TSV_FIELDS[@]}"; do fargs+=(-e "$f"); done
   tmp=$(mktemp "$pcap.tsv.XXXXXX")
