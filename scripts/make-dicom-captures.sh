@@ -451,25 +451,29 @@ run_tool odd_store "$NS_SCU" storescu "${ECHO_OPTS[@]}" -R -aet "$AE_MOD" -aec "
 finish unusual_port.pcap
 
 # --- check and output ------------------------------------------------------------
-# What tshark must see in each capture: the count of each non-P-DATA PDU type
-# and the sorted DIMSE commands (their order varies with timing in move.pcap).
+# What tshark must see in each capture: the count of each PDU type and the
+# sorted DIMSE commands (their order varies with timing in move.pcap). P-DATA
+# (0x04) counts too: dcmtk splits every message the same way on every run
+# (store_large: the command, 193 data PDUs of at most 16 KiB, the response),
+# so a PDU tshark failed to reassemble (a stream it lost track of) shows here
+# even when the commands around it still come out right.
 expected() {
   case "$1" in
-    echo.pcap) echo "0x01=1 0x02=1 0x05=1 0x06=1; C-ECHO-RQ C-ECHO-RSP" ;;
-    store_ct_mr.pcap) echo "0x01=1 0x02=1 0x05=1 0x06=1; C-STORE-RQ C-STORE-RQ C-STORE-RSP C-STORE-RSP" ;;
-    store_large.pcap) echo "0x01=1 0x02=1 0x05=1 0x06=1; C-STORE-RQ C-STORE-RSP" ;;
-    find.pcap) echo "0x01=1 0x02=1 0x05=1 0x06=1; C-FIND-RQ C-FIND-RSP C-FIND-RSP C-FIND-RSP" ;;
-    move.pcap) echo "0x01=2 0x02=2 0x05=2 0x06=2; C-MOVE-RQ C-MOVE-RSP C-MOVE-RSP C-MOVE-RSP C-STORE-RQ C-STORE-RQ C-STORE-RSP C-STORE-RSP" ;;
+    echo.pcap) echo "0x01=1 0x02=1 0x04=2 0x05=1 0x06=1; C-ECHO-RQ C-ECHO-RSP" ;;
+    store_ct_mr.pcap) echo "0x01=1 0x02=1 0x04=6 0x05=1 0x06=1; C-STORE-RQ C-STORE-RQ C-STORE-RSP C-STORE-RSP" ;;
+    store_large.pcap) echo "0x01=1 0x02=1 0x04=195 0x05=1 0x06=1; C-STORE-RQ C-STORE-RSP" ;;
+    find.pcap) echo "0x01=1 0x02=1 0x04=7 0x05=1 0x06=1; C-FIND-RQ C-FIND-RSP C-FIND-RSP C-FIND-RSP" ;;
+    move.pcap) echo "0x01=2 0x02=2 0x04=11 0x05=2 0x06=2; C-MOVE-RQ C-MOVE-RSP C-MOVE-RSP C-MOVE-RSP C-STORE-RQ C-STORE-RQ C-STORE-RSP C-STORE-RSP" ;;
     reject.pcap) echo "0x01=1 0x03=1; " ;;
-    abort.pcap) echo "0x01=1 0x02=1 0x07=1; C-ECHO-RQ C-ECHO-RSP" ;;
-    unusual_port.pcap) echo "0x01=2 0x02=2 0x05=2 0x06=2; C-ECHO-RQ C-ECHO-RSP C-STORE-RQ C-STORE-RSP" ;;
+    abort.pcap) echo "0x01=1 0x02=1 0x04=2 0x07=1; C-ECHO-RQ C-ECHO-RSP" ;;
+    unusual_port.pcap) echo "0x01=2 0x02=2 0x04=5 0x05=2 0x06=2; C-ECHO-RQ C-ECHO-RSP C-STORE-RQ C-STORE-RSP" ;;
   esac
 }
 summarise() {  # summarise TSV: the same shape as expected()
   python3 - "$1" <<'PY'
 import collections, csv, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t", quoting=csv.QUOTE_NONE))
-pdus = collections.Counter(t for r in rows for t in r["dicom.pdu.type"].split(" | ") if t and t != "0x04")
+pdus = collections.Counter(t for r in rows for t in r["dicom.pdu.type"].split(" | ") if t)
 cmds = sorted(c.split(" ", 1)[1] for r in rows for c in r["dimse.command_field"].split(" | ") if c)
 print(" ".join("%s=%d" % kv for kv in sorted(pdus.items())) + "; " + " ".join(cmds))
 PY
