@@ -246,6 +246,11 @@ impl Classifier {
         &self.classes
     }
 
+    /// Whether any fingerprint rule reads `f` (see [`Fingerprints::reads`]).
+    pub fn reads(&self, f: &super::facts::FactRef<'_>) -> bool {
+        self.rules.reads(f)
+    }
+
     /// Classifies one device from its vendor, facts and asset entry.
     pub fn classify(
         &self,

@@ -11,7 +11,7 @@
 //! unless anchored with `^`/`$`.
 
 use super::classes::Classes;
-use super::facts::{DicomService, FactRef, Facts, PeerKind, TextKind, MAX_PEERS};
+use super::facts::{DicomService, Fact, FactRef, Facts, PeerKind, TextKind, MAX_PEERS};
 use super::VendorInfo;
 use crate::config::span::Located;
 use regex::{Regex, RegexBuilder};
@@ -150,6 +150,47 @@ fn cond_value(c: &Cond, s: &Subject<'_>) -> Option<String> {
 #[derive(Clone, Debug, Default)]
 pub struct Fingerprints {
     rules: Vec<Rule>,
+    reads: Reads,
+}
+
+/// Which facts any rule reads, so that a fact no rule reads (a port no
+/// rule names, say) costs the inventory no lookup and no reclassification.
+#[derive(Clone, Debug, Default)]
+struct Reads {
+    /// Ports some `serves` names, sorted.
+    ports: Vec<u16>,
+    /// Bit per [`TextKind`].
+    texts: u32,
+    /// Bit per [`PeerKind`].
+    peers: u32,
+    /// Bit per [`DicomService`], used and provided.
+    uses: u32,
+    provides: u32,
+    dicom_sends: bool,
+    dhcp_server: bool,
+    router: bool,
+}
+
+impl Reads {
+    fn of(rules: &[Rule]) -> Reads {
+        let mut r = Reads::default();
+        for c in rules.iter().flat_map(|rule| &rule.conds) {
+            match c {
+                Cond::Text(k, _) => r.texts |= 1 << *k as u32,
+                Cond::Peers(k, _) => r.peers |= 1 << *k as u32,
+                Cond::DicomUses(list) => list.iter().for_each(|s| r.uses |= 1 << *s as u32),
+                Cond::DicomProvides(list) => list.iter().for_each(|s| r.provides |= 1 << *s as u32),
+                Cond::DicomSends(_) => r.dicom_sends = true,
+                Cond::Serves(ports) => r.ports.extend(ports),
+                Cond::DhcpServer => r.dhcp_server = true,
+                Cond::Router => r.router = true,
+                Cond::Vendor(_) | Cond::MedicalVendor(_) => {}
+            }
+        }
+        r.ports.sort_unstable();
+        r.ports.dedup();
+        r
+    }
 }
 
 #[derive(Deserialize)]
@@ -241,7 +282,7 @@ impl Fingerprints {
             }
         }
         match problems.is_empty() {
-            true => Ok(out),
+            true => Ok(Fingerprints::of(out.rules)),
             false => Err(problems),
         }
     }
@@ -250,7 +291,28 @@ impl Fingerprints {
     pub fn extended(&self, more: Fingerprints) -> Fingerprints {
         let mut rules = self.rules.clone();
         rules.extend(more.rules);
-        Fingerprints { rules }
+        Fingerprints::of(rules)
+    }
+
+    fn of(rules: Vec<Rule>) -> Fingerprints {
+        let reads = Reads::of(&rules);
+        Fingerprints { rules, reads }
+    }
+
+    /// Whether any rule reads `f`: a fact no rule reads cannot change a
+    /// classification. Constant time (a port: a binary search).
+    pub fn reads(&self, f: &FactRef<'_>) -> bool {
+        let r = &self.reads;
+        match f {
+            Fact::Text(k, _) => r.texts & (1 << *k as u32) != 0,
+            Fact::Peer(k, _) => r.peers & (1 << *k as u32) != 0,
+            Fact::DicomUses(s) => r.uses & (1 << *s as u32) != 0,
+            Fact::DicomProvides(s) => r.provides & (1 << *s as u32) != 0,
+            Fact::DicomSent { .. } | Fact::DicomMoveAsked(_) => r.dicom_sends,
+            Fact::Serves(p) => r.ports.binary_search(p).is_ok(),
+            Fact::DhcpServer => r.dhcp_server,
+            Fact::Router => r.router,
+        }
     }
 
     /// Every rule, in file order.

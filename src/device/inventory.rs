@@ -465,7 +465,9 @@ impl Inventory {
         facts: &[FactRef<'_>],
         emit: &mut dyn FnMut(DeviceEvent),
     ) {
-        if facts.is_empty() {
+        // Facts no rule reads change no class: kept neither (a busy
+        // server answers on ports no rule names, flow after flow).
+        if !facts.iter().any(|f| self.classifier.reads(f)) {
             return;
         }
         let Some(key) = self.key_for(mac, ip) else {
@@ -491,7 +493,7 @@ impl Inventory {
         emit: &mut dyn FnMut(DeviceEvent),
     ) {
         let mut new = false;
-        for f in facts {
+        for f in facts.iter().filter(|f| self.classifier.reads(f)) {
             let p = self.devices[i].profile.get_or_insert_with(Box::default);
             new |= p.facts.add(f);
         }
@@ -1032,7 +1034,6 @@ impl Inventory {
             DeviceKey::Mac(m) => self.asset_classes.has_mac(m),
             DeviceKey::Ip(ip) => self.asset_classes.has_ip(ip),
         };
-        let hinted = d.vendor.is_some() || registered;
         self.devices.push(d);
         emit(DeviceEvent::Change(Box::new(ChangeRecord::new(
             ts,
@@ -1040,8 +1041,9 @@ impl Inventory {
             ChangeKind::NewDevice,
             evidence,
         ))));
-        if hinted {
-            // Its maker or its asset entry may say something already.
+        if registered {
+            // Its asset entry gives its class at once; its maker alone
+            // never decides one (it is read with the first other fact).
             self.reclassify(i, ts, emit);
         }
         Some(i)
