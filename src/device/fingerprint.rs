@@ -598,4 +598,23 @@ mod tests {
         );
         assert!(line.len() < 200, "{}", line.len());
     }
+
+    #[test]
+    fn facts_no_rule_reads_are_known_as_such() {
+        let f = Fingerprints::builtin();
+        assert!(f.reads(&FactRef::Serves(9100)));
+        assert!(!f.reads(&FactRef::Serves(12345)));
+        assert!(f.reads(&FactRef::Text(TextKind::Hostname, "x")));
+        assert!(!f.reads(&FactRef::Text(TextKind::DicomImplementation, "1.2")));
+        assert!(f.reads(&FactRef::DicomProvides(DicomService::Worklist)));
+        assert!(f.reads(&FactRef::Router));
+        // A hospital's rule makes its port read.
+        let more = Fingerprints::parse(
+            "[[rule]]\nid = \"h\"\nclass = \"workstation\"\nweight = 0.5\nevidence = \"e\"\nserves = [12345]\n",
+            "h.toml",
+            Classes::builtin(),
+        )
+        .unwrap();
+        assert!(f.extended(more).reads(&FactRef::Serves(12345)));
+    }
 }
