@@ -549,7 +549,7 @@ fields() {
   shift
   local -a args=()
   for f in "$@"; do args+=(-e "$f"); done
-  tshark -n -r "$pcap" -Y "$filter" -T fields -E separator=/t -E occurrence=a -E aggregator=' ' \
+  tshark -n -r "$pcap" -o tcp.reassemble_out_of_order:TRUE -Y "$filter" -T fields -E separator=/t -E occurrence=a -E aggregator=' ' \
     "${args[@]}" 2>"$workdir/tshark.err" || { cat "$workdir/tshark.err" >&2; die "tshark failed on '$filter'"; }
 }
 # expect WHAT WANT GOT: dies unless GOT equals WANT.
@@ -566,15 +566,20 @@ done
 macs=$(for role in "${ROLES[@]}"; do printf '%s\n' "${MAC[$role]}"; done | paste -sd ,)
 n=$(nframes "!(eth.src in {$macs})")
 expect "frames from unknown MACs" 0 "$n"
-n=$(nframes "tcp.analysis.retransmission || tcp.analysis.lost_segment || tcp.flags.reset == 1")
-expect "retransmissions, lost segments, resets" 0 "$n"
+# Resets only: tcpdump dropped nothing (netns_capture_stop checks it), but a
+# loaded machine's veth pairs may reorder a burst, which tshark flags as
+# "previous segment not captured" and the peer may answer with a (spurious)
+# retransmission: real TCP, complete in the capture (see
+# tests/data/dicom/README.md), and medtap reassembles it as the receiver does.
+n=$(nframes "tcp.flags.reset == 1")
+expect "TCP resets" 0 "$n"
 
 # DICOM: the DIMSE commands from SRC to DST, "COMMAND AFFECTED-SOP-CLASS"
 # each, counted ("3x C-STORE-RQ 1.2.840..."; sorted). tshark's verbose view
 # of the command set has one line per element: "(0000,0002) <len> Affected
 # SOP Class UID <uid> (<name>)", "(0000,0100) <len> Command Field <name>".
 dimse() {
-  tshark -n -r "$pcap" -o dicom.tag_tree:TRUE -Y "dicom && ip.src == $1 && ip.dst == $2" -O dicom -V \
+  tshark -n -r "$pcap" -o tcp.reassemble_out_of_order:TRUE -o dicom.tag_tree:TRUE -Y "dicom && ip.src == $1 && ip.dst == $2" -O dicom -V \
     2>/dev/null | awk '$1 == "(0000,0002)" {uid = $7} $1 == "(0000,0100)" {print $NF, uid}' |
     sort | uniq -c | awk '{print $1 "x " $2 " " $3}' | paste -sd '|'
 }
@@ -607,7 +612,7 @@ done
 # order (tshark's first hl7.segment of a frame is its MSH; the ACKs python-hl7
 # makes carry no MSH-21).
 hl7_msh() {
-  tshark -n -r "$pcap" -Y hl7 -T fields -E separator=/t -E occurrence=f -e ip.src -e hl7.segment 2>/dev/null |
+  tshark -n -r "$pcap" -o tcp.reassemble_out_of_order:TRUE -Y hl7 -T fields -E separator=/t -E occurrence=f -e ip.src -e hl7.segment 2>/dev/null |
     awk -F'\t' '{n = split($2, f, "|"); sub(/\\r$/, "", f[n]); print $1, f[3], f[9], f[10], (n >= 21 ? f[21] : "-")}'
 }
 PCD21="IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO"
@@ -797,8 +802,8 @@ Notes on the MACs:
 
 ## Checks made by the script (tshark)
 
-- Frames from every host and from no other MAC; no retransmission, lost
-  segment or reset.
+- Frames from every host and from no other MAC; no TCP reset (tcpdump
+  dropped nothing; a reordered burst and its retransmission are real TCP).
 - DICOM, DIMSE command and affected SOP class per direction: ct->ris 1
   C-FIND-RQ (worklist), ris->ct 2 C-FIND-RSP; ct->pacs 3 C-STORE-RQ CT
   Image Storage, pacs->ct 3 C-STORE-RSP; mr->pacs 3 C-STORE-RQ MR Image
