@@ -154,21 +154,9 @@ chmod 0755 "$workdir"
 # mtsw-ROLE), its MAC; IPv6 off, offloads off on both ends, link up; its static
 # address unless it leases one.
 add_host() {
-  local role=$1 hns
-  hns=$(ns "$role")
-  ip netns add "$hns"
-  netns_no_ipv6 "$hns"
-  ip link add "$IF_HOST" netns "$hns" address "${MAC[$role]}" type veth peer name "mtsw-$role" netns "$NS_SW"
-  ip -n "$hns" link set lo up
-  ip -n "$hns" link set "$IF_HOST" addrgenmode none
-  ip -n "$hns" link set "$IF_HOST" mtu 1500
-  netns_disable_offloads "$hns" "$IF_HOST"
-  ip -n "$hns" link set "$IF_HOST" up
-  ip -n "$NS_SW" link set "mtsw-$role" addrgenmode none
-  netns_disable_offloads "$NS_SW" "mtsw-$role"
-  ip -n "$NS_SW" link set "mtsw-$role" master "$BRIDGE"
-  ip -n "$NS_SW" link set "mtsw-$role" up
-  [ "${DYN[$role]}" = 1 ] || ip -n "$hns" addr add "${IP[$role]}/24" dev "$IF_HOST"
+  local role=$1
+  netns_bridge_host "$(ns "$role")" "${MAC[$role]}" "$NS_SW" "$BRIDGE" "$IF_HOST" "mtsw-$role"
+  [ "${DYN[$role]}" = 1 ] || ip -n "$(ns "$role")" addr add "${IP[$role]}/24" dev "$IF_HOST"
 }
 
 log "creating the switch namespace $NS_SW and ${#ROLES[@]} hosts"

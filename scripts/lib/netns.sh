@@ -136,6 +136,27 @@ netns_pair() {
 # capture holds wire-size segments with correct checksums, like a real NIC
 # would. With every offload off, libpcap also sizes its ring slots by the MTU
 # instead of 64 KiB (see netns_capture_start).
+# netns_bridge_host NS MAC SWITCH_NS BRIDGE HOST_IF SWITCH_IF: creates namespace
+# NS with one veth end HOST_IF (MAC, MTU 1500, IPv6 off, offloads off, no
+# link-local address, up) whose peer SWITCH_IF in SWITCH_NS (offloads off, no
+# address) is a port of BRIDGE. For the scripts that hang many hosts on one
+# bridge (make-identity-captures.sh, make-class-captures.sh).
+netns_bridge_host() {
+  local hns=$1 mac=$2 sw=$3 br=$4 ifh=$5 ifs=$6
+  ip netns add "$hns"
+  netns_no_ipv6 "$hns"
+  ip link add "$ifh" netns "$hns" address "$mac" type veth peer name "$ifs" netns "$sw"
+  ip -n "$hns" link set lo up
+  ip -n "$hns" link set "$ifh" addrgenmode none
+  ip -n "$hns" link set "$ifh" mtu 1500
+  netns_disable_offloads "$hns" "$ifh"
+  ip -n "$hns" link set "$ifh" up
+  ip -n "$sw" link set "$ifs" addrgenmode none
+  netns_disable_offloads "$sw" "$ifs"
+  ip -n "$sw" link set "$ifs" master "$br"
+  ip -n "$sw" link set "$ifs" up
+}
+
 netns_disable_offloads() {
   ip netns exec "$1" python3 - "$2" <<'PY'
 import ctypes, fcntl, socket, struct, sys
