@@ -113,33 +113,26 @@ fn app_facts(
 fn dicom_facts(a: &AssociationRecord, requestor: IpAddr) -> (FactBuf<'_>, FactBuf<'_>) {
     let mut req = FactBuf::default();
     let mut acc = FactBuf::default();
-    // A closure cannot tie the buffer's borrow to the record's: a fn.
-    fn put_in<'a>(buf: &mut FactBuf<'a>, v: Option<&'a str>, kind: TextKind) {
-        if let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) {
-            buf.push(Fact::Text(kind, v));
-        }
-    }
-    put_in(&mut req, Some(&a.calling_ae), TextKind::DicomAe);
-    put_in(&mut acc, Some(&a.called_ae), TextKind::DicomAe);
-    put_in(
-        &mut req,
-        a.implementation_class_uid.as_deref(),
+    // AE titles are space-padded (PS3.5 6.2), and so may the others be.
+    req.text(TextKind::DicomAe, Some(a.calling_ae.trim()));
+    acc.text(TextKind::DicomAe, Some(a.called_ae.trim()));
+    req.text(
         TextKind::DicomImplementation,
+        a.implementation_class_uid.as_deref().map(str::trim),
     );
-    put_in(
-        &mut req,
-        a.implementation_version.as_deref(),
+    req.text(
         TextKind::DicomVersion,
+        a.implementation_version.as_deref().map(str::trim),
     );
-    put_in(
-        &mut acc,
-        a.acceptor_implementation_class_uid.as_deref(),
+    acc.text(
         TextKind::DicomImplementation,
+        a.acceptor_implementation_class_uid
+            .as_deref()
+            .map(str::trim),
     );
-    put_in(
-        &mut acc,
-        a.acceptor_implementation_version.as_deref(),
+    acc.text(
         TextKind::DicomVersion,
+        a.acceptor_implementation_version.as_deref().map(str::trim),
     );
     // In a C-GET association the C-STOREs come from the acceptor: they
     // are its sub-operations, not objects the requestor made (PS3.4
@@ -189,22 +182,15 @@ fn dicom_facts(a: &AssociationRecord, requestor: IpAddr) -> (FactBuf<'_>, FactBu
 fn hl7_facts(m: &MessageRecord, client: IpAddr) -> (FactBuf<'_>, FactBuf<'_>) {
     let mut sender = FactBuf::default();
     let mut receiver = FactBuf::default();
-    let texts = [
-        (&m.sending_app, TextKind::Hl7App),
-        (&m.sending_facility, TextKind::Hl7Facility),
-        (&m.profile, TextKind::Hl7Profile),
-    ];
-    for (v, kind) in texts {
-        if let Some(v) = v.as_deref() {
-            sender.push(Fact::Text(kind, v));
-        }
-    }
+    sender.text(TextKind::Hl7App, m.sending_app.as_deref());
+    sender.text(TextKind::Hl7Facility, m.sending_facility.as_deref());
+    sender.text(TextKind::Hl7Profile, m.profile.as_deref());
     let ack = m.msa_code.is_some()
         || m.message_type
             .as_deref()
             .is_some_and(|t| t.starts_with("ACK"));
-    if let (false, Some(t)) = (ack, m.message_type.as_deref()) {
-        sender.push(Fact::Text(TextKind::Hl7Sends, t));
+    if !ack {
+        sender.text(TextKind::Hl7Sends, m.message_type.as_deref());
     }
     if m.to_server {
         receiver.push(Fact::Peer(PeerKind::Hl7Client, client));
@@ -218,11 +204,9 @@ fn hl7_facts(m: &MessageRecord, client: IpAddr) -> (FactBuf<'_>, FactBuf<'_>) {
 fn mqtt_facts(s: &SessionRecord, client: IpAddr) -> (FactBuf<'_>, FactBuf<'_>) {
     let mut c = FactBuf::default();
     let mut b = FactBuf::default();
-    if let Some(id) = s.client_id.as_deref().filter(|i| !i.is_empty()) {
-        c.push(Fact::Text(TextKind::MqttClientId, id));
-    }
+    c.text(TextKind::MqttClientId, s.client_id.as_deref());
     for p in s.published.iter().filter(|p| p.to_server) {
-        c.push(Fact::Text(TextKind::MqttTopic, &p.topic));
+        c.text(TextKind::MqttTopic, Some(&p.topic));
     }
     if s.connack_code.is_some() {
         b.push(Fact::Peer(PeerKind::MqttClient, client));

@@ -281,6 +281,13 @@ impl<'a> FactBuf<'a> {
         }
     }
 
+    /// Adds a text fact of `kind` when `value` is there and not empty.
+    pub fn text(&mut self, kind: TextKind, value: Option<&'a str>) {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            self.push(Fact::Text(kind, v));
+        }
+    }
+
     /// The facts gathered.
     pub fn facts(&self) -> &[FactRef<'a>] {
         &self.facts[..self.len]
