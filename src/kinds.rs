@@ -32,11 +32,78 @@ impl AppProto {
             AppProto::MqttTls => "mqtt-tls",
         }
     }
+
+    /// The protocol called `name` (as [`AppProto::name`] gives it).
+    pub fn from_name(name: &str) -> Option<AppProto> {
+        [
+            AppProto::Dicom,
+            AppProto::DicomTls,
+            AppProto::Hl7,
+            AppProto::Mqtt,
+            AppProto::MqttTls,
+        ]
+        .into_iter()
+        .find(|p| p.name() == name)
+    }
 }
 
 /// Defines [`Anomaly`] from one list of `Variant => "stable.name"` lines:
 /// the enum, [`Anomaly::ALL`], [`Anomaly::COUNT`] and [`Anomaly::name`]
 /// cannot disagree, and a new kind is one line.
+/// How urgent an alert is. Ordered most urgent first, so `a < b` means
+/// `a` is more urgent; Suricata's EVE numbers them the same way (1 = high).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Severity {
+    /// Act now: a grade-3 device broke its policy, an address was stolen.
+    High,
+    /// Look today.
+    Medium,
+    /// Worth knowing.
+    Low,
+    /// A posture finding, not an incident (e.g. medical data in clear).
+    Info,
+}
+
+impl Severity {
+    /// Every severity, most urgent first.
+    pub const ALL: [Severity; 4] = [
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    /// Stable name used in the database, rules and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+
+    /// The severity called `name`.
+    pub fn from_name(name: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Suricata's number for it (EVE `alert.severity`: 1 is the highest).
+    pub fn number(self) -> u8 {
+        self as u8 + 1
+    }
+
+    /// The default severity of a violation by a device of risk `grade`
+    /// (DB3205/T Table B.1: 3 → high, 2 → medium, 1 or none → low).
+    pub fn for_grade(grade: Option<u8>) -> Severity {
+        match grade {
+            Some(3) => Severity::High,
+            Some(2) => Severity::Medium,
+            _ => Severity::Low,
+        }
+    }
+}
+
 macro_rules! anomalies {
     ($($(#[$doc:meta])* $kind:ident => $name:literal,)*) => {
         /// Protocol anomalies with stable names (counted in `medtap status`,
@@ -219,6 +286,21 @@ mod tests {
         assert_eq!(Anomaly::MqttTruncatedPacket.name(), "mqtt.truncated_packet");
         assert_eq!(Anomaly::DhcpMalformed.name(), "dhcp.malformed");
         assert_eq!(Anomaly::ALL[Anomaly::COUNT - 1].name(), "dhcp.bad_option");
+    }
+
+    #[test]
+    fn severities_order_and_names() {
+        use super::Severity;
+        assert!(Severity::High < Severity::Medium && Severity::Low < Severity::Info);
+        for s in Severity::ALL {
+            assert_eq!(Severity::from_name(s.name()), Some(s));
+        }
+        assert_eq!(Severity::High.number(), 1);
+        assert_eq!(Severity::Info.number(), 4);
+        assert_eq!(Severity::for_grade(Some(3)), Severity::High);
+        assert_eq!(Severity::for_grade(Some(2)), Severity::Medium);
+        assert_eq!(Severity::for_grade(Some(1)), Severity::Low);
+        assert_eq!(Severity::for_grade(None), Severity::Low);
     }
 
     #[test]

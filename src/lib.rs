@@ -5,6 +5,7 @@
 //! hands owned [`event::Event`]s over a bounded channel to the SQLite
 //! writer in [`store`]. See `../shared/ARCHITECTURE.md` for the design.
 
+pub mod alert;
 pub mod app;
 pub mod capture;
 pub mod config;

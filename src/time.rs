@@ -56,9 +56,26 @@ pub fn parse_time(text: &str, now: Micros) -> Result<Micros, TimeParseError> {
         .map_err(|_| err())
 }
 
+/// The start (00:00:00 UTC) of the day `YYYY-MM-DD`, e.g. a
+/// suppression's end date.
+pub fn parse_date(text: &str) -> Option<Micros> {
+    let d = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
+    Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_utc_midnight() {
+        assert_eq!(
+            rfc3339(parse_date("2026-12-31").unwrap()),
+            "2026-12-31T00:00:00.000000Z"
+        );
+        assert_eq!(parse_date("2026-13-01"), None);
+        assert_eq!(parse_date("31.12.2026"), None);
+    }
 
     #[test]
     fn relative_times_count_back_from_now() {
