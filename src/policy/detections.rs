@@ -2,38 +2,44 @@
 //! seen in any association, and per-client rates (DICOM association and
 //! query bursts, MQTT authentication brute force).
 //!
-//! # Ownership and sharing
-//!
-//! This is cross-flow state: one instance serves the whole sensor, outside
-//! any flow's state. Today the pipeline (one worker) creates it and hands
-//! it to its application layer as a [`CrossFlow`] trait object: the app
-//! layer calls it with each protocol [`Fact`] and raises the answer on the
-//! flow the fact came from (its once-per-flow-and-kind reporting lives
-//! there), while `app` imports no `policy` (the trait is `app`'s, this
-//! module implements it). Once capture runs on N workers, the workers share
-//! one `Detections` behind a lock (each worker's app layer holding a clone
-//! of a [`Shared`] handle, which implements [`CrossFlow`]): it is called once per protocol event (an
-//! association request, a batch of queries, a C-MOVE, a refused CONNECT),
-//! never per packet, so the lock is rarely taken and the verdicts do not
-//! depend on which worker holds a flow.
+//! Cross-flow state: one instance serves the whole sensor, outside any
+//! flow's state; the policy engine calls it with each protocol fact. It is
+//! called once per protocol event (an association request, a batch of
+//! queries, a C-MOVE, a refused CONNECT), never per packet, so that once
+//! capture runs on N workers it can sit behind one lock.
+//! The thresholds come from the config (`[policy.thresholds]`).
 
-use crate::app::CrossFlow;
 use crate::kinds::Anomaly;
 use crate::proto::Fact;
 use crate::time::{Micros, SECOND};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
 
-/// Window of the per-client rate checks.
-pub const BURST_WINDOW: Micros = 60 * SECOND;
-/// More associations than this from one client within [`BURST_WINDOW`] is a burst.
-pub const ASSOCIATION_BURST: u32 = 30;
-/// More C-FIND/C-MOVE/C-GET requests than this within [`BURST_WINDOW`] is a burst.
-pub const QUERY_BURST: u32 = 100;
-/// More MQTT authentication failures than this from one client within
-/// [`BURST_WINDOW`] is a brute-force attempt.
-pub const AUTH_FAILURE_BURST: u32 = 5;
+/// Thresholds of the per-client rate checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Window of the rate checks.
+    pub window: Micros,
+    /// This many associations from one client within the window is a burst.
+    pub association_burst: u32,
+    /// This many C-FIND/C-MOVE/C-GET requests within the window is a burst.
+    pub query_burst: u32,
+    /// This many refused MQTT logins from one client within the window is
+    /// a brute-force attempt.
+    pub auth_failures: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds {
+            window: 60 * SECOND,
+            association_burst: 30,
+            query_burst: 100,
+            auth_failures: 5,
+        }
+    }
+}
+
 /// AE titles remembered for the "never seen" check.
 const MAX_KNOWN_AES: usize = 4096;
 /// Clients whose rates are tracked (the oldest window is dropped when full).
@@ -54,12 +60,21 @@ struct Rate {
 pub struct Detections {
     known_aes: HashSet<String>,
     rates: HashMap<IpAddr, Rate, foldhash::fast::RandomState>,
+    limits: Thresholds,
 }
 
 impl Detections {
-    /// Empty state.
+    /// Empty state with the default thresholds.
     pub fn new() -> Detections {
         Detections::default()
+    }
+
+    /// Empty state with these thresholds.
+    pub fn with_thresholds(limits: Thresholds) -> Detections {
+        Detections {
+            limits,
+            ..Detections::default()
+        }
     }
 
     /// A C-MOVE asks to send to `ae`: an anomaly when no association on
@@ -82,24 +97,27 @@ impl Detections {
                 self.known_aes.insert(ae.to_string());
             }
         }
+        let limit = self.limits.association_burst.max(1);
         let rate = self.rate(client, ts);
         rate.associations += 1;
-        (rate.associations == ASSOCIATION_BURST + 1).then_some(Anomaly::DicomAssociationBurst)
+        (rate.associations == limit).then_some(Anomaly::DicomAssociationBurst)
     }
 
     /// `client` sent `n` more C-FIND/C-MOVE/C-GET requests.
     pub fn queries(&mut self, client: IpAddr, n: u64, ts: Micros) -> Option<Anomaly> {
+        let limit = self.limits.query_burst.max(1);
         let rate = self.rate(client, ts);
         let before = rate.queries;
         rate.queries = rate.queries.saturating_add(n as u32);
-        (before <= QUERY_BURST && rate.queries > QUERY_BURST).then_some(Anomaly::DicomQueryBurst)
+        (before < limit && rate.queries >= limit).then_some(Anomaly::DicomQueryBurst)
     }
 
     /// A broker refused `client`'s CONNECT for an authentication failure.
     pub fn auth_failure(&mut self, client: IpAddr, ts: Micros) -> Option<Anomaly> {
+        let limit = self.limits.auth_failures.max(1);
         let rate = self.rate(client, ts);
         rate.auth_failures += 1;
-        (rate.auth_failures == AUTH_FAILURE_BURST + 1).then_some(Anomaly::MqttAuthBruteForce)
+        (rate.auth_failures == limit).then_some(Anomaly::MqttAuthBruteForce)
     }
 
     /// The client's counts in the current window (a new window once the old
@@ -121,16 +139,19 @@ impl Detections {
             queries: 0,
             auth_failures: 0,
         };
+        let window = self.limits.window;
         let rate = self.rates.entry(client).or_insert(fresh);
-        if ts - rate.window_start >= BURST_WINDOW {
+        if ts - rate.window_start >= window {
             *rate = fresh;
         }
         rate
     }
 }
 
-impl CrossFlow for Detections {
-    fn fact(&mut self, client: IpAddr, fact: Fact<'_>, ts: Micros) -> Option<Anomaly> {
+impl Detections {
+    /// A fact from a flow of `client` at `ts`: the anomaly to raise on that
+    /// flow, if any.
+    pub fn fact(&mut self, client: IpAddr, fact: Fact<'_>, ts: Micros) -> Option<Anomaly> {
         match fact {
             Fact::MoveDestination(ae) => self.move_destination(ae),
             Fact::AssociationStarted { calling, called } => {
@@ -138,20 +159,11 @@ impl CrossFlow for Detections {
             }
             Fact::Queries(n) => self.queries(client, n, ts),
             Fact::AuthFailure => self.auth_failure(client, ts),
+            Fact::DicomRequest { .. }
+            | Fact::MqttConnect { .. }
+            | Fact::MqttPublish(_)
+            | Fact::MqttSubscribe(_) => None,
         }
-    }
-}
-
-/// One [`Detections`] shared by several application layers (workers): each
-/// holds a clone, and every fact takes the lock once.
-pub type Shared = Arc<Mutex<Detections>>;
-
-impl CrossFlow for Shared {
-    fn fact(&mut self, client: IpAddr, fact: Fact<'_>, ts: Micros) -> Option<Anomaly> {
-        // A worker that panicked mid-update leaves counts, not broken
-        // invariants: the others go on with them.
-        let mut d = self.lock().unwrap_or_else(PoisonError::into_inner);
-        d.fact(client, fact, ts)
     }
 }
 
@@ -176,12 +188,13 @@ mod tests {
     #[test]
     fn association_burst_fires_once_past_the_threshold() {
         let mut d = Detections::new();
-        let fired: Vec<_> = (0..2 * ASSOCIATION_BURST)
+        let limit = Thresholds::default().association_burst;
+        let fired: Vec<_> = (0..2 * limit)
             .map(|i| d.association_started(CLIENT, "A", "B", i64::from(i)))
             .collect();
         assert_eq!(fired.iter().flatten().count(), 1);
         assert_eq!(
-            fired[ASSOCIATION_BURST as usize],
+            fired[limit as usize - 1],
             Some(Anomaly::DicomAssociationBurst)
         );
     }
@@ -189,49 +202,33 @@ mod tests {
     #[test]
     fn query_burst_counts_batches_and_window_restarts() {
         let mut d = Detections::new();
-        assert_eq!(d.queries(CLIENT, u64::from(QUERY_BURST), 0), None);
+        let (limit, window) = (
+            Thresholds::default().query_burst,
+            Thresholds::default().window,
+        );
+        assert_eq!(d.queries(CLIENT, u64::from(limit - 1), 0), None);
         assert_eq!(d.queries(CLIENT, 1, 1), Some(Anomaly::DicomQueryBurst));
         assert_eq!(d.queries(CLIENT, 1, 2), None);
         // A new window: the count starts again.
+        assert_eq!(d.queries(CLIENT, u64::from(limit - 1), window), None);
         assert_eq!(
-            d.queries(CLIENT, u64::from(QUERY_BURST), BURST_WINDOW),
-            None
-        );
-        assert_eq!(
-            d.queries(CLIENT, 1, BURST_WINDOW + 1),
+            d.queries(CLIENT, 1, window + 1),
             Some(Anomaly::DicomQueryBurst)
         );
     }
 
     #[test]
     fn auth_brute_force_after_the_threshold() {
-        let mut d = Detections::new();
-        for i in 0..AUTH_FAILURE_BURST {
+        // The default: 5 refused logins within 60 s.
+        let mut d = Detections::with_thresholds(Thresholds {
+            auth_failures: 5,
+            ..Thresholds::default()
+        });
+        for i in 0..4 {
             assert_eq!(d.auth_failure(CLIENT, i64::from(i)), None);
         }
         assert_eq!(d.auth_failure(CLIENT, 9), Some(Anomaly::MqttAuthBruteForce));
         assert_eq!(d.auth_failure(CLIENT, 10), None);
-    }
-
-    #[test]
-    fn shared_handles_see_one_state() {
-        let mut a: Shared = Arc::new(Mutex::new(Detections::new()));
-        let mut b = Arc::clone(&a);
-        let started = Fact::AssociationStarted {
-            calling: "WS1",
-            called: "ARCHIVE",
-        };
-        assert_eq!(a.fact(CLIENT, started, 0), None);
-        // Known through the other worker's handle.
-        assert_eq!(b.fact(CLIENT, Fact::MoveDestination("ARCHIVE"), 1), None);
-        for i in 0..AUTH_FAILURE_BURST {
-            let h = if i % 2 == 0 { &mut a } else { &mut b };
-            assert_eq!(h.fact(CLIENT, Fact::AuthFailure, 2), None);
-        }
-        assert_eq!(
-            a.fact(CLIENT, Fact::AuthFailure, 3),
-            Some(Anomaly::MqttAuthBruteForce)
-        );
     }
 
     #[test]

@@ -1,0 +1,335 @@
+//! Raising alerts without flooding: repeats of one finding (same rule,
+//! device, peer and detail) within the rule's window fold into one alert
+//! whose count and last-seen time grow; the sinks get the alert when it
+//! opens and again (same id) at most once per [`UPDATE_EVERY`] while it
+//! grows. Suppressions from the policy silence known-good noise. The
+//! table of open alerts is bounded; the quietest is closed when it is full.
+
+use super::rules::{Peer, Policy};
+use crate::alert::{AlertKey, AlertRecord, Party, Rule};
+use crate::time::{Micros, SECOND};
+use std::collections::HashMap;
+
+/// Shortest time between two writes of a growing alert.
+pub const UPDATE_EVERY: Micros = SECOND;
+/// Open alerts kept for folding.
+pub const MAX_OPEN: usize = 4096;
+/// Evidence keys kept per alert (later evidence adds keys up to this).
+const MAX_EVIDENCE_KEYS: usize = 32;
+
+/// Counters of the raiser.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RaiseCounters {
+    /// Alerts opened.
+    pub opened: u64,
+    /// Occurrences folded into an open alert.
+    pub folded: u64,
+    /// Occurrences silenced by a suppression.
+    pub suppressed: u64,
+    /// Open alerts closed early because the table was full.
+    pub closed_early: u64,
+}
+
+struct Open {
+    rec: AlertRecord,
+    /// Changed since it was last handed on.
+    dirty: bool,
+    last_sent: Micros,
+}
+
+/// The open alerts and the next id.
+pub struct Raiser {
+    open: HashMap<AlertKey, Open, foldhash::fast::RandomState>,
+    next_id: u64,
+    window: Micros,
+    day: Micros,
+    counters: RaiseCounters,
+}
+
+impl Raiser {
+    /// Alert ids start at `first_id`; repeats fold within `window`
+    /// (cleartext findings within a day, as posture findings are per day).
+    pub fn new(first_id: u64, window: Micros) -> Raiser {
+        Raiser {
+            open: HashMap::default(),
+            next_id: first_id.max(1),
+            window: window.max(SECOND),
+            day: 86_400 * SECOND,
+            counters: RaiseCounters::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> RaiseCounters {
+        self.counters
+    }
+
+    fn window_of(&self, rule: Rule) -> Micros {
+        match rule {
+            Rule::CleartextMedicalData => self.day.max(self.window),
+            _ => self.window,
+        }
+    }
+
+    /// One occurrence of `rec` (its id, count and times are set here) at
+    /// `rec.first_seen`. Returns the id of the alert it opened or joined,
+    /// or `None` when a suppression silenced it.
+    pub fn raise(
+        &mut self,
+        policy: &Policy,
+        mut rec: AlertRecord,
+        emit: &mut dyn FnMut(Box<AlertRecord>),
+    ) -> Option<u64> {
+        let ts = rec.first_seen;
+        if suppressed(policy, &rec, ts) {
+            self.counters.suppressed += 1;
+            return None;
+        }
+        let key = rec.key();
+        let window = self.window_of(rec.rule);
+        if let Some(o) = self.open.get_mut(&key) {
+            if ts.saturating_sub(o.rec.first_seen) < window {
+                self.counters.folded += 1;
+                o.rec.count += 1;
+                o.rec.last_seen = o.rec.last_seen.max(ts);
+                merge(&mut o.rec.evidence, rec.evidence);
+                o.dirty = true;
+                if ts.saturating_sub(o.last_sent) >= UPDATE_EVERY {
+                    o.dirty = false;
+                    o.last_sent = ts;
+                    emit(Box::new(o.rec.clone()));
+                }
+                return Some(o.rec.alert_id);
+            }
+            // Its window is over: close it, and open a new one below.
+            if let Some(o) = self.open.remove(&key) {
+                close(o, emit);
+            }
+        }
+        if self.open.len() >= MAX_OPEN {
+            self.close_quietest(emit);
+        }
+        rec.alert_id = self.next_id;
+        self.next_id += 1;
+        rec.count = 1;
+        rec.last_seen = ts;
+        self.counters.opened += 1;
+        let id = rec.alert_id;
+        emit(Box::new(rec.clone()));
+        self.open.insert(
+            key,
+            Open {
+                rec,
+                dirty: false,
+                last_sent: ts,
+            },
+        );
+        Some(id)
+    }
+
+    /// Adds evidence to the open alert with `key` without counting an
+    /// occurrence (e.g. a flow's AE titles, learnt after the flow's first
+    /// packet raised it; a session's duration at its end).
+    pub fn enrich(
+        &mut self,
+        key: &AlertKey,
+        evidence: serde_json::Map<String, serde_json::Value>,
+        replace: bool,
+    ) {
+        if let Some(o) = self.open.get_mut(key) {
+            if replace {
+                for (k, v) in evidence {
+                    o.rec.evidence.insert(k, v);
+                }
+            } else {
+                merge(&mut o.rec.evidence, evidence);
+            }
+            o.dirty = true;
+        }
+    }
+
+    /// Hands on the alerts that grew since their last write, and closes
+    /// those whose window is over by `now`.
+    pub fn flush(&mut self, now: Micros, emit: &mut dyn FnMut(Box<AlertRecord>)) {
+        let (window, day) = (self.window, self.day.max(self.window));
+        self.open.retain(|_, o| {
+            let w = if o.rec.rule == Rule::CleartextMedicalData {
+                day
+            } else {
+                window
+            };
+            if o.dirty && now.saturating_sub(o.last_sent) >= UPDATE_EVERY {
+                o.dirty = false;
+                o.last_sent = now;
+                emit(Box::new(o.rec.clone()));
+            }
+            let over = now.saturating_sub(o.rec.first_seen) >= w;
+            if over && o.dirty {
+                emit(Box::new(o.rec.clone()));
+            }
+            !over
+        });
+    }
+
+    /// Hands on every alert not yet written in its latest state (end of
+    /// input or shutdown).
+    pub fn finish(&mut self, emit: &mut dyn FnMut(Box<AlertRecord>)) {
+        for (_, o) in self.open.drain() {
+            close(o, emit);
+        }
+    }
+
+    fn close_quietest(&mut self, emit: &mut dyn FnMut(Box<AlertRecord>)) {
+        let quietest = self
+            .open
+            .iter()
+            .min_by_key(|(_, o)| o.rec.last_seen)
+            .map(|(k, _)| *k);
+        if let Some(o) = quietest.and_then(|k| self.open.remove(&k)) {
+            self.counters.closed_early += 1;
+            close(o, emit);
+        }
+    }
+}
+
+fn close(o: Open, emit: &mut dyn FnMut(Box<AlertRecord>)) {
+    if o.dirty {
+        emit(Box::new(o.rec));
+    }
+}
+
+/// Adds the keys of `more` that `into` lacks (the first value of a fact
+/// stays: it is the one the alert opened with), up to a bound.
+fn merge(
+    into: &mut serde_json::Map<String, serde_json::Value>,
+    more: serde_json::Map<String, serde_json::Value>,
+) {
+    for (k, v) in more {
+        if into.len() >= MAX_EVIDENCE_KEYS {
+            break;
+        }
+        into.entry(k).or_insert(v);
+    }
+}
+
+/// Whether a suppression in force at `ts` covers `rec`.
+fn suppressed(policy: &Policy, rec: &AlertRecord, ts: Micros) -> bool {
+    policy.suppressions.iter().any(|s| {
+        s.rule == rec.rule
+            && s.until.is_none_or(|u| ts <= u)
+            && s.device.as_ref().is_none_or(|d| names(d, &rec.device))
+            && s.peer.as_ref().is_none_or(|p| names(p, &rec.peer))
+    })
+}
+
+fn names(p: &Peer, party: &Party) -> bool {
+    match p {
+        Peer::Mac(m) => party.mac == Some(*m),
+        Peer::Ip(ip) => party.ip == Some(*ip),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::Severity;
+
+    fn rec(ts: Micros, detail: &str) -> AlertRecord {
+        AlertRecord {
+            alert_id: 0,
+            first_seen: ts,
+            last_seen: ts,
+            count: 0,
+            rule: Rule::PolicyViolation,
+            severity: Severity::High,
+            message: "m".into(),
+            detail: detail.into(),
+            device: Party {
+                ip: Some("10.0.0.1".parse().unwrap()),
+                ..Party::default()
+            },
+            peer: Party {
+                ip: Some("10.0.0.2".parse().unwrap()),
+                ..Party::default()
+            },
+            flow: None,
+            evidence: Default::default(),
+            observation: false,
+        }
+    }
+
+    #[test]
+    fn repeats_fold_into_one_alert_written_at_most_once_a_second() {
+        let p = Policy::default();
+        let mut r = Raiser::new(10, 3600 * SECOND);
+        let mut out = Vec::new();
+        // 10 minutes of one violation every 100 ms: 6000 occurrences.
+        for i in 0..6000 {
+            r.raise(&p, rec(i * SECOND / 10, "x"), &mut |a| out.push(a));
+        }
+        r.finish(&mut |a| out.push(a));
+        assert!(out.iter().all(|a| a.alert_id == 10), "one alert");
+        assert!(out.len() <= 601, "{} writes", out.len());
+        let last = out.last().unwrap();
+        assert_eq!(last.count, 6000);
+        assert_eq!(last.first_seen, 0);
+        assert_eq!(last.last_seen, 5999 * SECOND / 10);
+        assert_eq!(r.counters().opened, 1);
+        assert_eq!(r.counters().folded, 5999);
+    }
+
+    #[test]
+    fn another_detail_or_a_new_window_opens_another_alert() {
+        let p = Policy::default();
+        let mut r = Raiser::new(1, 60 * SECOND);
+        let mut ids = Vec::new();
+        let mut emit = |a: Box<AlertRecord>| ids.push(a.alert_id);
+        let a = r.raise(&p, rec(0, "x"), &mut emit);
+        let b = r.raise(&p, rec(1, "y"), &mut emit);
+        let c = r.raise(&p, rec(61 * SECOND, "x"), &mut emit);
+        assert_eq!((a, b, c), (Some(1), Some(2), Some(3)));
+    }
+
+    #[test]
+    fn suppression_silences_until_its_day_ends() {
+        let mut p = Policy::default();
+        p.suppressions.push(super::super::rules::Suppression {
+            at: "t:1".into(),
+            rule: Rule::PolicyViolation,
+            device: Some(Peer::Ip("10.0.0.1".parse().unwrap())),
+            peer: None,
+            until: Some(100 * SECOND),
+            until_text: None,
+            reason: "known".into(),
+        });
+        let mut r = Raiser::new(1, 60 * SECOND);
+        let mut n = 0;
+        assert_eq!(r.raise(&p, rec(5, "x"), &mut |_| n += 1), None);
+        assert!(r
+            .raise(&p, rec(101 * SECOND, "x"), &mut |_| n += 1)
+            .is_some());
+        assert_eq!(n, 1);
+        assert_eq!(r.counters().suppressed, 1);
+    }
+
+    #[test]
+    fn full_table_closes_the_quietest_and_writes_its_last_state() {
+        let p = Policy::default();
+        let mut r = Raiser::new(1, 3600 * SECOND);
+        let mut out = Vec::new();
+        r.raise(&p, rec(0, "first"), &mut |a| out.push(a));
+        r.raise(&p, rec(1, "first"), &mut |a| out.push(a));
+        for i in 1..MAX_OPEN {
+            r.raise(&p, rec(10 + i as i64, &format!("d{i}")), &mut |a| {
+                out.push(a)
+            });
+        }
+        out.clear();
+        r.raise(&p, rec(SECOND * 100, "new"), &mut |a| out.push(a));
+        assert_eq!(r.counters().closed_early, 1);
+        assert_eq!(out[0].detail, "first");
+        assert_eq!(out[0].count, 2);
+        assert_eq!(out[1].detail, "new");
+    }
+}
