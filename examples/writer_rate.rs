@@ -50,6 +50,7 @@ fn kind(e: &Event) -> &'static str {
         Event::Dicom(_) => "dicom",
         Event::Hl7(_) => "hl7",
         Event::Mqtt(_) => "mqtt",
+        Event::Alert(_) => "alert",
     }
 }
 

@@ -71,7 +71,7 @@ pub struct Config {
 /// `fingerprints.toml`; see `device::rules`).
 pub const DEFAULT_RULES_DIR: &str = "/etc/medtap/rules.d";
 
-/// `[policy]`: the hospital's rules.
+/// `[policy]`: the hospital's rules, learning and detection thresholds.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
@@ -79,14 +79,85 @@ pub struct PolicyConfig {
     /// ones: at [`DEFAULT_RULES_DIR`] it may be absent; any other path
     /// must be a directory; empty for none.
     pub rules_dir: PathBuf,
+    /// Learning period ("14d", "12h", "0" for none): from the first start
+    /// on a database, violations are observations instead of alerts.
+    pub learn_for: String,
+    /// Repeats of one finding within this many seconds fold into one alert.
+    pub alert_window_secs: u64,
+    /// DHCP servers allowed besides the asset list's `dhcp_server` devices.
+    pub dhcp_servers: Vec<String>,
+    /// A medical device sending more than this many MiB in one flow to a
+    /// peer outside its allow-list raises DATA_EXPORT.
+    pub export_mib: u64,
+    /// `[policy.thresholds]`
+    pub thresholds: ThresholdsConfig,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             rules_dir: PathBuf::from(DEFAULT_RULES_DIR),
+            learn_for: "0".into(),
+            alert_window_secs: 3600,
+            dhcp_servers: Vec::new(),
+            export_mib: 100,
+            thresholds: ThresholdsConfig::default(),
         }
     }
+}
+
+/// `[policy.thresholds]`: when a rate becomes an attack pattern.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThresholdsConfig {
+    /// Window of the per-client rate checks, seconds.
+    pub window_secs: u64,
+    /// Refused MQTT logins from one client within the window.
+    pub mqtt_auth_failures: u32,
+    /// DICOM associations from one client within the window.
+    pub dicom_association_burst: u32,
+    /// C-FIND/C-MOVE/C-GET requests from one client within the window.
+    pub dicom_query_burst: u32,
+    /// Window of the scan check, seconds.
+    pub scan_window_secs: u64,
+    /// Distinct hosts one source touches within the scan window.
+    pub scan_hosts: u32,
+    /// Distinct host:port pairs one source touches within the scan window.
+    pub scan_ports: u32,
+}
+
+impl Default for ThresholdsConfig {
+    fn default() -> Self {
+        ThresholdsConfig {
+            window_secs: 60,
+            mqtt_auth_failures: 5,
+            dicom_association_burst: 30,
+            dicom_query_burst: 100,
+            scan_window_secs: 60,
+            scan_hosts: 32,
+            scan_ports: 64,
+        }
+    }
+}
+
+/// A duration like "14d", "12h", "30m", "45s" or a number of seconds, as
+/// microseconds.
+pub fn parse_duration(text: &str) -> Option<crate::time::Micros> {
+    let t = text.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: i64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return None,
+    };
+    n.checked_mul(secs)?.checked_mul(crate::time::SECOND)
 }
 
 impl PolicyConfig {
@@ -460,6 +531,58 @@ impl Config {
                 "identity.flush_interval_secs",
                 "must be at least 1".into(),
             ));
+        }
+        let p = &self.policy;
+        if parse_duration(&p.learn_for).is_none() {
+            return Err(bad(
+                "policy.learn_for",
+                format!(
+                    "{:?} is not a duration like \"14d\", \"12h\" or \"0\"",
+                    p.learn_for
+                ),
+            ));
+        }
+        if p.alert_window_secs == 0 || p.alert_window_secs > 7 * 86_400 {
+            return Err(bad(
+                "policy.alert_window_secs",
+                format!("{} is outside 1..=604800", p.alert_window_secs),
+            ));
+        }
+        if let Some(a) = p
+            .dhcp_servers
+            .iter()
+            .find(|a| a.parse::<std::net::IpAddr>().is_err())
+        {
+            return Err(bad(
+                "policy.dhcp_servers",
+                format!("{a:?} is not an IP address"),
+            ));
+        }
+        let th = &p.thresholds;
+        for (key, v) in [
+            ("policy.thresholds.window_secs", th.window_secs),
+            ("policy.thresholds.scan_window_secs", th.scan_window_secs),
+        ] {
+            if !(1..=86_400).contains(&v) {
+                return Err(bad(key, format!("{v} seconds is outside 1..=86400")));
+            }
+        }
+        for (key, v) in [
+            (
+                "policy.thresholds.mqtt_auth_failures",
+                th.mqtt_auth_failures,
+            ),
+            (
+                "policy.thresholds.dicom_association_burst",
+                th.dicom_association_burst,
+            ),
+            ("policy.thresholds.dicom_query_burst", th.dicom_query_burst),
+            ("policy.thresholds.scan_hosts", th.scan_hosts),
+            ("policy.thresholds.scan_ports", th.scan_ports),
+        ] {
+            if v < 2 {
+                return Err(bad(key, format!("{v} is below 2")));
+            }
         }
         let s = &self.store;
         if s.database.as_os_str().is_empty() {

@@ -45,6 +45,32 @@ fn asset_classes() -> medtap::device::classify::AssetClasses {
     a
 }
 
+/// The shipped policy with a small asset list, compiled once: every flow,
+/// protocol event and device event of the input runs through the engine.
+fn policy() -> std::sync::Arc<medtap::policy::Policy> {
+    static POLICY: std::sync::OnceLock<std::sync::Arc<medtap::policy::Policy>> =
+        std::sync::OnceLock::new();
+    POLICY
+        .get_or_init(|| {
+            let assets = medtap::device::assets::AssetList::parse(
+                "[[device]]\nmac = \"00:09:5c:82:00:03\"\nip = \"10.82.0.103\"\nclass = \"patient_monitor\"\n\
+                 [[device]]\nip = \"10.82.0.104\"\nclass = \"infusion_pump\"\n\
+                 [[device]]\nip = \"10.82.0.10\"\nclass = \"pacs\"\n",
+                "fuzz-assets.toml",
+            )
+            .expect("the fuzz asset list parses");
+            let cx = medtap::policy::rules::Context {
+                classes: medtap::device::classes::Classes::builtin(),
+                assets: Some(&assets),
+                internal: medtap::config::IdentityConfig::default().networks(),
+                now: 0,
+            };
+            let policy = medtap::policy::rules::load(None, &cx).expect("the shipped policy compiles");
+            std::sync::Arc::new(policy)
+        })
+        .clone()
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, mut rest)) = data.split_first() else {
         return;
@@ -76,6 +102,10 @@ fuzz_target!(|data: &[u8]| {
         interim_every: None,
         classifier: medtap::device::classify::Classifier::default(),
         asset_classes: asset_classes(),
+        engine: medtap::policy::EngineOptions {
+            policy: policy(),
+            ..Default::default()
+        },
     };
     let mut p = Pipeline::new(&opts, tx);
 

@@ -2,7 +2,9 @@
 //! buffer when the first segment is too short), then reassembly within the
 //! sensor's budget and the protocol's conversation, driven through the
 //! [`Conversation`](crate::proto::Conversation) trait. Parsers live in
-//! `proto`; checks across flows are handed in as a [`CrossFlow`].
+//! `proto`; records, anomalies and protocol facts go up through an
+//! [`Upward`], which the pipeline implements with the device and policy
+//! layers (so `app` imports neither).
 //!
 //! - `slots`: per-flow state and the pools (one per protocol) that recycle it;
 //! - `probe`: client bytes held until detection decides;
@@ -31,14 +33,29 @@ use report::{Report, Sink};
 use slots::{Slot, Slots, TcpApp};
 use std::net::IpAddr;
 
-/// Checks that need more than one flow (known AE titles, per-client rates).
-/// The application layer hands each protocol [`Fact`] of a flow to it and
-/// reports what it answers on that flow. It is called per protocol event,
-/// never per packet; `policy::Detections` implements it.
-pub trait CrossFlow {
-    /// A fact from a flow of `client` at `ts`: the anomaly to raise on that
-    /// flow, if any.
-    fn fact(&mut self, client: IpAddr, fact: Fact<'_>, ts: Micros) -> Option<Anomaly>;
+/// Where a flow's output goes: its records and anomalies as events, and
+/// its protocol [`Fact`]s (an association's AE titles, a DIMSE request, an
+/// MQTT CONNECT, PUBLISH or SUBSCRIBE, ...) to the checks above the
+/// application layer. Called per protocol event, never per packet.
+pub trait Upward {
+    /// A record or an anomaly of the flow.
+    fn event(&mut self, e: AppEvent);
+    /// A fact of the flow at `ts`: the anomaly to raise on that flow, if any.
+    fn fact(&mut self, fact: Fact<'_>, ts: Micros) -> Option<Anomaly>;
+}
+
+/// An [`Upward`] that takes events only (facts are dropped): where no
+/// check listens, e.g. at a flow's end.
+pub struct EventsOnly<F: FnMut(AppEvent)>(pub F);
+
+impl<F: FnMut(AppEvent)> Upward for EventsOnly<F> {
+    fn event(&mut self, e: AppEvent) {
+        (self.0)(e);
+    }
+
+    fn fact(&mut self, _fact: Fact<'_>, _ts: Micros) -> Option<Anomaly> {
+        None
+    }
 }
 
 /// Counters for `medtap status`.
@@ -122,24 +139,16 @@ pub struct Segment<'a> {
 pub struct AppLayer {
     slots: Slots,
     counters: AppCounters,
-    /// Cross-flow checks (one object for the sensor; see `policy::detections`).
-    checks: Box<dyn CrossFlow + Send>,
     budget: ArenaBudget,
 }
 
 impl AppLayer {
     /// An application layer for a flow table of `max_flows` slots, with at
-    /// most `reassembly_bytes` of out-of-order buffers in total, raising
-    /// what `checks` finds across flows.
-    pub fn new(
-        max_flows: usize,
-        reassembly_bytes: usize,
-        checks: Box<dyn CrossFlow + Send>,
-    ) -> AppLayer {
+    /// most `reassembly_bytes` of out-of-order buffers in total.
+    pub fn new(max_flows: usize, reassembly_bytes: usize) -> AppLayer {
         AppLayer {
             slots: Slots::new(max_flows),
             counters: AppCounters::default(),
-            checks,
             budget: ArenaBudget::new(reassembly_bytes),
         }
     }
@@ -151,7 +160,7 @@ impl AppLayer {
 
     /// Accounts one TCP segment; returns the protocol when this segment
     /// identified it.
-    pub fn tcp(&mut self, s: &Segment<'_>, out: &mut dyn FnMut(AppEvent)) -> Option<AppProto> {
+    pub fn tcp(&mut self, s: &Segment<'_>, out: &mut dyn Upward) -> Option<AppProto> {
         let i = s.slot as usize;
         let mut detected = None;
         let slot = match self.slots.take(i) {
@@ -185,6 +194,7 @@ impl AppLayer {
         let Some(mut app) = self.slots.end(slot as usize) else {
             return;
         };
+        let out = &mut EventsOnly(out);
         let TcpApp {
             proto,
             streams,
@@ -222,7 +232,7 @@ impl AppLayer {
         &mut self,
         v: Verdict,
         s: &Segment<'_>,
-        out: &mut dyn FnMut(AppEvent),
+        out: &mut dyn Upward,
         detected: &mut Option<AppProto>,
     ) -> Slot {
         match v {
@@ -240,7 +250,7 @@ impl AppLayer {
         &mut self,
         mut p: Box<Probe>,
         s: &Segment<'_>,
-        out: &mut dyn FnMut(AppEvent),
+        out: &mut dyn Upward,
         detected: &mut Option<AppProto>,
     ) -> Slot {
         let Some(n) = p.push(s.seq, s.payload) else {
@@ -272,7 +282,7 @@ impl AppLayer {
     }
 
     /// Sets up the parser for a detected protocol and feeds it `s`.
-    fn start(&mut self, proto: AppProto, s: &Segment<'_>, out: &mut dyn FnMut(AppEvent)) -> Slot {
+    fn start(&mut self, proto: AppProto, s: &Segment<'_>, out: &mut dyn Upward) -> Slot {
         // Encrypted: the flow is labelled, its content is not read.
         let Some(mut app) = self.slots.state(proto) else {
             return Slot::Done;
@@ -283,7 +293,7 @@ impl AppLayer {
 
     /// Reassembles a segment into the flow's conversation, then hands the
     /// conversation's facts to the cross-flow checks and its records on.
-    fn feed(&mut self, app: &mut TcpApp, s: &Segment<'_>, out: &mut dyn FnMut(AppEvent)) {
+    fn feed(&mut self, app: &mut TcpApp, s: &Segment<'_>, out: &mut dyn Upward) {
         let TcpApp {
             proto,
             streams,
@@ -313,10 +323,9 @@ impl AppLayer {
         let segment = (s.seq, s.flags, s.payload);
         self.budget.segment(stream, segment, &mut sink, &mut rc);
         report.counters.reassembly = rc;
-        let checks = &mut self.checks;
         conv.take_output(&mut |o| match o {
             Output::Fact(f) => {
-                if let Some(a) = checks.fact(s.client_ip, f, s.ts) {
+                if let Some(a) = report.out.fact(f, s.ts) {
                     report.anomaly(a, None);
                 }
             }

@@ -2,7 +2,7 @@
 //! reported once per flow and kind) and records (counted, then handed on
 //! as events); and the glue from a reassembled stream to the parser.
 
-use super::{AppCounters, AppEvent};
+use super::{AppCounters, AppEvent, Upward};
 use crate::flow::reassembly::StreamSink;
 use crate::kinds::{Anomaly, AnomalySet};
 use crate::proto::{Conversation, Record};
@@ -14,8 +14,8 @@ pub(super) struct Report<'a, 'o> {
     pub reported: &'a mut AnomalySet,
     /// The layer's counters.
     pub counters: &'a mut AppCounters,
-    /// Where events go.
-    pub out: &'o mut dyn FnMut(AppEvent),
+    /// Where events and facts go.
+    pub out: &'o mut dyn Upward,
     /// When.
     pub ts: Micros,
     /// Which flow.
@@ -27,7 +27,7 @@ impl Report<'_, '_> {
     pub fn anomaly(&mut self, anomaly: Anomaly, detail: Option<&'static str>) {
         self.counters.anomalies[anomaly as usize] += 1;
         if self.reported.insert(anomaly) {
-            (self.out)(AppEvent::Anomaly {
+            self.out.event(AppEvent::Anomaly {
                 ts: self.ts,
                 flow_id: self.flow_id,
                 anomaly,
@@ -53,7 +53,7 @@ impl Report<'_, '_> {
                 AppEvent::Mqtt(Box::new((self.flow_id, s)))
             }
         };
-        (self.out)(e);
+        self.out.event(e);
     }
 }
 

@@ -30,6 +30,10 @@ pub struct AnalyzeArgs {
     /// fingerprints.toml; empty for none) [default: the config's policy.rules_dir]
     #[arg(long, value_name = "DIR", value_parser = super::any_path())]
     rules: Option<PathBuf>,
+    /// Learning mode over the whole capture: what would be a policy
+    /// violation is recorded as an observation (see `baseline propose`)
+    #[arg(long)]
+    learn: bool,
 }
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
@@ -49,7 +53,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         source: args.files.join(" "),
     };
     let store = Store::open_writer(&args.db, &info)?;
-    let mut session = Session::start(&cfg, store, Mode::Files)?;
+    let mut session = Session::start(&cfg, store, Mode::Files, args.learn)?;
     let started = Instant::now();
     let report = read_files(&mut session.sensor, &args.files, &stop);
     let (packets, failed_inputs) = (report.packets, report.incomplete);

@@ -1,5 +1,6 @@
 //! Subcommands, one file each.
 
+mod alerts;
 mod analyze;
 mod assets;
 mod config_check;
@@ -38,6 +39,10 @@ enum Command {
     Run(run::RunArgs),
     /// List flow records.
     Flows(flows::FlowsArgs),
+    /// Alerts (DB3205/T Appendix A detections), oldest first; `--follow` tails them.
+    Alerts(alerts::AlertsArgs),
+    /// One alert with both ends' device cards and the flows behind it.
+    Alert(alerts::AlertArgs),
     /// The device inventory: addresses, vendor, names, protocols, asset
     /// fields; `devices export` writes the asset register.
     Devices(devices::DevicesArgs),
@@ -186,6 +191,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Analyze(a) => analyze::run(a),
         Command::Run(a) => run::run(a),
         Command::Flows(a) => flows::run(a),
+        Command::Alerts(a) => alerts::run(a),
+        Command::Alert(a) => alerts::run_one(a),
         Command::Devices(a) => devices::run(a),
         Command::Device(a) => device::run(a),
         Command::Dhcp(a) => dhcp::run(a),

@@ -71,7 +71,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // a thread keeps the capabilities it was started with.
     let store = Store::open_writer(&db, &info)?;
     medtap::capture::drop_capabilities()?;
-    let mut session = Session::start(&cfg, store, Mode::Live)?;
+    let mut session = Session::start(&cfg, store, Mode::Live, false)?;
     tracing::info!(interface = %opts.interface, filter = %opts.filter, db = %db.display(), "capturing");
     let report = capture_live(&mut session.sensor, &mut src, &stop);
     let end_reason = if report.capture_failed {

@@ -9,6 +9,10 @@ use medtap::device::classify::{AssetClasses, Classifier};
 use medtap::device::plan::IpPlan;
 use medtap::device::rules;
 use medtap::output::{Delivery, SinkSpec};
+use medtap::pipeline::secs;
+use medtap::policy::detections::Thresholds;
+use medtap::policy::engine::ScanLimits;
+use medtap::policy::{EngineOptions, Learning, Policy};
 use medtap::sensor::{Mode, Sensor, SensorOptions};
 use medtap::store::query::AssetRow;
 use medtap::store::{Store, Writer, WriterTotals};
@@ -44,17 +48,77 @@ fn load_assets(cfg: &Config, store: &mut Store) -> Result<(IpPlan, Option<AssetL
     Ok((plan, list))
 }
 
-/// Loads the classes and fingerprints (shipped, then `policy.rules_dir`'s)
-/// and checks the asset list's classes against them.
-fn load_rules(cfg: &Config, assets: Option<&AssetList>) -> Result<(Classifier, AssetClasses)> {
+/// The rules a sensor runs with.
+pub struct Rules {
+    /// Classes and fingerprints.
+    pub classifier: Classifier,
+    /// The asset list's classes.
+    pub asset_classes: AssetClasses,
+    /// The compiled policy.
+    pub policy: Policy,
+}
+
+/// Loads the classes and fingerprints (shipped, then `policy.rules_dir`'s),
+/// checks the asset list's classes against them, and compiles the policy
+/// (shipped, then the rules directory's `policy.toml`).
+pub fn load_rules(cfg: &Config, assets: Option<&AssetList>) -> Result<Rules> {
     let dir = cfg.policy.rules_dir().map_err(anyhow::Error::msg)?;
     let (classifier, loaded) = rules::load(dir)?;
     for f in &loaded.files {
         tracing::info!(file = %f.display(), "rules loaded");
     }
     let file = cfg.identity.assets.display().to_string();
-    let classes = rules::asset_classes(assets, &file, classifier.classes())?;
-    Ok((classifier, classes))
+    let asset_classes = rules::asset_classes(assets, &file, classifier.classes())?;
+    let cx = medtap::policy::rules::Context {
+        classes: classifier.classes(),
+        assets,
+        internal: cfg.identity.networks(),
+        now: medtap::time::now(),
+    };
+    let policy = medtap::policy::rules::load(dir, &cx)?;
+    if policy.files.len() > 1 {
+        tracing::info!(file = %policy.files[1], "policy loaded");
+    }
+    Ok(Rules {
+        classifier,
+        asset_classes,
+        policy,
+    })
+}
+
+/// The policy engine's settings from `cfg` (thresholds, window, learning)
+/// with the compiled `policy`; `learning` as the mode and the store say.
+pub fn engine_options(
+    cfg: &Config,
+    policy: Policy,
+    learning: Learning,
+    first_alert_id: u64,
+) -> EngineOptions {
+    let p = &cfg.policy;
+    let t = &p.thresholds;
+    EngineOptions {
+        policy: std::sync::Arc::new(policy),
+        thresholds: Thresholds {
+            window: secs(t.window_secs),
+            association_burst: t.dicom_association_burst,
+            query_burst: t.dicom_query_burst,
+            auth_failures: t.mqtt_auth_failures,
+        },
+        scan: ScanLimits {
+            window: secs(t.scan_window_secs),
+            hosts: t.scan_hosts,
+            ports: t.scan_ports,
+        },
+        export_bytes: p.export_mib.saturating_mul(1 << 20),
+        window: secs(p.alert_window_secs),
+        learning,
+        first_alert_id,
+        dhcp_servers: p
+            .dhcp_servers
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect(),
+    }
 }
 
 /// A sensor whose events go to a writer thread on the database.
@@ -106,14 +170,34 @@ impl Session {
     /// Starts the writer thread on `store` (opened with
     /// [`Store::open_writer`], which takes the database's write lock) and
     /// the sensor feeding it, as `cfg` asks for in `mode`.
-    pub fn start(cfg: &Config, mut store: Store, mode: Mode) -> Result<Session> {
+    pub fn start(cfg: &Config, mut store: Store, mode: Mode, learn_all: bool) -> Result<Session> {
         let first_flow_id = store.next_flow_id()?;
         let mut opts = SensorOptions::from_config(cfg, mode, first_flow_id);
         let (plan, assets) = load_assets(cfg, &mut store)?;
-        let (classifier, asset_classes) = load_rules(cfg, assets.as_ref())?;
+        let rules = load_rules(cfg, assets.as_ref())?;
         opts.pipeline.plan = plan;
-        opts.pipeline.classifier = classifier;
-        opts.pipeline.asset_classes = asset_classes;
+        opts.pipeline.classifier = rules.classifier;
+        opts.pipeline.asset_classes = rules.asset_classes;
+        let learn_for = medtap::config::parse_duration(&cfg.policy.learn_for).unwrap_or(0);
+        let learning = match (learn_all, mode, learn_for > 0) {
+            (true, _, _) => Learning::Always,
+            (false, _, false) => Learning::Off,
+            // Files: from the first packet of this run.
+            (false, Mode::Files, true) => Learning::For(learn_for),
+            // Live: from the first start on this database, across restarts.
+            (false, Mode::Live, true) => {
+                let started = store.learning_started(medtap::time::now())?;
+                Learning::Until(started.saturating_add(learn_for))
+            }
+        };
+        if learning != Learning::Off {
+            tracing::info!(
+                ?learning,
+                "learning mode: violations are recorded as observations"
+            );
+        }
+        let first_alert_id = store.next_alert_id()?;
+        opts.pipeline.engine = engine_options(cfg, rules.policy, learning, first_alert_id);
         let (tx, rx) = crossbeam_channel::bounded(cfg.store.channel_capacity.max(1));
         let writer = store.spawn_writer(rx, cfg.store.batch_rows)?;
         let sinks = vec![SinkSpec::new(STORE_SINK, tx, Delivery::Authority)];

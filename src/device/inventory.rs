@@ -478,6 +478,16 @@ impl Inventory {
         }
     }
 
+    /// The device at `ip` seen with `mac` (a flow's end): `None` for an
+    /// address outside the local networks, or not unicast (its frames
+    /// carry a router's MAC, or no device's).
+    pub fn device_at(&self, mac: Option<Mac>, ip: IpAddr) -> Option<DeviceKey> {
+        if !self.is_local_unicast(ip) {
+            return None;
+        }
+        self.key_for(mac, ip)
+    }
+
     /// The class of the device with `key`, if it has one.
     pub fn class_of(&self, key: &DeviceKey) -> Option<&Classification> {
         let &i = self.index.get(key)?;

@@ -2,12 +2,15 @@
 //! owned events out on the event channel. Synchronous, no I/O, no
 //! allocation per packet.
 
-use crate::app::{AppCounters, AppEvent, AppLayer, Segment};
+mod outlet;
+
+pub use outlet::{end_of, Outlet, TcpFlow, Up};
+
+use crate::app::{AppCounters, AppLayer, Segment};
 use crate::capture::Frame;
 use crate::config::Config;
 use crate::decode::{decode, DecodeErrorKind, LinkType, Network, Transport};
 use crate::device::evidence::{self, Endpoints};
-use crate::device::inventory::DeviceEvent;
 use crate::device::plan::IpPlan;
 use crate::device::{Inventory, InventoryOptions};
 use crate::event::AnomalyRecord;
@@ -17,7 +20,7 @@ use crate::flow::table::FlowPacket;
 use crate::flow::{FlowCounters, FlowTable, Timeouts};
 use crate::kinds::Anomaly;
 use crate::net::Cidr;
-use crate::policy::Detections;
+use crate::policy::{Engine, EngineOptions, FlowCtx};
 use crate::proto::dhcp;
 use crate::stats::StatsRecord;
 use crate::time::{Micros, SECOND};
@@ -44,6 +47,8 @@ pub struct PipelineOptions {
     pub classifier: crate::device::classify::Classifier,
     /// The asset list's classes and attributes.
     pub asset_classes: crate::device::classify::AssetClasses,
+    /// The policy engine's settings (the compiled policy among them).
+    pub engine: EngineOptions,
     /// How often device last-seen times are written.
     pub device_flush_every: Micros,
     /// First flow id to hand out (one past the database's highest).
@@ -77,6 +82,9 @@ impl PipelineOptions {
             plan: IpPlan::default(),
             classifier: Default::default(),
             asset_classes: Default::default(),
+            // The policy is compiled by the command that starts the sensor
+            // (it reads the rules directory and the asset list).
+            engine: EngineOptions::default(),
             device_flush_every: secs(cfg.identity.flush_interval_secs),
             first_flow_id,
             reassembly_bytes: cfg.flow.reassembly_mib.saturating_mul(1 << 20),
@@ -124,12 +132,13 @@ pub struct Pipeline {
     flows: FlowTable,
     app: AppLayer,
     devices: Inventory,
-    out: EventSender,
+    out: Outlet,
     counters: Counters,
     /// The running totals at the last statistics row.
     sampled: StatsRecord,
     next_sweep: Micros,
     next_device_flush: Micros,
+    next_alert_flush: Micros,
     device_flush_every: Micros,
     interim_every: Option<Micros>,
     next_interim: Micros,
@@ -143,11 +152,7 @@ impl Pipeline {
         let device_flush_every = opts.device_flush_every.max(SECOND);
         Pipeline {
             flows: FlowTable::new(opts.max_flows, opts.timeouts, opts.first_flow_id),
-            app: AppLayer::new(
-                opts.max_flows,
-                opts.reassembly_bytes,
-                Box::new(Detections::new()),
-            ),
+            app: AppLayer::new(opts.max_flows, opts.reassembly_bytes),
             devices: Inventory::new(InventoryOptions {
                 max_devices: opts.max_devices,
                 max_flows: opts.max_flows,
@@ -157,11 +162,15 @@ impl Pipeline {
                 classifier: opts.classifier.clone(),
                 asset_classes: opts.asset_classes.clone(),
             }),
-            out,
+            out: Outlet {
+                tx: out,
+                engine: Engine::new(opts.engine.clone(), opts.max_flows),
+            },
             counters: Counters::default(),
             sampled: StatsRecord::default(),
             next_sweep: Micros::MIN,
             next_device_flush: Micros::MIN,
+            next_alert_flush: Micros::MIN,
             device_flush_every,
             interim_every: opts.interim_every.map(|e| e.max(SECOND)),
             next_interim: Micros::MIN,
@@ -197,7 +206,7 @@ impl Pipeline {
         };
         if !in_flow {
             self.devices
-                .observe(frame.ts, &view, &mut |e| send_device(out, e));
+                .observe(frame.ts, &view, &mut |e| out.device(e));
         }
         match view.network {
             Network::Ip(ip) => {
@@ -249,7 +258,39 @@ impl Pipeline {
                     .flows
                     .update(&fp, &mut |slot, r| end_flow(app, devices, out, slot, r));
                 self.devices
-                    .observe_flow(&flow, frame.ts, &view, &mut |e| send_device(out, e));
+                    .observe_flow(&flow, frame.ts, &view, &mut |e| out.device(e));
+                let (client, server) = if flow.to_server {
+                    ((view.src_mac, ip.src), (view.dst_mac, ip.dst))
+                } else {
+                    ((view.dst_mac, ip.dst), (view.src_mac, ip.src))
+                };
+                let ends = Endpoints { client, server };
+                if flow.new {
+                    // ICMP flows key on a pseudo-port; policy sees none.
+                    let server_port = match (icmp, flow.to_server) {
+                        (Some(_), _) => 0,
+                        (None, true) => ports.1,
+                        (None, false) => ports.0,
+                    };
+                    let client_port = match (icmp, flow.to_server) {
+                        (Some(_), _) => 0,
+                        (None, true) => ports.0,
+                        (None, false) => ports.1,
+                    };
+                    let cx = FlowCtx {
+                        slot: flow.slot,
+                        flow_id: flow.flow_id,
+                        proto: ip.proto,
+                        client: (client.1, client_port),
+                        server: (server.1, server_port),
+                        ends: [
+                            end_of(&self.devices, client.0, client.1),
+                            end_of(&self.devices, server.0, server.1),
+                        ],
+                        ts: frame.ts,
+                    };
+                    out.policy(|p, emit| p.flow_started(&cx, emit));
+                }
                 if let Transport::Udp {
                     src_port,
                     dst_port,
@@ -259,7 +300,7 @@ impl Pipeline {
                     let devices = &mut self.devices;
                     if dhcp_ports(src_port, dst_port) {
                         let m = (frame.ts, flow.flow_id, payload, view.vlan);
-                        dhcp_message(devices, out, c, m, view.src_mac);
+                        dhcp_message(devices, out, c, m, (view.src_mac, ip.src));
                     } else if dhcp6_ports(src_port, dst_port) {
                         let client = (dst_port == dhcp::V6_SERVER_PORT).then_some(view.src_mac);
                         let m = (frame.ts, flow.flow_id, payload, client.flatten());
@@ -267,35 +308,37 @@ impl Pipeline {
                     }
                 }
                 if let Transport::Tcp(t) = ip.transport {
-                    let (client, server) = if flow.to_server {
-                        ((view.src_mac, ip.src), (view.dst_mac, ip.dst))
-                    } else {
-                        ((view.dst_mac, ip.dst), (view.src_mac, ip.src))
+                    let tcp = TcpFlow {
+                        slot: flow.slot,
+                        flow_id: flow.flow_id,
+                        ends,
+                        ports: if flow.to_server {
+                            (t.src_port, t.dst_port)
+                        } else {
+                            (t.dst_port, t.src_port)
+                        },
                     };
-                    let ends = Endpoints { client, server };
                     let seg = Segment {
                         slot: flow.slot,
                         flow_id: flow.flow_id,
                         to_server: flow.to_server,
-                        client_ip: if flow.to_server { ip.src } else { ip.dst },
-                        server_port: if flow.to_server {
-                            t.dst_port
-                        } else {
-                            t.src_port
-                        },
+                        client_ip: client.1,
+                        server_port: tcp.ports.1,
                         seq: t.seq,
                         flags: t.flags,
                         payload: t.payload,
                         ts: frame.ts,
                     };
-                    let devices = &mut self.devices;
-                    let sent = &mut |e: AppEvent| {
-                        let ts = frame.ts;
-                        evidence::app_names(devices, ts, &ends, &e, &mut |d| send_device(out, d));
-                        send_app(out, e)
+                    let mut up = Up {
+                        devices: &mut self.devices,
+                        out,
+                        flow: tcp,
+                        ts: frame.ts,
                     };
-                    if let Some(proto) = self.app.tcp(&seg, sent) {
+                    if let Some(proto) = self.app.tcp(&seg, &mut up) {
                         self.flows.set_app_proto(flow.slot, proto);
+                        let cx = tcp.ctx(&self.devices, frame.ts);
+                        out.policy(|p, emit| p.app_recognised(&cx, proto, emit));
                     }
                 }
             }
@@ -333,7 +376,12 @@ impl Pipeline {
         if now >= self.next_device_flush {
             self.next_device_flush = now.saturating_add(self.device_flush_every);
             let out = &mut self.out;
-            self.devices.flush(&mut |e| send_device(out, e));
+            self.devices.flush(&mut |e| out.device(e));
+        }
+        if now >= self.next_alert_flush {
+            // Growing alerts reach the sinks within a second.
+            self.next_alert_flush = now.saturating_add(SECOND);
+            self.out.policy(|p, emit| p.flush(now, emit));
         }
     }
 
@@ -347,7 +395,8 @@ impl Pipeline {
         let (out, app, devices) = (&mut self.out, &mut self.app, &mut self.devices);
         self.flows
             .drain(&mut |slot, r| end_flow(app, devices, out, slot, r));
-        self.devices.flush(&mut |e| send_device(out, e));
+        self.devices.flush(&mut |e| out.device(e));
+        out.policy(|p, emit| p.finish(emit));
     }
 
     /// Events handed to the channel so far.
@@ -456,11 +505,11 @@ fn icmp_key_port(v6: bool, icmp_type: u8, code: u8) -> u16 {
 }
 
 /// A flow ended: its application state first (association records), then
-/// the flow record itself.
+/// the policy's end-of-flow checks, then the flow record itself.
 fn end_flow(
     app: &mut AppLayer,
     devices: &mut Inventory,
-    out: &mut EventSender,
+    out: &mut Outlet,
     slot: u32,
     r: crate::flow::FlowRecord,
 ) {
@@ -468,11 +517,21 @@ fn end_flow(
         client: (r.src_mac, r.src_ip),
         server: (r.dest_mac, r.dest_ip),
     };
+    let flow = TcpFlow {
+        slot,
+        flow_id: r.flow_id,
+        ends,
+        ports: (r.src_port, r.dest_port),
+    };
     app.end(slot, r.flow_id, r.end, &mut |e| {
-        evidence::app_names(devices, r.start, &ends, &e, &mut |d| send_device(out, d));
-        send_app(out, e)
+        evidence::app_names(devices, r.start, &ends, &e, &mut |d| out.device(d));
+        let cx = flow.ctx(devices, r.end);
+        out.app(&cx, e);
     });
-    evidence::flow_facts(devices, &r, &mut |d| send_device(out, d));
+    evidence::flow_facts(devices, &r, &mut |d| out.device(d));
+    let mut cx = flow.ctx(devices, r.end);
+    cx.proto = r.proto;
+    out.policy(|p, emit| p.flow_ended(&cx, &r, emit));
     out.send(Event::Flow(r));
 }
 
@@ -480,7 +539,7 @@ fn end_flow(
 /// it: each issue of a message as a `dhcp.bad_option` anomaly, or why it
 /// was no message as `dhcp.malformed`. True when it was a message.
 fn dhcp_checked(
-    out: &mut EventSender,
+    out: &mut Outlet,
     c: &mut Counters,
     (ts, flow_id): (Micros, u64),
     parsed: Result<dhcp::Issues, dhcp::Malformed>,
@@ -513,10 +572,10 @@ fn dhcp_checked(
 /// by the inventory; a datagram that does not parse is an anomaly.
 fn dhcp_message(
     devices: &mut Inventory,
-    out: &mut EventSender,
+    out: &mut Outlet,
     c: &mut Counters,
     (ts, flow_id, payload, vlan): (Micros, u64, &[u8], Option<u16>),
-    sender: Option<crate::net::Mac>,
+    (sender, sender_ip): (Option<crate::net::Mac>, std::net::IpAddr),
 ) {
     let parsed = dhcp::parse_v4(payload);
     let verdict = parsed.as_ref().map(|m| m.issues).map_err(|e| *e);
@@ -524,9 +583,12 @@ fn dhcp_message(
         return;
     };
     let rec = dhcp::MessageRecord::from_message(ts, &m);
-    devices.observe_dhcp(ts, &evidence::dhcp(&rec, vlan, sender), &mut |e| {
-        send_device(out, e)
-    });
+    let ev = evidence::dhcp(&rec, vlan, sender);
+    devices.observe_dhcp(ts, &ev, &mut |e| out.device(e));
+    // DHCPOFFER (2) and DHCPACK (5) hand out addresses (RFC 2132 9.6).
+    if let (Some(server), Some(2 | 5)) = (ev.server, ev.message_type) {
+        out.policy(|p, emit| p.dhcp_server(ts, Some(server), sender_ip, emit));
+    }
     out.send(Event::Dhcp(Held::new(Box::new((flow_id, rec)))));
 }
 
@@ -535,7 +597,7 @@ fn dhcp_message(
 /// under the MAC that sent a client message.
 fn dhcp6_message(
     devices: &mut Inventory,
-    out: &mut EventSender,
+    out: &mut Outlet,
     c: &mut Counters,
     (ts, flow_id, payload, client_mac): (Micros, u64, &[u8], Option<crate::net::Mac>),
 ) {
@@ -548,7 +610,7 @@ fn dhcp6_message(
     // A relayed message comes from the relay agent's MAC.
     let client_mac = client_mac.filter(|_| record.relay_hops == 0);
     devices.observe_dhcp(ts, &evidence::dhcp6(&record, client_mac), &mut |e| {
-        send_device(out, e)
+        out.device(e)
     });
     let r = crate::event::Dhcp6Record { client_mac, record };
     out.send(Event::Dhcp6(Held::new(Box::new((flow_id, r)))));
@@ -564,33 +626,4 @@ fn dhcp6_ports(src: u16, dst: u16) -> bool {
 /// for tshark, either port is enough.
 fn dhcp_ports(src: u16, dst: u16) -> bool {
     matches!(src, 67 | 68) || matches!(dst, 67 | 68)
-}
-
-fn send_app(out: &mut EventSender, e: AppEvent) {
-    out.send(match e {
-        AppEvent::Anomaly {
-            ts,
-            flow_id,
-            anomaly,
-            detail,
-        } => Event::Anomaly(AnomalyRecord {
-            ts,
-            flow_id,
-            anomaly,
-            detail,
-        }),
-        AppEvent::Dicom(d) => Event::Dicom(Held::new(d)),
-        AppEvent::Hl7(m) => Event::Hl7(Held::new(m)),
-        AppEvent::Mqtt(m) => Event::Mqtt(Held::new(m)),
-    });
-}
-
-fn send_device(out: &mut EventSender, e: DeviceEvent) {
-    out.send(match e {
-        DeviceEvent::Seen(d) => Event::Device(d),
-        DeviceEvent::Ip(i) => Event::DeviceIp(i),
-        DeviceEvent::Name(n) => Event::DeviceName(n),
-        DeviceEvent::Change(c) => Event::DeviceChange(c),
-        DeviceEvent::Class(c) => Event::DeviceClass(c),
-    });
 }

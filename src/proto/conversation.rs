@@ -66,6 +66,31 @@ pub enum Fact<'a> {
     Queries(u64),
     /// The broker refused a CONNECT for an authentication failure.
     AuthFailure,
+    /// A DIMSE request of a (command, SOP class) not seen before on this
+    /// association (repeats of one kind are one fact).
+    DicomRequest {
+        /// "C-STORE", "C-FIND", ...
+        command: &'static str,
+        /// The association's called AE title.
+        called: &'a str,
+    },
+    /// An MQTT CONNECT and the broker's answer (once per connection, when
+    /// the CONNACK arrives).
+    MqttConnect {
+        /// Client identifier, as kept.
+        client_id: &'a str,
+        /// A keyed hash of the user name (the name itself is never kept);
+        /// `None` when none was sent, or it was not in the packet's head.
+        username: Option<u64>,
+        /// A password was sent.
+        password: bool,
+        /// The broker accepted the login.
+        accepted: bool,
+    },
+    /// The client published to a topic it had not on this connection.
+    MqttPublish(&'a str),
+    /// The client subscribed to a filter.
+    MqttSubscribe(&'a str),
 }
 
 /// Index of a direction in per-direction arrays: 0 client → server,

@@ -367,4 +367,49 @@ ALTER TABLE assets ADD COLUMN level TEXT;
 
 ALTER TABLE hl7_messages ADD COLUMN profile TEXT;
 "#,
+    // 8: alerts (issue 13). One row per alert; repeats of a finding fold
+    // into it (count, last seen), so the row is written again under its
+    // id. Learning-mode observations are alerts with `observation` = 1.
+    // `policy_state` keeps when learning started, across restarts.
+    r#"
+CREATE TABLE alerts (
+    alert_id      INTEGER PRIMARY KEY,
+    first_seen_us INTEGER NOT NULL,
+    last_seen_us  INTEGER NOT NULL,
+    count         INTEGER NOT NULL,
+    rule          TEXT NOT NULL,
+    severity      TEXT NOT NULL,
+    clause        TEXT NOT NULL,
+    message       TEXT NOT NULL,
+    detail        TEXT NOT NULL,
+    device_mac    TEXT,
+    device_ip     TEXT,
+    device_class  TEXT,
+    device_name   TEXT,
+    grade         INTEGER,
+    peer_mac      TEXT,
+    peer_ip       TEXT,
+    peer_class    TEXT,
+    peer_name     TEXT,
+    flow_id       INTEGER,
+    proto         INTEGER,
+    src_ip        TEXT,
+    src_port      INTEGER,
+    dest_ip       TEXT,
+    dest_port     INTEGER,
+    app_proto     TEXT,
+    community_id  TEXT,
+    evidence      TEXT NOT NULL,
+    observation   INTEGER NOT NULL
+);
+CREATE INDEX alerts_first_seen ON alerts(first_seen_us);
+CREATE INDEX alerts_last_seen ON alerts(last_seen_us);
+CREATE INDEX alerts_device_mac ON alerts(device_mac);
+CREATE INDEX alerts_device_ip ON alerts(device_ip);
+
+CREATE TABLE policy_state (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];

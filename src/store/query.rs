@@ -1,9 +1,10 @@
 //! Read-side queries used by the CLI, gathered from their tables' modules.
 //! Row types serialise to the JSON contracts documented in the README
 //! (`flows --json`, `devices --json`, `status --json`, `dicom --json`,
-//! `hl7 --json`, `mqtt --json`).
+//! `hl7 --json`, `mqtt --json`, `alerts --json`).
 
 pub use super::filter::{AppFilter, DeviceSel};
+pub use super::rows::alert::{alerts, AlertFilter, AlertRow};
 pub use super::rows::assets::AssetRow;
 pub use super::rows::dhcp::{transactions as dhcp_transactions, DhcpTransaction};
 pub use super::rows::dicom::{dicom, DicomAbort, DicomOperation, DicomReject, DicomRow};

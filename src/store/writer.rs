@@ -11,7 +11,7 @@
 use super::failure_log::FailureLog;
 use super::lock::WriterLock;
 use super::rows::session::{self as sessions, Progress, SessionInfo};
-use super::rows::{anomaly, device, dhcp, dicom, flow, hl7, mqtt, stats};
+use super::rows::{alert, anomaly, device, dhcp, dicom, flow, hl7, mqtt, stats};
 use super::StoreError;
 use crate::event::Event;
 use crate::stats::StatsRecord;
@@ -26,6 +26,10 @@ use std::time::{Duration, Instant};
 /// Longest a record waits in the open transaction before it is committed
 /// (and visible to `medtap` queries).
 pub const COMMIT_EVERY: Duration = Duration::from_secs(1);
+
+/// Longest an alert waits in the open transaction: the security office
+/// tails alerts (`alerts --follow`), and sees one within a second.
+pub const ALERT_COMMIT_WITHIN: Duration = Duration::from_millis(100);
 
 /// Statistics rows kept for retry while the database refuses them; past
 /// this, a new row is counted as not written.
@@ -91,6 +95,17 @@ impl Store {
     /// The first flow id this session may hand out (safe: no other writer).
     pub fn next_flow_id(&self) -> Result<u64, StoreError> {
         Ok(flow::max_flow_id(&self.conn)? + 1)
+    }
+
+    /// One past the highest alert id stored.
+    pub fn next_alert_id(&self) -> Result<u64, StoreError> {
+        Ok(alert::max_alert_id(&self.conn)? + 1)
+    }
+
+    /// When the learning period started (microseconds), recording `now`
+    /// as its start on a database that has none.
+    pub fn learning_started(&self, now: crate::time::Micros) -> Result<i64, StoreError> {
+        Ok(alert::state_or_set(&self.conn, "learning_started_us", now)?)
     }
 
     /// Replaces the asset list snapshot (`assets` table) with `rows`: the
@@ -220,6 +235,7 @@ fn insert_record(tx: &rusqlite::Transaction<'_>, r: &Event) -> rusqlite::Result<
         Event::Dicom(d) => dicom::insert(tx, d.0, &d.1),
         Event::Hl7(m) => hl7::insert(tx, m.0, &m.1),
         Event::Mqtt(m) => mqtt::insert(tx, m.0, &m.1),
+        Event::Alert(a) => alert::upsert(tx, a),
     }
 }
 
@@ -280,7 +296,7 @@ impl State {
         first: Event,
         rx: &Receiver<Event>,
         batch_rows: usize,
-        deadline: Instant,
+        mut deadline: Instant,
         c: &WriterCounters,
     ) -> (u64, u64) {
         let tx = self.conn.transaction();
@@ -303,6 +319,11 @@ impl State {
                     Ok(()) => inserted += 1,
                     Err(e) => self.failures.note(&e, 1),
                 }
+            }
+            if matches!(event, Event::Alert(_)) {
+                // An alert reaches the database within a second of its
+                // packet: its batch commits soon, not at the full interval.
+                deadline = deadline.min(Instant::now() + ALERT_COMMIT_WITHIN);
             }
             drop(event);
             if taken as usize >= batch_rows {

@@ -102,6 +102,8 @@ pub struct FlowRef {
     pub slot: u32,
     /// True when the packet goes initiator → responder.
     pub to_server: bool,
+    /// True for the flow's first packet (the flow was created by it).
+    pub new: bool,
 }
 
 /// Counters the table keeps; shown by `medtap status`.
@@ -197,13 +199,13 @@ impl FlowTable {
             .map
             .find(hash, |&i| slots[i as usize].key == key)
             .copied();
-        let idx = match found {
+        let (idx, new) = match found {
             Some(idx) if self.is_reuse(idx, flags) => {
                 self.end(idx, EndReason::Reused, ended);
-                self.create(key, hash, dir, p, ended)
+                (self.create(key, hash, dir, p, ended), true)
             }
-            Some(idx) => idx,
-            None => self.create(key, hash, dir, p, ended),
+            Some(idx) => (idx, false),
+            None => (self.create(key, hash, dir, p, ended), true),
         };
         self.touch(idx);
         let slot = &mut self.slots[idx as usize];
@@ -233,6 +235,7 @@ impl FlowTable {
             flow_id: slot.rec.flow_id,
             slot: idx,
             to_server,
+            new,
         }
     }
 

@@ -132,6 +132,8 @@ pub struct Association {
     queries_reported: u64,
     /// The AE titles were reported by [`Conversation::take_output`].
     titles_reported: bool,
+    /// Operation rows reported by [`Conversation::take_output`].
+    operations_reported: usize,
 }
 
 pub use crate::proto::Emit;
@@ -151,6 +153,7 @@ impl Association {
         self.queries = 0;
         self.queries_reported = 0;
         self.titles_reported = false;
+        self.operations_reported = 0;
     }
 
     /// In-order bytes from the client (`to_server`) or the server.
@@ -223,6 +226,14 @@ impl Conversation for Association {
             self.queries_reported = self.queries;
             out(Output::Fact(Fact::Queries(queries)));
         }
+        let new = self.rec.operations.get(self.operations_reported..);
+        for op in new.into_iter().flatten() {
+            out(Output::Fact(Fact::DicomRequest {
+                command: op.command,
+                called: &self.rec.called_ae,
+            }));
+        }
+        self.operations_reported = self.rec.operations.len();
     }
 
     fn take_records(&mut self, out: &mut dyn FnMut(Record)) {

@@ -226,6 +226,9 @@ pub struct Connect<'a> {
     pub will_props: Props<'a>,
     /// Will topic.
     pub will_topic: Option<&'a [u8]>,
+    /// User name (3.1.1 §3.1.3.4), when the head held it. Never kept: the
+    /// session keeps only a keyed hash of it.
+    pub username: Option<&'a [u8]>,
 }
 
 /// Connect flag bits.
@@ -269,6 +272,14 @@ pub fn connect<'a>(r: &mut Reader<'a>, c: &mut Connect<'a>) -> Result<u8, Stop> 
             c.will_props = props(r)?;
         }
         c.will_topic = Some(r.string(CUT)?);
+    }
+    // The user name, when the head the stream holds reaches it (a CONNECT
+    // is small; a huge will message may push it out): read on a copy, so
+    // the stream still skips the tail fields by count as before.
+    if flags & connect_flags::USER_NAME != 0 {
+        let mut ahead = *r;
+        let will = flags & connect_flags::WILL == 0 || ahead.string(CUT).is_ok();
+        c.username = will.then(|| ahead.string(CUT).ok()).flatten();
     }
     Ok(u8::from(flags & connect_flags::WILL != 0)
         + u8::from(flags & connect_flags::USER_NAME != 0)

@@ -232,6 +232,16 @@ fn filter_hash(h: &Hasher, filter: &[u8]) -> u64 {
     h.hash_one(verbatim(filter))
 }
 
+/// A hash of an MQTT user name under a key drawn once per process
+/// (SipHash-1-3 with random keys): equal names from two devices compare
+/// equal within one sensor run, while neither the name nor a hash that
+/// could be looked up elsewhere is ever kept or written.
+pub fn username_hash(name: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    KEY.get_or_init(std::hash::RandomState::new).hash_one(name)
+}
+
 /// Live state of one MQTT connection.
 #[derive(Debug, Default)]
 pub struct Session {
@@ -248,6 +258,13 @@ pub struct Session {
     client_started: bool,
     /// A refused CONNACK for an authentication failure, not yet taken.
     auth_failure: bool,
+    /// Keyed hash of the CONNECT's user name ([`username_hash`]).
+    username: Option<u64>,
+    /// The CONNECT was reported by [`Conversation::take_output`].
+    connect_reported: bool,
+    /// Rows of `published` and `subscribed` reported by
+    /// [`Conversation::take_output`].
+    rows_reported: (usize, usize),
     /// The current packet's fixed header byte, per direction.
     current: [u8; 2],
     /// (SUBSCRIBE packet id, row in `subscribed` or [`NO_ROW`]) per filter
@@ -273,6 +290,9 @@ impl Session {
         self.midstream = false;
         self.client_started = false;
         self.auth_failure = false;
+        self.username = None;
+        self.connect_reported = false;
+        self.rows_reported = (0, 0);
         self.current = [0; 2];
         self.pending.clear();
         self.aliases = Default::default();
@@ -368,9 +388,29 @@ impl Conversation for Session {
     }
 
     fn take_output(&mut self, out: &mut dyn FnMut(Output<'_>)) {
+        if let (true, false, Some(code)) =
+            (self.connected, self.connect_reported, self.rec.connack_code)
+        {
+            self.connect_reported = true;
+            out(Output::Fact(Fact::MqttConnect {
+                client_id: self.rec.client_id.as_deref().unwrap_or(""),
+                username: self.username,
+                password: self.rec.password_present,
+                accepted: code == 0,
+            }));
+        }
         if self.take_auth_failure() {
             out(Output::Fact(Fact::AuthFailure));
         }
+        let (p, f) = self.rows_reported;
+        let published = self.rec.published.get(p..).into_iter().flatten();
+        for row in published.filter(|r| r.to_server) {
+            out(Output::Fact(Fact::MqttPublish(&row.topic)));
+        }
+        for row in self.rec.subscribed.get(f..).into_iter().flatten() {
+            out(Output::Fact(Fact::MqttSubscribe(&row.filter)));
+        }
+        self.rows_reported = (self.rec.published.len(), self.rec.subscribed.len());
     }
 
     fn end(&mut self, _ts: Micros, emit: Emit<'_>) {
@@ -690,6 +730,8 @@ impl Dir<'_, '_> {
         rec.maximum_packet_size = c.props.maximum_packet_size;
         rec.auth_method = c.props.auth_method.map(text);
         rec.client_id = c.client_id.map(text);
+        self.c.username = c.username.map(username_hash);
+        let rec = &mut self.c.rec;
         rec.will_topic = c.will_topic.map(text);
         self.props(&c.props);
         self.props(&c.will_props);

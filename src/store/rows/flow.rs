@@ -15,16 +15,17 @@ pub fn community_id(f: &FlowRecord) -> Option<String> {
         (6 | 17 | 132, _) => (Some(f.src_port), Some(f.dest_port)),
         _ => (None, None),
     };
-    community_id::calculate_community_id(
-        0,
-        f.src_ip,
-        f.dest_ip,
-        sp,
-        dp,
-        f.proto,
-        Default::default(),
-    )
-    .ok()
+    community_id_of(f.proto, (f.src_ip, sp), (f.dest_ip, dp))
+}
+
+/// Community ID v1 (seed 0) of a 5-tuple (ports, or ICMP type and code).
+pub fn community_id_of(
+    proto: u8,
+    src: (std::net::IpAddr, Option<u16>),
+    dest: (std::net::IpAddr, Option<u16>),
+) -> Option<String> {
+    community_id::calculate_community_id(0, src.0, dest.0, src.1, dest.1, proto, Default::default())
+        .ok()
 }
 
 /// A flow: its final record, or an interim one written while it is still

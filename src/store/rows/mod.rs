@@ -22,6 +22,7 @@ macro_rules! execute_named {
     }};
 }
 
+pub mod alert;
 pub mod anomaly;
 pub mod assets;
 pub mod device;

@@ -1,0 +1,174 @@
+//! Where the hot path's results go: the event channel, with the policy
+//! engine beside it. Every device event passes the engine (new devices,
+//! address conflicts) on its way out; the engine's alerts go out on the
+//! same channel. Also the glue the engine needs per flow: the flow's ends
+//! as the policy sees them, and the application layer's [`Upward`].
+
+use crate::alert::AlertRecord;
+use crate::app::{AppEvent, Upward};
+use crate::device::classify::UNKNOWN;
+use crate::device::evidence::{self, Endpoints};
+use crate::device::inventory::DeviceEvent;
+use crate::device::Inventory;
+use crate::event::{Event, EventSender, Held};
+use crate::kinds::Anomaly;
+use crate::net::Mac;
+use crate::policy::evaluate::End;
+use crate::policy::{Engine, FlowCtx};
+use crate::proto::Fact;
+use crate::time::Micros;
+use std::net::IpAddr;
+
+/// The event channel and the policy engine.
+pub struct Outlet {
+    /// The channel to the sinks.
+    pub tx: EventSender,
+    /// The policy engine.
+    pub engine: Engine,
+}
+
+impl std::ops::Deref for Outlet {
+    type Target = EventSender;
+    fn deref(&self) -> &EventSender {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Outlet {
+    fn deref_mut(&mut self) -> &mut EventSender {
+        &mut self.tx
+    }
+}
+
+impl Outlet {
+    /// A device event: seen by the engine, then handed on.
+    pub fn device(&mut self, e: DeviceEvent) {
+        let Outlet { tx, engine } = self;
+        engine.device_event(&e, &mut |a| tx.send(Event::Alert(a)));
+        tx.send(match e {
+            DeviceEvent::Seen(d) => Event::Device(d),
+            DeviceEvent::Ip(i) => Event::DeviceIp(i),
+            DeviceEvent::Name(n) => Event::DeviceName(n),
+            DeviceEvent::Change(c) => Event::DeviceChange(c),
+            DeviceEvent::Class(c) => Event::DeviceClass(c),
+        });
+    }
+
+    /// Runs `f` on the engine with the channel as its alerts' way out.
+    pub fn policy<R>(
+        &mut self,
+        f: impl FnOnce(&mut Engine, &mut dyn FnMut(Box<AlertRecord>)) -> R,
+    ) -> R {
+        let Outlet { tx, engine } = self;
+        f(engine, &mut |a| tx.send(Event::Alert(a)))
+    }
+
+    /// An application event: to the engine (HL7 headers, anomalies), then
+    /// handed on.
+    pub fn app(&mut self, cx: &FlowCtx<'_>, e: AppEvent) {
+        match &e {
+            AppEvent::Anomaly {
+                anomaly, detail, ..
+            } => {
+                let (a, d) = (*anomaly, *detail);
+                self.policy(|p, emit| p.anomaly(cx, a, d, emit));
+            }
+            AppEvent::Hl7(m) => self.policy(|p, emit| p.hl7_message(cx, &m.1, emit)),
+            AppEvent::Dicom(_) | AppEvent::Mqtt(_) => {}
+        }
+        self.tx.send(match e {
+            AppEvent::Anomaly {
+                ts,
+                flow_id,
+                anomaly,
+                detail,
+            } => Event::Anomaly(crate::event::AnomalyRecord {
+                ts,
+                flow_id,
+                anomaly,
+                detail,
+            }),
+            AppEvent::Dicom(d) => Event::Dicom(Held::new(d)),
+            AppEvent::Hl7(m) => Event::Hl7(Held::new(m)),
+            AppEvent::Mqtt(m) => Event::Mqtt(Held::new(m)),
+        });
+    }
+}
+
+/// The end of a flow at `ip`, seen with `mac`, as the policy sees it: a
+/// device on a local network with its class and grade, or a bare address.
+pub fn end_of(devices: &Inventory, mac: Option<Mac>, ip: IpAddr) -> End<'_> {
+    let Some(key) = devices.device_at(mac, ip) else {
+        return End {
+            ip: Some(ip),
+            ..End::default()
+        };
+    };
+    let c = devices.class_of(&key);
+    End {
+        mac: key.mac(),
+        ip: Some(ip),
+        class: c.map(|c| c.class.as_str()).filter(|&c| c != UNKNOWN),
+        grade: c.and_then(|c| c.grade).map(|g| g.get()),
+        medical: c.is_some_and(|c| c.medical),
+    }
+}
+
+/// A TCP flow as the engine's calls need it.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpFlow {
+    /// Flow-table slot.
+    pub slot: u32,
+    /// Flow id.
+    pub flow_id: u64,
+    /// Client (MAC, IP) and server.
+    pub ends: Endpoints,
+    /// Client and server ports.
+    pub ports: (u16, u16),
+}
+
+impl TcpFlow {
+    /// The engine's view at `ts`, with ends looked up in `devices`.
+    pub fn ctx<'a>(&self, devices: &'a Inventory, ts: Micros) -> FlowCtx<'a> {
+        let (c, s) = (self.ends.client, self.ends.server);
+        FlowCtx {
+            slot: self.slot,
+            flow_id: self.flow_id,
+            proto: 6,
+            client: (c.1, self.ports.0),
+            server: (s.1, self.ports.1),
+            ends: [end_of(devices, c.0, c.1), end_of(devices, s.0, s.1)],
+            ts,
+        }
+    }
+}
+
+/// The application layer's way up for one TCP segment: records and
+/// anomalies to the inventory's evidence, the engine and the channel;
+/// facts to the engine.
+pub struct Up<'a> {
+    /// The inventory (evidence from records).
+    pub devices: &'a mut Inventory,
+    /// The channel and the engine.
+    pub out: &'a mut Outlet,
+    /// The flow.
+    pub flow: TcpFlow,
+    /// When (for evidence: the segment's time).
+    pub ts: Micros,
+}
+
+impl Upward for Up<'_> {
+    fn event(&mut self, e: AppEvent) {
+        let out = &mut *self.out;
+        evidence::app_names(self.devices, self.ts, &self.flow.ends, &e, &mut |d| {
+            out.device(d)
+        });
+        let cx = self.flow.ctx(self.devices, self.ts);
+        self.out.app(&cx, e);
+    }
+
+    fn fact(&mut self, fact: Fact<'_>, ts: Micros) -> Option<Anomaly> {
+        let cx = self.flow.ctx(self.devices, ts);
+        self.out.policy(|p, emit| p.fact(&cx, fact, emit))
+    }
+}
