@@ -14,15 +14,15 @@
 #   mosquitto    - MQTT broker, run by the MQTT capture script in its own netns (not as a service)
 #   mosquitto-clients - mosquitto_pub/_sub/_passwd: the clients of the MQTT captures
 #   systemd      - systemd-analyze verify/security on the unit (tests/it/hardening.rs)
-#   util-linux   - setpriv: run medtap without CAP_NET_RAW / as the service user
+#   util-linux   - setpriv: run medtap without CAP_NET_RAW / as the service user; unshare (policy captures)
 #   mount        - mount/umount a small tmpfs for the full-disk test
 #   dnsmasq-base - dnsmasq binary only (no service): the DHCP server of the DHCP and identity captures
 #   udhcpc       - busybox's DHCP client: host name / vendor class / hostile option bytes, renew, DECLINE
 #   isc-dhcp-client - ISC dhclient: the DHCPv4/DHCPv6 client of the DHCP and identity captures
-#   iputils-arping - gratuitous ARP, ARP replies and RFC 5227 probes for the ARP takeover capture
+#   iputils-arping - gratuitous ARP, ARP replies and RFC 5227 probes for the ARP takeover and policy captures
 #   ieee-data    - the IEEE MAC registry CSVs: ground truth of the vendor test (rules/oui.tsv is made from them)
-#   openssh-client - ssh: the laptop's SSH login attempt in the classification capture
-#   dropbear-bin - dropbear SSH server binary only (no service): the NAS of the classification capture
+#   openssh-client - ssh, ssh-keygen: the laptop's SSH login attempt (classification), the vendor's key login (policy)
+#   dropbear-bin - dropbear SSH server binary only (no service): the NAS (classification), the pump (policy)
 set -euo pipefail
 
 # A Rust toolchain (1.89 or newer: std file locks). Debian 12's own rustc is too old for the
