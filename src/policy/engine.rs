@@ -129,8 +129,8 @@ enum Standing {
 struct FlowState {
     ends: [Standing; 2],
     app: Option<AppProto>,
-    /// Raised already for this flow.
-    cleartext: bool,
+    /// Raised already for this flow: medical data, credentials in clear.
+    cleartext: [bool; 2],
     remote: bool,
 }
 
@@ -499,9 +499,11 @@ impl Engine {
             DeviceEvent::Seen(d) => self.last_seen = Some(*d),
             DeviceEvent::Change(c) => self.change(c, emit),
             DeviceEvent::Ip(b) => {
-                let mut ev = Map::new();
-                ev.insert("ip".into(), b.ip.to_string().into());
-                self.enrich_new_device(b.device, ev);
+                let key = self.new_device_key(b.device);
+                let ip = b.ip;
+                self.raiser.update(&key, |a| {
+                    a.device.ip.get_or_insert(ip);
+                });
             }
             DeviceEvent::Name(n) => {
                 let mut ev = Map::new();
@@ -681,17 +683,26 @@ impl Engine {
             for app in [None, st.app] {
                 let detail = format!("{role} {}", detail_of(cx, app));
                 let key = self.key(Rule::PolicyViolation, cx, i, &detail);
-                self.raiser.enrich(&key, ev.clone(), false);
+                let (flow_id, known) = (cx.flow_id, st.app);
+                self.raiser.update(&key, |a| {
+                    for (k, v) in ev {
+                        a.evidence.entry(k.clone()).or_insert(v.clone());
+                    }
+                    if let Some(f) = a.flow.as_mut().filter(|f| f.flow_id == flow_id) {
+                        f.app_proto = f.app_proto.or(known);
+                    }
+                });
             }
         }
     }
 
     fn cleartext(&mut self, cx: &FlowCtx<'_>, app: AppProto, what: &str, emit: Emit<'_>) {
         let st = self.state(cx.slot);
-        if st.cleartext {
+        let k = usize::from(what.contains("credentials"));
+        if st.cleartext[k] {
             return;
         }
-        st.cleartext = true;
+        st.cleartext[k] = true;
         let violated = st.ends.contains(&Standing::Violated);
         // The device of the pair: the medical end, else the client.
         let i = usize::from(!cx.ends[0].medical && cx.ends[1].medical);
@@ -729,6 +740,18 @@ impl Engine {
             }
             Some(&first) if first == me => {}
             Some(&first) => {
+                let first_end = match first {
+                    EndKey::Mac(m) => End {
+                        mac: Some(m),
+                        ..End::default()
+                    },
+                    EndKey::Ip(ip) => End {
+                        ip: Some(ip),
+                        ..End::default()
+                    },
+                    EndKey::None => End::default(),
+                };
+                let first_name = self.describe(&first_end);
                 let mut ev = Map::new();
                 ev.insert("anomaly".into(), "mqtt.credential_reuse".into());
                 ev.insert("client_id".into(), client_id.into());
@@ -738,7 +761,7 @@ impl Engine {
                     Rule::ProtocolAnomaly.title(),
                     self.describe(&cx.ends[0]),
                     self.describe(&cx.ends[1]),
-                    end_key_text(first),
+                    first_name,
                     client_id
                 );
                 let mut rec = self.record(
@@ -910,30 +933,31 @@ impl Engine {
                     ..End::default()
                 });
                 let mut ev = Map::new();
-                ev.insert("change".into(), c.kind.name().into());
                 ev.insert("seen_by".into(), c.evidence.name().into());
                 if let Some(ip) = c.ip {
                     ev.insert("ip".into(), ip.to_string().into());
                 }
-                if let Some(d) = &c.detail {
-                    ev.insert("detail".into(), (**d).into());
-                }
+                // One alert per claimed address: the identity layer's
+                // views of one takeover (a conflict, a theft of a
+                // registered address) are its evidence.
+                let why = c.detail.as_deref().unwrap_or("");
+                ev.insert(c.kind.name().into(), why.into());
+                let claimer = End { ip: None, ..end };
                 let msg = format!(
-                    "{}: {} {}{}{}",
+                    "{}: {} claimed {}{} ({})",
                     Rule::IpMacConflict.title(),
-                    self.describe(&end),
-                    c.kind.name().replace('_', " "),
-                    c.ip.map(|ip| format!(" {ip}")).unwrap_or_default(),
+                    self.describe(&claimer),
+                    c.ip.map(|ip| ip.to_string()).unwrap_or_default(),
                     other
                         .as_ref()
-                        .map(|o| format!(", held by {}", self.describe(o)))
-                        .unwrap_or_default()
+                        .map(|o| format!(
+                            ", the address of {}",
+                            self.describe(&End { ip: None, ..*o })
+                        ))
+                        .unwrap_or_default(),
+                    c.kind.name().replace('_', " ")
                 );
-                let detail = format!(
-                    "{} {}",
-                    c.kind.name(),
-                    c.ip.map(|i| i.to_string()).unwrap_or_default()
-                );
+                let detail = c.ip.map(|i| i.to_string()).unwrap_or_default();
                 let rec = self.device_record(
                     Rule::IpMacConflict,
                     c.ts,
@@ -943,20 +967,31 @@ impl Engine {
                     msg,
                     ev,
                 );
+                let key = rec.key();
+                let kind = c.kind.name();
+                let why = why.to_string();
+                // Folded into an open alert: its evidence gains this kind.
+                self.raiser.update(&key, |a| {
+                    a.evidence.entry(kind.to_string()).or_insert(why.into());
+                });
                 self.raise(rec, emit);
             }
             _ => {}
         }
     }
 
-    fn enrich_new_device(&mut self, device: DeviceKey, ev: Map<String, Value>) {
+    fn new_device_key(&self, device: DeviceKey) -> AlertKey {
         let end = self.end_of_key(device, None);
-        let key = AlertKey {
+        AlertKey {
             rule: Rule::NewDevice,
             device: EndKey::of(&self.party(&end)),
             peer: EndKey::None,
             detail: detail_hash(""),
-        };
+        }
+    }
+
+    fn enrich_new_device(&mut self, device: DeviceKey, ev: Map<String, Value>) {
+        let key = self.new_device_key(device);
         self.raiser.enrich(&key, ev, false);
     }
 

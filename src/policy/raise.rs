@@ -127,6 +127,15 @@ impl Raiser {
         Some(id)
     }
 
+    /// Changes the open alert with `key` (if any) without counting an
+    /// occurrence; it is written again with the next flush.
+    pub fn update(&mut self, key: &AlertKey, f: impl FnOnce(&mut AlertRecord)) {
+        if let Some(o) = self.open.get_mut(key) {
+            f(&mut o.rec);
+            o.dirty = true;
+        }
+    }
+
     /// Adds evidence to the open alert with `key` without counting an
     /// occurrence (e.g. a flow's AE titles, learnt after the flow's first
     /// packet raised it; a session's duration at its end).

@@ -24,7 +24,10 @@ pub fn upsert(tx: &Transaction<'_>, a: &AlertRecord) -> rusqlite::Result<()> {
          ON CONFLICT(alert_id) DO UPDATE SET
             last_seen_us = excluded.last_seen_us, count = excluded.count,
             severity = excluded.severity, message = excluded.message,
-            device_class = excluded.device_class, grade = excluded.grade,
+            device_ip = excluded.device_ip, device_class = excluded.device_class,
+            device_name = excluded.device_name, grade = excluded.grade,
+            peer_ip = excluded.peer_ip, peer_class = excluded.peer_class,
+            peer_name = excluded.peer_name, app_proto = excluded.app_proto,
             evidence = excluded.evidence",
     )?;
     let mac = |p: &Party| p.mac.map(|m| m.text());
