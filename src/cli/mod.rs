@@ -3,6 +3,7 @@
 mod alerts;
 mod analyze;
 mod assets;
+mod baseline;
 mod config_check;
 mod device;
 mod devices;
@@ -64,6 +65,10 @@ enum Command {
     /// The asset list: import it from a spreadsheet export.
     #[command(subcommand)]
     Assets(assets::AssetsCommand),
+    /// Learnt allow-lists: `baseline propose` prints policy entries for what
+    /// devices were seen doing.
+    #[command(subcommand)]
+    Baseline(baseline::BaselineCommand),
     /// Device classes and fingerprint rules: check them, list the classes
     /// with their DB3205/T grades.
     #[command(subcommand)]
@@ -203,6 +208,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Config(c) => config_check::run(c),
         Command::Assets(c) => assets::run(c),
         Command::Rules(c) => rules::run(c),
+        Command::Baseline(c) => baseline::run(c),
     }
 }
 

@@ -153,6 +153,21 @@ impl Policy {
         }
     }
 
+    /// Whether an entry for every enforced class (`classes = ["*"]`)
+    /// allows `me`'s part in a flow (infrastructure: DHCP, DNS, NTP, ...).
+    pub fn common_allows(&self, role: Direction, peer: &End<'_>, t: &Transport) -> bool {
+        self.common
+            .iter()
+            .map(|&i| &self.entries[i as usize])
+            .any(|e| {
+                e.direction.covers(role)
+                    && e.transport.is_none_or(|p| p == t.proto)
+                    && e.port_ok(t.server_port)
+                    && e.peers.iter().any(|p| self.peer_matches(p, peer))
+                    && (e.app.is_empty() || t.app.is_some_and(|a| e.app.contains(&a)))
+            })
+    }
+
     /// Whether `peer` is one `p` names.
     pub fn peer_matches(&self, p: &Peer, peer: &End<'_>) -> bool {
         match p {

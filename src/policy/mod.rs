@@ -8,6 +8,7 @@
 //! - `detections`: cross-flow rates (bursts, brute force, known AE titles);
 //! - `topic`: MQTT topic filters.
 
+pub mod baseline;
 pub mod detections;
 pub mod engine;
 pub mod evaluate;

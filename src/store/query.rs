@@ -6,6 +6,9 @@
 pub use super::filter::{AppFilter, DeviceSel};
 pub use super::rows::alert::{alerts, AlertFilter, AlertRow};
 pub use super::rows::assets::AssetRow;
+pub use super::rows::baseline::{
+    assets as stored_assets, flows as baseline_flows, BaselineFlow, StoredAsset,
+};
 pub use super::rows::dhcp::{transactions as dhcp_transactions, DhcpTransaction};
 pub use super::rows::dicom::{dicom, DicomAbort, DicomOperation, DicomReject, DicomRow};
 pub use super::rows::flow::{flows, max_flow_id, FlowFilter, FlowRow};

@@ -25,6 +25,7 @@ macro_rules! execute_named {
 pub mod alert;
 pub mod anomaly;
 pub mod assets;
+pub mod baseline;
 pub mod device;
 pub mod dhcp;
 pub mod dicom;
