@@ -89,6 +89,10 @@ pub struct PolicyConfig {
     /// A medical device sending more than this many MiB in one flow to a
     /// peer outside its allow-list raises DATA_EXPORT.
     pub export_mib: u64,
+    /// A device's services in this long after it is first seen ("1d",
+    /// "12h") are its baseline; a port or protocol new after that raises
+    /// NEW_SERVICE.
+    pub new_service_after: String,
     /// `[policy.thresholds]`
     pub thresholds: ThresholdsConfig,
 }
@@ -101,6 +105,7 @@ impl Default for PolicyConfig {
             alert_window_secs: 3600,
             dhcp_servers: Vec::new(),
             export_mib: 100,
+            new_service_after: "1d".into(),
             thresholds: ThresholdsConfig::default(),
         }
     }
@@ -539,6 +544,15 @@ impl Config {
                 format!(
                     "{:?} is not a duration like \"14d\", \"12h\" or \"0\"",
                     p.learn_for
+                ),
+            ));
+        }
+        if parse_duration(&p.new_service_after).is_none() {
+            return Err(bad(
+                "policy.new_service_after",
+                format!(
+                    "{:?} is not a duration like \"1d\" or \"12h\"",
+                    p.new_service_after
                 ),
             ));
         }

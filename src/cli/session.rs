@@ -3,6 +3,7 @@
 //! its exit code.
 
 use anyhow::{Context, Result};
+use medtap::alert::EndKey;
 use medtap::config::Config;
 use medtap::device::assets::{Asset, AssetList};
 use medtap::device::classify::{AssetClasses, Classifier};
@@ -12,10 +13,12 @@ use medtap::output::{Delivery, SinkSpec};
 use medtap::pipeline::secs;
 use medtap::policy::detections::Thresholds;
 use medtap::policy::engine::ScanLimits;
+use medtap::policy::services::Service;
 use medtap::policy::{EngineOptions, Learning, Policy};
 use medtap::sensor::{Mode, Sensor, SensorOptions};
 use medtap::store::query::AssetRow;
 use medtap::store::{Store, Writer, WriterTotals};
+use medtap::time::Micros;
 use std::process::ExitCode;
 
 /// Exit code of `analyze`/`run` when an input could not be read completely.
@@ -93,6 +96,7 @@ pub fn engine_options(
     policy: Policy,
     learning: Learning,
     first_alert_id: u64,
+    known_services: Vec<(EndKey, Micros, Vec<Service>)>,
 ) -> EngineOptions {
     let p = &cfg.policy;
     let t = &p.thresholds;
@@ -118,7 +122,30 @@ pub fn engine_options(
             .iter()
             .filter_map(|a| a.parse().ok())
             .collect(),
+        service_grace: medtap::config::parse_duration(&p.new_service_after).unwrap_or(0),
+        known_services: std::sync::Arc::new(known_services),
     }
+}
+
+/// What earlier runs saw devices offer, for NEW_SERVICE.
+fn known_services(store: &Store) -> Result<Vec<(EndKey, Micros, Vec<Service>)>> {
+    let history = store.served_history()?;
+    Ok(history
+        .into_iter()
+        .filter_map(|(mac, first, ports, apps)| {
+            let mac = medtap::net::Mac::parse(&mac)?;
+            let services = ports
+                .into_iter()
+                .map(|(p, port)| Service::Port(p, port))
+                .chain(
+                    apps.iter()
+                        .filter_map(|a| medtap::kinds::AppProto::from_name(a))
+                        .map(Service::App),
+                )
+                .collect();
+            Some((EndKey::Mac(mac), first, services))
+        })
+        .collect())
 }
 
 /// A sensor whose events go to a writer thread on the database.
@@ -197,7 +224,8 @@ impl Session {
             );
         }
         let first_alert_id = store.next_alert_id()?;
-        opts.pipeline.engine = engine_options(cfg, rules.policy, learning, first_alert_id);
+        let known = known_services(&store)?;
+        opts.pipeline.engine = engine_options(cfg, rules.policy, learning, first_alert_id, known);
         let (tx, rx) = crossbeam_channel::bounded(cfg.store.channel_capacity.max(1));
         let writer = store.spawn_writer(rx, cfg.store.batch_rows)?;
         let sinks = vec![SinkSpec::new(STORE_SINK, tx, Delivery::Authority)];

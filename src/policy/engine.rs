@@ -21,6 +21,7 @@ use super::detections::{Detections, Thresholds};
 use super::evaluate::{End, Op, Transport, Verdict};
 use super::raise::{RaiseCounters, Raiser};
 use super::rules::{Direction, Policy};
+use super::services::{Service, Services};
 use crate::alert::{AlertKey, AlertRecord, EndKey, FlowTuple, Party, Rule};
 use crate::device::{ChangeKind, ChangeRecord, DeviceKey, DeviceRecord};
 use crate::flow::{proto_name, FlowRecord};
@@ -97,6 +98,11 @@ pub struct EngineOptions {
     /// DHCP servers the config allows besides the asset list's
     /// `dhcp_server` devices.
     pub dhcp_servers: Vec<IpAddr>,
+    /// A device's services in this long after it is first seen are its
+    /// baseline (NEW_SERVICE after that).
+    pub service_grace: Micros,
+    /// What earlier runs saw devices offer: (device, first seen, services).
+    pub known_services: Arc<Vec<(EndKey, Micros, Vec<Service>)>>,
 }
 
 impl Default for EngineOptions {
@@ -110,6 +116,8 @@ impl Default for EngineOptions {
             learning: Learning::Off,
             first_alert_id: 1,
             dhcp_servers: Vec::new(),
+            service_grace: 86_400 * SECOND,
+            known_services: Arc::default(),
         }
     }
 }
@@ -187,6 +195,7 @@ pub struct Engine {
     scans: HashMap<IpAddr, ScanWindow, foldhash::fast::RandomState>,
     /// The latest new device's record (its vendor), for its NEW_DEVICE alert.
     last_seen: Option<DeviceRecord>,
+    services: Services,
     counters: EngineCounters,
 }
 
@@ -199,7 +208,12 @@ impl Engine {
             Learning::For(_) => None,
             Learning::Always => Some(Micros::MAX),
         };
+        let mut services = Services::default();
+        for (device, first, list) in opts.known_services.iter() {
+            services.preload(*device, *first, list);
+        }
         Engine {
+            services,
             policy: Arc::clone(&opts.policy),
             // Grown as slots are used: pages are touched by flows seen.
             flows: Vec::with_capacity(max_flows.min(1 << 16)),
@@ -313,6 +327,9 @@ impl Engine {
         }
         if is_remote_access(app) {
             self.remote_access(cx, app, emit);
+        }
+        for i in 0..2 {
+            self.service(cx, i, Service::App(app), emit);
         }
     }
 
@@ -490,6 +507,45 @@ impl Engine {
                 self.remote_access_ended(cx, app, r);
             }
         }
+        if served(r) {
+            self.service(cx, 1, Service::Port(r.proto, r.dest_port), emit);
+        }
+    }
+
+    /// End `i` of the flow offers or speaks `s`: NEW_SERVICE when that is
+    /// new after its baseline (never while learning).
+    fn service(&mut self, cx: &FlowCtx<'_>, i: usize, s: Service, emit: Emit<'_>) {
+        let me = &cx.ends[i];
+        if me.mac.is_none() {
+            // Only devices on the local networks have a service history.
+            return;
+        }
+        let device = EndKey::of(&self.party(me));
+        let learning = self.learning(cx.ts);
+        let grace = self.opts.service_grace;
+        let until = |first: Micros| {
+            let end = first.saturating_add(grace);
+            end.max(if learning { Micros::MAX } else { Micros::MIN })
+        };
+        if !self.services.observe(device, s, cx.ts, until) {
+            return;
+        }
+        let mut ev = Map::new();
+        ev.insert("service".into(), s.name().into());
+        let verb = match s {
+            Service::Port(..) => "accepts on",
+            Service::App(_) => "speaks",
+        };
+        let msg = format!(
+            "{}: {} {} {} for the first time (with {})",
+            Rule::NewService.title(),
+            self.describe(me),
+            verb,
+            s.name(),
+            self.describe(&cx.ends[1 - i])
+        );
+        let rec = self.record(Rule::NewService, cx, i, &s.name(), msg, ev);
+        self.raise(rec, emit);
     }
 
     /// A device event: new devices and address conflicts.
@@ -1118,6 +1174,20 @@ impl Engine {
             evidence,
             observation: false,
         }
+    }
+}
+
+/// Whether the flow's responder served it: a TCP handshake answered or
+/// data sent back, on a port below the dynamic range (RFC 6335), or a UDP
+/// answer to a port below it.
+pub fn served(r: &FlowRecord) -> bool {
+    const SYN_ACK: u8 = 0x12;
+    let back = &r.dirs[1];
+    let below = r.dest_port != 0 && r.dest_port < 49152;
+    match r.proto {
+        6 => below && back.tcp_flags & SYN_ACK == SYN_ACK,
+        17 => below && back.pkts > 0,
+        _ => false,
     }
 }
 

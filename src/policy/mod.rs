@@ -14,6 +14,7 @@ pub mod engine;
 pub mod evaluate;
 pub mod raise;
 pub mod rules;
+pub mod services;
 pub mod topic;
 
 pub use detections::Detections;

@@ -108,6 +108,12 @@ impl Store {
         Ok(alert::state_or_set(&self.conn, "learning_started_us", now)?)
     }
 
+    /// What earlier runs saw devices offer (see
+    /// [`super::rows::baseline::served_history`]).
+    pub fn served_history(&self) -> Result<super::rows::baseline::ServedHistory, StoreError> {
+        Ok(super::rows::baseline::served_history(&self.conn)?)
+    }
+
     /// Replaces the asset list snapshot (`assets` table) with `rows`: the
     /// list this session runs with, for the query commands.
     pub fn replace_assets(

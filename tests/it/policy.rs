@@ -538,3 +538,59 @@ fn dhcp_offer(server_mac: [u8; 6], server_ip: [u8; 4]) -> Vec<u8> {
     b.write(&mut out, &m).unwrap();
     out
 }
+
+#[test]
+fn a_port_a_device_starts_to_serve_after_its_baseline_is_a_new_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let pump = (mac(PUMP), [10, 20, 3, 41]);
+    let nurse = ([0x02, 0, 0, 0, 4, 9], [10, 20, 4, 9]);
+    let hour = 3_600_000_000u64;
+    // Within its first hour the pump serves its web page: its baseline.
+    let mut first = connection((nurse.0, nurse.1, 45000), (pump.0, pump.1, 80), T0, 500);
+    // Two hours later it answers on telnet, and on the web port again.
+    first.extend(connection(
+        (nurse.0, nurse.1, 45001),
+        (pump.0, pump.1, 23),
+        T0 + 2 * hour,
+        100,
+    ));
+    first.extend(connection(
+        (nurse.0, nurse.1, 45002),
+        (pump.0, pump.1, 80),
+        T0 + 2 * hour + 1000,
+        100,
+    ));
+    let p = pcap(dir.path(), "service.pcap", &first);
+    let cfg = dir.path().join("medtap.toml");
+    std::fs::write(&cfg, "[policy]\nnew_service_after = \"1h\"\n").unwrap();
+    let config = format!("--config={}", cfg.display());
+    let (_d, db) = analyzed(&p, &[&config]);
+    let ns = alerts(&db, &["--rule", "NEW_SERVICE"]);
+    assert_eq!(ns.len(), 1, "{ns:#?}");
+    assert_eq!(ns[0]["device_mac"], PUMP);
+    assert_eq!(ns[0]["evidence"]["service"], "tcp/23");
+    assert_eq!(ns[0]["clause"], "A.4 b)");
+    // A restart on the same database remembers what the pump offered.
+    let later = connection(
+        (nurse.0, nurse.1, 45003),
+        (pump.0, pump.1, 23),
+        T0 + 5 * hour,
+        100,
+    );
+    let p2 = pcap(dir.path(), "later.pcap", &later);
+    let out = common::run_ok(
+        common::medtap()
+            .arg("analyze")
+            .arg(&p2)
+            .arg("--db")
+            .arg(&db)
+            .arg(format!("--assets={}", data("assets.toml").display()))
+            .args(["--rules=", &config]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(alerts(&db, &["--rule", "NEW_SERVICE"]).len(), 1);
+}

@@ -134,3 +134,49 @@ pub fn assets(conn: &Connection) -> rusqlite::Result<Vec<StoredAsset>> {
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
     rows.collect()
 }
+
+/// What earlier runs saw each device (by MAC) offer: its first-seen time,
+/// the (IP protocol, port) pairs it answered on below the dynamic range,
+/// and the application protocols it spoke. NEW_SERVICE's memory across
+/// restarts.
+pub type ServedHistory = Vec<(String, Micros, Vec<(u8, u16)>, Vec<String>)>;
+
+/// One device's part of a [`ServedHistory`]: first seen, ports, protocols.
+type Served = (Micros, Vec<(u8, u16)>, Vec<String>);
+
+/// See [`ServedHistory`].
+pub fn served_history(conn: &Connection) -> rusqlite::Result<ServedHistory> {
+    let mut by_mac: std::collections::BTreeMap<String, Served> = Default::default();
+    let mut st = conn.prepare(
+        "SELECT d.mac, d.first_seen_us, f.proto, f.dest_port FROM flows f
+         JOIN devices d ON d.mac = f.dest_mac
+         WHERE f.dest_port BETWEEN 1 AND 49151
+           AND ((f.proto = 6 AND (f.tcp_flags_toclient & 18) = 18)
+                OR (f.proto = 17 AND f.pkts_toclient > 0))
+         GROUP BY d.mac, f.proto, f.dest_port",
+    )?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let e = by_mac
+            .entry(r.get(0)?)
+            .or_insert((r.get(1)?, vec![], vec![]));
+        e.1.push((r.get(2)?, r.get(3)?));
+    }
+    let mut st = conn.prepare(
+        "SELECT d.mac, d.first_seen_us, f.app_proto FROM flows f
+         JOIN devices d ON d.mac = f.dest_mac OR d.mac = f.src_mac
+         WHERE f.app_proto IS NOT NULL
+         GROUP BY d.mac, f.app_proto",
+    )?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let e = by_mac
+            .entry(r.get(0)?)
+            .or_insert((r.get(1)?, vec![], vec![]));
+        e.2.push(r.get(2)?);
+    }
+    Ok(by_mac
+        .into_iter()
+        .map(|(mac, (first, ports, apps))| (mac, first, ports, apps))
+        .collect())
+}
