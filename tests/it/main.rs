@@ -43,5 +43,6 @@ mod identity;
 mod identity_captures;
 mod live_netns;
 mod mqtt_tshark;
+mod remote_access;
 mod store_integrity;
 mod tshark_conv;
