@@ -73,10 +73,7 @@ pub fn ssh(b: &[u8]) -> Option<bool> {
     match rest.get(3) {
         None => None,
         Some(b'-') => Some(true),
-        Some(c) if c.is_ascii_digit() => match rest.get(4) {
-            None => None,
-            Some(&c) => Some(c == b'-'),
-        },
+        Some(c) if c.is_ascii_digit() => rest.get(4).map(|&c| c == b'-'),
         Some(_) => Some(false),
     }
 }
@@ -161,10 +158,7 @@ pub fn teamviewer(b: &[u8]) -> Option<bool> {
         [] => None,
         [m, ..] if *m != 0x17 && *m != 0x11 => Some(false),
         [_] => None,
-        [0x17, 0x24, ..] | [0x11, 0x30, ..] => match b.get(2) {
-            None => None,
-            Some(&cmd) => Some(teamviewer_command(cmd)),
-        },
+        [0x17, 0x24, ..] | [0x11, 0x30, ..] => b.get(2).map(|&cmd| teamviewer_command(cmd)),
         _ => Some(false),
     }
 }
@@ -215,9 +209,7 @@ pub fn rdp(b: &[u8]) -> Option<bool> {
     if !fixed_ok {
         return Some(false);
     }
-    let Some(total) = tpkt_len else {
-        return None;
-    };
+    let total = tpkt_len?;
     if b.len() < RDP_FIXED_LEN {
         return None;
     }

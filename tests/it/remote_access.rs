@@ -137,7 +137,9 @@ fn check_remote(pcap: &Path) {
     for (ports, want) in &truth {
         let have = got.get(ports).map(|l| l.as_deref());
         if have != Some(*want) {
-            diffs.push(format!("{ports:?}: tshark implies {want:?}, medtap {have:?}"));
+            diffs.push(format!(
+                "{ports:?}: tshark implies {want:?}, medtap {have:?}"
+            ));
         }
     }
     for ports in got.keys().filter(|p| !truth.contains_key(p)) {
@@ -159,7 +161,10 @@ fn check_remote(pcap: &Path) {
             .filter(|(_, l)| **l == Some(name))
             .map(|((_, s), _)| *s)
             .collect();
-        assert!(ports.contains(&standard(name)), "{name} on its port: {ports:?}");
+        assert!(
+            ports.contains(&standard(name)),
+            "{name} on its port: {ports:?}"
+        );
         assert!(
             ports.iter().any(|&p| p != standard(name)),
             "{name} on another port: {ports:?}"
