@@ -331,4 +331,57 @@ mod tests {
         assert_ne!(probe_client(&v, 443), Verdict::NeedMore);
         assert_ne!(probe_server(&[b'S'; MAX_PROBE_LEN], 22), Verdict::NeedMore);
     }
+
+    use proptest::prelude::*;
+
+    /// First bytes that start like one of the protocols, then anything.
+    fn first_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let heads: Vec<Vec<u8>> = vec![
+            vec![],
+            b"SSH-2.0-".to_vec(),
+            b"RFB 003.00".to_vec(),
+            vec![255, 253],
+            vec![0x17, 0x24],
+            vec![0x11, 0x30],
+            vec![3, 0, 0, 0x13, 0x0e, 0xe0],
+            hello("anydesk/6.2.0/linux")[..20].to_vec(),
+            vec![0x16, 3],
+            vec![0x10],
+            vec![0x20],
+            vec![0x30],
+            vec![0x0b, b'M'],
+            vec![0x01, 0x00],
+        ];
+        (
+            proptest::sample::select(heads),
+            proptest::collection::vec(any::<u8>(), 0..600),
+        )
+            .prop_map(|(mut h, t)| {
+                h.extend(t);
+                h
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn a_verdict_on_a_prefix_holds_on_the_whole(
+            b in first_bytes(),
+            cut in 0usize..700,
+            port in prop_oneof![
+                Just(22u16), Just(443), Just(1883), Just(2762), Just(8883), Just(104), any::<u16>()
+            ],
+        ) {
+            let cut = cut.min(b.len());
+            for probe in [probe_client, probe_server] {
+                let short = probe(&b[..cut], port);
+                let long = probe(&b, port);
+                if short != Verdict::NeedMore {
+                    prop_assert_eq!(short, long);
+                }
+                if b.len() >= MAX_PROBE_LEN {
+                    prop_assert_ne!(long, Verdict::NeedMore);
+                }
+            }
+        }
+    }
 }
