@@ -23,6 +23,18 @@
 #   ieee-data    - the IEEE MAC registry CSVs: ground truth of the vendor test (rules/oui.tsv is made from them)
 #   openssh-client - ssh, ssh-keygen: the laptop's SSH login attempt (classification), the vendor's key login (policy)
 #   dropbear-bin - dropbear SSH server binary only (no service): the NAS (classification), the pump (policy)
+#                  and the SSH server of the remote-access capture
+#   inetutils-telnet - telnet client of the remote-access capture (make-remote-captures.sh)
+#   busybox-static - busybox with the telnetd applet (Debian's busybox has none): the telnet server
+#                  of the remote-access capture; it replaces the busybox package (same version,
+#                  udhcpc accepts either)
+#   tigervnc-standalone-server - Xvnc: the VNC servers of the remote-access capture, and
+#                  rdesktop's X display there
+#   vncsnapshot  - a command-line VNC (RFB) client: the VNC client of the remote-access capture
+#   rdesktop     - RDP client of the remote-access capture (on Xvnc's display)
+#   xrdp         - RDP server binary (run in the capture's namespace with its own config; its
+#                  service is not started): the RDP server of the remote-access capture
+#   openssl      - s_server/s_client: the TLS sessions of the remote-access capture
 set -euo pipefail
 
 # A Rust toolchain (1.89 or newer: std file locks). Debian 12's own rustc is too old for the
@@ -35,7 +47,8 @@ fi
 
 packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-config dcmtk
   python3-hl7 mosquitto mosquitto-clients systemd util-linux mount dnsmasq-base udhcpc
-  isc-dhcp-client iputils-arping ieee-data openssh-client dropbear-bin)
+  isc-dhcp-client iputils-arping ieee-data openssh-client dropbear-bin inetutils-telnet
+  busybox-static tigervnc-standalone-server vncsnapshot rdesktop xrdp openssl)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -52,3 +65,10 @@ export DEBIAN_FRONTEND=noninteractive
 echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# The tests run xrdp inside their own namespaces with their own config: an
+# RDP server listening on the machine itself is not wanted (least of all on
+# a sensor), so the package's service is stopped and disabled if it started.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now xrdp xrdp-sesman >/dev/null 2>&1 || true
+fi

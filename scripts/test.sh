@@ -28,10 +28,10 @@ corpus="${MEDTAP_CORPUS:-../shared/corpus/public}"
 [ -f "$corpus/README.md" ] ||
   missing+=("the public corpus at $corpus (copy shared/corpus/public there, or set MEDTAP_CORPUS): the tshark comparisons over its 71 captures")
 [ "$(id -u)" -eq 0 ] ||
-  missing+=("root: the live-capture test and the fresh dcmtk, python-hl7, mosquitto and DHCP/ARP captures")
+  missing+=("root: the live-capture test and the fresh dcmtk, python-hl7, mosquitto, DHCP/ARP and remote-access captures")
 for tool in tshark tcpdump ip ss timeout python3 curl ping mosquitto mosquitto_pub mosquitto_sub \
   mosquitto_passwd echoscu storescu storescp findscu movescu dcmqrscp dcmqridx dump2dcm mllp_send \
-  dnsmasq udhcpc dhclient arping stdbuf; do
+  dnsmasq udhcpc dhclient arping stdbuf ssh dropbear telnet Xvnc vncsnapshot rdesktop xrdp openssl; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool (scripts/install-deps.sh installs it)")
 done
 if [ ${#missing[@]} -eq 0 ]; then

@@ -19,6 +19,24 @@ pub enum AppProto {
     Mqtt,
     /// MQTT over TLS (port 8883): recorded, not decoded.
     MqttTls,
+    /// SSH (RFC 4253), by its identification string: labelled, not decoded.
+    Ssh,
+    /// RDP ([MS-RDPBCGR]), by the client's X.224 Connection Request:
+    /// labelled, not decoded.
+    Rdp,
+    /// VNC (RFB, RFC 6143), by its ProtocolVersion message: labelled, not
+    /// decoded.
+    Vnc,
+    /// Telnet (RFC 854), by its option negotiation: labelled, not decoded.
+    Telnet,
+    /// TeamViewer, by its packet header magic: labelled, not decoded.
+    TeamViewer,
+    /// AnyDesk, by its TLS ClientHello (ALPN `anydesk/...`): labelled, not
+    /// decoded.
+    AnyDesk,
+    /// TLS on a port that is not a known DICOM-TLS or MQTT-TLS one, by its
+    /// ClientHello: labelled, not decoded.
+    Tls,
 }
 
 impl AppProto {
@@ -30,20 +48,71 @@ impl AppProto {
             AppProto::Hl7 => "hl7",
             AppProto::Mqtt => "mqtt",
             AppProto::MqttTls => "mqtt-tls",
+            AppProto::Ssh => "ssh",
+            AppProto::Rdp => "rdp",
+            AppProto::Vnc => "vnc",
+            AppProto::Telnet => "telnet",
+            AppProto::TeamViewer => "teamviewer",
+            AppProto::AnyDesk => "anydesk",
+            AppProto::Tls => "tls",
         }
     }
 
-    /// The protocol called `name` (as [`AppProto::name`] gives it).
+    /// Every protocol, in declaration order.
+    pub const ALL: [AppProto; 12] = [
+        AppProto::Dicom,
+        AppProto::DicomTls,
+        AppProto::Hl7,
+        AppProto::Mqtt,
+        AppProto::MqttTls,
+        AppProto::Ssh,
+        AppProto::Rdp,
+        AppProto::Vnc,
+        AppProto::Telnet,
+        AppProto::TeamViewer,
+        AppProto::AnyDesk,
+        AppProto::Tls,
+    ];
+
+    /// The protocol of a stable name ([`AppProto::name`]), e.g. from a
+    /// policy file; `None` for a name medtap does not know.
     pub fn from_name(name: &str) -> Option<AppProto> {
-        [
-            AppProto::Dicom,
-            AppProto::DicomTls,
-            AppProto::Hl7,
-            AppProto::Mqtt,
-            AppProto::MqttTls,
-        ]
-        .into_iter()
-        .find(|p| p.name() == name)
+        AppProto::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// A remote-access protocol (DB3205/T A.3 d), audit of remote
+    /// maintenance): SSH, RDP, VNC, Telnet, TeamViewer, AnyDesk.
+    pub fn is_remote_access(self) -> bool {
+        matches!(
+            self,
+            AppProto::Ssh
+                | AppProto::Rdp
+                | AppProto::Vnc
+                | AppProto::Telnet
+                | AppProto::TeamViewer
+                | AppProto::AnyDesk
+        )
+    }
+
+    /// Known to be encrypted on the wire: TLS (DICOM-TLS, MQTT-TLS, other
+    /// TLS), SSH, and AnyDesk and TeamViewer (both encrypt every session).
+    /// False means "not known to be": RDP is false because its security
+    /// (TLS, CredSSP, or RDP's own RC4 "Standard RDP Security", or none) is
+    /// chosen in the server's RDP_NEG_RSP ([MS-RDPBCGR] 2.2.1.2.1), which
+    /// medtap does not read; VNC is false because RFB (RFC 6143 7.2) only
+    /// protects the password exchange unless a vendor security type wraps
+    /// the session, which medtap does not read either; Telnet, DICOM, HL7
+    /// and MQTT are cleartext.
+    pub fn is_encrypted(self) -> bool {
+        matches!(
+            self,
+            AppProto::DicomTls
+                | AppProto::MqttTls
+                | AppProto::Tls
+                | AppProto::Ssh
+                | AppProto::TeamViewer
+                | AppProto::AnyDesk
+        )
     }
 }
 

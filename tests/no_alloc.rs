@@ -142,6 +142,14 @@ fn real_sample_capture_allocates_nothing_after_warm_up() {
 /// in place; what allocates is the owned association record written when
 /// the flow ends. So allocations grow with associations, not with packets:
 /// a 3 MiB C-STORE over 2000+ segments costs the same as a C-ECHO.
+/// Remote-access and TLS flows are recognised and labelled without a
+/// parser: after warm-up, their packets allocate nothing either.
+#[test]
+fn remote_access_labelling_allocates_nothing_after_warm_up() {
+    let (dlt, frames) = common::read_frames(&common::root().join("tests/data/remote/remote.pcap"));
+    assert_steady_state_allocates_nothing(LinkType::from_dlt(dlt).unwrap(), &frames);
+}
+
 #[test]
 fn dicom_allocates_per_association_not_per_packet() {
     let per_round = |f: &str| measured_round("dicom", &[f], |c| c.dicom_associations);

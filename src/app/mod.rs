@@ -165,18 +165,24 @@ impl AppLayer {
         let mut detected = None;
         let slot = match self.slots.take(i) {
             Slot::Fresh if s.payload.is_empty() => Slot::Fresh,
-            // Server speaks first: only MQTT on its port is read this way.
-            Slot::Fresh if !s.to_server => {
-                let v = detect::probe_server(s.payload, s.server_port);
-                self.verdict(v, s, out, &mut detected)
-            }
-            // Most flows decide on their first client segment: no probe buffer.
-            Slot::Fresh => match detect::probe_client(s.payload, s.server_port) {
-                Verdict::NeedMore => self.probe(Probe::new(s.seq), s, out, &mut detected),
+            // The server spoke first (SSH, VNC, Telnet banners; a CONNACK).
+            Slot::Fresh if !s.to_server => match detect::probe_server(s.payload, s.server_port) {
+                Verdict::NeedMore => self.probe(Probe::new(s.seq, false), s, out, &mut detected),
+                Verdict::NoMatch => Slot::AwaitClient,
                 v => self.verdict(v, s, out, &mut detected),
             },
-            Slot::Probing(p) if s.to_server && !s.payload.is_empty() => {
+            // The client's first bytes: most flows decide on them at once.
+            Slot::Fresh | Slot::AwaitClient if s.to_server && !s.payload.is_empty() => {
+                self.client_first(s, out, &mut detected)
+            }
+            Slot::Probing(p) if !s.payload.is_empty() && s.to_server == p.to_server => {
                 self.probe(p, s, out, &mut detected)
+            }
+            // The server's first bytes were undecided when the client spoke:
+            // the client's bytes decide from here.
+            Slot::Probing(p) if s.to_server && !s.payload.is_empty() => {
+                drop(p);
+                self.client_first(s, out, &mut detected)
             }
             Slot::Parsing(mut app) => {
                 self.feed(&mut app, s, out);
@@ -245,7 +251,22 @@ impl AppLayer {
         }
     }
 
-    /// Adds a client segment to the probe buffer and probes again.
+    /// Probes the client's first segment; holds it in a probe buffer when
+    /// it is too short to tell.
+    fn client_first(
+        &mut self,
+        s: &Segment<'_>,
+        out: &mut dyn Upward,
+        detected: &mut Option<AppProto>,
+    ) -> Slot {
+        match detect::probe_client(s.payload, s.server_port) {
+            Verdict::NeedMore => self.probe(Probe::new(s.seq, true), s, out, detected),
+            v => self.verdict(v, s, out, detected),
+        }
+    }
+
+    /// Adds a segment (from the probe's side) to the probe buffer and
+    /// probes again.
     fn probe(
         &mut self,
         mut p: Box<Probe>,
@@ -256,12 +277,19 @@ impl AppLayer {
         let Some(n) = p.push(s.seq, s.payload) else {
             return Slot::Probing(p);
         };
-        match detect::probe_client(p.held(), s.server_port) {
+        let verdict = if p.to_server {
+            detect::probe_client(p.held(), s.server_port)
+        } else {
+            detect::probe_server(p.held(), s.server_port)
+        };
+        match verdict {
             Verdict::NeedMore => Slot::Probing(p),
-            Verdict::NoMatch => Slot::Done,
+            Verdict::NoMatch if p.to_server => Slot::Done,
+            // The server's bytes told nothing: the client's may.
+            Verdict::NoMatch => Slot::AwaitClient,
             Verdict::Match(proto) => {
                 *detected = Some(proto);
-                // Replay from the first client byte: what the probe held
+                // Replay from the first held byte: what the probe held
                 // before this segment, then this segment.
                 let before = p.held().len() - n;
                 let held = Segment {
@@ -337,3 +365,6 @@ impl AppLayer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

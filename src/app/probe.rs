@@ -1,10 +1,14 @@
-//! The probe buffer: a flow's first client bytes, held until detection
-//! decides, for the few flows whose first segment is too short to tell.
+//! The probe buffer: a flow's first bytes from the side that spoke first,
+//! held until detection decides, for the few flows whose first segment is
+//! too short to tell.
 
 use crate::proto::detect::MAX_PROBE_LEN;
 
-/// Client bytes held for detection, in sequence order from the first one.
+/// One side's bytes held for detection, in sequence order from the first
+/// one.
 pub(super) struct Probe {
+    /// The bytes are the client's (else the server's).
+    pub to_server: bool,
     /// Sequence number of the first held byte.
     pub first_seq: u32,
     /// Sequence number the next in-order client segment starts at.
@@ -14,9 +18,11 @@ pub(super) struct Probe {
 }
 
 impl Probe {
-    /// An empty probe for a client stream starting at `seq`.
-    pub fn new(seq: u32) -> Box<Probe> {
+    /// An empty probe for the client's (`to_server`) or the server's stream
+    /// starting at `seq`.
+    pub fn new(seq: u32, to_server: bool) -> Box<Probe> {
         Box::new(Probe {
+            to_server,
             first_seq: seq,
             next_seq: seq,
             len: 0,
@@ -51,7 +57,7 @@ mod tests {
 
     #[test]
     fn keeps_in_order_bytes_up_to_the_buffer() {
-        let mut p = Probe::new(100);
+        let mut p = Probe::new(100, true);
         assert_eq!(p.push(100, b"ab"), Some(2));
         assert_eq!(p.push(101, b"zz"), None, "out of order");
         let long = [7u8; MAX_PROBE_LEN + 5];

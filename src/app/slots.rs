@@ -26,8 +26,12 @@ pub(super) struct TcpApp {
 pub(super) enum Slot {
     /// Nothing seen yet.
     Fresh,
-    /// Detection needs more client bytes than the first segment had.
+    /// Detection needs more bytes than the first segment had (from the
+    /// side that spoke first).
     Probing(Box<Probe>),
+    /// The server spoke first and its bytes told nothing: the client's
+    /// first bytes decide.
+    AwaitClient,
     /// Not an application medtap parses (or not TCP).
     Done,
     /// Detected and being parsed.

@@ -310,6 +310,8 @@ impl Engine {
     /// The flow's application protocol was recognised.
     pub fn app_recognised(&mut self, cx: &FlowCtx<'_>, app: AppProto, emit: Emit<'_>) {
         self.state(cx.slot).app = Some(app);
+        // Violations raised at the first packet learn the protocol.
+        self.enrich_violations(cx, &Map::new());
         let t = transport(cx, Some(app));
         for i in 0..2 {
             if self.state(cx.slot).ends[i] != Standing::Pending {
@@ -1226,8 +1228,8 @@ fn secs(us: Micros) -> f64 {
 }
 
 /// Remote-access protocols (A.3 d)).
-fn is_remote_access(_app: AppProto) -> bool {
-    false
+fn is_remote_access(app: AppProto) -> bool {
+    app.is_remote_access()
 }
 
 /// The anomalies that are attack patterns worth an alert (A.3 c)), and

@@ -1,5 +1,7 @@
 //! Application protocols over TCP: detection by content on any port, and
 //! the parsers: DICOM, HL7 v2 over MLLP and MQTT; and DHCP over UDP.
+//! Remote-access protocols (SSH, RDP, VNC, Telnet, TeamViewer, AnyDesk)
+//! and TLS are recognised (`remote`) but not parsed.
 //!
 //! Parser contract (see ARCHITECTURE.md): input is borrowed bytes, nothing
 //! is allocated per packet, length fields are checked against named caps
@@ -12,6 +14,7 @@ pub mod dhcp;
 pub mod dicom;
 pub mod hl7;
 pub mod mqtt;
+pub mod remote;
 pub mod text;
 
 pub use crate::kinds::{Anomaly, AppProto};

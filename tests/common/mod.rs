@@ -101,6 +101,11 @@ fn package_of(tool: &str) -> &str {
         "setpriv" => "util-linux",
         "mount" | "umount" => "mount",
         "systemd-analyze" => "systemd",
+        "dropbear" | "dropbearkey" => "dropbear-bin",
+        "ssh" => "openssh-client",
+        "telnet" => "inetutils-telnet",
+        "busybox" => "busybox-static",
+        "Xvnc" => "tigervnc-standalone-server",
         other => other,
     }
 }

@@ -44,5 +44,6 @@ mod identity_captures;
 mod live_netns;
 mod mqtt_tshark;
 mod policy;
+mod remote_access;
 mod store_integrity;
 mod tshark_conv;

@@ -139,6 +139,24 @@ fn violations_raise_the_appendix_a_alerts() {
         .find(|a| a["device_mac"] == PUMP && a["peer_ip"] == "10.20.9.5")
         .unwrap_or_else(|| panic!("{pv:#?}"));
     assert_eq!(ssh["dest_port"], 22);
+    assert_eq!(ssh["app_proto"], "ssh");
+    // ... and the audit trail of that remote maintenance session: who,
+    // when, how long, how much (recognised by content as SSH).
+    let ra = of_rule(&all, "REMOTE_ACCESS");
+    assert_eq!(ra.len(), 1, "{ra:#?}");
+    let ra = ra[0];
+    assert_eq!(ra["device_mac"], PUMP);
+    assert_eq!(ra["peer_mac"], VENDOR);
+    assert_eq!(ra["clause"], "A.3 d), 6.4 a)");
+    assert_eq!(ra["evidence"]["protocol"], "ssh");
+    assert_eq!(ra["evidence"]["client"], "10.20.9.5");
+    let session = &ra["evidence"]["last_session"];
+    let secs = session["duration_s"].as_f64().unwrap();
+    assert!(
+        (3.0..4.0).contains(&secs),
+        "the script's `sleep 3` session: {secs}"
+    );
+    assert!(session["bytes_toserver"].as_u64().unwrap() > 1000);
     // Five refused logins, another device's credentials, a `#`
     // subscription by a client nobody registered.
     let pa = of_rule(&all, "PROTOCOL_ANOMALY");

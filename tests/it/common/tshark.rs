@@ -274,8 +274,22 @@ fn tshark_command(config: &Path) -> Command {
 /// fields whose text cannot hold one: numbers, addresses and byte fields
 /// (FT_BYTES, printed as plain hex); never strings.
 pub fn fields(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<Vec<String>>> {
+    fields_decoded(pcap, &[], filter, fields)
+}
+
+/// [`fields`], with `-d` "decode as" rules first (e.g.
+/// `tcp.port==2222,ssh`: a protocol on a port that is not its own).
+pub fn fields_decoded(
+    pcap: &Path,
+    decode_as: &[&str],
+    filter: &str,
+    fields: &[&str],
+) -> Vec<Vec<Vec<String>>> {
     let tmp = temp_dir();
     let mut cmd = tshark_command(&tmp.0);
+    for d in decode_as {
+        cmd.args(["-d", d]);
+    }
     cmd.arg("-r").arg(pcap).args(["-Y", filter, "-T", "fields"]);
     cmd.args([
         "-E",
