@@ -19,12 +19,13 @@
 mod shared;
 
 /// What the tests call `common`: the support every test binary shares
-/// (tests/common) plus the capture generators and the tshark harness,
-/// which only this binary needs (tests/it/common/).
+/// (tests/common) plus the capture generators, the tshark harness and the
+/// network-namespace lab, which only this binary needs (tests/it/common/).
 mod common {
     pub use crate::shared::*;
 
     pub mod garbage;
+    pub mod lab;
     pub mod tshark;
 }
 
