@@ -29,6 +29,7 @@ mod common {
     pub mod tshark;
 }
 
+mod alerts_follow;
 mod assets;
 mod classify;
 mod cli;

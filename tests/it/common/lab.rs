@@ -7,6 +7,7 @@
 //! Needs root; callers check with `common::require_root` first.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -156,6 +157,30 @@ impl Drop for Lab {
     }
 }
 
+/// A child process killed (by its handle) and reaped when dropped, so a
+/// failing test leaves no follower or client behind.
+pub struct Guard(pub Child);
+
+impl std::ops::Deref for Guard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Waits (bounded) until a line of `child`'s stderr contains `needle`;
 /// the rest of stderr keeps draining into the returned receiver.
 pub fn wait_for_stderr(
@@ -227,6 +252,28 @@ pub fn wait_listening(ns: &str, port: u16, limit: Duration) {
             Ok(())
         }
     });
+}
+
+/// Waits until process `pid` holds `path` open (read from
+/// `/proc/PID/fd`): e.g. a query command is past its start-up. Needs no
+/// root for the caller's own children.
+pub fn wait_opened(pid: u32, path: &Path) {
+    let want = std::fs::canonicalize(path).unwrap();
+    wait_until(
+        &format!("process {pid} opens {}", path.display()),
+        Duration::from_secs(10),
+        || {
+            let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_err(|e| e.to_string())?;
+            let open = fds
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == want));
+            if open {
+                Ok(())
+            } else {
+                Err("not open yet".into())
+            }
+        },
+    );
 }
 
 /// TCP sockets in `namespaces` still in the middle of an exchange: any state
