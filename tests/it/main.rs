@@ -19,16 +19,19 @@
 mod shared;
 
 /// What the tests call `common`: the support every test binary shares
-/// (tests/common) plus the capture generators, the tshark harness and the
-/// network-namespace lab, which only this binary needs (tests/it/common/).
+/// (tests/common) plus the capture generators, the tshark harness, the
+/// network-namespace lab and the hand-built conversations, which only this
+/// binary needs (tests/it/common/).
 mod common {
     pub use crate::shared::*;
 
     pub mod garbage;
     pub mod lab;
     pub mod tshark;
+    pub mod wire;
 }
 
+mod alert_hostile;
 mod alerts_follow;
 mod assets;
 mod classify;
