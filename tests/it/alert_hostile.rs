@@ -677,6 +677,9 @@ fn hostile_strings_in_alerts_are_kept_verbatim_and_printed_escaped() {
 /// line: escaped, never broken by a newline from the capture.
 #[test]
 fn followed_alert_lines_are_escaped() {
+    if !common::require_tools("followed_alert_lines_are_escaped", &["kill"]) {
+        return;
+    }
     let w = Work::new();
     w.analyze("quiet.pcap");
     let mut f = Guard(
