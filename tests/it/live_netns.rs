@@ -10,182 +10,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use crate::common;
+use crate::common::lab::{tcp_busy, wait_exit, wait_for_stderr, wait_listening, wait_until, Lab};
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-struct Lab {
-    ns_a: String,
-    ns_b: String,
-    children: Vec<Child>,
-}
-
-impl Lab {
-    fn sh(args: &[&str]) -> bool {
-        Command::new(args[0])
-            .args(&args[1..])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    fn must(args: &[&str]) {
-        let out = Command::new(args[0])
-            .args(&args[1..])
-            .output()
-            .expect("spawn");
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Creates ns_a (10.99.0.1, veth `<tag>a`) and ns_b (10.99.0.2), IPv4
-    /// only: no IPv6 link-up chatter (DAD, MLD, router solicitations), so
-    /// the link carries nothing but the test's own traffic and ARP.
-    fn new(tag: &str) -> Lab {
-        let lab = Lab {
-            ns_a: format!("{tag}-a"),
-            ns_b: format!("{tag}-b"),
-            children: Vec::new(),
-        };
-        lab.remove();
-        let (va, vb) = (format!("{tag}a"), format!("{tag}b"));
-        for ns in [&lab.ns_a, &lab.ns_b] {
-            Lab::must(&["ip", "netns", "add", ns]);
-            for key in ["all", "default"] {
-                Lab::must(&[
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-qw",
-                    &format!("net.ipv6.conf.{key}.disable_ipv6=1"),
-                ]);
-            }
-        }
-        Lab::must(&[
-            "ip", "link", "add", &va, "netns", &lab.ns_a, "type", "veth", "peer", "name", &vb,
-            "netns", &lab.ns_b,
-        ]);
-        for (ns, dev, addr) in [
-            (&lab.ns_a, &va, "10.99.0.1/24"),
-            (&lab.ns_b, &vb, "10.99.0.2/24"),
-        ] {
-            Lab::must(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
-            Lab::must(&["ip", "-n", ns, "link", "set", dev, "up"]);
-            Lab::must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        }
-        lab
-    }
-
-    fn spawn(&mut self, ns: &str, args: &[&str]) -> usize {
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn in namespace");
-        self.children.push(child);
-        self.children.len() - 1
-    }
-
-    fn remove(&self) {
-        Lab::sh(&["ip", "netns", "del", &self.ns_a]);
-        Lab::sh(&["ip", "netns", "del", &self.ns_b]);
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        self.remove();
-    }
-}
-
-/// Waits (bounded) until a line of `child`'s stderr contains `needle`;
-/// the rest of stderr keeps draining into the returned receiver.
-fn wait_for_stderr(
-    child: &mut Child,
-    needle: &'static str,
-    limit: Duration,
-) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().expect("piped stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let start = Instant::now();
-    let mut seen = Vec::new();
-    while start.elapsed() < limit {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-            if line.contains(needle) {
-                return rx;
-            }
-            seen.push(line);
-        }
-    }
-    panic!("no {needle:?} within {limit:?}; stderr so far: {seen:#?}");
-}
-
-/// Polls `ready` every 50 ms until it returns `Some`, failing after `limit`
-/// with `what` and the last thing `ready` reported.
-fn wait_until<T>(what: &str, limit: Duration, mut ready: impl FnMut() -> Result<T, String>) -> T {
-    let start = Instant::now();
-    loop {
-        match ready() {
-            Ok(v) => return v,
-            Err(last) => assert!(
-                start.elapsed() < limit,
-                "{what}: not within {limit:?}; last: {last}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The lines of `ip netns exec NS ARGS...`.
-fn ns_lines(ns: &str, args: &[&str]) -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(args)
-        .output()
-        .expect("spawn in namespace");
-    assert!(out.status.success(), "{args:?} in {ns}: {out:?}");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
-/// TCP sockets in `namespaces` still in the middle of an exchange: any state
-/// but LISTEN and TIME-WAIT (an unacknowledged segment or FIN, a close
-/// handshake not done on both ends). Empty once every packet of every
-/// connection has been sent and taken in by its receiver, hence seen by a
-/// capture on the link.
-fn tcp_busy(namespaces: &[&str]) -> Vec<String> {
-    namespaces
-        .iter()
-        .flat_map(|ns| {
-            ns_lines(ns, &["ss", "-Htan"])
-                .into_iter()
-                .filter(|l| !l.starts_with("LISTEN") && !l.starts_with("TIME-WAIT"))
-                .map(move |l| format!("{ns}: {l}"))
-        })
-        .collect()
-}
+use std::time::Duration;
 
 /// Asks tcpdump (SIGUSR1) for its counters: (written, received by filter,
 /// dropped by kernel), read from its report line on stderr.
@@ -207,17 +37,6 @@ fn tcpdump_counts(pid: u32, stderr: &mpsc::Receiver<String>) -> Result<(u64, u64
     }
 }
 
-fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            return s;
-        }
-        assert!(start.elapsed() < limit, "did not exit within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn live_capture_in_network_namespaces_matches_tcpdump() {
     let test = "live_capture_in_network_namespaces_matches_tcpdump";
@@ -231,7 +50,7 @@ fn live_capture_in_network_namespaces_matches_tcpdump() {
     }
     let tag = format!("mtl{}", std::process::id() % 100_000);
     let mut lab = Lab::new(&tag);
-    let (ns_a, ns_b, veth) = (lab.ns_a.clone(), lab.ns_b.clone(), format!("{tag}a"));
+    let (ns_a, ns_b, veth) = (lab.ns_a.clone(), lab.ns_b.clone(), lab.veth_a.clone());
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("live.db");
     let pcap = dir.path().join("tcpdump.pcap");
@@ -292,18 +111,7 @@ fn live_capture_in_network_namespaces_matches_tcpdump() {
     );
 
     // Once the server listens: three real HTTP fetches and a ping.
-    wait_until(
-        "http.server listening on :8080",
-        Duration::from_secs(10),
-        || {
-            let l = ns_lines(&ns_a, &["ss", "-Hltn", "sport = :8080"]);
-            if l.is_empty() {
-                Err("no listener".into())
-            } else {
-                Ok(())
-            }
-        },
-    );
+    wait_listening(&ns_a, 8080, Duration::from_secs(10));
     let curl = |path: &str| {
         Command::new("ip")
             .args([

@@ -19,15 +19,20 @@
 mod shared;
 
 /// What the tests call `common`: the support every test binary shares
-/// (tests/common) plus the capture generators and the tshark harness,
-/// which only this binary needs (tests/it/common/).
+/// (tests/common) plus the capture generators, the tshark harness, the
+/// network-namespace lab and the hand-built conversations, which only this
+/// binary needs (tests/it/common/).
 mod common {
     pub use crate::shared::*;
 
     pub mod garbage;
+    pub mod lab;
     pub mod tshark;
+    pub mod wire;
 }
 
+mod alert_hostile;
+mod alerts_follow;
 mod assets;
 mod classify;
 mod cli;
