@@ -51,6 +51,7 @@ fn kind(e: &Event) -> &'static str {
         Event::Hl7(_) => "hl7",
         Event::Mqtt(_) => "mqtt",
         Event::Alert(_) => "alert",
+        Event::AlertSeen(_) => "alert_seen",
     }
 }
 

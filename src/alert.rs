@@ -214,12 +214,35 @@ pub struct AlertRecord {
     pub observation: bool,
 }
 
+/// A grown alert's new count and last-seen time: what a folded repeat
+/// writes (no heap data, unlike the whole record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlertSeen {
+    /// The alert.
+    pub alert_id: u64,
+    /// Occurrences folded into it so far.
+    pub count: u64,
+    /// Last occurrence so far.
+    pub last_seen: Micros,
+}
+
+/// What the raiser hands on: a new or changed alert, or only its count.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AlertOut {
+    /// The whole record (new, or its evidence changed).
+    Record(Box<AlertRecord>),
+    /// Only its count and last-seen time grew.
+    Seen(AlertSeen),
+}
+
 /// What folds repeats into one alert: the same rule, device, peer and
 /// detail (hashed) within the rule's window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AlertKey {
     /// The rule.
     pub rule: Rule,
+    /// A learning-mode observation (never folded into an alert).
+    pub observation: bool,
     /// The device: its MAC, else its address.
     pub device: EndKey,
     /// The peer: its MAC when local, else its address; none.
@@ -242,7 +265,12 @@ pub enum EndKey {
 impl EndKey {
     /// The key of `p`: MAC first (a device keeps it across addresses).
     pub fn of(p: &Party) -> EndKey {
-        match (p.mac, p.ip) {
+        EndKey::from_parts(p.mac, p.ip)
+    }
+
+    /// The key of an end with this MAC and address.
+    pub fn from_parts(mac: Option<Mac>, ip: Option<IpAddr>) -> EndKey {
+        match (mac, ip) {
             (Some(m), _) => EndKey::Mac(m),
             (None, Some(ip)) => EndKey::Ip(ip),
             (None, None) => EndKey::None,
@@ -250,19 +278,35 @@ impl EndKey {
     }
 }
 
+/// The hash of a detail as formatted, computed while formatting (FNV-1a,
+/// 64 bits), so a repeat is recognised without building its text: the
+/// same value as for the finished string.
+pub fn detail_hash(args: std::fmt::Arguments<'_>) -> u64 {
+    struct Fnv(u64);
+    impl std::fmt::Write for Fnv {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for b in s.bytes() {
+                self.0 ^= u64::from(b);
+                self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+            }
+            Ok(())
+        }
+    }
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    // Writing to the hasher cannot fail.
+    let _ = std::fmt::write(&mut h, args);
+    h.0
+}
+
 impl AlertRecord {
     /// Its folding key.
     pub fn key(&self) -> AlertKey {
-        use std::hash::BuildHasher;
-        // Fixed seed: the key must not change between runs of one sensor
-        // (suppressions and folding compare details, not hashes, across
-        // restarts, but a stable hash keeps tests deterministic).
-        let detail = foldhash::fast::FixedState::with_seed(0x6d65_6474_6170).hash_one(&self.detail);
         AlertKey {
             rule: self.rule,
+            observation: self.observation,
             device: EndKey::of(&self.device),
             peer: EndKey::of(&self.peer),
-            detail,
+            detail: detail_hash(format_args!("{}", self.detail)),
         }
     }
 }
@@ -320,5 +364,14 @@ mod tests {
         assert_eq!(a.key(), b.key(), "same device by MAC, other address");
         b.detail = "initiates tcp/105".into();
         assert_ne!(a.key(), b.key());
+        // The hash while formatting is the hash of the text.
+        let (role, port) = ("initiates", 105);
+        assert_eq!(
+            detail_hash(format_args!("{role} tcp/{port}")),
+            b.key().detail
+        );
+        b.observation = true;
+        b.detail = a.detail.clone();
+        assert_ne!(a.key(), b.key(), "observations never fold into alerts");
     }
 }

@@ -48,8 +48,10 @@ pub enum Event {
     Hl7(Held<(u64, MessageRecord)>),
     /// An MQTT session, by flow id (boxed: once per connection).
     Mqtt(Held<(u64, SessionRecord)>),
-    /// An alert, new or grown (boxed: rare; the same id again replaces it).
+    /// An alert, new or changed (boxed: rare; the same id again replaces it).
     Alert(Box<crate::alert::AlertRecord>),
+    /// An alert's count and last-seen time grew.
+    AlertSeen(crate::alert::AlertSeen),
 }
 
 impl Event {

@@ -4,7 +4,7 @@
 //! same channel. Also the glue the engine needs per flow: the flow's ends
 //! as the policy sees them, and the application layer's [`Upward`].
 
-use crate::alert::AlertRecord;
+use crate::alert::AlertOut;
 use crate::app::{AppEvent, Upward};
 use crate::device::classify::UNKNOWN;
 use crate::device::evidence::{self, Endpoints};
@@ -44,7 +44,7 @@ impl Outlet {
     /// A device event: seen by the engine, then handed on.
     pub fn device(&mut self, e: DeviceEvent) {
         let Outlet { tx, engine } = self;
-        engine.device_event(&e, &mut |a| tx.send(Event::Alert(a)));
+        engine.device_event(&e, &mut |a| tx.send(alert_event(a)));
         tx.send(match e {
             DeviceEvent::Seen(d) => Event::Device(d),
             DeviceEvent::Ip(i) => Event::DeviceIp(i),
@@ -55,12 +55,9 @@ impl Outlet {
     }
 
     /// Runs `f` on the engine with the channel as its alerts' way out.
-    pub fn policy<R>(
-        &mut self,
-        f: impl FnOnce(&mut Engine, &mut dyn FnMut(Box<AlertRecord>)) -> R,
-    ) -> R {
+    pub fn policy<R>(&mut self, f: impl FnOnce(&mut Engine, &mut dyn FnMut(AlertOut)) -> R) -> R {
         let Outlet { tx, engine } = self;
-        f(engine, &mut |a| tx.send(Event::Alert(a)))
+        f(engine, &mut |a| tx.send(alert_event(a)))
     }
 
     /// An application event: to the engine (HL7 headers, anomalies), then
@@ -92,6 +89,13 @@ impl Outlet {
             AppEvent::Hl7(m) => Event::Hl7(Held::new(m)),
             AppEvent::Mqtt(m) => Event::Mqtt(Held::new(m)),
         });
+    }
+}
+
+fn alert_event(a: AlertOut) -> Event {
+    match a {
+        AlertOut::Record(r) => Event::Alert(r),
+        AlertOut::Seen(s) => Event::AlertSeen(s),
     }
 }
 

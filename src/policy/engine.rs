@@ -35,7 +35,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Where the engine's alerts go.
-pub type Emit<'a> = &'a mut dyn FnMut(Box<AlertRecord>);
+pub use super::raise::Emit;
 
 /// Usernames remembered for the credential-reuse check.
 const MAX_CREDENTIALS: usize = 4096;
@@ -273,8 +273,13 @@ impl Engine {
                 Verdict::Allowed => Standing::Allowed,
                 Verdict::Pending => Standing::Pending,
                 Verdict::Violation => {
-                    let what = format!("{}/{}", proto_name(cx.proto), cx.server.1);
-                    self.violation(cx, i, None, &what, Map::new(), emit);
+                    self.violation(
+                        cx,
+                        i,
+                        None,
+                        &|| (detail_of(cx, None).to_string(), Map::new()),
+                        emit,
+                    );
                     Standing::Violated
                 }
             };
@@ -285,6 +290,16 @@ impl Engine {
             let outside = peer.ip.is_some_and(|ip| !self.policy.is_internal(ip));
             if me.medical && outside {
                 let way = if i == 0 { "outbound" } else { "inbound" };
+                let key = key_of(
+                    Rule::ExternalConnection,
+                    false,
+                    me,
+                    Some(peer),
+                    format_args!("{way}"),
+                );
+                if self.folds(&key, cx.ts, emit) {
+                    continue;
+                }
                 let mut ev = Map::new();
                 ev.insert("direction".into(), way.into());
                 let msg = format!(
@@ -319,7 +334,13 @@ impl Engine {
             }
             let standing = match self.check(cx, i, &t, &Op::App(app)) {
                 Verdict::Violation | Verdict::Pending => {
-                    self.violation(cx, i, Some(app), app.name(), Map::new(), emit);
+                    self.violation(
+                        cx,
+                        i,
+                        Some(app),
+                        &|| (app.name().to_string(), Map::new()),
+                        emit,
+                    );
                     Standing::Violated
                 }
                 Verdict::Allowed => Standing::Allowed,
@@ -343,49 +364,47 @@ impl Engine {
         let app = self.state(cx.slot).app;
         match fact {
             Fact::AssociationStarted { calling, called } => {
-                let mut ev = Map::new();
-                ev.insert("calling_ae".into(), calling.into());
-                ev.insert("called_ae".into(), called.into());
-                self.enrich_violations(cx, &ev);
-                let what = format!("A-ASSOCIATE {calling} → {called}");
-                self.operation(
-                    cx,
-                    app,
-                    &Op::DicomAssociation { calling, called },
-                    &what,
-                    ev,
-                    emit,
-                );
+                let describe = || {
+                    let mut ev = Map::new();
+                    ev.insert("calling_ae".into(), calling.into());
+                    ev.insert("called_ae".into(), called.into());
+                    (format!("A-ASSOCIATE {calling} → {called}"), ev)
+                };
+                if self.state(cx.slot).ends.contains(&Standing::Violated) {
+                    self.enrich_violations(cx, &describe().1);
+                }
+                let op = Op::DicomAssociation { calling, called };
+                self.operation(cx, app, &op, &describe, emit);
             }
             Fact::DicomRequest { command, called } => {
-                let mut ev = Map::new();
-                ev.insert("operation".into(), command.into());
-                ev.insert("called_ae".into(), called.into());
-                let what = format!("{command} to AE {called}");
-                self.operation(
-                    cx,
-                    app,
-                    &Op::DicomOperation { command, called },
-                    &what,
-                    ev,
-                    emit,
-                );
+                let describe = || {
+                    let mut ev = Map::new();
+                    ev.insert("operation".into(), command.into());
+                    ev.insert("called_ae".into(), called.into());
+                    (format!("{command} to AE {called}"), ev)
+                };
+                let op = Op::DicomOperation { command, called };
+                self.operation(cx, app, &op, &describe, emit);
                 if command != "C-ECHO" {
                     self.cleartext(cx, AppProto::Dicom, "DICOM data", emit);
                 }
             }
             Fact::MqttPublish(topic) => {
-                let mut ev = Map::new();
-                ev.insert("topic".into(), topic.into());
-                let what = format!("PUBLISH {topic}");
-                self.operation(cx, app, &Op::MqttPublish(topic), &what, ev, emit);
+                let describe = || {
+                    let mut ev = Map::new();
+                    ev.insert("topic".into(), topic.into());
+                    (format!("PUBLISH {topic}"), ev)
+                };
+                self.operation(cx, app, &Op::MqttPublish(topic), &describe, emit);
                 self.cleartext(cx, AppProto::Mqtt, "MQTT messages", emit);
             }
             Fact::MqttSubscribe(filter) => {
-                let mut ev = Map::new();
-                ev.insert("filter".into(), filter.into());
-                let what = format!("SUBSCRIBE {filter}");
-                self.operation(cx, app, &Op::MqttSubscribe(filter), &what, ev, emit);
+                let describe = || {
+                    let mut ev = Map::new();
+                    ev.insert("filter".into(), filter.into());
+                    (format!("SUBSCRIBE {filter}"), ev)
+                };
+                self.operation(cx, app, &Op::MqttSubscribe(filter), &describe, emit);
             }
             Fact::MqttConnect {
                 client_id,
@@ -422,18 +441,20 @@ impl Engine {
             // Acknowledgements answer what was allowed or not.
             return;
         }
-        let mut ev = Map::new();
-        ev.insert("sending_app".into(), sending.into());
-        ev.insert("receiving_app".into(), receiving.into());
-        ev.insert("message_type".into(), message_type.into());
+        let describe = || {
+            let mut ev = Map::new();
+            ev.insert("sending_app".into(), sending.into());
+            ev.insert("receiving_app".into(), receiving.into());
+            ev.insert("message_type".into(), message_type.into());
+            (format!("HL7 {message_type} {sending} → {receiving}"), ev)
+        };
         let op = Op::Hl7 {
             sending,
             receiving,
             message_type,
         };
-        let what = format!("HL7 {message_type} {sending} → {receiving}");
         let app = self.state(cx.slot).app;
-        self.operation(cx, app, &op, &what, ev, emit);
+        self.operation(cx, app, &op, &describe, emit);
         self.cleartext(cx, AppProto::Hl7, "HL7 messages", emit);
     }
 
@@ -451,6 +472,16 @@ impl Engine {
         // A `#` subscription is a dashboard's job when the dashboard is
         // registered; from an unknown client it reads everything.
         if anomaly == Anomaly::MqttWildcardSubscription && self.policy.is_registered(&cx.ends[0]) {
+            return;
+        }
+        let key = key_of(
+            Rule::ProtocolAnomaly,
+            false,
+            &cx.ends[0],
+            Some(&cx.ends[1]),
+            format_args!("{}", anomaly.name()),
+        );
+        if self.folds(&key, cx.ts, emit) {
             return;
         }
         let mut ev = Map::new();
@@ -479,10 +510,12 @@ impl Engine {
         for i in 0..2 {
             // Data flowed and no protocol an entry names was recognised.
             if st.ends[i] == Standing::Pending && r.dirs.iter().any(|d| d.payload_bytes > 0) {
-                let what = format!("{}/{}", proto_name(cx.proto), cx.server.1);
-                let mut ev = Map::new();
-                ev.insert("protocol".into(), "not recognised".into());
-                self.violation(cx, i, None, &what, ev, emit);
+                let describe = || {
+                    let mut ev = Map::new();
+                    ev.insert("protocol".into(), "not recognised".into());
+                    (detail_of(cx, None).to_string(), ev)
+                };
+                self.violation(cx, i, None, &describe, emit);
             }
         }
         for i in 0..2 {
@@ -563,16 +596,19 @@ impl Engine {
                     a.device.ip.get_or_insert(ip);
                 });
             }
-            DeviceEvent::Name(n) => {
+            // Evidence for an open NEW_DEVICE alert only: no map is built
+            // for the devices that have none.
+            DeviceEvent::Name(n) if self.raiser.is_open(&self.new_device_key(n.device)) => {
                 let mut ev = Map::new();
                 ev.insert(n.kind.name().into(), (*n.value).into());
                 self.enrich_new_device(n.device, ev);
             }
-            DeviceEvent::Class(c) => {
+            DeviceEvent::Class(c) if self.raiser.is_open(&self.new_device_key(c.device)) => {
                 let mut ev = Map::new();
                 ev.insert("class".into(), c.class.class.clone().into());
                 self.enrich_new_device(c.device, ev);
             }
+            DeviceEvent::Name(_) | DeviceEvent::Class(_) => {}
         }
     }
 
@@ -617,8 +653,6 @@ impl Engine {
     /// Hands on alerts that grew; closes those whose window is over.
     pub fn flush(&mut self, now: Micros, emit: Emit<'_>) {
         self.raiser.flush(now, emit);
-        let window = self.opts.scan.window;
-        self.scans.retain(|_, w| now - w.start < window);
     }
 
     /// Hands on every alert in its latest state (end of input, shutdown).
@@ -647,8 +681,7 @@ impl Engine {
         cx: &FlowCtx<'_>,
         app: Option<AppProto>,
         op: &Op<'_>,
-        what: &str,
-        ev: Map<String, Value>,
+        describe: &dyn Fn() -> (String, Map<String, Value>),
         emit: Emit<'_>,
     ) {
         let t = transport(cx, app);
@@ -662,7 +695,7 @@ impl Engine {
                 continue;
             }
             if self.check(cx, i, &t, op) == Verdict::Violation {
-                self.violation(cx, i, app, what, ev.clone(), emit);
+                self.violation(cx, i, app, describe, emit);
             }
         }
     }
@@ -682,8 +715,13 @@ impl Engine {
             Verdict::Allowed => Standing::Allowed,
             Verdict::Pending if app.is_none() => Standing::Pending,
             Verdict::Pending | Verdict::Violation => {
-                let what = detail_of(cx, app);
-                self.violation(cx, i, app, &what, Map::new(), emit);
+                self.violation(
+                    cx,
+                    i,
+                    app,
+                    &|| (detail_of(cx, app).to_string(), Map::new()),
+                    emit,
+                );
                 Standing::Violated
             }
         };
@@ -696,8 +734,7 @@ impl Engine {
         cx: &FlowCtx<'_>,
         i: usize,
         app: Option<AppProto>,
-        what: &str,
-        ev: Map<String, Value>,
+        describe: &dyn Fn() -> (String, Map<String, Value>),
         emit: Emit<'_>,
     ) {
         self.counters.violations += 1;
@@ -705,6 +742,18 @@ impl Engine {
         self.counters.observations += u64::from(observation);
         let role = if i == 0 { "initiates" } else { "accepts" };
         let (me, peer) = (&cx.ends[i], &cx.ends[1 - i]);
+        let d = detail_of(cx, app);
+        let key = key_of(
+            Rule::PolicyViolation,
+            observation,
+            me,
+            Some(peer),
+            format_args!("{role} {d}"),
+        );
+        if self.folds(&key, cx.ts, emit) {
+            return;
+        }
+        let (what, ev) = describe();
         let msg = format!(
             "{}: {} ({}) {} {} {} {}",
             Rule::PolicyViolation.title(),
@@ -715,7 +764,7 @@ impl Engine {
             if i == 0 { "to" } else { "from" },
             self.describe(peer),
         );
-        let detail = format!("{role} {}", detail_of(cx, app));
+        let detail = format!("{role} {d}");
         let mut rec = self.record(Rule::PolicyViolation, cx, i, &detail, msg, ev);
         rec.severity = self.policy.violation_severity(me);
         rec.observation = observation;
@@ -764,6 +813,17 @@ impl Engine {
         let violated = st.ends.contains(&Standing::Violated);
         // The device of the pair: the medical end, else the client.
         let i = usize::from(!cx.ends[0].medical && cx.ends[1].medical);
+        let (me, peer) = (&cx.ends[i], &cx.ends[1 - i]);
+        let key = key_of(
+            Rule::CleartextMedicalData,
+            false,
+            me,
+            Some(peer),
+            format_args!("{} {what}", app.name()),
+        );
+        if self.folds(&key, cx.ts, emit) {
+            return;
+        }
         let mut ev = Map::new();
         ev.insert("carried".into(), what.into());
         ev.insert("tls".into(), false.into());
@@ -845,6 +905,16 @@ impl Engine {
             return;
         };
         self.state(cx.slot).remote = true;
+        let key = key_of(
+            Rule::RemoteAccess,
+            false,
+            &cx.ends[i],
+            Some(&cx.ends[1 - i]),
+            format_args!("{}", app.name()),
+        );
+        if self.folds(&key, cx.ts, emit) {
+            return;
+        }
         let mut ev = Map::new();
         ev.insert("protocol".into(), app.name().into());
         ev.insert("client".into(), cx.client.0.to_string().into());
@@ -900,19 +970,19 @@ impl Engine {
                 self.scans.remove(&k);
             }
         }
+        // Each source's lists are sized once for their thresholds and
+        // reused window after window: a new flow allocates nothing.
         let w = self.scans.entry(src).or_insert_with(|| ScanWindow {
             start: cx.ts,
-            hosts: Vec::new(),
-            pairs: Vec::new(),
+            hosts: Vec::with_capacity(limits.hosts as usize),
+            pairs: Vec::with_capacity(limits.ports as usize),
             raised: false,
         });
         if cx.ts - w.start >= limits.window {
-            *w = ScanWindow {
-                start: cx.ts,
-                hosts: Vec::new(),
-                pairs: Vec::new(),
-                raised: false,
-            };
+            w.start = cx.ts;
+            w.hosts.clear();
+            w.pairs.clear();
+            w.raised = false;
         }
         if w.raised {
             return;
@@ -1040,12 +1110,7 @@ impl Engine {
 
     fn new_device_key(&self, device: DeviceKey) -> AlertKey {
         let end = self.end_of_key(device, None);
-        AlertKey {
-            rule: Rule::NewDevice,
-            device: EndKey::of(&self.party(&end)),
-            peer: EndKey::None,
-            detail: detail_hash(""),
-        }
+        key_of(Rule::NewDevice, false, &end, None, format_args!(""))
     }
 
     fn enrich_new_device(&mut self, device: DeviceKey, ev: Map<String, Value>) {
@@ -1108,12 +1173,19 @@ impl Engine {
     }
 
     fn key(&self, rule: Rule, cx: &FlowCtx<'_>, i: usize, detail: &str) -> AlertKey {
-        AlertKey {
+        key_of(
             rule,
-            device: EndKey::of(&self.party(&cx.ends[i])),
-            peer: EndKey::of(&self.party(&cx.ends[1 - i])),
-            detail: detail_hash(detail),
-        }
+            false,
+            &cx.ends[i],
+            Some(&cx.ends[1 - i]),
+            format_args!("{detail}"),
+        )
+    }
+
+    /// Folds an occurrence into its open alert without building a record;
+    /// false when a new alert must be raised.
+    fn folds(&mut self, key: &AlertKey, ts: Micros, emit: Emit<'_>) -> bool {
+        self.raiser.fold(key, ts, emit)
     }
 
     /// An alert of `rule` about end `i` of the flow, the other end its peer.
@@ -1203,16 +1275,38 @@ fn transport(cx: &FlowCtx<'_>, app: Option<AppProto>) -> Transport {
 
 /// What a violation of a flow is about: its protocol when known, else its
 /// transport and server port.
-fn detail_of(cx: &FlowCtx<'_>, app: Option<AppProto>) -> String {
-    match app {
-        Some(a) => a.name().to_string(),
-        None => format!("{}/{}", proto_name(cx.proto), cx.server.1),
+fn detail_of(cx: &FlowCtx<'_>, app: Option<AppProto>) -> DetailOf {
+    DetailOf(cx.proto, cx.server.1, app)
+}
+
+/// The folding key of an alert of `rule` about `me` and `peer` with this
+/// detail, built without allocating.
+fn key_of(
+    rule: Rule,
+    observation: bool,
+    me: &End<'_>,
+    peer: Option<&End<'_>>,
+    detail: std::fmt::Arguments<'_>,
+) -> AlertKey {
+    AlertKey {
+        rule,
+        observation,
+        device: EndKey::from_parts(me.mac, me.ip),
+        peer: peer.map_or(EndKey::None, |p| EndKey::from_parts(p.mac, p.ip)),
+        detail: crate::alert::detail_hash(detail),
     }
 }
 
-fn detail_hash(detail: &str) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x6d65_6474_6170).hash_one(detail)
+/// A violation's detail: the protocol when known, else transport/port.
+struct DetailOf(u8, u16, Option<AppProto>);
+
+impl std::fmt::Display for DetailOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.2 {
+            Some(a) => f.write_str(a.name()),
+            None => write!(f, "{}/{}", proto_name(self.0), self.1),
+        }
+    }
 }
 
 fn end_key_text(k: EndKey) -> String {

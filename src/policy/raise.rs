@@ -6,7 +6,7 @@
 //! table of open alerts is bounded; the quietest is closed when it is full.
 
 use super::rules::{Peer, Policy};
-use crate::alert::{AlertKey, AlertRecord, Party, Rule};
+use crate::alert::{AlertKey, AlertOut, AlertRecord, AlertSeen, Party, Rule};
 use crate::time::{Micros, SECOND};
 use std::collections::HashMap;
 
@@ -32,10 +32,37 @@ pub struct RaiseCounters {
 
 struct Open {
     rec: AlertRecord,
-    /// Changed since it was last handed on.
+    /// Its record changed (evidence, parties) since it was last handed on.
     dirty: bool,
+    /// Its count grew since it was last handed on.
+    grown: bool,
     last_sent: Micros,
 }
+
+impl Open {
+    /// Hands on what changed: the record, or only the count.
+    fn send(&mut self, now: Micros, emit: Emit<'_>) {
+        if self.dirty {
+            emit(AlertOut::Record(Box::new(self.rec.clone())));
+        } else if self.grown {
+            emit(AlertOut::Seen(AlertSeen {
+                alert_id: self.rec.alert_id,
+                count: self.rec.count,
+                last_seen: self.rec.last_seen,
+            }));
+        }
+        self.dirty = false;
+        self.grown = false;
+        self.last_sent = now;
+    }
+
+    fn changed(&self) -> bool {
+        self.dirty || self.grown
+    }
+}
+
+/// Where the raiser's output goes.
+pub type Emit<'a> = &'a mut dyn FnMut(AlertOut);
 
 /// The open alerts and the next id.
 pub struct Raiser {
@@ -74,12 +101,7 @@ impl Raiser {
     /// One occurrence of `rec` (its id, count and times are set here) at
     /// `rec.first_seen`. Returns the id of the alert it opened or joined,
     /// or `None` when a suppression silenced it.
-    pub fn raise(
-        &mut self,
-        policy: &Policy,
-        mut rec: AlertRecord,
-        emit: &mut dyn FnMut(Box<AlertRecord>),
-    ) -> Option<u64> {
+    pub fn raise(&mut self, policy: &Policy, mut rec: AlertRecord, emit: Emit<'_>) -> Option<u64> {
         let ts = rec.first_seen;
         if suppressed(policy, &rec, ts) {
             self.counters.suppressed += 1;
@@ -92,18 +114,18 @@ impl Raiser {
                 self.counters.folded += 1;
                 o.rec.count += 1;
                 o.rec.last_seen = o.rec.last_seen.max(ts);
+                let keys = o.rec.evidence.len();
                 merge(&mut o.rec.evidence, rec.evidence);
-                o.dirty = true;
+                o.dirty |= o.rec.evidence.len() != keys;
+                o.grown = true;
                 if ts.saturating_sub(o.last_sent) >= UPDATE_EVERY {
-                    o.dirty = false;
-                    o.last_sent = ts;
-                    emit(Box::new(o.rec.clone()));
+                    o.send(ts, emit);
                 }
                 return Some(o.rec.alert_id);
             }
             // Its window is over: close it, and open a new one below.
-            if let Some(o) = self.open.remove(&key) {
-                close(o, emit);
+            if let Some(mut o) = self.open.remove(&key) {
+                o.send(ts, emit);
             }
         }
         if self.open.len() >= MAX_OPEN {
@@ -115,16 +137,43 @@ impl Raiser {
         rec.last_seen = ts;
         self.counters.opened += 1;
         let id = rec.alert_id;
-        emit(Box::new(rec.clone()));
+        emit(AlertOut::Record(Box::new(rec.clone())));
         self.open.insert(
             key,
             Open {
                 rec,
                 dirty: false,
+                grown: false,
                 last_sent: ts,
             },
         );
         Some(id)
+    }
+
+    /// Folds one more occurrence at `ts` into the open alert with `key`, if
+    /// there is one within its window (no record is built: nothing is
+    /// allocated). False when the caller must raise a new alert.
+    pub fn fold(&mut self, key: &AlertKey, ts: Micros, emit: Emit<'_>) -> bool {
+        let window = self.window_of(key.rule);
+        let Some(o) = self.open.get_mut(key) else {
+            return false;
+        };
+        if ts.saturating_sub(o.rec.first_seen) >= window {
+            return false;
+        }
+        self.counters.folded += 1;
+        o.rec.count += 1;
+        o.rec.last_seen = o.rec.last_seen.max(ts);
+        o.grown = true;
+        if ts.saturating_sub(o.last_sent) >= UPDATE_EVERY {
+            o.send(ts, emit);
+        }
+        true
+    }
+
+    /// Whether an alert with `key` is open.
+    pub fn is_open(&self, key: &AlertKey) -> bool {
+        self.open.contains_key(key)
     }
 
     /// Changes the open alert with `key` (if any) without counting an
@@ -159,7 +208,7 @@ impl Raiser {
 
     /// Hands on the alerts that grew since their last write, and closes
     /// those whose window is over by `now`.
-    pub fn flush(&mut self, now: Micros, emit: &mut dyn FnMut(Box<AlertRecord>)) {
+    pub fn flush(&mut self, now: Micros, emit: Emit<'_>) {
         let (window, day) = (self.window, self.day.max(self.window));
         self.open.retain(|_, o| {
             let w = if o.rec.rule == Rule::CleartextMedicalData {
@@ -167,14 +216,9 @@ impl Raiser {
             } else {
                 window
             };
-            if o.dirty && now.saturating_sub(o.last_sent) >= UPDATE_EVERY {
-                o.dirty = false;
-                o.last_sent = now;
-                emit(Box::new(o.rec.clone()));
-            }
             let over = now.saturating_sub(o.rec.first_seen) >= w;
-            if over && o.dirty {
-                emit(Box::new(o.rec.clone()));
+            if o.changed() && (over || now.saturating_sub(o.last_sent) >= UPDATE_EVERY) {
+                o.send(now, emit);
             }
             !over
         });
@@ -182,28 +226,22 @@ impl Raiser {
 
     /// Hands on every alert not yet written in its latest state (end of
     /// input or shutdown).
-    pub fn finish(&mut self, emit: &mut dyn FnMut(Box<AlertRecord>)) {
-        for (_, o) in self.open.drain() {
-            close(o, emit);
+    pub fn finish(&mut self, emit: Emit<'_>) {
+        for (_, mut o) in self.open.drain() {
+            o.send(Micros::MAX, emit);
         }
     }
 
-    fn close_quietest(&mut self, emit: &mut dyn FnMut(Box<AlertRecord>)) {
+    fn close_quietest(&mut self, emit: Emit<'_>) {
         let quietest = self
             .open
             .iter()
             .min_by_key(|(_, o)| o.rec.last_seen)
             .map(|(k, _)| *k);
-        if let Some(o) = quietest.and_then(|k| self.open.remove(&k)) {
+        if let Some(mut o) = quietest.and_then(|k| self.open.remove(&k)) {
             self.counters.closed_early += 1;
-            close(o, emit);
+            o.send(Micros::MAX, emit);
         }
-    }
-}
-
-fn close(o: Open, emit: &mut dyn FnMut(Box<AlertRecord>)) {
-    if o.dirty {
-        emit(Box::new(o.rec));
     }
 }
 
@@ -244,6 +282,14 @@ mod tests {
     use super::*;
     use crate::kinds::Severity;
 
+    /// (alert id, count, last seen) of an output.
+    fn seen(o: &AlertOut) -> (u64, u64, Micros) {
+        match o {
+            AlertOut::Record(r) => (r.alert_id, r.count, r.last_seen),
+            AlertOut::Seen(s) => (s.alert_id, s.count, s.last_seen),
+        }
+    }
+
     fn rec(ts: Micros, detail: &str) -> AlertRecord {
         AlertRecord {
             alert_id: 0,
@@ -278,12 +324,12 @@ mod tests {
             r.raise(&p, rec(i * SECOND / 10, "x"), &mut |a| out.push(a));
         }
         r.finish(&mut |a| out.push(a));
-        assert!(out.iter().all(|a| a.alert_id == 10), "one alert");
+        assert!(out.iter().all(|a| seen(a).0 == 10), "one alert");
         assert!(out.len() <= 601, "{} writes", out.len());
-        let last = out.last().unwrap();
-        assert_eq!(last.count, 6000);
-        assert_eq!(last.first_seen, 0);
-        assert_eq!(last.last_seen, 5999 * SECOND / 10);
+        // The record once; then only counts (no record is cloned per repeat).
+        assert!(matches!(out[0], AlertOut::Record(_)));
+        assert!(out[1..].iter().all(|a| matches!(a, AlertOut::Seen(_))));
+        assert_eq!(seen(out.last().unwrap()), (10, 6000, 5999 * SECOND / 10));
         assert_eq!(r.counters().opened, 1);
         assert_eq!(r.counters().folded, 5999);
     }
@@ -293,7 +339,7 @@ mod tests {
         let p = Policy::default();
         let mut r = Raiser::new(1, 60 * SECOND);
         let mut ids = Vec::new();
-        let mut emit = |a: Box<AlertRecord>| ids.push(a.alert_id);
+        let mut emit = |a: AlertOut| ids.push(seen(&a).0);
         let a = r.raise(&p, rec(0, "x"), &mut emit);
         let b = r.raise(&p, rec(1, "y"), &mut emit);
         let c = r.raise(&p, rec(61 * SECOND, "x"), &mut emit);
@@ -337,8 +383,10 @@ mod tests {
         out.clear();
         r.raise(&p, rec(SECOND * 100, "new"), &mut |a| out.push(a));
         assert_eq!(r.counters().closed_early, 1);
-        assert_eq!(out[0].detail, "first");
-        assert_eq!(out[0].count, 2);
-        assert_eq!(out[1].detail, "new");
+        assert_eq!(seen(&out[0]), (1, 2, 1), "the quietest's last count");
+        match &out[1] {
+            AlertOut::Record(r) => assert_eq!(r.detail, "new"),
+            other => panic!("{other:?}"),
+        }
     }
 }

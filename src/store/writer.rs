@@ -242,6 +242,7 @@ fn insert_record(tx: &rusqlite::Transaction<'_>, r: &Event) -> rusqlite::Result<
         Event::Hl7(m) => hl7::insert(tx, m.0, &m.1),
         Event::Mqtt(m) => mqtt::insert(tx, m.0, &m.1),
         Event::Alert(a) => alert::upsert(tx, a),
+        Event::AlertSeen(s) => alert::seen(tx, s),
     }
 }
 
@@ -326,7 +327,7 @@ impl State {
                     Err(e) => self.failures.note(&e, 1),
                 }
             }
-            if matches!(event, Event::Alert(_)) {
+            if matches!(event, Event::Alert(_) | Event::AlertSeen(_)) {
                 // An alert reaches the database within a second of its
                 // packet: its batch commits soon, not at the full interval.
                 deadline = deadline.min(Instant::now() + ALERT_COMMIT_WITHIN);

@@ -75,6 +75,20 @@ pub fn upsert(tx: &Transaction<'_>, a: &AlertRecord) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// An alert's count and last-seen time grew.
+pub fn seen(tx: &Transaction<'_>, s: &crate::alert::AlertSeen) -> rusqlite::Result<()> {
+    let mut st = tx.prepare_cached(
+        "UPDATE alerts SET count = :count, last_seen_us = MAX(last_seen_us, :last_seen_us)
+         WHERE alert_id = :alert_id",
+    )?;
+    execute_named!(st, {
+        ":count": s.count as i64,
+        ":last_seen_us": s.last_seen,
+        ":alert_id": s.alert_id as i64,
+    })?;
+    Ok(())
+}
+
 /// The highest alert id stored (0 when none).
 pub fn max_alert_id(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row("SELECT COALESCE(MAX(alert_id), 0) FROM alerts", [], |r| {
