@@ -36,8 +36,19 @@ pub fn run(c: ConfigCommand) -> Result<ExitCode> {
                 &assets.display().to_string(),
                 classifier.classes(),
             )?;
+            let cx = medtap::policy::rules::Context {
+                classes: classifier.classes(),
+                assets: list.as_ref(),
+                internal: cfg.identity.networks(),
+                now: medtap::time::now(),
+            };
+            let policy = medtap::policy::rules::load(dir, &cx)?;
             match dir {
-                Some(d) => println!("rules {}: ok, {} file(s)", d.display(), loaded.files.len()),
+                Some(d) => println!(
+                    "rules {}: ok, {} file(s)",
+                    d.display(),
+                    loaded.files.len() + policy.files.len() - 1
+                ),
                 None => println!("rules: the shipped ones only (no rules directory)"),
             }
             match list {

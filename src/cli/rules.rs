@@ -14,12 +14,27 @@ use std::process::ExitCode;
 #[derive(Subcommand, Debug)]
 pub enum RulesCommand {
     /// Check the shipped rules, a rules directory (device_classes.toml,
-    /// fingerprints.toml, medical_vendors.toml) and the asset list together
+    /// fingerprints.toml, medical_vendors.toml, policy.toml) and the asset
+    /// list together
     Check {
         /// Rules directory [default: the config's policy.rules_dir]
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
         /// Asset list to check against the classes [default: the config's identity.assets]
+        #[arg(long, value_name = "FILE")]
+        assets: Option<PathBuf>,
+        /// Config file [default: /etc/medtap/medtap.toml if it exists]
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    /// List the policy's suppressions (rule, device, peer, until, reason,
+    /// where written), saying which have expired
+    Suppressions {
+        /// Rules directory [default: the config's policy.rules_dir]
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Asset list (suppressions may name devices by asset name)
+        /// [default: the config's identity.assets]
         #[arg(long, value_name = "FILE")]
         assets: Option<PathBuf>,
         /// Config file [default: /etc/medtap/medtap.toml if it exists]
@@ -59,16 +74,7 @@ pub fn run(c: RulesCommand) -> Result<ExitCode> {
         } => {
             let cfg = load_config(config.as_deref())?;
             let dir = rules_dir(dir, &cfg)?;
-            let assets = match assets {
-                Some(a) => Some(a),
-                None => {
-                    let a = &cfg.identity.assets;
-                    let absent = a.as_os_str().is_empty()
-                        || (a == std::path::Path::new(medtap::config::DEFAULT_ASSETS_PATH)
-                            && !a.exists());
-                    (!absent).then(|| a.clone())
-                }
-            };
+            let assets = assets_given(assets, &cfg);
             if let Some(d) = dir.as_ref().filter(|d| !d.is_dir()) {
                 eprintln!(
                     "medtap: {} is not a directory",
@@ -76,7 +82,8 @@ pub fn run(c: RulesCommand) -> Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(1));
             }
-            let report = rules::check(dir.as_deref(), assets.as_deref());
+            let mut report = rules::check(dir.as_deref(), assets.as_deref());
+            check_policy(dir.as_deref(), assets.as_deref(), &cfg, &mut report);
             for line in &report.ok {
                 println!("{}", escape(line));
             }
@@ -89,6 +96,58 @@ pub fn run(c: RulesCommand) -> Result<ExitCode> {
                 eprintln!("medtap: {} problem(s)", report.problems.len());
                 Ok(ExitCode::from(1))
             }
+        }
+        RulesCommand::Suppressions {
+            dir,
+            assets,
+            config,
+        } => {
+            let cfg = load_config(config.as_deref())?;
+            let dir = rules_dir(dir, &cfg)?;
+            let assets = assets_given(assets, &cfg);
+            let list = assets
+                .as_deref()
+                .map(medtap::device::assets::AssetList::load)
+                .transpose()?;
+            let (classifier, _) = rules::load(dir.as_deref())?;
+            let now = medtap::time::now();
+            let cx = medtap::policy::rules::Context {
+                classes: classifier.classes(),
+                assets: list.as_ref(),
+                internal: cfg.identity.networks(),
+                now,
+            };
+            let policy = medtap::policy::rules::load(dir.as_deref(), &cx)?;
+            let peer = |p: &Option<medtap::policy::rules::Peer>| match p {
+                Some(medtap::policy::rules::Peer::Mac(m)) => m.text().as_str().to_string(),
+                Some(medtap::policy::rules::Peer::Ip(ip)) => ip.to_string(),
+                _ => "any".to_string(),
+            };
+            let mut expired = 0;
+            table::print(
+                &[
+                    "rule", "device", "peer", "until", "status", "reason", "where",
+                ],
+                policy.suppressions.iter().map(|s| {
+                    let over = s.until.is_some_and(|u| u < now);
+                    expired += usize::from(over);
+                    vec![
+                        s.rule.id().to_string(),
+                        peer(&s.device),
+                        peer(&s.peer),
+                        s.until_text.clone().unwrap_or_else(|| "-".into()),
+                        if over { "EXPIRED" } else { "active" }.to_string(),
+                        s.reason.clone(),
+                        s.at.clone(),
+                    ]
+                }),
+            )?;
+            if expired > 0 {
+                eprintln!(
+                    "medtap: {expired} suppression(s) expired: they silence nothing now; remove or renew them"
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
         RulesCommand::Classes {
             lang,
@@ -150,6 +209,72 @@ pub fn run(c: RulesCommand) -> Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The asset list given, else the config's (none when empty, or the
+/// default and absent).
+fn assets_given(given: Option<PathBuf>, cfg: &medtap::config::Config) -> Option<PathBuf> {
+    match given {
+        Some(a) => Some(a),
+        None => {
+            let a = &cfg.identity.assets;
+            let absent = a.as_os_str().is_empty()
+                || (a == std::path::Path::new(medtap::config::DEFAULT_ASSETS_PATH) && !a.exists());
+            (!absent).then(|| a.clone())
+        }
+    }
+}
+
+/// Compiles the policy (shipped, then the directory's policy.toml) as a
+/// sensor start would, against the classes and the asset list.
+fn check_policy(
+    dir: Option<&std::path::Path>,
+    assets: Option<&std::path::Path>,
+    cfg: &medtap::config::Config,
+    report: &mut rules::CheckReport,
+) {
+    // Classes and assets were checked above; their problems are reported
+    // there, and the policy is checked against what did load.
+    let Ok((classifier, _)) = rules::load(dir) else {
+        return;
+    };
+    let list = assets.and_then(|a| medtap::device::assets::AssetList::load(a).ok());
+    let now = medtap::time::now();
+    let cx = medtap::policy::rules::Context {
+        classes: classifier.classes(),
+        assets: list.as_ref(),
+        internal: cfg.identity.networks(),
+        now,
+    };
+    match medtap::policy::rules::load(dir, &cx) {
+        Ok(p) => {
+            report.ok.push(format!(
+                "{} (built in): ok",
+                medtap::policy::rules::BUILTIN_FILE
+            ));
+            if let Some(f) = p.files.get(1) {
+                let expired = p
+                    .suppressions
+                    .iter()
+                    .filter(|s| s.until.is_some_and(|u| u < now))
+                    .count();
+                report.ok.push(format!(
+                    "{f}: ok, {} allow entries in all, {} enforced classes, {} suppression(s){}",
+                    p.entries.len(),
+                    p.classes.values().filter(|c| !c.entries.is_empty()).count(),
+                    p.suppressions.len(),
+                    if expired > 0 {
+                        format!(" ({expired} expired: see `medtap rules suppressions`)")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+        }
+        Err(e) => report
+            .problems
+            .extend(e.to_string().lines().map(str::to_string)),
     }
 }
 

@@ -82,6 +82,17 @@ pub fn load_rules(cfg: &Config, assets: Option<&AssetList>) -> Result<Rules> {
     if policy.files.len() > 1 {
         tracing::info!(file = %policy.files[1], "policy loaded");
     }
+    let expired = policy
+        .suppressions
+        .iter()
+        .filter(|s| s.until.is_some_and(|u| u < cx.now))
+        .count();
+    if expired > 0 {
+        tracing::warn!(
+            expired,
+            "suppressions have expired and silence nothing now (`medtap rules suppressions`)"
+        );
+    }
     Ok(Rules {
         classifier,
         asset_classes,

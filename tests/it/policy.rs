@@ -612,3 +612,69 @@ fn a_port_a_device_starts_to_serve_after_its_baseline_is_a_new_service() {
     );
     assert_eq!(alerts(&db, &["--rule", "NEW_SERVICE"]).len(), 1);
 }
+
+#[test]
+fn suppressions_silence_known_noise_until_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("policy.toml"),
+        r#"
+[[suppress]]
+rule = "REMOTE_ACCESS"
+device = "ICU bed 1 infusion pump"
+peer = "10.20.9.5"
+until = "2099-06-30"
+reason = "vendor service contract 2026-17"
+
+[[suppress]]
+rule = "NEW_DEVICE"
+device = "10:c5:95:14:04:77"
+until = "2020-01-31"
+reason = "the IT laptop, being registered (ticket 4411)"
+"#,
+    )
+    .unwrap();
+    let rules_arg = format!("--rules={}", rules.display());
+    let (_d, db) = analyzed(&data("violations.pcap"), &[&rules_arg]);
+    assert!(alerts(&db, &["--rule", "REMOTE_ACCESS"]).is_empty());
+    // Expired: the laptop is new again.
+    let new = alerts(&db, &["--rule", "NEW_DEVICE", "--device", LAPTOP]);
+    assert_eq!(new.len(), 1, "{new:#?}");
+    let out = common::run_ok(
+        common::medtap()
+            .args(["rules", "suppressions", "--config=/dev/null"])
+            .arg(&rules)
+            .arg("--assets")
+            .arg(data("assets.toml")),
+    );
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let line = |rule: &str| {
+        table
+            .lines()
+            .find(|l| l.contains(rule))
+            .unwrap()
+            .to_string()
+    };
+    assert!(line("REMOTE_ACCESS").contains("active"), "{table}");
+    assert!(line("REMOTE_ACCESS").contains(PUMP), "{table}");
+    assert!(line("NEW_DEVICE").contains("EXPIRED"), "{table}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 suppression(s) expired"));
+    // A suppression naming a device nobody registered is refused, with
+    // file, line and key.
+    std::fs::write(
+        rules.join("policy.toml"),
+        "[[suppress]]\nrule = \"SCAN\"\ndevice = \"the nagios box\"\nreason = \"monitoring\"\n",
+    )
+    .unwrap();
+    let out = common::medtap()
+        .args(["rules", "check", "--config=/dev/null"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("policy.toml:3: `suppress[0].device`"), "{err}");
+}
