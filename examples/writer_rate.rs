@@ -52,6 +52,7 @@ fn kind(e: &Event) -> &'static str {
         Event::Mqtt(_) => "mqtt",
         Event::Alert(_) => "alert",
         Event::AlertSeen(_) => "alert_seen",
+        Event::Assets(_) => "assets",
     }
 }
 

@@ -27,7 +27,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE", value_parser = super::any_path())]
     assets: Option<PathBuf>,
     /// Directory of the hospital's own rules (device_classes.toml,
-    /// fingerprints.toml; empty for none) [default: the config's policy.rules_dir]
+    /// fingerprints.toml, policy.toml; empty for none) [default: the config's policy.rules_dir]
     #[arg(long, value_name = "DIR", value_parser = super::any_path())]
     rules: Option<PathBuf>,
     /// Learning mode over the whole capture: what would be a policy

@@ -27,7 +27,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", value_parser = super::any_path())]
     assets: Option<PathBuf>,
     /// Directory of the hospital's own rules (device_classes.toml,
-    /// fingerprints.toml; empty for none) [default: the config's policy.rules_dir]
+    /// fingerprints.toml, policy.toml; empty for none; SIGHUP reloads it
+    /// and the asset list) [default: the config's policy.rules_dir]
     #[arg(long, value_name = "DIR", value_parser = super::any_path())]
     rules: Option<PathBuf>,
     /// BPF filter words, e.g. `not port 22` [default: the config's capture.filter]
@@ -73,7 +74,37 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     medtap::capture::drop_capabilities()?;
     let mut session = Session::start(&cfg, store, Mode::Live, false)?;
     tracing::info!(interface = %opts.interface, filter = %opts.filter, db = %db.display(), "capturing");
-    let report = capture_live(&mut session.sensor, &mut src, &stop);
+    // SIGHUP: the rules and the asset list again, from the same files (the
+    // config file is read again too; its other settings need a restart).
+    let reload_flag = medtap::sensor::signals::reload_flag()?;
+    let config_path = args.config.clone();
+    let (assets_arg, rules_arg) = (args.assets.clone(), args.rules.clone());
+    let mut load = || {
+        let cfg = load_config(config_path.as_deref()).map(|mut c| {
+            if let Some(a) = &assets_arg {
+                c.identity.assets = a.clone();
+            }
+            if let Some(r) = &rules_arg {
+                c.policy.rules_dir = r.clone();
+            }
+            c
+        });
+        match cfg.and_then(|c| super::session::reload(&c)) {
+            Ok(r) => {
+                tracing::info!("reloaded the rules and the asset list (SIGHUP)");
+                Some(r)
+            }
+            Err(e) => {
+                tracing::error!("reload failed, the rules in force stay: {e:#}");
+                None
+            }
+        }
+    };
+    let reloader = medtap::sensor::live::Reloader {
+        flag: &reload_flag,
+        load: &mut load,
+    };
+    let report = capture_live(&mut session.sensor, &mut src, &stop, Some(reloader));
     let end_reason = if report.capture_failed {
         "capture error"
     } else {

@@ -36,19 +36,45 @@ const STORE_SINK: &str = "store";
 /// returns the IP plan the inventory checks: registered addresses and
 /// `identity.static_networks`.
 fn load_assets(cfg: &Config, store: &mut Store) -> Result<(IpPlan, Option<AssetList>)> {
+    let (plan, list) = read_assets(cfg)?;
+    let rows: Vec<AssetRow> = list
+        .iter()
+        .flat_map(|l| l.iter())
+        .map(AssetRow::from)
+        .collect();
+    store.replace_assets(&rows)?;
+    Ok((plan, list))
+}
+
+/// Reads the asset list `identity.assets` names and the IP plan from it.
+fn read_assets(cfg: &Config) -> Result<(IpPlan, Option<AssetList>)> {
     let list = AssetList::load_configured(&cfg.identity)
         .with_context(|| format!("asset list {}", cfg.identity.assets.display()))?;
     let assets: Vec<&Asset> = list.iter().flat_map(|l| l.iter()).collect();
-    let rows: Vec<AssetRow> = assets.iter().map(|a| AssetRow::from(*a)).collect();
-    store.replace_assets(&rows)?;
-    if !rows.is_empty() {
-        tracing::info!(devices = rows.len(), file = %cfg.identity.assets.display(), "asset list loaded");
+    if !assets.is_empty() {
+        tracing::info!(devices = assets.len(), file = %cfg.identity.assets.display(), "asset list loaded");
     }
     let plan = IpPlan::new(
         assets.iter().map(|a| (a.mac, a.ip, a.line)),
         cfg.identity.static_cidrs(),
     );
     Ok((plan, list))
+}
+
+/// Loads the asset list and every rule file again for a running sensor
+/// (SIGHUP), with `cfg`'s paths.
+pub fn reload(cfg: &Config) -> Result<medtap::pipeline::Reload> {
+    let (plan, list) = read_assets(cfg)?;
+    let rules = load_rules(cfg, list.as_ref())?;
+    Ok(medtap::pipeline::Reload {
+        policy: std::sync::Arc::new(rules.policy),
+        plan,
+        classifier: rules.classifier,
+        asset_classes: rules.asset_classes,
+        assets: list
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default(),
+    })
 }
 
 /// The rules a sensor runs with.

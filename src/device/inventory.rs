@@ -478,6 +478,26 @@ impl Inventory {
         }
     }
 
+    /// Replaces the IP plan, the classes and fingerprints and the asset
+    /// list's classes (a reload), then classifies every device again with
+    /// them: a class registered or changed in the asset list applies at
+    /// once. Devices, addresses and facts are kept.
+    pub fn set_rules(
+        &mut self,
+        plan: IpPlan,
+        classifier: Classifier,
+        asset_classes: AssetClasses,
+        ts: Micros,
+        emit: &mut dyn FnMut(DeviceEvent),
+    ) {
+        self.plan = plan;
+        self.classifier = classifier;
+        self.asset_classes = asset_classes;
+        for i in 0..self.devices.len() {
+            self.reclassify(i, ts, emit);
+        }
+    }
+
     /// The device at `ip` seen with `mac` (a flow's end): `None` for an
     /// address outside the local networks, or not unicast (its frames
     /// carry a router's MAC, or no device's).

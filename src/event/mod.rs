@@ -52,6 +52,8 @@ pub enum Event {
     Alert(Box<crate::alert::AlertRecord>),
     /// An alert's count and last-seen time grew.
     AlertSeen(crate::alert::AlertSeen),
+    /// The asset list was reloaded: the snapshot the query commands read.
+    Assets(Box<Vec<crate::device::assets::Asset>>),
 }
 
 impl Event {

@@ -93,6 +93,20 @@ impl PipelineOptions {
     }
 }
 
+/// Rules loaded again while the sensor runs (SIGHUP).
+pub struct Reload {
+    /// The compiled policy.
+    pub policy: std::sync::Arc<crate::policy::Policy>,
+    /// The asset list's addresses and the static networks.
+    pub plan: IpPlan,
+    /// Classes and fingerprints.
+    pub classifier: crate::device::classify::Classifier,
+    /// The asset list's classes.
+    pub asset_classes: crate::device::classify::AssetClasses,
+    /// The asset list, for the database's snapshot.
+    pub assets: Vec<crate::device::assets::Asset>,
+}
+
 /// A whole number of seconds from the config as [`Micros`] (saturating).
 pub fn secs(n: u64) -> Micros {
     i64::try_from(n).unwrap_or(i64::MAX / SECOND) * SECOND
@@ -455,6 +469,18 @@ impl Pipeline {
             mqtt_sessions: c.app.mqtt_sessions,
             ..StatsRecord::default()
         }
+    }
+
+    /// Puts reloaded rules in force (SIGHUP): the policy, the IP plan, the
+    /// classes and the asset list; flows, devices and open alerts are kept.
+    pub fn reload(&mut self, r: Reload, now: Micros) {
+        let out = &mut self.out;
+        self.devices
+            .set_rules(r.plan, r.classifier, r.asset_classes, now, &mut |e| {
+                out.device(e)
+            });
+        self.out.engine.set_policy(r.policy);
+        self.out.send(Event::Assets(Box::new(r.assets)));
     }
 
     /// Whether a statistics row is waiting for room on the channel.

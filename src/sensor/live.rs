@@ -29,10 +29,26 @@ struct Period {
     read_errors: u64,
 }
 
+/// What the live loop does when asked to reload (SIGHUP): the flag, and
+/// what loads the rules again (`None`: the load failed, and said why; the
+/// rules in force stay).
+pub struct Reloader<'a> {
+    /// Set by SIGHUP.
+    pub flag: &'a AtomicBool,
+    /// Loads the rules again.
+    pub load: &'a mut dyn FnMut() -> Option<crate::pipeline::Reload>,
+}
+
 /// Captures from `src` through `sensor` until `stop` is set or the source
 /// fails; the last statistics row is handed on before returning. On an idle
-/// link the timers run on wall time.
-pub fn capture_live(sensor: &mut Sensor, src: &mut LiveSource, stop: &AtomicBool) -> LiveReport {
+/// link the timers run on wall time. A reload request is acted on between
+/// frames.
+pub fn capture_live(
+    sensor: &mut Sensor,
+    src: &mut LiveSource,
+    stop: &AtomicBool,
+    mut reload: Option<Reloader<'_>>,
+) -> LiveReport {
     let link = src.link();
     let mut period = Period {
         start: time::now(),
@@ -60,6 +76,14 @@ pub fn capture_live(sensor: &mut Sensor, src: &mut LiveSource, stop: &AtomicBool
             }
         }
         since_clock = 0;
+        if let Some(r) = reload
+            .as_mut()
+            .filter(|r| r.flag.swap(false, Ordering::Relaxed))
+        {
+            if let Some(new) = (r.load)() {
+                sensor.reload(new);
+            }
+        }
         if time::now() - period.start >= sensor.stats_every() {
             emit_stats(sensor, src, &mut period);
         }

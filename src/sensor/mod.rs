@@ -174,6 +174,11 @@ impl Sensor {
         self.worker.process(link, frame);
     }
 
+    /// Puts reloaded rules in force (SIGHUP), keeping all state.
+    pub fn reload(&mut self, r: crate::pipeline::Reload) {
+        self.worker.reload(r, crate::time::now());
+    }
+
     /// Runs the timers up to `now` (an idle link: wall time).
     pub fn advance(&mut self, now: Micros) {
         self.worker.advance(now);

@@ -1,4 +1,4 @@
-//! SIGINT/SIGTERM as a stop flag the loops poll.
+//! SIGINT/SIGTERM as a stop flag the loops poll; SIGHUP as a reload flag.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -15,4 +15,12 @@ pub fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
     Ok(stop)
+}
+
+/// A flag that SIGHUP sets: `run` reloads its rules and asset list (and
+/// clears the flag) when it next looks.
+pub fn reload_flag() -> std::io::Result<Arc<AtomicBool>> {
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))?;
+    Ok(reload)
 }

@@ -243,6 +243,13 @@ fn insert_record(tx: &rusqlite::Transaction<'_>, r: &Event) -> rusqlite::Result<
         Event::Mqtt(m) => mqtt::insert(tx, m.0, &m.1),
         Event::Alert(a) => alert::upsert(tx, a),
         Event::AlertSeen(s) => alert::seen(tx, s),
+        Event::Assets(list) => {
+            let rows: Vec<_> = list
+                .iter()
+                .map(super::rows::assets::AssetRow::from)
+                .collect();
+            super::rows::assets::replace(tx, &rows)
+        }
     }
 }
 

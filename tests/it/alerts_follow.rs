@@ -452,3 +452,138 @@ fn long_connection_has_an_interim_flow_record_while_open() {
         "{open} then {last}"
     );
 }
+
+/// Waits (bounded) for a stderr line of `medtap run` containing `needle`.
+fn wait_log(err: &mpsc::Receiver<String>, needle: &str, limit: Duration) -> String {
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    while start.elapsed() < limit {
+        if let Ok(line) = err.recv_timeout(Duration::from_millis(50)) {
+            if line.contains(needle) {
+                return line;
+            }
+            seen.push(line);
+        }
+    }
+    panic!("no {needle:?} within {limit:?}; stderr: {seen:#?}");
+}
+
+/// SIGHUP reloads the asset list and the rules of a running sensor
+/// without losing its state; a reload with an error keeps the rules in
+/// force and says why.
+#[test]
+fn sighup_reloads_assets_and_rules_and_keeps_them_on_error() {
+    let test = "sighup_reloads_assets_and_rules_and_keeps_them_on_error";
+    if !common::require_root(test) || !common::require_tools(test, &["ip", "ss", "python3", "kill"])
+    {
+        return;
+    }
+    let tag = format!("mtrl{}", std::process::id() % 10_000);
+    let mut lab = Lab::with_macs(&tag, Some([CT_MAC, PEER_MAC]));
+    let (ns_a, ns_b) = (lab.ns_a.clone(), lab.ns_b.clone());
+    let (dir, cfg, db) = workdir("");
+    let assets = dir.path().join("assets.toml");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    // At first the CT is registered as a workstation: nothing enforces it.
+    let register = |class: &str| {
+        std::fs::write(
+            &assets,
+            format!("[[device]]\nmac = \"{CT_MAC}\"\nip = \"{IP_A}\"\nname = \"CT\"\nclass = \"{class}\"\n"),
+        )
+        .unwrap();
+    };
+    register("workstation");
+    let bin = env!("CARGO_BIN_EXE_medtap");
+    let mt = lab.spawn(
+        &ns_a.clone(),
+        &[
+            bin,
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "-i",
+            &lab.veth_a.clone(),
+            "--db",
+            db.to_str().unwrap(),
+            &format!("--assets={}", assets.display()),
+            &format!("--rules={}", rules.display()),
+        ],
+    );
+    let err = wait_for_stderr(&mut lab.children[mt], "capturing", Duration::from_secs(10));
+    lab.spawn(&ns_b, &["python3", "-c", SERVER, IP_B, "104", "105", "106"]);
+    for p in [104, 105, 106] {
+        wait_listening(&ns_b, p, Duration::from_secs(10));
+    }
+    let violations = || -> Vec<Value> {
+        let out = common::medtap()
+            .args(["alerts", "--json", "--rule", "POLICY_VIOLATION", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap();
+        common::json_lines(&out)
+    };
+    connect(&ns_a, IP_B, 104, 0.0);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(violations().is_empty(), "a workstation is not enforced");
+
+    // Registered as a CT scanner, then SIGHUP.
+    register("ct_scanner");
+    let pid = lab.children[mt].id().to_string();
+    Lab::must(&["kill", "-HUP", &pid]);
+    wait_log(
+        &err,
+        "reloaded the rules and the asset list",
+        Duration::from_secs(5),
+    );
+    connect(&ns_a, IP_B, 105, 0.0);
+    let v = wait_until(
+        "a violation after the reload",
+        Duration::from_secs(5),
+        || {
+            let v = violations();
+            v.iter()
+                .find(|a| a["dest_port"] == 105)
+                .cloned()
+                .ok_or_else(|| format!("{v:#?}"))
+        },
+    );
+    assert_eq!(v["device_class"], "ct_scanner");
+    assert_eq!(v["severity"], "high");
+
+    // A broken policy: the reload fails, says why, and the rules stay.
+    std::fs::write(
+        rules.join("policy.toml"),
+        "[[allow]]\nclasses = [\"ct_scaner\"]\n",
+    )
+    .unwrap();
+    Lab::must(&["kill", "-HUP", &pid]);
+    let line = wait_log(&err, "reload failed", Duration::from_secs(5));
+    assert!(line.contains("ct_scaner"), "{line}");
+    connect(&ns_a, IP_B, 106, 0.0);
+    wait_until(
+        "the old rules still enforced",
+        Duration::from_secs(5),
+        || {
+            let v = violations();
+            v.iter()
+                .any(|a| a["dest_port"] == 106)
+                .then_some(())
+                .ok_or_else(|| format!("{v:#?}"))
+        },
+    );
+    // The flows before the reloads are still recorded (state kept).
+    stop_run(&mut lab, mt, &err);
+    let out = common::medtap()
+        .args(["flows", "--json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let flows = common::json_lines(&out);
+    for port in [104, 105, 106] {
+        assert!(
+            flows.iter().any(|f| f["dest_port"] == port),
+            "flow to {port} missing: {flows:#?}"
+        );
+    }
+}
