@@ -247,6 +247,16 @@ stats_counters! {
     hl7_messages: u64 { hl7_messages => Line::Own("HL7 messages") }
     /// MQTT sessions ended.
     mqtt_sessions: u64 { mqtt_sessions => Line::Own("MQTT sessions") }
+    /// Alerts opened (repeats within a window fold into one).
+    alerts_raised: u64 { alerts_raised => Line::Own("alerts raised") }
+    /// Repeats folded into an open alert.
+    alerts_folded: u64 { alerts_folded => Line::Own("alert repeats folded") }
+    /// Occurrences a suppression silenced.
+    alerts_suppressed: u64 { alerts_suppressed => Line::Own("alerts suppressed") }
+    /// Open alerts closed early because their table was full.
+    alerts_closed_early: u64 { alerts_closed_early => Line::Own("alerts closed early (table full)") }
+    /// Violations recorded as observations (learning mode).
+    policy_observations: u64 { policy_observations => Line::Own("policy observations (learning)") }
     /// Protocol anomalies by kind.
     anomalies: [u64; Anomaly::COUNT] {
         anomalies by anomalies_by_name[Anomaly] => Line::Own("protocol anomalies")

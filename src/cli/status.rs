@@ -65,6 +65,21 @@ pub fn run(a: StatusArgs) -> Result<ExitCode> {
         match column {
             "flows_created" => rows.push(("flows stored".into(), s.flows.to_string())),
             "flows_timed_out" => rows.push(("devices".into(), s.devices.to_string())),
+            "alerts_raised" => {
+                let n = |k: &str| s.alerts.get(k).copied().unwrap_or(0);
+                let stored: u64 = ["high", "medium", "low", "info"].iter().map(|k| n(k)).sum();
+                rows.push((
+                    "alerts stored".into(),
+                    format!(
+                        "{stored} (high {}, medium {}, low {}, info {}; observations {})",
+                        n("high"),
+                        n("medium"),
+                        n("low"),
+                        n("info"),
+                        n("observation")
+                    ),
+                ));
+            }
             _ => {}
         }
     }

@@ -139,6 +139,8 @@ pub struct Counters {
     pub dhcp_malformed: u64,
     /// Application layer (reassembly, parsers, anomalies).
     pub app: AppCounters,
+    /// The policy engine (alerts raised, folded, suppressed).
+    pub policy: crate::policy::engine::EngineCounters,
 }
 
 /// The capture → flow → device chain for one packet source.
@@ -428,6 +430,7 @@ impl Pipeline {
             devices_untracked: inv.untracked + inv.bindings_untracked,
             records_dropped: self.out.dropped(),
             app: self.app.counters(),
+            policy: self.out.engine.counters(),
             ..self.counters
         }
     }
@@ -467,6 +470,11 @@ impl Pipeline {
             dicom_associations: c.app.dicom_associations,
             hl7_messages: c.app.hl7_messages,
             mqtt_sessions: c.app.mqtt_sessions,
+            alerts_raised: c.policy.raise.opened,
+            alerts_folded: c.policy.raise.folded,
+            alerts_suppressed: c.policy.raise.suppressed,
+            alerts_closed_early: c.policy.raise.closed_early,
+            policy_observations: c.policy.observations,
             ..StatsRecord::default()
         }
     }

@@ -411,5 +411,11 @@ CREATE TABLE policy_state (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+ALTER TABLE capture_stats ADD COLUMN alerts_raised INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN alerts_folded INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN alerts_suppressed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN alerts_closed_early INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN policy_observations INTEGER NOT NULL DEFAULT 0;
 "#,
 ];

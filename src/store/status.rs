@@ -18,6 +18,9 @@ pub struct Status {
     pub flows: u64,
     /// Rows in `devices`.
     pub devices: u64,
+    /// Alerts stored, by severity (learning-mode observations apart, under
+    /// "observation").
+    pub alerts: std::collections::BTreeMap<String, u64>,
     /// Capture statistics rows.
     pub stats_rows: u64,
     /// RFC 3339 time of the newest statistics row.
@@ -56,10 +59,23 @@ pub fn status(conn: &Connection, db_bytes: u64, writer_running: bool) -> rusqlit
         db_bytes,
         flows: count("flows")? as u64,
         devices: count("devices")? as u64,
+        alerts: alert_counts(conn)?,
         stats_rows: summed.rows,
         last_update: summed.last_written.map(rfc3339),
         records_lost: t.records_dropped + t.records_failed,
         last_session: session::latest(conn, writer_running)?,
         totals: summed.totals,
     })
+}
+
+/// Alerts by severity; observations under "observation".
+fn alert_counts(conn: &Connection) -> rusqlite::Result<std::collections::BTreeMap<String, u64>> {
+    let mut st = conn.prepare(
+        "SELECT CASE WHEN observation THEN 'observation' ELSE severity END, COUNT(*)
+         FROM alerts GROUP BY 1",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+    })?;
+    rows.collect()
 }
