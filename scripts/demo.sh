@@ -67,3 +67,24 @@ echo "== the grade-3 devices"
 echo "== the class table (DB3205/T Appendix B, Table B.1)"
 ./target/release/medtap rules classes --rules=
 echo "(database: $cls_db)"
+
+# Policy and alerts: a hospital between network namespaces (dcmtk, python-hl7,
+# mosquitto, dnsmasq/udhcpc, OpenSSH/dropbear, arping) where a CT stores to an
+# unregistered host, a vendor logs into a pump over SSH, a laptop brute-forces
+# the MQTT broker, reuses a monitor's credentials, subscribes to `#` and takes
+# over the pump's address.
+pol_db="$(dirname "$db")/policy.db"
+rm -f "$pol_db"
+./target/release/medtap analyze tests/data/policy/violations.pcap --db "$pol_db" \
+  --assets tests/data/policy/assets.toml --rules=
+echo "== alerts (DB3205/T Appendix A)"
+./target/release/medtap alerts --db "$pol_db"
+echo "== the CT's policy violation"
+./target/release/medtap alert "$(./target/release/medtap alerts --db "$pol_db" --rule POLICY_VIOLATION --device 10.20.1.21 --json | head -1 | sed 's/^{"alert_id":\([0-9]*\).*/\1/')" --db "$pol_db"
+echo "== a baseline proposed from the benign traffic"
+base_db="$(dirname "$db")/learn.db"
+rm -f "$base_db"
+./target/release/medtap analyze tests/data/policy/benign.pcap --db "$base_db" \
+  --assets tests/data/policy/assets.toml --rules= --learn
+./target/release/medtap baseline propose --db "$base_db" --rules= | head -40
+echo "(databases: $pol_db, $base_db)"

@@ -1086,10 +1086,16 @@ impl Engine {
                     c.kind.name().replace('_', " ")
                 );
                 let detail = c.ip.map(|i| i.to_string()).unwrap_or_default();
+                // The claimer by its MAC: the address is the holder's (the
+                // peer's), in the detail and the evidence.
+                let claimer = match end.mac {
+                    Some(_) => End { ip: None, ..end },
+                    None => end,
+                };
                 let rec = self.device_record(
                     Rule::IpMacConflict,
                     c.ts,
-                    &end,
+                    &claimer,
                     other.as_ref(),
                     &detail,
                     msg,
