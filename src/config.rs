@@ -145,25 +145,7 @@ impl Default for ThresholdsConfig {
     }
 }
 
-/// A duration like "14d", "12h", "30m", "45s" or a number of seconds, as
-/// microseconds.
-pub fn parse_duration(text: &str) -> Option<crate::time::Micros> {
-    let t = text.trim();
-    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let n: i64 = num.parse().ok()?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return None,
-    };
-    n.checked_mul(secs)?.checked_mul(crate::time::SECOND)
-}
+pub use crate::time::parse_duration;
 
 impl PolicyConfig {
     /// The rules directory to read: `None` when `rules_dir` is empty, or

@@ -34,26 +34,36 @@ pub fn parse_time(text: &str, now: Micros) -> Result<Micros, TimeParseError> {
     let err = || TimeParseError(text.to_string());
     let t = text.trim();
     if let Some(rel) = t.strip_prefix('-') {
-        let unit_at = rel.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-        let (num, unit) = rel.split_at(unit_at);
-        let n: i64 = num.parse().map_err(|_| err())?;
-        let secs = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            "w" => 7 * 86_400,
-            _ => return Err(err()),
-        };
-        let delta = n
-            .checked_mul(secs)
-            .and_then(|s| s.checked_mul(SECOND))
-            .ok_or_else(err)?;
+        // A unit is required here: "-2" alone is no time.
+        if rel.chars().last().is_none_or(|c| c.is_ascii_digit()) {
+            return Err(err());
+        }
+        let delta = parse_duration(rel).ok_or_else(err)?;
         return now.checked_sub(delta).ok_or_else(err);
     }
     DateTime::parse_from_rfc3339(t)
         .map(|d| d.with_timezone(&Utc).timestamp_micros())
         .map_err(|_| err())
+}
+
+/// A duration like "14d", "12h", "30m", "45s", "1w", or a number of
+/// seconds, as microseconds.
+pub fn parse_duration(text: &str) -> Option<Micros> {
+    let t = text.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: i64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return None,
+    };
+    n.checked_mul(secs)?.checked_mul(SECOND)
 }
 
 /// The start (00:00:00 UTC) of the day `YYYY-MM-DD`, e.g. a

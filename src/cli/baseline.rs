@@ -27,12 +27,8 @@ pub enum BaselineCommand {
 
 #[derive(Args, Debug)]
 pub struct ProposeArgs {
-    /// Database file [default: the config's store.database]
-    #[arg(long, value_name = "PATH")]
-    db: Option<PathBuf>,
-    /// Config file [default: /etc/medtap/medtap.toml if it exists]
-    #[arg(long, value_name = "PATH")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    db: super::DbArgs,
     /// Directory of the hospital's rules (its policy.toml's entries for
     /// every class are taken as given) [default: the config's policy.rules_dir]
     #[arg(long, value_name = "DIR", value_parser = super::any_path())]
@@ -58,14 +54,11 @@ pub fn run(c: BaselineCommand) -> Result<ExitCode> {
 }
 
 fn run_propose(a: ProposeArgs) -> Result<ExitCode> {
-    let mut cfg = load_config(a.config.as_deref())?;
+    let mut cfg = load_config(a.db.config.as_deref())?;
     if let Some(r) = a.rules.clone() {
         cfg.policy.rules_dir = r;
     }
-    let db = match &a.db {
-        Some(p) => p.clone(),
-        None => cfg.store.database.clone(),
-    };
+    let db = a.db.db_path()?;
     let conn = open_db(&db)?;
     let now = medtap::time::now();
     let since = a

@@ -267,23 +267,7 @@ impl Engine {
         *self.state(cx.slot) = FlowState::default();
         let t = transport(cx, None);
         for i in 0..2 {
-            let v = self.check(cx, i, &t, &Op::Flow);
-            let standing = match v {
-                Verdict::NotEnforced => Standing::NotEnforced,
-                Verdict::Allowed => Standing::Allowed,
-                Verdict::Pending => Standing::Pending,
-                Verdict::Violation => {
-                    self.violation(
-                        cx,
-                        i,
-                        None,
-                        &|| (detail_of(cx, None).to_string(), Map::new()),
-                        emit,
-                    );
-                    Standing::Violated
-                }
-            };
-            self.state(cx.slot).ends[i] = standing;
+            self.restand(cx, i, &t, None, emit);
         }
         for i in 0..2 {
             let (me, peer) = (&cx.ends[i], &cx.ends[1 - i]);
@@ -700,7 +684,9 @@ impl Engine {
         }
     }
 
-    /// The standing of end `i` in a flow it was not held in at its start.
+    /// The standing of end `i` in the flow, from its allow-list now: at the
+    /// flow's first packet, and later for an end whose class was learnt
+    /// after the flow started.
     fn restand(
         &mut self,
         cx: &FlowCtx<'_>,

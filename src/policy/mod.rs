@@ -21,21 +21,6 @@ pub use detections::Detections;
 pub use engine::{Engine, EngineOptions, FlowCtx, Learning};
 pub use rules::Policy;
 
-use crate::config::span::Located;
-use std::path::PathBuf;
-
-/// Policy loading errors.
-#[derive(Debug, thiserror::Error)]
-pub enum PolicyError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// File path.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// Every problem found, one a line, each with file, line and key.
-    #[error("{}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
-    Invalid(Vec<Located>),
-}
+/// Policy loading errors: the rule files' (a file unreadable, or every
+/// problem with its file, line and key).
+pub use crate::device::rules::RulesError as PolicyError;
