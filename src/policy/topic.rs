@@ -64,6 +64,49 @@ pub fn covers(allowed: &str, filter: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Levels from a small alphabet (so that filters and topics meet),
+    /// wildcards included.
+    fn level() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("a".to_string()),
+            Just("b".to_string()),
+            Just(String::new()),
+            Just("$SYS".to_string()),
+            Just("+".to_string()),
+            Just("#".to_string()),
+        ]
+    }
+
+    fn filter() -> impl Strategy<Value = String> {
+        proptest::collection::vec(level(), 1..5).prop_map(|l| l.join("/"))
+    }
+
+    fn topic() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![Just("a"), Just("b"), Just(""), Just("$SYS")],
+            1..5,
+        )
+        .prop_map(|l| l.join("/"))
+    }
+
+    proptest! {
+        /// A filter that covers another matches every topic the other
+        /// matches; a valid filter covers itself; nothing panics.
+        #[test]
+        fn cover_implies_matching(a in filter(), f in filter(), t in topic()) {
+            let valid = check_filter(&a).is_ok() && check_filter(&f).is_ok();
+            if valid && covers(&a, &f) && matches(&f, &t) {
+                prop_assert!(matches(&a, &t), "{a} covers {f} but not {t}");
+            }
+            if check_filter(&f).is_ok() {
+                prop_assert!(covers(&f, &f), "{f} covers itself");
+            }
+            // A topic name (no wildcards) is a filter matching itself.
+            prop_assert!(matches(&t, &t) || t.starts_with('$'));
+        }
+    }
 
     #[test]
     fn matching_follows_the_spec_examples() {
