@@ -1360,3 +1360,6 @@ pub fn anomaly_severity(a: Anomaly) -> Option<Severity> {
         | DhcpBadOption => return None,
     })
 }
+
+#[cfg(test)]
+mod tests;
