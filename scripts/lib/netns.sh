@@ -5,7 +5,9 @@
 # waits for observable events (a port listening, a packet count, every TCP
 # connection closed), each bounded, and a teardown that leaves nothing behind.
 #
-# Source it (it is not executable), then set, before calling anything here:
+# Source it (it is not executable), then set, before calling anything here
+# (the capture scripts source it through scripts/lib/capture.sh, whose
+# capture_init sets them):
 #   NETNS_TAG      log prefix, e.g. "make-hl7-captures"
 #   NETNS_PREFIX   the script's namespace prefix (e.g. "mt-hl7"); this run's
 #                  namespaces are "$NETNS_PREFIX-<pid>-<role>" (netns_name)
@@ -131,11 +133,22 @@ netns_pair() {
   ip link add "$2" netns "$1" address "$3" type veth peer name "$5" netns "$4" address "$6"
 }
 
-# netns_disable_offloads NS IFNAME: TX checksum offload, TSO, GSO and GRO off
-# via the legacy SIOCETHTOOL ioctl (no ethtool binary needed), so that the
-# capture holds wire-size segments with correct checksums, like a real NIC
-# would. With every offload off, libpcap also sizes its ring slots by the MTU
-# instead of 64 KiB (see netns_capture_start).
+# netns_switch NS BRIDGE MAC: creates namespace NS (IPv6 off, lo up) holding
+# the bridge BRIDGE with MAC address MAC: STP and multicast snooping off (it
+# forwards every frame at once, to every port), no address and no link-local
+# one, offloads off, up. Hosts join it with netns_bridge_host; tcpdump on
+# BRIDGE sees every frame of every host.
+netns_switch() {
+  local sw=$1 br=$2 mac=$3
+  ip netns add "$sw"
+  netns_no_ipv6 "$sw"
+  ip -n "$sw" link set lo up
+  ip -n "$sw" link add "$br" address "$mac" type bridge stp_state 0 mcast_snooping 0
+  ip -n "$sw" link set "$br" addrgenmode none
+  netns_disable_offloads "$sw" "$br"
+  ip -n "$sw" link set "$br" up
+}
+
 # netns_bridge_host NS MAC SWITCH_NS BRIDGE HOST_IF SWITCH_IF: creates namespace
 # NS with one veth end HOST_IF (MAC, MTU 1500, IPv6 off, offloads off, no
 # link-local address, up) whose peer SWITCH_IF in SWITCH_NS (offloads off, no
@@ -157,6 +170,11 @@ netns_bridge_host() {
   ip -n "$sw" link set "$ifs" up
 }
 
+# netns_disable_offloads NS IFNAME: TX checksum offload, TSO, GSO and GRO off
+# via the legacy SIOCETHTOOL ioctl (no ethtool binary needed), so that the
+# capture holds wire-size segments with correct checksums, like a real NIC
+# would. With every offload off, libpcap also sizes its ring slots by the MTU
+# instead of 64 KiB (see netns_capture_start).
 netns_disable_offloads() {
   ip netns exec "$1" python3 - "$2" <<'PY'
 import ctypes, fcntl, socket, struct, sys
