@@ -59,7 +59,9 @@
 # Needs: dcmtk, python3-hl7, mosquitto, mosquitto-clients, dnsmasq-base,
 # udhcpc, openssh-client, dropbear-bin, curl, tcpdump, tshark, python3,
 # iproute2 (scripts/install-deps.sh). The namespace, capture and teardown
-# helpers are in scripts/lib/netns.sh.
+# helpers are in scripts/lib/netns.sh; the run's setup, the synthetic DICOM
+# studies, the broker, archive and udhcpc configuration shared with
+# make-policy-captures.sh in scripts/lib/capture.sh.
 set -euo pipefail
 
 readonly NET=10.83.0
@@ -67,8 +69,6 @@ readonly IF_HOST=mtcl0 BRIDGE=mtclbr0
 # Bound (seconds) on every client run and every wait for an event; dcmtk's
 # network timeouts.
 readonly T_TOOL=30 T_NET=20
-# The Python that has python-hl7 (see make-hl7-captures.sh).
-readonly PY_HL7=${MEDTAP_HL7_PYTHON:-/usr/bin/python3}
 
 # --- hosts ------------------------------------------------------------------------
 # role|MAC|IEEE registry organisation (oui.csv, verbatim)|address|what it does
@@ -113,42 +113,26 @@ readonly PORTS
 readonly AE_CT=MOD01 AE_MR=MOD02 AE_PACS=ARCHIVE AE_RIS=RIS01 AE_WS=WS01
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-NETNS_TAG=make-class-captures
-NETNS_PREFIX=mt-class
-NETNS_IFACES=("$IF_HOST" "$BRIDGE")
-# shellcheck source=scripts/lib/netns.sh
-. "$repo_root/scripts/lib/netns.sh"
+# shellcheck source=scripts/lib/capture.sh
+. "$repo_root/scripts/lib/capture.sh"
+capture_init mt-class "$IF_HOST" "$BRIDGE"
 NS_SW=$(netns_name sw)
 readonly NS_SW
 ns() { netns_name "$1"; }
-outdir=${1:-$repo_root/tests/data/classify}
-case "$outdir" in /*) ;; *) outdir="$PWD/$outdir" ;; esac
+outdir=$(capture_outdir "${1:-}" "$repo_root/tests/data/classify")
 msgdir=$repo_root/tests/data/classify/messages
 
 netns_require_root_tools tcpdump tshark python3 ip ss timeout dnsmasq udhcpc findscu storescu \
   storescp movescu dcmqrscp wlmscpfs dump2dcm mosquitto mosquitto_pub mosquitto_sub ssh dropbear \
   dropbearkey curl dpkg-query
-"$PY_HL7" -c 'import hl7, hl7.mllp, hl7.client' 2>/dev/null ||
-  die "$PY_HL7 cannot import python-hl7 (install python3-hl7: scripts/install-deps.sh)"
+capture_require_hl7
 [ -d "$msgdir" ] || die "missing message directory $msgdir"
 
-workdir=""
-start_s=$(date +%s)
-
-# Whatever happens: processes, capture and namespaces gone (every process
-# started here lives in one of this run's namespaces, and netns_teardown ends
-# them by PID), work dir removed (MEDTAP_KEEP_WORKDIR=1 keeps it).
-cleanup() { netns_exit_cleanup "$?" "$workdir"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 # --- setup ------------------------------------------------------------------------
-log "removing stale namespaces (if any)"
-netns_delete_stale
-
-workdir=$(mktemp -d /tmp/medtap-classify.XXXXXX)
-chmod 0755 "$workdir"
+# Traps, stale namespaces gone, $workdir made (capture_begin). Whatever
+# happens, processes, capture and namespaces go (every process started here
+# lives in one of this run's namespaces, and netns_teardown ends them by PID).
+capture_begin medtap-classify
 
 # add_host ROLE: the host's namespace, its veth pair to the bridge (switch side
 # mtsw-ROLE), its MAC; IPv6 off, offloads off on both ends, link up; its static
@@ -160,26 +144,12 @@ add_host() {
 }
 
 log "creating the switch namespace $NS_SW and ${#ROLES[@]} hosts"
-ip netns add "$NS_SW"
-netns_no_ipv6 "$NS_SW"
-ip -n "$NS_SW" link set lo up
-ip -n "$NS_SW" link add "$BRIDGE" address 02:00:00:83:00:fe type bridge stp_state 0 mcast_snooping 0
-ip -n "$NS_SW" link set "$BRIDGE" addrgenmode none
-netns_disable_offloads "$NS_SW" "$BRIDGE"
-ip -n "$NS_SW" link set "$BRIDGE" up
+netns_switch "$NS_SW" "$BRIDGE" 02:00:00:83:00:fe
 for role in "${ROLES[@]}"; do add_host "$role"; done
 
 # --- helpers ------------------------------------------------------------------------
 # wait_for FILE REGEX WHAT: bounded (T_TOOL) wait for a line matching REGEX.
-wait_for() {
-  local _
-  for _ in $(seq 1 $((T_TOOL * 10))); do
-    grep -qE -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  [ -f "$1" ] && tail -n 20 "$1" >&2
-  die "$3: no line '$2' in $(basename "$1") after $T_TOOL s"
-}
+wait_for() { capture_wait_line "$1" "$2" "$3" "$T_TOOL"; }
 
 # wait_exit PID WHAT: bounded (T_TOOL) wait for a background client to end;
 # dies unless it exited with status 0.
@@ -226,146 +196,31 @@ run() {
 count() { grep -cE -- "$1" "$2" || true; }
 
 # --- synthetic DICOM images and worklist entries --------------------------------
-# dump2dcm turns text dumps into DICOM files. 3 CT and 3 MR images, 64 x 64 x
-# 16 bit (8 KiB of gradient pixel data each), one study each; UIDs 2.25.<n>
-# from fixed names (PS3.5 B.2), the same every run. The worklist entries
-# (scheduled for MOD01 / MOD02) carry the same patients and study UIDs.
+# 3 CT and 3 MR images, 64 x 64 x 16 bit, one study each, and their worklist
+# entries (scheduled for MOD01 / MOD02, the same patients and study UIDs):
+# capture_dicom_studies, the same every run.
 log "creating 3 CT + 3 MR images and 2 worklist entries (patients TEST^PATIENT^ONE/TWO)"
-mkdir -p "$workdir/img" "$workdir/wlm/$AE_RIS" "$workdir/qrdb" "$workdir/ws-in" "$workdir/www"
-python3 - "$workdir" "$AE_CT" "$AE_MR" <<'PY'
-import os, struct, sys, uuid
-wd, ae_ct, ae_mr = sys.argv[1:4]
-def uid(name):
-    return "2.25.%d" % uuid.uuid5(uuid.NAMESPACE_URL, "medtap-classify:" + name).int
-
-STUDIES = {
-    # modality: (SOP class, patient, patient ID, accession, date, time, description, extra)
-    "CT": ("1.2.840.10008.5.1.4.1.1.2", "TEST^PATIENT^ONE", "TEST0001", "ACC0001",
-           "20240105", "093000", "HEAD WITHOUT CONTRAST",
-           "(0018,0060) DS [120]\n(0028,1052) DS [-1024]\n(0028,1053) DS [1]\n", ae_ct),
-    "MR": ("1.2.840.10008.5.1.4.1.1.4", "TEST^PATIENT^TWO", "TEST0002", "ACC0002",
-           "20240105", "094500", "KNEE LEFT",
-           "(0018,0020) CS [SE]\n(0018,0021) CS [NONE]\n(0018,0022) CS [NONE]\n"
-           "(0018,0023) CS [2D]\n(0018,0080) DS [500]\n(0018,0081) DS [20]\n"
-           "(0018,0087) DS [1.5]\n", ae_mr),
-}
-for mod, (sop, pn, pid, acc, date, time, desc, extra, ae) in STUDIES.items():
-    key = mod.lower()
-    study = uid(key + ":study")
-    with open(os.path.join(wd, key + ".study"), "w") as f:
-        f.write(study)
-    # The worklist entry (Modality Worklist Information Model, PS3.4 K.6).
-    with open(os.path.join(wd, "wl-%s.dump" % key), "w") as f:
-        f.write("""(0008,0005) CS [ISO_IR 100]
-(0008,0050) SH [{acc}]
-(0010,0010) PN [{pn}]
-(0010,0020) LO [{pid}]
-(0010,0030) DA [19700101]
-(0010,0040) CS [O]
-(0020,000d) UI [{study}]
-(0032,1060) LO [{desc}]
-(0040,0100) SQ
-(fffe,e000) -
-(0008,0060) CS [{mod}]
-(0040,0001) AE [{ae}]
-(0040,0002) DA [{date}]
-(0040,0003) TM [{time}]
-(0040,0007) LO [{desc}]
-(0040,0009) SH [SPS-{acc}]
-(0040,0010) SH [STATION-{ae}]
-(fffe,e00d) -
-(fffe,e0dd) -
-(0040,1001) SH [RP-{acc}]
-""".format(acc=acc, pn=pn, pid=pid, study=study, desc=desc, mod=mod, ae=ae, date=date, time=time))
-    for n in (1, 2, 3):
-        name = "%s%d" % (key, n)
-        raw = os.path.join(wd, "img", name + ".raw")
-        with open(raw, "wb") as f:
-            for r in range(64):
-                f.write(struct.pack("<64H", *(((r * 7 + c * 3 + n * 100) % 4096) for c in range(64))))
-        with open(os.path.join(wd, "img", name + ".dump"), "w") as f:
-            f.write("".join([
-                "(0008,0005) CS [ISO_IR 100]\n(0008,0008) CS [ORIGINAL\\PRIMARY\\AXIAL]\n",
-                "(0008,0016) UI [%s]\n(0008,0018) UI [%s]\n" % (sop, uid(name + ":sop")),
-                "(0008,0020) DA [%s]\n(0008,0030) TM [%s]\n(0008,0050) SH [%s]\n" % (date, time, acc),
-                "(0008,0060) CS [%s]\n(0008,0070) LO [SYNTHETIC]\n(0008,0080) LO [TEST HOSPITAL]\n" % mod,
-                "(0008,1030) LO [%s]\n" % desc,
-                "(0010,0010) PN [%s]\n(0010,0020) LO [%s]\n(0010,0030) DA [19700101]\n(0010,0040) CS [O]\n" % (pn, pid),
-                extra,
-                "(0018,0050) DS [1]\n",
-                "(0020,000d) UI [%s]\n(0020,000e) UI [%s]\n" % (study, uid(key + ":series")),
-                "(0020,0010) SH [1]\n(0020,0011) IS [1]\n(0020,0013) IS [%d]\n" % n,
-                "(0020,0032) DS [-16\\-16\\%d]\n(0020,0037) DS [1\\0\\0\\0\\1\\0]\n" % n,
-                "(0020,0052) UI [%s]\n" % uid(key + ":for"),
-                "(0020,4000) LT [SYNTHETIC TEST IMAGE - NOT PATIENT DATA]\n",
-                "(0028,0002) US 1\n(0028,0004) CS [MONOCHROME2]\n(0028,0010) US 64\n(0028,0011) US 64\n",
-                "(0028,0030) DS [0.5\\0.5]\n(0028,0100) US 16\n(0028,0101) US 12\n(0028,0102) US 11\n",
-                "(0028,0103) US 0\n(7fe0,0010) OW =%s\n" % raw,
-            ]))
-PY
-for f in "$workdir"/img/*.dump; do
-  dump2dcm -q +te "$f" "${f%.dump}.dcm" || die "dump2dcm failed for $(basename "$f")"
-done
-for k in ct mr; do
-  dump2dcm -q "$workdir/wl-$k.dump" "$workdir/wlm/$AE_RIS/$k.wl" || die "dump2dcm failed for the $k worklist entry"
-done
-# wlmscpfs needs a lock file in each AE's directory.
-: >"$workdir/wlm/$AE_RIS/lockfile"
+mkdir -p "$workdir/qrdb" "$workdir/ws-in" "$workdir/www"
+capture_dicom_studies "$workdir" medtap-classify "$AE_RIS" "CT:$AE_CT" "MR:$AE_MR"
 ct_study=$(cat "$workdir/ct.study")
 
 # --- server configuration -----------------------------------------------------------
 # dcmqrscp: one RW archive AE that takes any peer; ws's storescp as the only
 # move destination.
-cat >"$workdir/dcmqrscp.cfg" <<EOF
-# medtap classification test archive (generated by scripts/make-class-captures.sh)
-NetworkTCPPort  = 104
-MaxPDUSize      = 16384
-MaxAssociations = 4
+capture_dcmqrscp_cfg "classification test archive" 104 "$AE_PACS" "$workdir/qrdb" \
+  "$AE_WS = ($AE_WS, ${IP[ws]}, 104)" >"$workdir/dcmqrscp.cfg"
 
-HostTable BEGIN
-$AE_WS = ($AE_WS, ${IP[ws]}, 104)
-HostTable END
+# mosquitto: anonymous clients, logging to the work dir.
+capture_mosquitto_conf "classification test broker" "${IP[broker]}" "$workdir/broker.log" \
+  "allow_anonymous true" >"$workdir/mosquitto.conf"
 
-VendorTable BEGIN
-VendorTable END
-
-AETable BEGIN
-$AE_PACS  $workdir/qrdb  RW (20, 64mb)  ANY
-AETable END
-EOF
-
-cat >"$workdir/mosquitto.conf" <<EOF
-# medtap classification test broker (generated by scripts/make-class-captures.sh)
-# Stays root inside its private namespace so that it can write its log to
-# the script's work dir (mosquitto warns about it).
-user root
-per_listener_settings false
-listener 1883 ${IP[broker]}
-allow_anonymous true
-persistence false
-log_dest file $workdir/broker.log
-log_type all
-connection_messages true
-log_timestamp true
-sys_interval 0
-EOF
-
-# udhcpc's event script (as in make-identity-captures.sh): set the leased
-# address, append "EVENT IP" to $MEDTAP_EVENTS.
-cat >"$workdir/udhcpc.script" <<'EOF'
-#!/bin/sh
-case "$1" in
-  deconfig) ip -4 addr flush dev "$interface" ;;
-  bound | renew) ip addr replace "$ip/${mask:-24}" dev "$interface" ;;
-esac
-echo "$1 ${ip:-}" >>"$MEDTAP_EVENTS"
-EOF
-chmod 0755 "$workdir/udhcpc.script"
+# udhcpc's event script: sets the leased address, appends "EVENT IP" to
+# $MEDTAP_EVENTS.
+capture_udhcpc_script "$workdir/udhcpc.script"
 
 printf '<html><head><title>DiskStation</title></head><body>Synthetic test NAS page</body></html>\n' \
   >"$workdir/www/index.html"
-dropbearkey -t ed25519 -f "$workdir/nas_host_ed25519" >"$workdir/dropbearkey.log" 2>&1 ||
-  die "dropbearkey failed"
+capture_dropbear_key "$workdir/nas_host_ed25519"
 
 # --- servers ------------------------------------------------------------------------
 log "starting the servers"
@@ -431,16 +286,10 @@ wait_for "$workdir/broker.log" "Sending SUBACK to nurse-station-dashboard\$" "da
 
 # --- 3.-5. DICOM ----------------------------------------------------------------------
 log "DICOM: ct queries the worklist on ris ($AE_CT -> $AE_RIS)"
+capture_worklist_keys CT "$AE_CT"
 run ct ct_find ct_find findscu -v "${DCM_SCU[@]}" -W -aet "$AE_CT" -aec "$AE_RIS" \
-  -k PatientName -k PatientID -k PatientBirthDate -k AccessionNumber -k StudyInstanceUID \
-  -k RequestedProcedureID -k RequestedProcedureDescription \
-  -k "ScheduledProcedureStepSequence[0].Modality=CT" \
-  -k "ScheduledProcedureStepSequence[0].ScheduledStationAETitle=$AE_CT" \
-  -k "ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate" \
-  -k "ScheduledProcedureStepSequence[0].ScheduledProcedureStepID" \
-  "${IP[ris]}" 104
-n=$(count "Find Response: [0-9]+ \(Pending\)" "$workdir/ct_find.log")
-[ "$n" -eq 1 ] || die "ct's worklist query returned $n entries, expected 1"
+  "${CAPTURE_WORKLIST_KEYS[@]}" "${IP[ris]}" 104
+capture_findscu_matches "$workdir/ct_find.log" 1 "ct's worklist query"
 
 log "DICOM: ct stores 3 CT images on pacs ($AE_CT -> $AE_PACS)"
 run ct ct_store ct_store storescu -v "${DCM_SCU[@]}" -aet "$AE_CT" -aec "$AE_PACS" "${IP[pacs]}" 104 \
@@ -458,8 +307,7 @@ log "DICOM: ws queries pacs (study root) ($AE_WS -> $AE_PACS)"
 run ws ws_find ws_find findscu -v "${DCM_SCU[@]}" -S -aet "$AE_WS" -aec "$AE_PACS" \
   -k QueryRetrieveLevel=STUDY -k "PatientName=TEST*" -k PatientID -k StudyDate -k StudyTime \
   -k AccessionNumber -k StudyInstanceUID "${IP[pacs]}" 104
-n=$(count "Find Response: [0-9]+ \(Pending\)" "$workdir/ws_find.log")
-[ "$n" -eq 2 ] || die "ws's study query returned $n studies, expected 2"
+capture_findscu_matches "$workdir/ws_find.log" 2 "ws's study query"
 
 log "DICOM: ws moves the CT study from pacs to itself ($AE_WS)"
 run ws ws_move ws_move movescu -v "${DCM_SCU[@]}" -S -aet "$AE_WS" -aec "$AE_PACS" -aem "$AE_WS" \
@@ -532,14 +380,7 @@ pcap=$workdir/hospital.pcap
 # --- check ----------------------------------------------------------------------------
 log "checking the capture with tshark"
 # fields FILTER FIELD...: tshark -T fields, one line per frame, every occurrence.
-fields() {
-  local filter=$1 f
-  shift
-  local -a args=()
-  for f in "$@"; do args+=(-e "$f"); done
-  tshark -n -r "$pcap" -o tcp.reassemble_out_of_order:TRUE -Y "$filter" -T fields -E separator=/t -E occurrence=a -E aggregator=' ' \
-    "${args[@]}" 2>"$workdir/tshark.err" || { cat "$workdir/tshark.err" >&2; die "tshark failed on '$filter'"; }
-}
+fields() { capture_fields "$pcap" "$@"; }
 # expect WHAT WANT GOT: dies unless GOT equals WANT.
 expect() {
   [ "$3" = "$2" ] || die "capture check '$1': got '$3', expected '$2'"
@@ -562,15 +403,10 @@ expect "frames from unknown MACs" 0 "$n"
 n=$(nframes "tcp.flags.reset == 1")
 expect "TCP resets" 0 "$n"
 
-# DICOM: the DIMSE commands from SRC to DST, "COMMAND AFFECTED-SOP-CLASS"
-# each, counted ("3x C-STORE-RQ 1.2.840..."; sorted). tshark's verbose view
-# of the command set has one line per element: "(0000,0002) <len> Affected
-# SOP Class UID <uid> (<name>)", "(0000,0100) <len> Command Field <name>".
-dimse() {
-  tshark -n -r "$pcap" -o tcp.reassemble_out_of_order:TRUE -o dicom.tag_tree:TRUE -Y "dicom && ip.src == $1 && ip.dst == $2" -O dicom -V \
-    2>/dev/null | awk '$1 == "(0000,0002)" {uid = $7} $1 == "(0000,0100)" {print $NF, uid}' |
-    sort | uniq -c | awk '{print $1 "x " $2 " " $3}' | paste -sd '|'
-}
+# DICOM: dimse SRC DST: the DIMSE commands from SRC to DST,
+# "COMMAND AFFECTED-SOP-CLASS" each, counted ("3x C-STORE-RQ 1.2.840...";
+# sorted).
+dimse() { capture_dimse "$pcap" "$@"; }
 readonly CT_SOP=1.2.840.10008.5.1.4.1.1.2 MR_SOP=1.2.840.10008.5.1.4.1.1.4
 readonly MWL_FIND=1.2.840.10008.5.1.4.31 SR_FIND=1.2.840.10008.5.1.4.1.2.2.1 SR_MOVE=1.2.840.10008.5.1.4.1.2.2.2
 expect "DIMSE ct -> ris" "1x C-FIND-RQ $MWL_FIND" "$(dimse "${IP[ct]}" "${IP[ris]}")"

@@ -64,7 +64,9 @@
 # Needs: dcmtk, python3-hl7, mosquitto, mosquitto-clients, dnsmasq-base,
 # udhcpc, openssh-client, dropbear-bin, iputils-arping, util-linux (unshare),
 # mount, tcpdump, tshark, python3, iproute2 (scripts/install-deps.sh). The
-# namespace, capture and teardown helpers are in scripts/lib/netns.sh.
+# namespace, capture and teardown helpers are in scripts/lib/netns.sh; the
+# run's setup, the synthetic DICOM studies, the broker, archive and udhcpc
+# configuration shared with make-class-captures.sh in scripts/lib/capture.sh.
 set -euo pipefail
 
 readonly NET=10.20 PLEN=16
@@ -72,8 +74,6 @@ readonly IF_HOST=mtpo0 BRIDGE=mtpobr0
 # Bound (seconds) on every client run and every wait for an event; dcmtk's
 # network timeouts.
 readonly T_TOOL=30 T_NET=20
-# The Python that has python-hl7 (see make-hl7-captures.sh).
-readonly PY_HL7=${MEDTAP_HL7_PYTHON:-/usr/bin/python3}
 
 # --- hosts ------------------------------------------------------------------------
 # role|MAC|IEEE registry organisation (oui.csv, verbatim)|address|registered
@@ -123,52 +123,28 @@ readonly LAPTOP_SUB_ID=laptop-sub
 readonly PUMP_HOSTNAME=bbraun-space-bed1 PUMP_VCLASS="B.Braun Space"
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-NETNS_TAG=make-policy-captures
-NETNS_PREFIX=mt-policy
-NETNS_IFACES=("$IF_HOST" "$BRIDGE")
-# shellcheck source=scripts/lib/netns.sh
-. "$repo_root/scripts/lib/netns.sh"
-NS_SW=$(netns_name sw)
-readonly NS_SW
-ns() { netns_name "$1"; }
-outdir=${1:-$repo_root/tests/data/policy}
-case "$outdir" in /*) ;; *) outdir="$PWD/$outdir" ;; esac
+# shellcheck source=scripts/lib/capture.sh
+. "$repo_root/scripts/lib/capture.sh"
+capture_init mt-policy "$IF_HOST" "$BRIDGE"
+outdir=$(capture_outdir "${1:-}" "$repo_root/tests/data/policy")
 
 netns_require_root_tools tcpdump tshark python3 ip ss timeout unshare mount dnsmasq udhcpc findscu \
   storescu storescp dcmqrscp wlmscpfs dump2dcm mosquitto mosquitto_pub mosquitto_sub mosquitto_passwd \
   ssh ssh-keygen dropbear dropbearkey arping dpkg-query
-"$PY_HL7" -c 'import hl7, hl7.mllp, hl7.client' 2>/dev/null ||
-  die "$PY_HL7 cannot import python-hl7 (install python3-hl7: scripts/install-deps.sh)"
+capture_require_hl7
 
-workdir=""
-start_s=$(date +%s)
-
-# Whatever happens: processes, capture and namespaces gone (every process
-# started here lives in one of this run's namespaces, and netns_teardown ends
-# them by PID), work dir removed (MEDTAP_KEEP_WORKDIR=1 keeps it).
-cleanup() { netns_exit_cleanup "$?" "$workdir"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-log "removing stale namespaces (if any)"
-netns_delete_stale
-
-workdir=$(mktemp -d /tmp/medtap-policy.XXXXXX)
-chmod 0755 "$workdir"
+# Traps, stale namespaces gone, $workdir made (capture_begin). Whatever
+# happens, processes, capture and namespaces go (every process started here
+# lives in one of this run's namespaces, and netns_teardown ends them by PID).
+capture_begin medtap-policy
 mkdir -p "$workdir/out"
 
 # --- helpers ------------------------------------------------------------------------
+# ns ROLE: ROLE's namespace in this run (the switch's is NS_SW).
+ns() { netns_name "$1"; }
+
 # wait_for FILE REGEX WHAT: bounded (T_TOOL) wait for a line matching REGEX.
-wait_for() {
-  local _
-  for _ in $(seq 1 $((T_TOOL * 10))); do
-    grep -qE -- "$2" "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  [ -f "$1" ] && tail -n 20 "$1" >&2
-  die "$3: no line '$2' in $(basename "$1") after $T_TOOL s"
-}
+wait_for() { capture_wait_line "$1" "$2" "$3" "$T_TOOL"; }
 
 # cur: the capture being made (log file prefix).
 cur=""
@@ -207,72 +183,9 @@ count() { grep -cE -- "$1" "$2" || true; }
 
 # --- synthetic data (the same for every capture) -----------------------------------
 # 3 CT images, 64 x 64 x 16 bit, one study, and 1 worklist entry for CT01
-# (as in make-class-captures.sh). UIDs 2.25.<n> from fixed names (PS3.5 B.2),
-# the same every run.
+# (capture_dicom_studies, as in make-class-captures.sh; the same every run).
 log "creating 3 CT images, 1 worklist entry, 2 HL7 messages, MQTT accounts, SSH keys"
-mkdir -p "$workdir/img" "$workdir/wlm/$AE_RIS"
-python3 - "$workdir" "$AE_CT" <<'PY'
-import os, struct, sys, uuid
-wd, ae = sys.argv[1:3]
-def uid(name):
-    return "2.25.%d" % uuid.uuid5(uuid.NAMESPACE_URL, "medtap-policy:" + name).int
-sop, pn, pid, acc = "1.2.840.10008.5.1.4.1.1.2", "TEST^PATIENT^ONE", "TEST0001", "ACC0001"
-date, time, desc = "20240105", "093000", "HEAD WITHOUT CONTRAST"
-study = uid("ct:study")
-# The worklist entry (Modality Worklist Information Model, PS3.4 K.6).
-with open(os.path.join(wd, "wl-ct.dump"), "w") as f:
-    f.write("""(0008,0005) CS [ISO_IR 100]
-(0008,0050) SH [{acc}]
-(0010,0010) PN [{pn}]
-(0010,0020) LO [{pid}]
-(0010,0030) DA [19700101]
-(0010,0040) CS [O]
-(0020,000d) UI [{study}]
-(0032,1060) LO [{desc}]
-(0040,0100) SQ
-(fffe,e000) -
-(0008,0060) CS [CT]
-(0040,0001) AE [{ae}]
-(0040,0002) DA [{date}]
-(0040,0003) TM [{time}]
-(0040,0007) LO [{desc}]
-(0040,0009) SH [SPS-{acc}]
-(0040,0010) SH [STATION-{ae}]
-(fffe,e00d) -
-(fffe,e0dd) -
-(0040,1001) SH [RP-{acc}]
-""".format(acc=acc, pn=pn, pid=pid, study=study, desc=desc, ae=ae, date=date, time=time))
-for n in (1, 2, 3):
-    name = "ct%d" % n
-    raw = os.path.join(wd, "img", name + ".raw")
-    with open(raw, "wb") as f:
-        for r in range(64):
-            f.write(struct.pack("<64H", *(((r * 7 + c * 3 + n * 100) % 4096) for c in range(64))))
-    with open(os.path.join(wd, "img", name + ".dump"), "w") as f:
-        f.write("".join([
-            "(0008,0005) CS [ISO_IR 100]\n(0008,0008) CS [ORIGINAL\\PRIMARY\\AXIAL]\n",
-            "(0008,0016) UI [%s]\n(0008,0018) UI [%s]\n" % (sop, uid(name + ":sop")),
-            "(0008,0020) DA [%s]\n(0008,0030) TM [%s]\n(0008,0050) SH [%s]\n" % (date, time, acc),
-            "(0008,0060) CS [CT]\n(0008,0070) LO [SYNTHETIC]\n(0008,0080) LO [TEST HOSPITAL]\n",
-            "(0008,1030) LO [%s]\n" % desc,
-            "(0010,0010) PN [%s]\n(0010,0020) LO [%s]\n(0010,0030) DA [19700101]\n(0010,0040) CS [O]\n" % (pn, pid),
-            "(0018,0050) DS [1]\n(0018,0060) DS [120]\n",
-            "(0020,000d) UI [%s]\n(0020,000e) UI [%s]\n" % (study, uid("ct:series")),
-            "(0020,0010) SH [1]\n(0020,0011) IS [1]\n(0020,0013) IS [%d]\n" % n,
-            "(0020,0032) DS [-16\\-16\\%d]\n(0020,0037) DS [1\\0\\0\\0\\1\\0]\n" % n,
-            "(0020,0052) UI [%s]\n" % uid("ct:for"),
-            "(0020,4000) LT [SYNTHETIC TEST IMAGE - NOT PATIENT DATA]\n",
-            "(0028,0002) US 1\n(0028,0004) CS [MONOCHROME2]\n(0028,0010) US 64\n(0028,0011) US 64\n",
-            "(0028,0030) DS [0.5\\0.5]\n(0028,0100) US 16\n(0028,0101) US 12\n(0028,0102) US 11\n",
-            "(0028,0103) US 0\n(0028,1052) DS [-1024]\n(0028,1053) DS [1]\n(7fe0,0010) OW =%s\n" % raw,
-        ]))
-PY
-for f in "$workdir"/img/*.dump; do
-  dump2dcm -q +te "$f" "${f%.dump}.dcm" || die "dump2dcm failed for $(basename "$f")"
-done
-dump2dcm -q "$workdir/wl-ct.dump" "$workdir/wlm/$AE_RIS/ct.wl" || die "dump2dcm failed for the worklist entry"
-# wlmscpfs needs a lock file in each AE's directory.
-: >"$workdir/wlm/$AE_RIS/lockfile"
+capture_dicom_studies "$workdir" medtap-policy "$AE_RIS" "CT:$AE_CT"
 
 # HL7 v2.6 ORU^R01 from the pump (MSH-3 PUMP_APP, MSH-5 HIS_ENGINE), every
 # segment ended by CR; pump values with their MDC codes (IEEE 11073-10101).
@@ -290,22 +203,7 @@ hl7_msg 2 1500 12.5 247 >"$workdir/pump_oru_2.hl7"
 
 # dcmqrscp: one RW archive AE that takes any peer.
 mkdir -p "$workdir/qrdb"
-cat >"$workdir/dcmqrscp.cfg" <<EOF
-# medtap policy test archive (generated by scripts/make-policy-captures.sh)
-NetworkTCPPort  = 104
-MaxPDUSize      = 16384
-MaxAssociations = 4
-
-HostTable BEGIN
-HostTable END
-
-VendorTable BEGIN
-VendorTable END
-
-AETable BEGIN
-$AE_PACS  $workdir/qrdb  RW (20, 64mb)  ANY
-AETable END
-EOF
+capture_dcmqrscp_cfg "policy test archive" 104 "$AE_PACS" "$workdir/qrdb" >"$workdir/dcmqrscp.cfg"
 
 # mosquitto: no anonymous clients, one account per monitor (password file
 # made with mosquitto_passwd), an ACL: each monitor writes its own bed's
@@ -324,36 +222,13 @@ topic write $MON2_TOPIC
 topic read icu/#
 EOF
 mosquitto_conf() {  # mosquitto_conf LOG
-  cat <<EOF
-# medtap policy test broker (generated by scripts/make-policy-captures.sh)
-# Stays root inside its private namespace so that it can write its log to
-# the script's work dir (mosquitto warns about it).
-user root
-per_listener_settings false
-listener 1883 ${IP[broker]}
-allow_anonymous false
-password_file $workdir/passwd
-acl_file $workdir/acl
-persistence false
-log_dest file $1
-log_type all
-connection_messages true
-log_timestamp true
-sys_interval 0
-EOF
+  capture_mosquitto_conf "policy test broker" "${IP[broker]}" "$1" \
+    "allow_anonymous false" "password_file $workdir/passwd" "acl_file $workdir/acl"
 }
 
-# udhcpc's event script (as in make-class-captures.sh): set the leased
-# address, append "EVENT IP" to $MEDTAP_EVENTS.
-cat >"$workdir/udhcpc.script" <<'EOF'
-#!/bin/sh
-case "$1" in
-  deconfig) ip -4 addr flush dev "$interface" ;;
-  bound | renew) ip addr replace "$ip/${mask:-24}" dev "$interface" ;;
-esac
-echo "$1 ${ip:-}" >>"$MEDTAP_EVENTS"
-EOF
-chmod 0755 "$workdir/udhcpc.script"
+# udhcpc's event script: sets the leased address, appends "EVENT IP" to
+# $MEDTAP_EVENTS.
+capture_udhcpc_script "$workdir/udhcpc.script"
 
 # SSH: the pump's host key (dropbear) and the vendor's login key (OpenSSH),
 # both made here, removed with the work dir. The pump's dropbear finds the
@@ -362,25 +237,21 @@ chmod 0755 "$workdir/udhcpc.script"
 # own /root is neither read nor written.
 mkdir -p "$workdir/pump-root/.ssh" "$workdir/vendor-ssh"
 chmod 0700 "$workdir/pump-root" "$workdir/pump-root/.ssh" "$workdir/vendor-ssh"
-dropbearkey -t ed25519 -f "$workdir/pump_host_ed25519" >"$workdir/dropbearkey.log" 2>&1 ||
-  die "dropbearkey failed"
+capture_dropbear_key "$workdir/pump_host_ed25519"
 ssh-keygen -q -t ed25519 -N '' -C vendor-remote-service -f "$workdir/vendor-ssh/id_ed25519" ||
   die "ssh-keygen failed"
 install -m 0600 "$workdir/vendor-ssh/id_ed25519.pub" "$workdir/pump-root/.ssh/authorized_keys"
 
 # --- network ------------------------------------------------------------------------
+NS_SW=$(netns_name sw)
+readonly NS_SW
+
 # build_network: the switch namespace with its bridge, and every host on it
 # (its MAC, IPv6 off, offloads off, link up; its static /16 address unless it
 # leases one).
 build_network() {
   local role
-  ip netns add "$NS_SW"
-  netns_no_ipv6 "$NS_SW"
-  ip -n "$NS_SW" link set lo up
-  ip -n "$NS_SW" link add "$BRIDGE" address 02:00:00:14:00:fe type bridge stp_state 0 mcast_snooping 0
-  ip -n "$NS_SW" link set "$BRIDGE" addrgenmode none
-  netns_disable_offloads "$NS_SW" "$BRIDGE"
-  ip -n "$NS_SW" link set "$BRIDGE" up
+  netns_switch "$NS_SW" "$BRIDGE" 02:00:00:14:00:fe
   for role in "${ROLES[@]}"; do
     netns_bridge_host "$(ns "$role")" "${MAC[$role]}" "$NS_SW" "$BRIDGE" "$IF_HOST" "mtsw-$role"
     [ "${DYN[$role]}" = 1 ] || ip -n "$(ns "$role")" addr add "${IP[$role]}/$PLEN" dev "$IF_HOST"
@@ -461,16 +332,10 @@ store() {
 # B2: worklist query, then the 3 images to pacs.
 step_dicom() {
   log "$cur: DICOM: ct queries the worklist on ris ($AE_CT -> $AE_RIS)"
+  capture_worklist_keys CT "$AE_CT"
   run ct find ct_find findscu -v "${DCM_SCU[@]}" -W -aet "$AE_CT" -aec "$AE_RIS" \
-    -k PatientName -k PatientID -k PatientBirthDate -k AccessionNumber -k StudyInstanceUID \
-    -k RequestedProcedureID -k RequestedProcedureDescription \
-    -k "ScheduledProcedureStepSequence[0].Modality=CT" \
-    -k "ScheduledProcedureStepSequence[0].ScheduledStationAETitle=$AE_CT" \
-    -k "ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate" \
-    -k "ScheduledProcedureStepSequence[0].ScheduledProcedureStepID" \
-    "${IP[ris]}" 104
-  n=$(count "Find Response: [0-9]+ \(Pending\)" "$LOGF")
-  [ "$n" -eq 1 ] || die "$cur: ct's worklist query returned $n entries, expected 1"
+    "${CAPTURE_WORKLIST_KEYS[@]}" "${IP[ris]}" 104
+  capture_findscu_matches "$LOGF" 1 "$cur: ct's worklist query"
   store pacs "$AE_PACS" ct_store "$workdir"/img/ct{1,2,3}.dcm
 }
 
@@ -544,28 +409,15 @@ step_arp() {
 
 # --- check ----------------------------------------------------------------------------
 # fields FILTER FIELD...: tshark -T fields, one line per frame, every occurrence.
-fields() {
-  local filter=$1 f
-  shift
-  local -a args=()
-  for f in "$@"; do args+=(-e "$f"); done
-  tshark -n -r "$pcap" -o tcp.reassemble_out_of_order:TRUE -Y "$filter" -T fields -E separator=/t \
-    -E occurrence=a -E aggregator=' ' "${args[@]}" 2>"$workdir/tshark.err" ||
-    { cat "$workdir/tshark.err" >&2; die "tshark failed on '$filter'"; }
-}
+fields() { capture_fields "$pcap" "$@"; }
 # expect WHAT WANT GOT: dies unless GOT equals WANT.
 expect() {
   [ "$3" = "$2" ] || die "$cur: capture check '$1': got '$3', expected '$2'"
 }
 nframes() { fields "$1" frame.number | wc -l; }
-# DIMSE commands from SRC to DST, "COMMAND AFFECTED-SOP-CLASS" each, counted
-# (as in make-class-captures.sh).
-dimse() {
-  tshark -n -r "$pcap" -o tcp.reassemble_out_of_order:TRUE -o dicom.tag_tree:TRUE \
-    -Y "dicom && ip.src == $1 && ip.dst == $2" -O dicom -V 2>/dev/null |
-    awk '$1 == "(0000,0002)" {uid = $7} $1 == "(0000,0100)" {print $NF, uid}' |
-    sort | uniq -c | awk '{print $1 "x " $2 " " $3}' | paste -sd '|'
-}
+# dimse SRC DST: DIMSE commands from SRC to DST, "COMMAND AFFECTED-SOP-CLASS"
+# each, counted.
+dimse() { capture_dimse "$pcap" "$@"; }
 # aes DST: "CALLING>CALLED" of every A-ASSOCIATE-RQ to DST (trailing spaces cut).
 aes() {
   fields "dicom.pdu.type == 1 && ip.dst == $1" dicom.assoc.ae.calling dicom.assoc.ae.called |
