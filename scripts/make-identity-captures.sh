@@ -73,7 +73,8 @@
 #
 # Needs: dnsmasq-base, udhcpc, isc-dhcp-client, iputils-arping, iputils-ping,
 # tcpdump, tshark, python3, iproute2 (scripts/install-deps.sh). The namespace,
-# capture and teardown helpers are in scripts/lib/netns.sh.
+# capture and teardown helpers are in scripts/lib/netns.sh, the run's setup
+# and udhcpc's event script in scripts/lib/capture.sh.
 set -euo pipefail
 
 readonly NET=10.82.0
@@ -114,38 +115,25 @@ readonly SQL HOSTILE_HOST HOSTILE_VENDOR HOSTILE_CLIENTID LONG_HOST FMT_VENDOR
 readonly T_TOOL=30
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-NETNS_TAG=make-identity-captures
-NETNS_PREFIX=mt-ident
-NETNS_IFACES=("$IF_HOST" "$BRIDGE")
-# shellcheck source=scripts/lib/netns.sh
-. "$repo_root/scripts/lib/netns.sh"
+# shellcheck source=scripts/lib/capture.sh
+. "$repo_root/scripts/lib/capture.sh"
+capture_init mt-ident "$IF_HOST" "$BRIDGE"
 NS_SW=$(netns_name sw)
 readonly NS_SW
 ns() { netns_name "$1"; }
-outdir=${1:-$repo_root/tests/data/identity}
-case "$outdir" in /*) ;; *) outdir="$PWD/$outdir" ;; esac
+outdir=$(capture_outdir "${1:-}" "$repo_root/tests/data/identity")
 
 netns_require_root_tools tcpdump tshark python3 ip ss timeout dnsmasq udhcpc dhclient arping ping \
   stdbuf od
 
-workdir=""
 dnsmasq_pid="" client_pid="" ping_pid=""
-
-# Whatever happens: processes, capture and namespaces gone, work dir removed
-# (MEDTAP_KEEP_WORKDIR=1 keeps it for debugging).
-cleanup() { netns_exit_cleanup "$?" "$workdir" "$client_pid" "$ping_pid" "$dnsmasq_pid"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 cur="" # the capture being recorded (names its logs)
 
 # --- setup ------------------------------------------------------------------
-log "removing stale namespaces (if any)"
-netns_delete_stale
-
-workdir=$(mktemp -d /tmp/medtap-identity.XXXXXX)
-chmod 0755 "$workdir"
+# Traps, stale namespaces gone, $workdir made (capture_begin). Whatever
+# happens, these processes (started in the background, by PID), the capture
+# and the namespaces go.
+capture_begin medtap-identity client_pid ping_pid dnsmasq_pid
 
 # add_host ROLE: the host's namespace, its veth pair to the bridge (switch
 # side mtsw-ROLE), its MAC; IPv6 off, offloads off on both ends, link up, no
@@ -167,18 +155,9 @@ NS_SRV=$(ns srv)
 readonly NS_SRV
 ip -n "$NS_SRV" addr add "$IP_SRV/24" dev "$IF_HOST"
 
-# udhcpc's event script (busybox passes the lease in the environment:
-# $interface, $ip, $mask, ...): set or remove the address, and append
+# udhcpc's event script: sets or removes the address, and appends
 # "EVENT IP" to $MEDTAP_EVENTS so that the script here can wait for it.
-cat >"$workdir/udhcpc.script" <<'EOF'
-#!/bin/sh
-case "$1" in
-  deconfig) ip -4 addr flush dev "$interface" ;;
-  bound | renew) ip addr replace "$ip/${mask:-24}" dev "$interface" ;;
-esac
-echo "$1 ${ip:-}" >>"$MEDTAP_EVENTS"
-EOF
-chmod 0755 "$workdir/udhcpc.script"
+capture_udhcpc_script "$workdir/udhcpc.script"
 
 # dhclient's script (it runs it with its own environment only, so the events
 # file is written into it): $reason, $new_ip_address, $new_subnet_mask.
@@ -218,14 +197,7 @@ wait_for() {
 }
 
 # wait_exit PID WHAT: bounded (T_TOOL) wait for a background client to end.
-wait_exit() {
-  local _
-  for _ in $(seq 1 $((T_TOOL * 10))); do
-    kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  die "$cur: $2 still running after $T_TOOL s"
-}
+wait_exit() { capture_wait_gone "$1" "$cur: $2" "$T_TOOL"; }
 
 # reset_hosts: no client address, no ARP entry anywhere (srv keeps its address).
 reset_hosts() {
