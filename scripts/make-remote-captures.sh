@@ -42,7 +42,9 @@
 # first; everything is torn down again on exit, also on failure (processes
 # by PID, see scripts/lib/netns.sh). The capture is replaced only once its
 # new version is complete. Before keeping it, the script checks with tshark
-# that each connection shows its protocol.
+# that each connection shows its protocol. The namespace, capture and
+# teardown helpers are in scripts/lib/netns.sh, the run's setup in
+# scripts/lib/capture.sh.
 #
 # Needs: openssh-client, dropbear-bin, inetutils-telnet, busybox-static,
 # tigervnc-standalone-server, vncsnapshot, rdesktop, xrdp, openssl, curl,
@@ -56,16 +58,10 @@ readonly MAC_SRV=02:00:00:84:00:01 MAC_CLI=02:00:00:84:00:02
 readonly T_TOOL=30
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-NETNS_TAG=make-remote-captures
-NETNS_PREFIX=mt-remote
-NETNS_IFACES=("$IF_SRV" "$IF_CLI")
-# shellcheck source=scripts/lib/netns.sh
-. "$repo_root/scripts/lib/netns.sh"
-NS_SRV=$(netns_name srv)
-NS_CLI=$(netns_name cli)
-readonly NS_SRV NS_CLI
-outdir=${1:-$repo_root/tests/data/remote}
-case "$outdir" in /*) ;; *) outdir="$PWD/$outdir" ;; esac
+# shellcheck source=scripts/lib/capture.sh
+. "$repo_root/scripts/lib/capture.sh"
+capture_init mt-remote "$IF_SRV" "$IF_CLI"
+outdir=$(capture_outdir "${1:-}" "$repo_root/tests/data/remote")
 
 # Connections: name|client source port|server port|what.
 readonly CONNS=(
@@ -96,24 +92,19 @@ netns_require_root_tools tcpdump tshark python3 ip ss timeout ssh dropbear dropb
 busybox telnetd --help >/dev/null 2>&1 ||
   die "this busybox has no telnetd applet (install busybox-static: scripts/install-deps.sh)"
 
-workdir=""
-start_s=$(date +%s)
 # X displays: private numbers per run (lock files and sockets in /tmp are
 # shared by every namespace).
 disp_base=$((200 + ($$ % 600) * 3))
 
-cleanup() { netns_exit_cleanup "$?" "$workdir"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 # --- setup ----------------------------------------------------------------------
-log "removing stale namespaces (if any)"
-netns_delete_stale
-workdir=$(mktemp -d /tmp/medtap-remote.XXXXXX)
-chmod 0755 "$workdir"
+# Traps, stale namespaces gone, $workdir made (capture_begin); everything is
+# torn down at exit.
+capture_begin medtap-remote
 mkdir -p "$workdir/home"
 
+NS_SRV=$(netns_name srv)
+NS_CLI=$(netns_name cli)
+readonly NS_SRV NS_CLI
 log "creating namespaces $NS_SRV ($SRV) and $NS_CLI ($CLI)"
 netns_ipv4_pair "$NS_SRV" "$IF_SRV" "$MAC_SRV" "$SRV" "$NS_CLI" "$IF_CLI" "$MAC_CLI" "$CLI"
 
@@ -157,19 +148,11 @@ expect_log() {
 }
 
 # wait_gone PID WHAT: bounded wait for a one-shot server to exit.
-wait_gone() {
-  local _
-  for _ in $(seq 1 $((T_TOOL * 10))); do
-    kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  die "$2 still running after $T_TOOL s"
-}
+wait_gone() { capture_wait_gone "$1" "$2" "$T_TOOL"; }
 
 # --- servers ----------------------------------------------------------------------
 log "starting dropbear (22, 2222), busybox telnetd (23, 2323), Xvnc (5900, 15900), http.server (5938)"
-dropbearkey -t ed25519 -f "$workdir/host_ed25519" >"$workdir/dropbearkey.log" 2>&1 ||
-  die "dropbearkey failed"
+capture_dropbear_key "$workdir/host_ed25519"
 for p in 22 2222; do
   # -s: no password logins, so a client without keys is refused after the
   # key exchange.
