@@ -60,7 +60,8 @@
 #
 # Needs: python3-hl7 (python-hl7 for Debian's /usr/bin/python3, with
 # mllp_send), tcpdump, tshark, iproute2 (scripts/install-deps.sh). The
-# namespace, capture and teardown helpers are in scripts/lib/netns.sh.
+# namespace, capture and teardown helpers are in scripts/lib/netns.sh, the
+# run's setup and the python-hl7 check in scripts/lib/capture.sh.
 set -euo pipefail
 
 readonly IF_CLI=mthl70 IF_SRV=mthl71
@@ -69,16 +70,11 @@ readonly MAC_CLI=02:00:00:79:00:01 MAC_SRV=02:00:00:79:00:02
 readonly PORT_STD=2575 PORT_ODD=6789
 # Timeout (seconds) for each client run.
 readonly T_TOOL=60
-# The Python that has python-hl7 (Debian's python3-hl7 installs it for
-# /usr/bin/python3; a python3 earlier on PATH, e.g. pyenv's, may lack it).
-readonly PY_HL7=${MEDTAP_HL7_PYTHON:-/usr/bin/python3}
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-NETNS_TAG=make-hl7-captures
-NETNS_PREFIX=mt-hl7
-NETNS_IFACES=("$IF_CLI" "$IF_SRV")
-# shellcheck source=scripts/lib/netns.sh
-. "$repo_root/scripts/lib/netns.sh"
+# shellcheck source=scripts/lib/capture.sh
+. "$repo_root/scripts/lib/capture.sh"
+capture_init mt-hl7 "$IF_CLI" "$IF_SRV"
 NS_CLI=$(netns_name cli)
 NS_SRV=$(netns_name srv)
 readonly NS_CLI NS_SRV
@@ -86,8 +82,7 @@ readonly NS_CLI NS_SRV
 . "$repo_root/scripts/lib/truth.sh"
 tsv_only=0
 if [ "${1:-}" = "--tsv-only" ]; then tsv_only=1; shift; fi
-outdir=${1:-$repo_root/tests/data/hl7}
-case "$outdir" in /*) ;; *) outdir="$PWD/$outdir" ;; esac
+outdir=$(capture_outdir "${1:-}" "$repo_root/tests/data/hl7")
 msgdir=$repo_root/tests/data/hl7/messages
 
 # Server port of a capture (decides tshark's -d option).
@@ -103,19 +98,10 @@ fi
 
 # --- capture mode ----------------------------------------------------------------
 netns_require_root_tools tcpdump tshark python3 ip ss timeout mllp_send
-"$PY_HL7" -c 'import hl7, hl7.mllp, hl7.client' 2>/dev/null ||
-  die "$PY_HL7 cannot import python-hl7 (install python3-hl7: scripts/install-deps.sh)"
+capture_require_hl7
 [ -d "$msgdir" ] || die "missing message directory $msgdir"
 
-workdir=""
 server_pid=""
-
-# Whatever happens: processes, capture and namespaces gone, work dir removed
-# (MEDTAP_KEEP_WORKDIR=1 keeps it for debugging).
-cleanup() { netns_exit_cleanup "$?" "$workdir" "$server_pid"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # start_listener NAME PORT [--reply ID=CODE ...]: the MLLP receiver in the
 # server namespace; its log (one line per message) is $workdir/NAME.listener.log.
@@ -163,11 +149,9 @@ finish() {  # finish NAME: stops the capture and the listener, records the file
 }
 
 # --- setup ------------------------------------------------------------------
-log "removing stale namespaces (if any)"
-netns_delete_stale
-
-workdir=$(mktemp -d /tmp/medtap-hl7.XXXXXX)
-chmod 0755 "$workdir"
+# Traps, stale namespaces gone, $workdir made (capture_begin). Whatever
+# happens, these processes, the capture and the namespaces go (by PID).
+capture_begin medtap-hl7 server_pid
 
 log "creating namespaces $NS_CLI <-> $NS_SRV"
 netns_ipv4_pair "$NS_CLI" "$IF_CLI" "$MAC_CLI" "$IP_CLI" "$NS_SRV" "$IF_SRV" "$MAC_SRV" "$IP_SRV"

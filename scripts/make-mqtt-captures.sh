@@ -83,7 +83,7 @@
 #
 # Needs: mosquitto, mosquitto-clients, tcpdump, tshark, python3, iproute2
 # (scripts/install-deps.sh). The namespace, capture and teardown helpers are
-# in scripts/lib/netns.sh.
+# in scripts/lib/netns.sh, the run's setup in scripts/lib/capture.sh.
 set -euo pipefail
 
 readonly IF_CLI=mtmqtt0 IF_SRV=mtmqtt1
@@ -96,11 +96,9 @@ readonly PHI_MARKER=ZZPHIMARKER-MEDTAP-42
 readonly T_TOOL=30
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-NETNS_TAG=make-mqtt-captures
-NETNS_PREFIX=mt-mqtt
-NETNS_IFACES=("$IF_CLI" "$IF_SRV")
-# shellcheck source=scripts/lib/netns.sh
-. "$repo_root/scripts/lib/netns.sh"
+# shellcheck source=scripts/lib/capture.sh
+. "$repo_root/scripts/lib/capture.sh"
+capture_init mt-mqtt "$IF_CLI" "$IF_SRV"
 NS_CLI=$(netns_name cli)
 NS_SRV=$(netns_name srv)
 readonly NS_CLI NS_SRV
@@ -108,8 +106,7 @@ readonly NS_CLI NS_SRV
 . "$repo_root/scripts/lib/truth.sh"
 tsv_only=0
 if [ "${1:-}" = "--tsv-only" ]; then tsv_only=1; shift; fi
-outdir=${1:-$repo_root/tests/data/mqtt}
-case "$outdir" in /*) ;; *) outdir="$PWD/$outdir" ;; esac
+outdir=$(capture_outdir "${1:-}" "$repo_root/tests/data/mqtt")
 
 # Broker port of a capture (decides tshark's -d option).
 capture_port() { odd_or_standard_port "$1"; }
@@ -126,15 +123,7 @@ fi
 netns_require_root_tools tcpdump tshark python3 ip ss timeout mosquitto mosquitto_pub \
   mosquitto_sub mosquitto_passwd
 
-workdir=""
 broker_pid="" bg_pid="" sub_pid=""
-
-# Whatever happens: processes, capture and namespaces gone, work dir removed
-# (MEDTAP_KEEP_WORKDIR=1 keeps it for debugging).
-cleanup() { netns_exit_cleanup "$?" "$workdir" "$bg_pid" "$sub_pid" "$broker_pid"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 cur=""  # the scenario being recorded (names its logs)
 
@@ -241,11 +230,9 @@ finish() {  # finish: stops the capture and the broker, records the file
 }
 
 # --- setup ------------------------------------------------------------------
-log "removing stale namespaces (if any)"
-netns_delete_stale
-
-workdir=$(mktemp -d /tmp/medtap-mqtt.XXXXXX)
-chmod 0755 "$workdir"
+# Traps, stale namespaces gone, $workdir made (capture_begin). Whatever
+# happens, these processes, the capture and the namespaces go (by PID).
+capture_begin medtap-mqtt bg_pid sub_pid broker_pid
 
 log "creating namespaces $NS_CLI <-> $NS_SRV"
 netns_ipv4_pair "$NS_CLI" "$IF_CLI" "$MAC_CLI" "$IP_CLI" "$NS_SRV" "$IF_SRV" "$MAC_SRV" "$IP_SRV"

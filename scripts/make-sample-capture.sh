@@ -30,7 +30,8 @@
 # Needs: tcpdump, curl, python3, iproute2 (scripts/install-deps.sh installs
 # them). ping (iputils-ping) is used when present; without it an equivalent
 # ICMP echo is sent with python3 raw sockets. The namespace, capture and
-# teardown helpers are in scripts/lib/netns.sh.
+# teardown helpers are in scripts/lib/netns.sh, the run's setup in
+# scripts/lib/capture.sh.
 set -euo pipefail
 
 readonly IF_CLI=mtsample0
@@ -49,11 +50,9 @@ repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-$repo_root/samples/sample.pcap}
 case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 
-NETNS_TAG=make-sample-capture
-NETNS_PREFIX=mt-sample
-NETNS_IFACES=("$IF_CLI" "$IF_SRV")
-# shellcheck source=scripts/lib/netns.sh
-. "$repo_root/scripts/lib/netns.sh"
+# shellcheck source=scripts/lib/capture.sh
+. "$repo_root/scripts/lib/capture.sh"
+capture_init mt-sample "$IF_CLI" "$IF_SRV"
 NS_CLI=$(netns_name cli)
 NS_SRV=$(netns_name srv)
 readonly NS_CLI NS_SRV
@@ -64,15 +63,7 @@ command -v ping >/dev/null 2>&1 && have_ping=1
 # MTSAMPLE_PY_PING=1 forces the python3 fallback (used to test it).
 [ "${MTSAMPLE_PY_PING:-0}" = 1 ] && have_ping=0
 
-workdir=""
 http_pid="" udp_pid=""
-
-# Whatever happens: processes, capture and namespaces gone, work dir removed
-# (MEDTAP_KEEP_WORKDIR=1 keeps it for debugging).
-cleanup() { netns_exit_cleanup "$?" "$workdir" "$http_pid" "$udp_pid"; }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # Foreground helper. Background jobs call `ip netns exec` directly so that
 # $! is the PID of the program itself (ip netns exec execs, it does not fork).
@@ -131,11 +122,9 @@ do_ping() {
 }
 
 # --- setup ------------------------------------------------------------------
-log "removing stale namespaces (if any)"
-netns_delete_stale
-
-workdir=$(mktemp -d /tmp/medtap-sample.XXXXXX)
-chmod 0755 "$workdir"
+# Traps, stale namespaces gone, $workdir made (capture_begin). Whatever
+# happens, these processes, the capture and the namespaces go (by PID).
+capture_begin medtap-sample http_pid udp_pid
 mkdir -p "$workdir/www"
 
 log "creating namespaces $NS_CLI <-> $NS_SRV"
@@ -168,6 +157,7 @@ PY
 log "starting HTTP server (dual stack, [::]:$HTTP_PORT) and UDP echo server (:$UDP_ECHO_PORT)"
 ip netns exec "$NS_SRV" python3 -m http.server "$HTTP_PORT" --bind :: --directory "$workdir/www" \
   >"$workdir/http.log" 2>&1 &
+# shellcheck disable=SC2034 # ended at exit (capture_begin)
 http_pid=$!
 ip netns exec "$NS_SRV" python3 - "$UDP_ECHO_PORT" >"$workdir/udp.log" 2>&1 <<'PY' &
 import socket, sys
@@ -178,6 +168,7 @@ while True:
     data, peer = s.recvfrom(2048)
     s.sendto(data, peer)
 PY
+# shellcheck disable=SC2034 # ended at exit (capture_begin)
 udp_pid=$!
 netns_wait_listen "$NS_SRV" tcp "$HTTP_PORT"
 netns_wait_listen "$NS_SRV" udp "$UDP_ECHO_PORT"
@@ -192,6 +183,7 @@ wait_mld_reports() {
   want=$(sysctl -n net.ipv6.mld_qrv 2>/dev/null || echo 2)
   for ns in "$NS_CLI" "$NS_SRV"; do
     for _ in $(seq 1 50); do
+      # shellcheck disable=SC2016 # an awk program, for awk to expand
       n=$(ip netns exec "$ns" awk '$1 == "Icmp6OutMLDv2Reports" || $1 == "Icmp6OutGroupMembReports" \
         {s += $2} END {print s + 0}' /proc/net/snmp6)
       [ "$n" -ge "$want" ] && break
