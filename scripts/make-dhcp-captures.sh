@@ -44,7 +44,7 @@ OUT=${1:-$ROOT/tests/data/dhcp}
 NETNS_TAG=make-dhcp-captures
 NETNS_PREFIX=mt-dhcp
 NETNS_IFACES=(mtdhcp0 mtdhcp1)
-# shellcheck source=lib/netns.sh
+# shellcheck source=scripts/lib/netns.sh
 . "$ROOT/scripts/lib/netns.sh"
 
 V4_COLUMNS=(frame.number eth.src ip.src ip.dst udp.srcport udp.dstport dhcp.type

@@ -343,7 +343,10 @@ netns_capture_stop() {
   grep -q "^0 packets dropped by kernel" "$err" || { cat "$err" >&2; die "tcpdump reported kernel drops"; }
   got=$(awk '/^[0-9]+ packets? captured$/ {print $1}' "$err")
   seen=$(awk '/^[0-9]+ packets? received by filter$/ {print $1}' "$err")
-  [ -n "$got" ] && [ "$got" = "$seen" ] || { cat "$err" >&2; die "$(basename "$pcap"): tcpdump wrote $got of $seen packets"; }
+  if [ -z "$got" ] || [ "$got" != "$seen" ]; then
+    cat "$err" >&2
+    die "$(basename "$pcap"): tcpdump wrote $got of $seen packets"
+  fi
   [ -s "$pcap" ] || die "capture $(basename "$pcap") is empty"
 }
 
