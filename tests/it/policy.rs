@@ -115,7 +115,48 @@ fn benign_hospital_traffic_raises_only_posture_findings() {
 
 #[test]
 fn violations_raise_the_appendix_a_alerts() {
-    let (_d, db) = analyzed(&data("violations.pcap"), &[]);
+    check_violations(&data("violations.pcap"), &data("assets.toml"));
+}
+
+/// As root with the tools (CI): the scenario run now by
+/// scripts/make-policy-captures.sh between namespaces the script creates
+/// raises the same alerts, and its learnt baseline holds the same way.
+#[test]
+fn fresh_policy_captures_raise_the_same_alerts() {
+    let Some(dir) = common::fresh_captures(
+        "fresh_policy_captures_raise_the_same_alerts",
+        "make-policy-captures.sh",
+        &[
+            "storescu",
+            "storescp",
+            "dcmqrscp",
+            "findscu",
+            "wlmscpfs",
+            "mosquitto",
+            "mosquitto_pub",
+            "mosquitto_sub",
+            "dnsmasq",
+            "udhcpc",
+            "dropbear",
+            "ssh",
+            "arping",
+        ],
+    ) else {
+        return;
+    };
+    let p = dir.path();
+    check_violations(&p.join("violations.pcap"), &p.join("assets.toml"));
+    check_baseline(
+        &p.join("benign.pcap"),
+        &p.join("extra-peer.pcap"),
+        &p.join("assets.toml"),
+    );
+}
+
+/// The alerts of the violations scenario in `pcap`, with its asset list.
+fn check_violations(pcap: &Path, assets: &Path) {
+    let assets = format!("--assets={}", assets.display());
+    let (_d, db) = analyzed(pcap, &[&assets]);
     let all = alerts(&db, &[]);
     // storescu from the CT (grade 3) to an unregistered storescp.
     let pv = of_rule(&all, "POLICY_VIOLATION");
@@ -247,7 +288,19 @@ fn alert_card_shows_both_ends_and_the_flows_behind_it() {
 
 #[test]
 fn learnt_baseline_allows_what_was_seen_and_nothing_else() {
-    let (dir, learn) = analyzed(&data("benign.pcap"), &["--learn"]);
+    check_baseline(
+        &data("benign.pcap"),
+        &data("extra-peer.pcap"),
+        &data("assets.toml"),
+    );
+}
+
+/// Learning over `benign`, `baseline propose`, then the proposal as the
+/// hospital's policy: `benign` raises no violation, `extra` (one more
+/// DICOM peer) exactly that one.
+fn check_baseline(benign: &Path, extra: &Path, assets: &Path) {
+    let assets_arg = format!("--assets={}", assets.display());
+    let (dir, learn) = analyzed(benign, &["--learn", &assets_arg]);
     // Learning: nothing is raised as a violation.
     assert!(alerts(&learn, &["--rule", "POLICY_VIOLATION"]).is_empty());
     let out = common::run_ok(
@@ -303,7 +356,7 @@ fn learnt_baseline_allows_what_was_seen_and_nothing_else() {
         "{:#?}",
         alerts(&again, &[])
     );
-    let (_b, extra) = analyzed(&data("extra-peer.pcap"), &[&rules_arg]);
+    let (_b, extra) = analyzed(extra, &[&rules_arg, &assets_arg]);
     let pv = alerts(&extra, &["--rule", "POLICY_VIOLATION"]);
     assert_eq!(pv.len(), 1, "{pv:#?}");
     assert_eq!(pv[0]["device_mac"], CT);
