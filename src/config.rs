@@ -119,9 +119,9 @@ pub struct ThresholdsConfig {
     pub window_secs: u64,
     /// Refused MQTT logins from one client within the window.
     pub mqtt_auth_failures: u32,
-    /// DICOM associations from one client within the window.
+    /// More DICOM associations than this from one client within the window.
     pub dicom_association_burst: u32,
-    /// C-FIND/C-MOVE/C-GET requests from one client within the window.
+    /// More C-FIND/C-MOVE/C-GET requests than this from one client within the window.
     pub dicom_query_burst: u32,
     /// Window of the scan check, seconds.
     pub scan_window_secs: u64,

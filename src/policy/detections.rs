@@ -20,9 +20,9 @@ use std::net::IpAddr;
 pub struct Thresholds {
     /// Window of the rate checks.
     pub window: Micros,
-    /// This many associations from one client within the window is a burst.
+    /// More associations than this from one client within the window is a burst.
     pub association_burst: u32,
-    /// This many C-FIND/C-MOVE/C-GET requests within the window is a burst.
+    /// More C-FIND/C-MOVE/C-GET requests than this within the window is a burst.
     pub query_burst: u32,
     /// This many refused MQTT logins from one client within the window is
     /// a brute-force attempt.
@@ -100,7 +100,7 @@ impl Detections {
         let limit = self.limits.association_burst.max(1);
         let rate = self.rate(client, ts);
         rate.associations += 1;
-        (rate.associations == limit).then_some(Anomaly::DicomAssociationBurst)
+        (rate.associations == limit + 1).then_some(Anomaly::DicomAssociationBurst)
     }
 
     /// `client` sent `n` more C-FIND/C-MOVE/C-GET requests.
@@ -109,7 +109,7 @@ impl Detections {
         let rate = self.rate(client, ts);
         let before = rate.queries;
         rate.queries = rate.queries.saturating_add(n as u32);
-        (before < limit && rate.queries >= limit).then_some(Anomaly::DicomQueryBurst)
+        (before <= limit && rate.queries > limit).then_some(Anomaly::DicomQueryBurst)
     }
 
     /// A broker refused `client`'s CONNECT for an authentication failure.
@@ -193,10 +193,7 @@ mod tests {
             .map(|i| d.association_started(CLIENT, "A", "B", i64::from(i)))
             .collect();
         assert_eq!(fired.iter().flatten().count(), 1);
-        assert_eq!(
-            fired[limit as usize - 1],
-            Some(Anomaly::DicomAssociationBurst)
-        );
+        assert_eq!(fired[limit as usize], Some(Anomaly::DicomAssociationBurst));
     }
 
     #[test]
@@ -206,11 +203,11 @@ mod tests {
             Thresholds::default().query_burst,
             Thresholds::default().window,
         );
-        assert_eq!(d.queries(CLIENT, u64::from(limit - 1), 0), None);
+        assert_eq!(d.queries(CLIENT, u64::from(limit), 0), None);
         assert_eq!(d.queries(CLIENT, 1, 1), Some(Anomaly::DicomQueryBurst));
         assert_eq!(d.queries(CLIENT, 1, 2), None);
         // A new window: the count starts again.
-        assert_eq!(d.queries(CLIENT, u64::from(limit - 1), window), None);
+        assert_eq!(d.queries(CLIENT, u64::from(limit), window), None);
         assert_eq!(
             d.queries(CLIENT, 1, window + 1),
             Some(Anomaly::DicomQueryBurst)
