@@ -232,15 +232,23 @@ impl Raiser {
         }
     }
 
+    /// Closes the quietest eighth of the open alerts (a batch, so that a
+    /// full table costs one pass per many new alerts, not one per alert).
     fn close_quietest(&mut self, emit: Emit<'_>) {
-        let quietest = self
+        let mut by_age: Vec<(Micros, AlertKey)> = self
             .open
             .iter()
-            .min_by_key(|(_, o)| o.rec.last_seen)
-            .map(|(k, _)| *k);
-        if let Some(mut o) = quietest.and_then(|k| self.open.remove(&k)) {
-            self.counters.closed_early += 1;
-            o.send(Micros::MAX, emit);
+            .map(|(k, o)| (o.rec.last_seen, *k))
+            .collect();
+        let n = (by_age.len() / 8).max(1);
+        if by_age.len() > n {
+            by_age.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
+        }
+        for (_, k) in by_age.into_iter().take(n) {
+            if let Some(mut o) = self.open.remove(&k) {
+                self.counters.closed_early += 1;
+                o.send(Micros::MAX, emit);
+            }
         }
     }
 }
@@ -382,9 +390,9 @@ mod tests {
         }
         out.clear();
         r.raise(&p, rec(SECOND * 100, "new"), &mut |a| out.push(a));
-        assert_eq!(r.counters().closed_early, 1);
-        assert_eq!(seen(&out[0]), (1, 2, 1), "the quietest's last count");
-        match &out[1] {
+        assert_eq!(r.counters().closed_early, MAX_OPEN as u64 / 8);
+        assert!(out.iter().any(|o| seen(o) == (1, 2, 1)), "its last count");
+        match out.last().unwrap() {
             AlertOut::Record(r) => assert_eq!(r.detail, "new"),
             other => panic!("{other:?}"),
         }
