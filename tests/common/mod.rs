@@ -410,3 +410,31 @@ pub fn compare_all(
     assert!(failed.is_empty(), "{}", failed.join("\n"));
     pairs.len()
 }
+
+/// `medtap analyze PCAP` into a fresh database with `defaults` (flags
+/// like `--assets=` that keep the machine's /etc/medtap out of the result)
+/// and `extra`; an `extra` flag replaces the default of the same name.
+/// Returns the database path, kept alive by the directory.
+pub fn analyzed(pcap: &Path, defaults: &[&str], extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("t.db");
+    let name = |flag: &str| flag.split('=').next().unwrap_or(flag).to_string();
+    let kept = defaults
+        .iter()
+        .filter(|d| !extra.iter().any(|e| name(e) == name(d)));
+    let out = run_ok(
+        medtap()
+            .arg("analyze")
+            .arg(pcap)
+            .arg("--db")
+            .arg(&db)
+            .args(kept)
+            .args(extra),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, db)
+}

@@ -31,28 +31,9 @@ fn hosts(dir: &Path) -> BTreeMap<String, String> {
 /// `medtap analyze` of `pcap` with extra arguments; the database path
 /// (kept alive by the directory).
 fn analyzed(pcap: &Path, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
     // No asset list or rules directory unless the test gives one (the
     // machine's /etc/medtap must not change the result).
-    let defaults = ["--assets=", "--rules="]
-        .into_iter()
-        .filter(|d| !extra.iter().any(|e| d.starts_with(e)));
-    let out = common::run_ok(
-        common::medtap()
-            .arg("analyze")
-            .arg(pcap)
-            .arg("--db")
-            .arg(&db)
-            .args(defaults)
-            .args(extra),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (dir, db)
+    common::analyzed(pcap, &["--assets=", "--rules="], extra)
 }
 
 /// `medtap devices --json` (plus `args`), by MAC.

@@ -18,30 +18,8 @@ fn data(name: &str) -> PathBuf {
 /// `medtap analyze` of `pcap` with the scenario's asset list, no rules
 /// directory and default config unless `extra` says otherwise.
 fn analyzed(pcap: &Path, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
     let assets = format!("--assets={}", data("assets.toml").display());
-    let defaults = [assets.as_str(), "--rules=", "--config=/dev/null"];
-    let defaults = defaults.into_iter().filter(|d| {
-        !extra
-            .iter()
-            .any(|e| e.split('=').next() == d.split('=').next())
-    });
-    let out = common::run_ok(
-        common::medtap()
-            .arg("analyze")
-            .arg(pcap)
-            .arg("--db")
-            .arg(&db)
-            .args(defaults)
-            .args(extra),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (dir, db)
+    common::analyzed(pcap, &[&assets, "--rules=", "--config=/dev/null"], extra)
 }
 
 /// `medtap alerts --json` plus `args`.
