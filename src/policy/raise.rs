@@ -3,7 +3,10 @@
 //! whose count and last-seen time grow; the sinks get the alert when it
 //! opens and again (same id) at most once per [`UPDATE_EVERY`] while it
 //! grows. Suppressions from the policy silence known-good noise. The
-//! table of open alerts is bounded; the quietest is closed when it is full.
+//! table of open alerts is bounded; when it is full its quietest eighth is
+//! closed, and a slim memory of each closed alert (its id, count and
+//! times, not its record) folds later repeats within its window into the
+//! same alert, so a busy network does not reopen one finding many times.
 
 use super::rules::{Peer, Policy};
 use crate::alert::{AlertKey, AlertOut, AlertRecord, AlertSeen, Party, Rule};
@@ -14,6 +17,9 @@ use std::collections::HashMap;
 pub const UPDATE_EVERY: Micros = SECOND;
 /// Open alerts kept for folding.
 pub const MAX_OPEN: usize = 4096;
+/// Alerts closed early whose repeats still fold by id (about 100 bytes
+/// each).
+pub const MAX_CLOSED: usize = 65_536;
 /// Evidence keys kept per alert (later evidence adds keys up to this).
 const MAX_EVIDENCE_KEYS: usize = 32;
 
@@ -28,6 +34,55 @@ pub struct RaiseCounters {
     pub suppressed: u64,
     /// Open alerts closed early because the table was full.
     pub closed_early: u64,
+}
+
+/// What is kept of an alert closed early while its window lasts: enough
+/// to fold a repeat into it by id.
+struct Closed {
+    alert_id: u64,
+    first_seen: Micros,
+    count: u64,
+    last_seen: Micros,
+    last_sent: Micros,
+    /// Its count grew since it was last handed on.
+    grown: bool,
+}
+
+impl Closed {
+    fn of(o: &Open) -> Closed {
+        Closed {
+            alert_id: o.rec.alert_id,
+            first_seen: o.rec.first_seen,
+            count: o.rec.count,
+            last_seen: o.rec.last_seen,
+            // Just written in full, in its state at its last occurrence.
+            last_sent: o.rec.last_seen,
+            grown: false,
+        }
+    }
+
+    /// One more occurrence at `ts`; handed on at most once per
+    /// [`UPDATE_EVERY`].
+    fn fold(&mut self, ts: Micros, emit: Emit<'_>) {
+        self.count += 1;
+        self.last_seen = self.last_seen.max(ts);
+        self.grown = true;
+        if ts.saturating_sub(self.last_sent) >= UPDATE_EVERY {
+            self.send(ts, emit);
+        }
+    }
+
+    fn send(&mut self, now: Micros, emit: Emit<'_>) {
+        if self.grown {
+            emit(AlertOut::Seen(AlertSeen {
+                alert_id: self.alert_id,
+                count: self.count,
+                last_seen: self.last_seen,
+            }));
+        }
+        self.grown = false;
+        self.last_sent = now;
+    }
 }
 
 struct Open {
@@ -67,6 +122,7 @@ pub type Emit<'a> = &'a mut dyn FnMut(AlertOut);
 /// The open alerts and the next id.
 pub struct Raiser {
     open: HashMap<AlertKey, Open, foldhash::fast::RandomState>,
+    closed: HashMap<AlertKey, Closed, foldhash::fast::RandomState>,
     next_id: u64,
     window: Micros,
     day: Micros,
@@ -79,6 +135,7 @@ impl Raiser {
     pub fn new(first_id: u64, window: Micros) -> Raiser {
         Raiser {
             open: HashMap::default(),
+            closed: HashMap::default(),
             next_id: first_id.max(1),
             window: window.max(SECOND),
             day: 86_400 * SECOND,
@@ -92,10 +149,23 @@ impl Raiser {
     }
 
     fn window_of(&self, rule: Rule) -> Micros {
-        match rule {
-            Rule::CleartextMedicalData => self.day.max(self.window),
-            _ => self.window,
+        window_of(rule, self.window, self.day)
+    }
+
+    /// Folds an occurrence at `ts` into the alert closed early with `key`,
+    /// if its window still runs (else forgets it): its id, or `None`.
+    fn fold_closed(&mut self, key: &AlertKey, ts: Micros, emit: Emit<'_>) -> Option<u64> {
+        let window = self.window_of(key.rule);
+        let c = self.closed.get_mut(key)?;
+        if ts.saturating_sub(c.first_seen) >= window {
+            if let Some(mut c) = self.closed.remove(key) {
+                c.send(ts, emit);
+            }
+            return None;
         }
+        self.counters.folded += 1;
+        c.fold(ts, emit);
+        Some(c.alert_id)
     }
 
     /// One occurrence of `rec` (its id, count and times are set here) at
@@ -127,6 +197,8 @@ impl Raiser {
             if let Some(mut o) = self.open.remove(&key) {
                 o.send(ts, emit);
             }
+        } else if let Some(id) = self.fold_closed(&key, ts, emit) {
+            return Some(id);
         }
         if self.open.len() >= MAX_OPEN {
             self.close_quietest(emit);
@@ -156,7 +228,7 @@ impl Raiser {
     pub fn fold(&mut self, key: &AlertKey, ts: Micros, emit: Emit<'_>) -> bool {
         let window = self.window_of(key.rule);
         let Some(o) = self.open.get_mut(key) else {
-            return false;
+            return self.fold_closed(key, ts, emit).is_some();
         };
         if ts.saturating_sub(o.rec.first_seen) >= window {
             return false;
@@ -187,7 +259,9 @@ impl Raiser {
 
     /// Adds evidence to the open alert with `key` without counting an
     /// occurrence (e.g. a flow's AE titles, learnt after the flow's first
-    /// packet raised it; a session's duration at its end).
+    /// packet raised it; a session's duration at its end): new keys only,
+    /// or every key when `replace`. An alert closed early learns nothing
+    /// more (its record is not kept).
     pub fn enrich(
         &mut self,
         key: &AlertKey,
@@ -199,26 +273,31 @@ impl Raiser {
                 for (k, v) in evidence {
                     o.rec.evidence.insert(k, v);
                 }
+                o.dirty = true;
             } else {
+                // Written again only when it learnt something.
+                let keys = o.rec.evidence.len();
                 merge(&mut o.rec.evidence, evidence);
+                o.dirty |= o.rec.evidence.len() != keys;
             }
-            o.dirty = true;
         }
     }
 
     /// Hands on the alerts that grew since their last write, and closes
     /// those whose window is over by `now`.
     pub fn flush(&mut self, now: Micros, emit: Emit<'_>) {
-        let (window, day) = (self.window, self.day.max(self.window));
+        let (window, day) = (self.window, self.day);
         self.open.retain(|_, o| {
-            let w = if o.rec.rule == Rule::CleartextMedicalData {
-                day
-            } else {
-                window
-            };
-            let over = now.saturating_sub(o.rec.first_seen) >= w;
+            let over = now.saturating_sub(o.rec.first_seen) >= window_of(o.rec.rule, window, day);
             if o.changed() && (over || now.saturating_sub(o.last_sent) >= UPDATE_EVERY) {
                 o.send(now, emit);
+            }
+            !over
+        });
+        self.closed.retain(|k, c| {
+            let over = now.saturating_sub(c.first_seen) >= window_of(k.rule, window, day);
+            if c.grown && (over || now.saturating_sub(c.last_sent) >= UPDATE_EVERY) {
+                c.send(now, emit);
             }
             !over
         });
@@ -229,6 +308,9 @@ impl Raiser {
     pub fn finish(&mut self, emit: Emit<'_>) {
         for (_, mut o) in self.open.drain() {
             o.send(Micros::MAX, emit);
+        }
+        for (_, mut c) in self.closed.drain() {
+            c.send(Micros::MAX, emit);
         }
     }
 
@@ -244,12 +326,47 @@ impl Raiser {
         if by_age.len() > n {
             by_age.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
         }
+        if self.closed.len() + n > MAX_CLOSED {
+            self.forget_quietest_closed(n, emit);
+        }
         for (_, k) in by_age.into_iter().take(n) {
             if let Some(mut o) = self.open.remove(&k) {
                 self.counters.closed_early += 1;
                 o.send(Micros::MAX, emit);
+                self.closed.insert(k, Closed::of(&o));
             }
         }
+    }
+
+    /// Makes room for `n` more closed alerts: forgets the quietest
+    /// (after handing on their last count). A repeat of a forgotten one
+    /// opens a new alert.
+    fn forget_quietest_closed(&mut self, n: usize, emit: Emit<'_>) {
+        let n = n.max(self.closed.len() / 8);
+        let mut last: Vec<Micros> = self.closed.values().map(|c| c.last_seen).collect();
+        let n = n.min(last.len());
+        if n == 0 {
+            return;
+        }
+        let (_, &mut cut, _) = last.select_nth_unstable(n - 1);
+        let mut forgotten = 0;
+        self.closed.retain(|_, c| {
+            let forget = c.last_seen <= cut && forgotten < n;
+            if forget {
+                forgotten += 1;
+                c.send(Micros::MAX, emit);
+            }
+            !forget
+        });
+    }
+}
+
+/// How long repeats of `rule` fold into one alert: cleartext findings
+/// within a day (posture findings are per day), others within `window`.
+fn window_of(rule: Rule, window: Micros, day: Micros) -> Micros {
+    match rule {
+        Rule::CleartextMedicalData => day.max(window),
+        _ => window,
     }
 }
 
@@ -374,6 +491,62 @@ mod tests {
             .is_some());
         assert_eq!(n, 1);
         assert_eq!(r.counters().suppressed, 1);
+    }
+
+    #[test]
+    fn a_repeat_of_an_alert_closed_early_folds_into_it_by_id() {
+        let p = Policy::default();
+        let mut r = Raiser::new(1, 3600 * SECOND);
+        let mut out = Vec::new();
+        // Twice the table: the first findings are closed early.
+        for i in 0..2 * MAX_OPEN {
+            r.raise(&p, rec(i as i64, &format!("d{i}")), &mut |a| out.push(a));
+        }
+        assert!(r.counters().closed_early > 0);
+        out.clear();
+        // A repeat of the first finding, ten seconds on: same alert, no new record.
+        let id = r.raise(&p, rec(10 * SECOND, "d0"), &mut |a| out.push(a));
+        assert_eq!(id, Some(1));
+        assert_eq!(r.counters().opened, 2 * MAX_OPEN as u64);
+        assert_eq!(
+            out,
+            vec![AlertOut::Seen(AlertSeen {
+                alert_id: 1,
+                count: 2,
+                last_seen: 10 * SECOND
+            })]
+        );
+        // The engine's fold path finds it too; within a second it is only counted...
+        let key = rec(0, "d0").key();
+        assert!(r.fold(&key, 10 * SECOND + 1, &mut |a| out.push(a)));
+        assert_eq!(out.len(), 1);
+        // ...and the next flush writes its count.
+        r.flush(12 * SECOND, &mut |a| out.push(a));
+        assert!(out.contains(&AlertOut::Seen(AlertSeen {
+            alert_id: 1,
+            count: 3,
+            last_seen: 10 * SECOND + 1
+        })));
+        // After its window a repeat opens a new alert.
+        let later = r.raise(&p, rec(3601 * SECOND, "d0"), &mut |_| {});
+        assert_eq!(later, Some(2 * MAX_OPEN as u64 + 1));
+    }
+
+    #[test]
+    fn the_memory_of_closed_alerts_is_bounded() {
+        let p = Policy::default();
+        let mut r = Raiser::new(1, 3600 * SECOND);
+        let n = MAX_OPEN + MAX_CLOSED + MAX_OPEN;
+        let mut last = std::collections::HashMap::new();
+        for i in 0..n {
+            r.raise(&p, rec(i as i64, &format!("d{i}")), &mut |a| {
+                let (id, count, _) = seen(&a);
+                last.insert(id, count);
+            });
+        }
+        assert!(r.open.len() <= MAX_OPEN);
+        assert!(r.closed.len() <= MAX_CLOSED);
+        assert_eq!(last.len(), n, "every alert written");
     }
 
     #[test]
