@@ -137,7 +137,8 @@ enum Standing {
 struct FlowState {
     ends: [Standing; 2],
     app: Option<AppProto>,
-    /// Raised already for this flow: medical data, credentials in clear.
+    /// Seen already on this flow in clear: medical data, credentials
+    /// (indexed by [`Carried`]).
     cleartext: [bool; 2],
     remote: bool,
 }
@@ -370,7 +371,7 @@ impl Engine {
                 let op = Op::DicomOperation { command, called };
                 self.operation(cx, app, &op, &describe, emit);
                 if command != "C-ECHO" {
-                    self.cleartext(cx, AppProto::Dicom, "DICOM data", emit);
+                    self.cleartext(cx, AppProto::Dicom, Carried::Data, emit);
                 }
             }
             Fact::MqttPublish(topic) => {
@@ -380,7 +381,7 @@ impl Engine {
                     (format!("PUBLISH {topic}"), ev)
                 };
                 self.operation(cx, app, &Op::MqttPublish(topic), &describe, emit);
-                self.cleartext(cx, AppProto::Mqtt, "MQTT messages", emit);
+                self.cleartext(cx, AppProto::Mqtt, Carried::Data, emit);
             }
             Fact::MqttSubscribe(filter) => {
                 let describe = || {
@@ -397,7 +398,7 @@ impl Engine {
                 accepted,
             } => {
                 if password {
-                    self.cleartext(cx, AppProto::Mqtt, "MQTT credentials", emit);
+                    self.cleartext(cx, AppProto::Mqtt, Carried::Credentials, emit);
                 }
                 if let (Some(h), true) = (username, accepted) {
                     self.credentials(cx, h, client_id, emit);
@@ -439,7 +440,7 @@ impl Engine {
         };
         let app = self.state(cx.slot).app;
         self.operation(cx, app, &op, &describe, emit);
-        self.cleartext(cx, AppProto::Hl7, "HL7 messages", emit);
+        self.cleartext(cx, AppProto::Hl7, Carried::Data, emit);
     }
 
     /// A protocol anomaly on the flow.
@@ -789,13 +790,16 @@ impl Engine {
         }
     }
 
-    fn cleartext(&mut self, cx: &FlowCtx<'_>, app: AppProto, what: &str, emit: Emit<'_>) {
+    /// A posture finding per device pair, protocol and day: the flows that
+    /// carried the protocol in clear are its count; its evidence says
+    /// what they carried (data, credentials).
+    fn cleartext(&mut self, cx: &FlowCtx<'_>, app: AppProto, what: Carried, emit: Emit<'_>) {
         let st = self.state(cx.slot);
-        let k = usize::from(what.contains("credentials"));
-        if st.cleartext[k] {
+        if st.cleartext[what as usize] {
             return;
         }
-        st.cleartext[k] = true;
+        let flow_counted = st.cleartext.contains(&true);
+        st.cleartext[what as usize] = true;
         let violated = st.ends.contains(&Standing::Violated);
         // The device of the pair: the medical end, else the client.
         let i = usize::from(!cx.ends[0].medical && cx.ends[1].medical);
@@ -805,23 +809,27 @@ impl Engine {
             false,
             me,
             Some(peer),
-            format_args!("{} {what}", app.name()),
+            format_args!("{}", app.name()),
         );
-        if self.folds(&key, cx.ts, emit) {
+        // One occurrence per flow; what else the flow carries is evidence.
+        if flow_counted || self.folds(&key, cx.ts, emit) {
+            let mut ev = Map::new();
+            ev.insert(what.key().into(), true.into());
+            self.raiser.enrich(&key, ev, false);
             return;
         }
         let mut ev = Map::new();
-        ev.insert("carried".into(), what.into());
+        ev.insert("protocol".into(), app.name().into());
         ev.insert("tls".into(), false.into());
+        ev.insert(what.key().into(), true.into());
         let msg = format!(
             "{}: {} between {} and {} without TLS",
             Rule::CleartextMedicalData.title(),
-            what,
+            app.name().to_uppercase(),
             self.describe(&cx.ends[i]),
             self.describe(&cx.ends[1 - i])
         );
-        let detail = format!("{} {what}", app.name());
-        let mut rec = self.record(Rule::CleartextMedicalData, cx, i, &detail, msg, ev);
+        let mut rec = self.record(Rule::CleartextMedicalData, cx, i, app.name(), msg, ev);
         // A posture finding; worth a look today when the peer is not even allowed.
         rec.severity = match (self.rule_severity(Rule::CleartextMedicalData), violated) {
             (Some(s), _) => s,
@@ -947,14 +955,7 @@ impl Engine {
             return;
         }
         if self.scans.len() >= MAX_SCAN_SOURCES && !self.scans.contains_key(&src) {
-            let oldest = self
-                .scans
-                .iter()
-                .min_by_key(|(_, w)| w.start)
-                .map(|(k, _)| *k);
-            if let Some(k) = oldest {
-                self.scans.remove(&k);
-            }
+            evict_scan_windows(&mut self.scans, cx.ts, limits.window);
         }
         // Each source's lists are sized once for their thresholds and
         // reused window after window: a new flow allocates nothing.
@@ -1243,6 +1244,29 @@ impl Engine {
     }
 }
 
+/// Makes room in a full table of scan windows in one pass: drops the
+/// windows that are over, else the oldest eighth. (Batched so that a
+/// full table costs one pass per many new sources, not one per source.)
+fn evict_scan_windows(
+    scans: &mut HashMap<IpAddr, ScanWindow, foldhash::fast::RandomState>,
+    now: Micros,
+    window: Micros,
+) {
+    scans.retain(|_, w| now.saturating_sub(w.start) < window);
+    if scans.len() < MAX_SCAN_SOURCES {
+        return;
+    }
+    let mut starts: Vec<Micros> = scans.values().map(|w| w.start).collect();
+    let n = (starts.len() / 8).max(1);
+    let (_, &mut cut, _) = starts.select_nth_unstable(n - 1);
+    let mut dropped = 0;
+    scans.retain(|_, w| {
+        let drop = w.start <= cut && dropped < n;
+        dropped += usize::from(drop);
+        !drop
+    });
+}
+
 /// Whether the flow's responder served it: a TCP handshake answered or
 /// data sent back, on a port below the dynamic range (RFC 6335), or a UDP
 /// answer to a port below it.
@@ -1286,6 +1310,24 @@ fn key_of(
         device: EndKey::from_parts(me.mac, me.ip),
         peer: peer.map_or(EndKey::None, |p| EndKey::from_parts(p.mac, p.ip)),
         detail: crate::alert::detail_hash(detail),
+    }
+}
+
+/// What a flow carried in clear (the evidence key of a cleartext finding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Carried {
+    /// Medical data: DICOM objects or queries, HL7 messages, MQTT messages.
+    Data = 0,
+    /// MQTT credentials (a password in CONNECT).
+    Credentials = 1,
+}
+
+impl Carried {
+    fn key(self) -> &'static str {
+        match self {
+            Carried::Data => "data",
+            Carried::Credentials => "credentials",
+        }
     }
 }
 

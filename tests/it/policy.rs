@@ -61,33 +61,36 @@ fn benign_hospital_traffic_raises_only_posture_findings() {
     }
     // DICOM to the PACS and the worklist, HL7 from the pump, MQTT
     // credentials and messages from both monitors: one finding per
-    // device pair and kind.
-    let pairs: std::collections::BTreeSet<(String, String, String)> = all
+    // device pair and protocol, its evidence saying what crossed.
+    let found: std::collections::BTreeMap<(String, String, String), &Value> = all
         .iter()
         .map(|a| {
-            (
+            let key = (
                 a["device_ip"].as_str().unwrap().to_string(),
                 a["peer_ip"].as_str().unwrap().to_string(),
-                a["evidence"]["carried"].as_str().unwrap().to_string(),
-            )
+                a["evidence"]["protocol"].as_str().unwrap().to_string(),
+            );
+            (key, a)
         })
         .collect();
-    assert_eq!(pairs.len(), all.len(), "one finding per pair: {all:#?}");
-    assert!(pairs.contains(&(
-        "10.20.3.51".into(),
-        "10.20.2.14".into(),
-        "MQTT credentials".into()
-    )));
-    assert!(pairs.contains(&(
-        "10.20.1.21".into(),
-        "10.20.2.10".into(),
-        "DICOM data".into()
-    )));
-    assert!(pairs.contains(&(
-        "10.20.3.41".into(),
-        "10.20.2.13".into(),
-        "HL7 messages".into()
-    )));
+    assert_eq!(found.len(), all.len(), "one finding per pair: {all:#?}");
+    let of = |dev: &str, peer: &str, proto: &str| {
+        let key = (dev.to_string(), peer.to_string(), proto.to_string());
+        let a = found
+            .get(&key)
+            .unwrap_or_else(|| panic!("{key:?} in {all:#?}"));
+        assert_eq!(a["evidence"]["tls"], false, "{a}");
+        &a["evidence"]
+    };
+    let monitor = of("10.20.3.51", "10.20.2.14", "mqtt");
+    assert_eq!(monitor["credentials"], true, "{monitor}");
+    assert_eq!(monitor["data"], true, "{monitor}");
+    assert_eq!(of("10.20.1.21", "10.20.2.10", "dicom")["data"], true);
+    let pump = of("10.20.3.41", "10.20.2.13", "hl7");
+    assert_eq!(
+        (&pump["data"], &pump["credentials"]),
+        (&Value::Bool(true), &Value::Null)
+    );
     assert!(alerts(&db, &["--severity", "low"]).is_empty());
 }
 

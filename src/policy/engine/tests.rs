@@ -128,6 +128,49 @@ fn cleartext_is_one_finding_per_pair_whatever_the_flows() {
 }
 
 #[test]
+fn cleartext_credentials_and_messages_of_a_pair_are_one_finding_counting_flows() {
+    let broker = end("02:00:00:00:02:14", "10.20.2.14", Some("mqtt_broker"), None);
+    let mon = end(
+        "02:00:00:00:03:51",
+        "10.20.3.51",
+        Some("patient_monitor"),
+        Some(2),
+    );
+    let mut e = engine(Learning::Off);
+    let mut out = Vec::new();
+    for slot in 0..3 {
+        let cx = flow(slot, mon, broker, 1883, i64::from(slot) * SECOND);
+        e.app_recognised(&cx, AppProto::Mqtt, &mut |a| out.push(a));
+        let connect = Fact::MqttConnect {
+            client_id: "mon",
+            username: Some(7),
+            password: true,
+            accepted: true,
+        };
+        e.fact(&cx, connect, &mut |a| out.push(a));
+        for _ in 0..2 {
+            e.fact(&cx, Fact::MqttPublish("ward/3/hr"), &mut |a| out.push(a));
+        }
+    }
+    e.finish(&mut |a| out.push(a));
+    let r: Vec<_> = records(&out)
+        .into_iter()
+        .filter(|r| r.rule == Rule::CleartextMedicalData)
+        .collect();
+    assert!(r.iter().all(|a| a.alert_id == r[0].alert_id), "{r:#?}");
+    let last = r.last().unwrap();
+    assert_eq!(last.detail, "mqtt");
+    assert_eq!(last.evidence["credentials"], true);
+    assert_eq!(last.evidence["data"], true);
+    let count = out.iter().rev().find_map(|o| match o {
+        AlertOut::Seen(s) if s.alert_id == last.alert_id => Some(s.count),
+        AlertOut::Record(r) if r.alert_id == last.alert_id => Some(r.count),
+        _ => None,
+    });
+    assert_eq!(count, Some(3), "one occurrence per flow");
+}
+
+#[test]
 fn credentials_count_as_reused_only_when_the_broker_accepts_them() {
     let broker = end("02:00:00:00:02:14", "10.20.2.14", Some("mqtt_broker"), None);
     let mon = end(
@@ -225,4 +268,42 @@ fn remote_session_audit_trail_is_written_at_its_end() {
     assert!(records(&out)
         .iter()
         .any(|r| r.rule == Rule::PolicyViolation && r.detail == "accepts tcp/2222"));
+}
+
+fn scan_table(
+    starts: impl Iterator<Item = Micros>,
+) -> HashMap<IpAddr, ScanWindow, foldhash::fast::RandomState> {
+    starts
+        .enumerate()
+        .map(|(i, start)| {
+            let ip = IpAddr::from([10, 0, (i >> 8) as u8, i as u8]);
+            let w = ScanWindow {
+                start,
+                hosts: Vec::new(),
+                pairs: Vec::new(),
+                raised: false,
+            };
+            (ip, w)
+        })
+        .collect()
+}
+
+#[test]
+fn a_full_scan_table_drops_the_windows_that_are_over() {
+    // Half the windows started more than a window ago.
+    let half = MAX_SCAN_SOURCES / 2;
+    let mut t = scan_table((0..MAX_SCAN_SOURCES).map(|i| if i < half { 0 } else { 100 * SECOND }));
+    let now = 120 * SECOND;
+    evict_scan_windows(&mut t, now, 60 * SECOND);
+    assert_eq!(t.len(), MAX_SCAN_SOURCES / 2);
+    assert!(t.values().all(|w| now - w.start < 60 * SECOND));
+}
+
+#[test]
+fn a_full_scan_table_of_live_windows_drops_its_oldest_eighth() {
+    let mut t = scan_table((0..MAX_SCAN_SOURCES as i64).rev());
+    evict_scan_windows(&mut t, MAX_SCAN_SOURCES as i64, 60 * SECOND);
+    let n = MAX_SCAN_SOURCES / 8;
+    assert_eq!(t.len(), MAX_SCAN_SOURCES - n);
+    assert!(t.values().all(|w| w.start >= n as i64), "the oldest went");
 }
