@@ -264,7 +264,11 @@ impl Session {
         let known = known_services(&store)?;
         opts.pipeline.engine = engine_options(cfg, rules.policy, learning, first_alert_id, known);
         let (tx, rx) = crossbeam_channel::bounded(cfg.store.channel_capacity.max(1));
-        let writer = store.spawn_writer(rx, cfg.store.batch_rows)?;
+        let alert_within = match mode {
+            Mode::Live => medtap::store::ALERT_COMMIT_WITHIN,
+            Mode::Files => medtap::store::COMMIT_EVERY,
+        };
+        let writer = store.spawn_writer(rx, cfg.store.batch_rows, alert_within)?;
         let sinks = vec![SinkSpec::new(STORE_SINK, tx, Delivery::Authority)];
         let sensor = Sensor::new(&opts, sinks)?;
         Ok(Session { sensor, writer })

@@ -46,7 +46,9 @@ fn a_stalled_sink_does_not_slow_capture_or_the_writer_and_its_drops_are_counted(
     let store = Store::open_writer(&db, &info).unwrap();
     let first = store.next_flow_id().unwrap();
     let (store_tx, store_rx) = crossbeam_channel::bounded(1 << 16);
-    let writer = store.spawn_writer(store_rx, 500).unwrap();
+    let writer = store
+        .spawn_writer(store_rx, 500, crate::store::ALERT_COMMIT_WITHIN)
+        .unwrap();
     let (release_tx, release) = crossbeam_channel::bounded(1);
     let stalled = Stalled { release, seen: 0 };
     let (stalled_spec, stalled_thread) =

@@ -18,7 +18,7 @@ mod writer;
 pub use migrations::MIGRATIONS;
 pub use rows::flow::community_id;
 pub use rows::session::{SessionInfo, SessionRow};
-pub use writer::{Store, Writer, WriterCounters, WriterTotals};
+pub use writer::{Store, Writer, WriterCounters, WriterTotals, ALERT_COMMIT_WITHIN, COMMIT_EVERY};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};

@@ -50,7 +50,7 @@ fn write(path: &std::path::Path, records: Vec<Event>) {
     };
     let w = Store::open_writer(path, &info)
         .unwrap()
-        .spawn_writer(rx, 2)
+        .spawn_writer(rx, 2, super::writer::ALERT_COMMIT_WITHIN)
         .unwrap();
     for r in records {
         tx.send(r);
@@ -244,7 +244,12 @@ fn failing_flows_writer(db: &std::path::Path) -> (crate::event::EventSender, Wri
         )
         .unwrap();
     let (tx, rx) = channel(64, Backpressure::Wait(std::time::Duration::from_secs(5)));
-    (tx, store.spawn_writer(rx, 3).unwrap())
+    (
+        tx,
+        store
+            .spawn_writer(rx, 3, super::writer::ALERT_COMMIT_WITHIN)
+            .unwrap(),
+    )
 }
 
 /// Regression: a statistics row read the failure count before its own

@@ -27,8 +27,10 @@ use std::time::{Duration, Instant};
 /// (and visible to `medtap` queries).
 pub const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
-/// Longest an alert waits in the open transaction: the security office
-/// tails alerts (`alerts --follow`), and sees one within a second.
+/// Longest an alert waits in the open transaction of a live sensor: the
+/// security office tails alerts (`alerts --follow`), and sees one within a
+/// second. (Reading files, alerts wait like other records: committing ten
+/// times a second rewrites the same index pages ten times as often.)
 pub const ALERT_COMMIT_WITHIN: Duration = Duration::from_millis(100);
 
 /// Statistics rows kept for retry while the database refuses them; past
@@ -133,11 +135,14 @@ impl Store {
 
     /// Starts the writer thread on `rx`. It ends when every
     /// [`crate::event::EventSender`] is dropped; then call
-    /// [`Writer::finish`].
+    /// [`Writer::finish`]. A transaction holds at most `batch_rows`
+    /// records, and one holding an alert commits within `alert_within`
+    /// ([`ALERT_COMMIT_WITHIN`] live, [`COMMIT_EVERY`] for files).
     pub fn spawn_writer(
         self,
         rx: Receiver<Event>,
         batch_rows: usize,
+        alert_within: Duration,
     ) -> Result<Writer, StoreError> {
         let counters = Arc::new(WriterCounters::default());
         let c = Arc::clone(&counters);
@@ -147,6 +152,7 @@ impl Store {
             unaccounted: 0,
             pending_stats: Vec::new(),
             failures: FailureLog::default(),
+            alert_within,
         };
         let handle = std::thread::Builder::new()
             .name("medtap-writer".into())
@@ -263,6 +269,8 @@ struct State {
     /// Statistics rows not yet committed, oldest first.
     pending_stats: Vec<StatsRecord>,
     failures: FailureLog,
+    /// Longest an alert waits in the open transaction.
+    alert_within: Duration,
 }
 
 fn run(mut st: State, rx: Receiver<Event>, batch_rows: usize, c: &WriterCounters) -> State {
@@ -337,7 +345,7 @@ impl State {
             if matches!(event, Event::Alert(_) | Event::AlertSeen(_)) {
                 // An alert reaches the database within a second of its
                 // packet: its batch commits soon, not at the full interval.
-                deadline = deadline.min(Instant::now() + ALERT_COMMIT_WITHIN);
+                deadline = deadline.min(Instant::now() + self.alert_within);
             }
             drop(event);
             if taken as usize >= batch_rows {
