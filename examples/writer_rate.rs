@@ -111,7 +111,9 @@ fn main() {
     }
     drop(tx);
     let (cpu0, io0, t) = (cpu_secs(), written_bytes(), Instant::now());
-    let writer = store.spawn_writer(rx, batch).unwrap();
+    let writer = store
+        .spawn_writer(rx, batch, medtap::store::COMMIT_EVERY)
+        .unwrap();
     let totals = writer.finish("end of input");
     let (wall, cpu) = (t.elapsed().as_secs_f64(), cpu_secs() - cpu0);
     let io = written_bytes() - io0;

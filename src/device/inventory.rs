@@ -508,6 +508,34 @@ impl Inventory {
         self.key_for(mac, ip)
     }
 
+    /// [`Inventory::device_at`] with the device's class
+    /// ([`Inventory::class_of`]), found with one lookup of the device in
+    /// the common case (a flow end's MAC): the policy asks this per flow
+    /// and per protocol event.
+    pub fn device_and_class_at(
+        &self,
+        mac: Option<Mac>,
+        ip: IpAddr,
+    ) -> Option<(DeviceKey, Option<&Classification>)> {
+        if !self.is_local_unicast(ip) {
+            return None;
+        }
+        fn class(d: &Device) -> Option<&Classification> {
+            d.profile.as_ref()?.class.as_ref()
+        }
+        let by_mac =
+            mac.and_then(|m| Some(&self.devices[*self.index.get(&DeviceKey::Mac(m))? as usize]));
+        let router = by_mac.is_some_and(|d| d.role == Some(Role::Router) && !d.owns(ip));
+        match (mac.filter(|m| usable(*m)), router) {
+            (Some(m), false) => Some((DeviceKey::Mac(m), by_mac.and_then(class))),
+            _ => {
+                let key = DeviceKey::Ip(ip);
+                let at = self.index.get(&key).map(|&i| &self.devices[i as usize]);
+                Some((key, at.and_then(class)))
+            }
+        }
+    }
+
     /// The class of the device with `key`, if it has one.
     pub fn class_of(&self, key: &DeviceKey) -> Option<&Classification> {
         let &i = self.index.get(key)?;

@@ -395,8 +395,9 @@ impl Pipeline {
             self.devices.flush(&mut |e| out.device(e));
         }
         if now >= self.next_alert_flush {
-            // Growing alerts reach the sinks within a second.
-            self.next_alert_flush = now.saturating_add(SECOND);
+            // New alerts reach the sinks within FIRST_WRITE_AFTER and a
+            // tick of this timer; growing ones within a second.
+            self.next_alert_flush = now.saturating_add(crate::policy::raise::FIRST_WRITE_AFTER);
             self.out.policy(|p, emit| p.flush(now, emit));
         }
     }
@@ -559,8 +560,7 @@ fn end_flow(
     };
     app.end(slot, r.flow_id, r.end, &mut |e| {
         evidence::app_names(devices, r.start, &ends, &e, &mut |d| out.device(d));
-        let cx = flow.ctx(devices, r.end);
-        out.app(&cx, e);
+        out.app(&|| flow.ctx(devices, r.end), e);
     });
     evidence::flow_facts(devices, &r, &mut |d| out.device(d));
     let mut cx = flow.ctx(devices, r.end);

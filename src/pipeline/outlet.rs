@@ -61,16 +61,20 @@ impl Outlet {
     }
 
     /// An application event: to the engine (HL7 headers, anomalies), then
-    /// handed on.
-    pub fn app(&mut self, cx: &FlowCtx<'_>, e: AppEvent) {
+    /// handed on. `cx` makes the flow's context for the engine, only for
+    /// the events it reads (it costs device lookups).
+    pub fn app<'d>(&mut self, cx: &dyn Fn() -> FlowCtx<'d>, e: AppEvent) {
         match &e {
             AppEvent::Anomaly {
                 anomaly, detail, ..
             } => {
-                let (a, d) = (*anomaly, *detail);
-                self.policy(|p, emit| p.anomaly(cx, a, d, emit));
+                let (a, d, cx) = (*anomaly, *detail, cx());
+                self.policy(|p, emit| p.anomaly(&cx, a, d, emit));
             }
-            AppEvent::Hl7(m) => self.policy(|p, emit| p.hl7_message(cx, &m.1, emit)),
+            AppEvent::Hl7(m) => {
+                let cx = cx();
+                self.policy(|p, emit| p.hl7_message(&cx, &m.1, emit));
+            }
             AppEvent::Dicom(_) | AppEvent::Mqtt(_) => {}
         }
         self.tx.send(match e {
@@ -102,13 +106,12 @@ fn alert_event(a: AlertOut) -> Event {
 /// The end of a flow at `ip`, seen with `mac`, as the policy sees it: a
 /// device on a local network with its class and grade, or a bare address.
 pub fn end_of(devices: &Inventory, mac: Option<Mac>, ip: IpAddr) -> End<'_> {
-    let Some(key) = devices.device_at(mac, ip) else {
+    let Some((key, c)) = devices.device_and_class_at(mac, ip) else {
         return End {
             ip: Some(ip),
             ..End::default()
         };
     };
-    let c = devices.class_of(&key);
     End {
         mac: key.mac(),
         ip: Some(ip),
@@ -167,8 +170,7 @@ impl Upward for Up<'_> {
         evidence::app_names(self.devices, self.ts, &self.flow.ends, &e, &mut |d| {
             out.device(d)
         });
-        let cx = self.flow.ctx(self.devices, self.ts);
-        self.out.app(&cx, e);
+        self.out.app(&|| self.flow.ctx(self.devices, self.ts), e);
     }
 
     fn fact(&mut self, fact: Fact<'_>, ts: Micros) -> Option<Anomaly> {

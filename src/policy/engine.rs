@@ -540,7 +540,7 @@ impl Engine {
             // Only devices on the local networks have a service history.
             return;
         }
-        let device = EndKey::of(&self.party(me));
+        let device = EndKey::from_parts(me.mac, me.ip);
         let learning = self.learning(cx.ts);
         let grace = self.opts.service_grace;
         let until = |first: Micros| {
@@ -840,7 +840,7 @@ impl Engine {
     }
 
     fn credentials(&mut self, cx: &FlowCtx<'_>, hash: u64, client_id: &str, emit: Emit<'_>) {
-        let me = EndKey::of(&self.party(&cx.ends[0]));
+        let me = EndKey::from_parts(cx.ends[0].mac, cx.ends[0].ip);
         if me == EndKey::None {
             return;
         }
@@ -1151,17 +1151,13 @@ impl Engine {
         }
     }
 
-    /// "CT01 10.20.1.10", "10.20.1.66", "02:00:00:00:00:01".
-    fn describe(&self, e: &End<'_>) -> String {
-        let name = self.policy.asset(e).and_then(|a| a.name.as_deref());
-        let addr = match (e.ip, e.mac) {
-            (Some(ip), _) => ip.to_string(),
-            (None, Some(m)) => m.text().as_str().to_string(),
-            (None, None) => "?".into(),
-        };
-        match name {
-            Some(n) => format!("{n} {addr}"),
-            None => addr,
+    /// "CT01 10.20.1.10", "10.20.1.66", "02:00:00:00:00:01": written
+    /// straight into the message that shows it.
+    fn describe<'s>(&'s self, e: &End<'_>) -> Described<'s> {
+        Described {
+            name: self.policy.asset(e).and_then(|a| a.name.as_deref()),
+            ip: e.ip,
+            mac: e.mac,
         }
     }
 
@@ -1310,6 +1306,27 @@ fn key_of(
         device: EndKey::from_parts(me.mac, me.ip),
         peer: peer.map_or(EndKey::None, |p| EndKey::from_parts(p.mac, p.ip)),
         detail: crate::alert::detail_hash(detail),
+    }
+}
+
+/// An end as a message names it: its asset name, then its address (or
+/// MAC).
+struct Described<'a> {
+    name: Option<&'a str>,
+    ip: Option<IpAddr>,
+    mac: Option<crate::net::Mac>,
+}
+
+impl std::fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(n) = self.name {
+            write!(f, "{n} ")?;
+        }
+        match (self.ip, self.mac) {
+            (Some(ip), _) => write!(f, "{ip}"),
+            (None, Some(m)) => f.write_str(m.text().as_str()),
+            (None, None) => f.write_str("?"),
+        }
     }
 }
 

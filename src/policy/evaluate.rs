@@ -93,9 +93,12 @@ impl Policy {
     /// The entries that hold `me`: its class's and its own (by MAC or
     /// address), then the common ones when any of those exist.
     fn own_entries<'s>(&'s self, me: &End<'_>) -> impl Iterator<Item = &'s Entry> + 's {
+        // Most policies name no single device: no lookups for them.
         let class = me.class.and_then(|c| self.classes.get(c));
-        let by_mac = me.mac.and_then(|m| self.by_mac.get(&m));
-        let by_ip = me.ip.and_then(|ip| self.by_ip.get(&ip));
+        let by_mac = me.mac.filter(|_| !self.by_mac.is_empty());
+        let by_mac = by_mac.and_then(|m| self.by_mac.get(&m));
+        let by_ip = me.ip.filter(|_| !self.by_ip.is_empty());
+        let by_ip = by_ip.and_then(|ip| self.by_ip.get(&ip));
         let own = class
             .map(|c| c.entries.as_slice())
             .into_iter()
@@ -190,6 +193,9 @@ impl Policy {
 
     /// The asset list's entry for `end`.
     pub fn asset(&self, end: &End<'_>) -> Option<&super::rules::AssetInfo> {
+        if !self.has_assets() {
+            return None;
+        }
         let by_mac = end.mac.and_then(|m| self.assets_by_mac.get(&m));
         by_mac.or_else(|| end.ip.and_then(|ip| self.assets_by_ip.get(&ip)))
     }

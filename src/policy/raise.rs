@@ -1,7 +1,9 @@
 //! Raising alerts without flooding: repeats of one finding (same rule,
 //! device, peer and detail) within the rule's window fold into one alert
-//! whose count and last-seen time grow; the sinks get the alert when it
-//! opens and again (same id) at most once per [`UPDATE_EVERY`] while it
+//! whose count and last-seen time grow; the sinks get the alert
+//! [`FIRST_WRITE_AFTER`] after it opens (with what its flow told in the
+//! meantime: an association's AE titles, the messages after an MQTT
+//! login) and again (same id) at most once per [`UPDATE_EVERY`] while it
 //! grows. Suppressions from the policy silence known-good noise. The
 //! table of open alerts is bounded; when it is full its quietest eighth is
 //! closed, and a slim memory of each closed alert (its id, count and
@@ -15,6 +17,11 @@ use std::collections::HashMap;
 
 /// Shortest time between two writes of a growing alert.
 pub const UPDATE_EVERY: Micros = SECOND;
+/// How long a new alert waits for more evidence before its first write:
+/// a flow's next facts mostly come within milliseconds, and one write
+/// with them costs half of two. Short, as an alert reaches the database
+/// within a second of its packet.
+pub const FIRST_WRITE_AFTER: Micros = SECOND / 10;
 /// Open alerts kept for folding.
 pub const MAX_OPEN: usize = 4096;
 /// Alerts closed early whose repeats still fold by id (about 100 bytes
@@ -123,6 +130,11 @@ pub type Emit<'a> = &'a mut dyn FnMut(AlertOut);
 pub struct Raiser {
     open: HashMap<AlertKey, Open, foldhash::fast::RandomState>,
     closed: HashMap<AlertKey, Closed, foldhash::fast::RandomState>,
+    /// New alerts not written yet, oldest first, with their opening time
+    /// (an alert closed since is skipped).
+    fresh: std::collections::VecDeque<(Micros, AlertKey)>,
+    /// When [`Raiser::flush`] next looks at every alert.
+    next_full_flush: Micros,
     next_id: u64,
     window: Micros,
     day: Micros,
@@ -136,6 +148,8 @@ impl Raiser {
         Raiser {
             open: HashMap::default(),
             closed: HashMap::default(),
+            fresh: Default::default(),
+            next_full_flush: Micros::MIN,
             next_id: first_id.max(1),
             window: window.max(SECOND),
             day: 86_400 * SECOND,
@@ -209,12 +223,16 @@ impl Raiser {
         rec.last_seen = ts;
         self.counters.opened += 1;
         let id = rec.alert_id;
-        emit(AlertOut::Record(Box::new(rec.clone())));
+        if self.fresh.len() >= MAX_OPEN {
+            self.write_fresh(Micros::MAX, emit);
+        }
+        self.fresh.push_back((ts, key));
         self.open.insert(
             key,
             Open {
                 rec,
-                dirty: false,
+                // Written by `flush` once FIRST_WRITE_AFTER has passed.
+                dirty: true,
                 grown: false,
                 last_sent: ts,
             },
@@ -283,9 +301,16 @@ impl Raiser {
         }
     }
 
-    /// Hands on the alerts that grew since their last write, and closes
-    /// those whose window is over by `now`.
+    /// Writes the new alerts opened [`FIRST_WRITE_AFTER`] ago or more;
+    /// once per [`UPDATE_EVERY`], also hands on the alerts that grew since
+    /// their last write, and closes those whose window is over by `now`.
+    /// Called every [`FIRST_WRITE_AFTER`] or so.
     pub fn flush(&mut self, now: Micros, emit: Emit<'_>) {
+        self.write_fresh(now.saturating_sub(FIRST_WRITE_AFTER), emit);
+        if now < self.next_full_flush {
+            return;
+        }
+        self.next_full_flush = now.saturating_add(UPDATE_EVERY);
         let (window, day) = (self.window, self.day);
         self.open.retain(|_, o| {
             let over = now.saturating_sub(o.rec.first_seen) >= window_of(o.rec.rule, window, day);
@@ -303,9 +328,24 @@ impl Raiser {
         });
     }
 
+    /// First writes of the new alerts opened by `until`.
+    fn write_fresh(&mut self, until: Micros, emit: Emit<'_>) {
+        while let Some(&(opened, key)) = self.fresh.front() {
+            if opened > until {
+                break;
+            }
+            self.fresh.pop_front();
+            if let Some(o) = self.open.get_mut(&key).filter(|o| o.dirty) {
+                let at = o.rec.last_seen;
+                o.send(at, emit);
+            }
+        }
+    }
+
     /// Hands on every alert not yet written in its latest state (end of
     /// input or shutdown).
     pub fn finish(&mut self, emit: Emit<'_>) {
+        self.fresh.clear();
         for (_, mut o) in self.open.drain() {
             o.send(Micros::MAX, emit);
         }
@@ -460,6 +500,27 @@ mod tests {
     }
 
     #[test]
+    fn a_new_alert_is_written_once_with_what_its_first_moments_added() {
+        let p = Policy::default();
+        let mut r = Raiser::new(1, 3600 * SECOND);
+        let mut out = Vec::new();
+        let key = rec(0, "x").key();
+        r.raise(&p, rec(0, "x"), &mut |a| out.push(a));
+        let mut ev = serde_json::Map::new();
+        ev.insert("called_ae".into(), "PACS".into());
+        r.enrich(&key, ev, false);
+        r.flush(FIRST_WRITE_AFTER - 1, &mut |a| out.push(a));
+        assert!(out.is_empty(), "not yet: {out:?}");
+        r.flush(FIRST_WRITE_AFTER, &mut |a| out.push(a));
+        match &out[..] {
+            [AlertOut::Record(a)] => assert_eq!(a.evidence["called_ae"], "PACS"),
+            other => panic!("one record: {other:?}"),
+        }
+        r.finish(&mut |a| out.push(a));
+        assert_eq!(out.len(), 1, "nothing changed since");
+    }
+
+    #[test]
     fn another_detail_or_a_new_window_opens_another_alert() {
         let p = Policy::default();
         let mut r = Raiser::new(1, 60 * SECOND);
@@ -489,6 +550,7 @@ mod tests {
         assert!(r
             .raise(&p, rec(101 * SECOND, "x"), &mut |_| n += 1)
             .is_some());
+        r.finish(&mut |_| n += 1);
         assert_eq!(n, 1);
         assert_eq!(r.counters().suppressed, 1);
     }
@@ -546,6 +608,10 @@ mod tests {
         }
         assert!(r.open.len() <= MAX_OPEN);
         assert!(r.closed.len() <= MAX_CLOSED);
+        r.finish(&mut |a| {
+            let (id, count, _) = seen(&a);
+            last.insert(id, count);
+        });
         assert_eq!(last.len(), n, "every alert written");
     }
 
@@ -565,6 +631,11 @@ mod tests {
         r.raise(&p, rec(SECOND * 100, "new"), &mut |a| out.push(a));
         assert_eq!(r.counters().closed_early, MAX_OPEN as u64 / 8);
         assert!(out.iter().any(|o| seen(o) == (1, 2, 1)), "its last count");
+        // The new alert is written FIRST_WRITE_AFTER after it opened.
+        assert!(!out
+            .iter()
+            .any(|o| matches!(o, AlertOut::Record(r) if r.detail == "new")));
+        r.flush(SECOND * 100 + FIRST_WRITE_AFTER, &mut |a| out.push(a));
         match out.last().unwrap() {
             AlertOut::Record(r) => assert_eq!(r.detail, "new"),
             other => panic!("{other:?}"),

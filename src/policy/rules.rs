@@ -409,6 +409,11 @@ pub struct AssetInfo {
     pub class: Option<String>,
 }
 
+/// A map the engine looks up per flow and per protocol event: foldhash,
+/// not SipHash (its keys come from the policy files and the asset list,
+/// not from the wire).
+pub type FastHashMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The compiled policy.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
@@ -417,21 +422,21 @@ pub struct Policy {
     /// Entries for every enforced class (`classes = ["*"]`).
     pub common: Vec<u32>,
     /// Enforced classes.
-    pub classes: HashMap<String, ClassRules>,
+    pub classes: FastHashMap<String, ClassRules>,
     /// Entries for single devices, by MAC or address.
-    pub by_mac: HashMap<Mac, Vec<u32>>,
+    pub by_mac: FastHashMap<Mac, Vec<u32>>,
     /// Entries for single devices by address.
-    pub by_ip: HashMap<IpAddr, Vec<u32>>,
+    pub by_ip: FastHashMap<IpAddr, Vec<u32>>,
     /// Severity per rule, overriding its default.
-    pub severity: HashMap<Rule, Severity>,
+    pub severity: FastHashMap<Rule, Severity>,
     /// Suppressions.
     pub suppressions: Vec<Suppression>,
     /// The config's local networks (`internal`).
     pub internal: Vec<Cidr>,
     /// The asset list, by MAC.
-    pub assets_by_mac: HashMap<Mac, AssetInfo>,
+    pub assets_by_mac: FastHashMap<Mac, AssetInfo>,
     /// The asset list's entries without a MAC, by address.
-    pub assets_by_ip: HashMap<IpAddr, AssetInfo>,
+    pub assets_by_ip: FastHashMap<IpAddr, AssetInfo>,
     /// Files read, shipped first.
     pub files: Vec<String>,
 }

@@ -89,6 +89,7 @@ fn learning_observes_and_enforcement_starts_by_itself() {
     e.flow_started(&flow(1, ct(), rogue, 104, 61 * SECOND), &mut |a| {
         out.push(a)
     });
+    e.finish(&mut |a| out.push(a));
     let r = records(&out);
     assert_eq!(r.len(), 2, "{r:#?}");
     assert!(r[0].observation && !r[1].observation);
@@ -202,14 +203,18 @@ fn credentials_count_as_reused_only_when_the_broker_accepts_them() {
         connect(false),
         &mut |a| out.push(a),
     );
+    // New alerts are written FIRST_WRITE_AFTER after they open.
+    e.flush(SECOND, &mut |a| out.push(a));
     assert_eq!(anomalies(&out), 0, "a refused login reuses nothing");
     e.fact(&flow(2, mon, broker, 1883, 2), connect(true), &mut |a| {
         out.push(a)
     });
+    e.flush(SECOND, &mut |a| out.push(a));
     assert_eq!(anomalies(&out), 0, "the same device again");
     e.fact(&flow(3, laptop, broker, 1883, 3), connect(true), &mut |a| {
         out.push(a)
     });
+    e.flush(SECOND, &mut |a| out.push(a));
     let reuse: Vec<_> = records(&out)
         .into_iter()
         .filter(|r| r.rule == Rule::ProtocolAnomaly)
