@@ -161,6 +161,7 @@ pub fn engine_options(
             .collect(),
         service_grace: medtap::config::parse_duration(&p.new_service_after).unwrap_or(0),
         known_services: std::sync::Arc::new(known_services),
+        first_write_after: medtap::policy::raise::FIRST_WRITE_AFTER,
     }
 }
 
@@ -263,6 +264,10 @@ impl Session {
         let first_alert_id = store.next_alert_id()?;
         let known = known_services(&store)?;
         opts.pipeline.engine = engine_options(cfg, rules.policy, learning, first_alert_id, known);
+        // Live, an alert is written at once: the security office tails them.
+        if mode == Mode::Live {
+            opts.pipeline.engine.first_write_after = 0;
+        }
         let (tx, rx) = crossbeam_channel::bounded(cfg.store.channel_capacity.max(1));
         let alert_within = match mode {
             Mode::Live => medtap::store::ALERT_COMMIT_WITHIN,

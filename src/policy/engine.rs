@@ -103,6 +103,11 @@ pub struct EngineOptions {
     pub service_grace: Micros,
     /// What earlier runs saw devices offer: (device, first seen, services).
     pub known_services: Arc<Vec<(EndKey, Micros, Vec<Service>)>>,
+    /// How long a new alert waits for more of its flow's evidence before
+    /// its first write: 0 writes it at once (a live sensor, where
+    /// `alerts --follow` shows it within a second); reading files,
+    /// [`super::raise::FIRST_WRITE_AFTER`] writes it once instead of twice.
+    pub first_write_after: Micros,
 }
 
 impl Default for EngineOptions {
@@ -118,6 +123,7 @@ impl Default for EngineOptions {
             dhcp_servers: Vec::new(),
             service_grace: 86_400 * SECOND,
             known_services: Arc::default(),
+            first_write_after: super::raise::FIRST_WRITE_AFTER,
         }
     }
 }
@@ -218,7 +224,8 @@ impl Engine {
             policy: Arc::clone(&opts.policy),
             // Grown as slots are used: pages are touched by flows seen.
             flows: Vec::with_capacity(max_flows.min(1 << 16)),
-            raiser: Raiser::new(opts.first_alert_id, opts.window),
+            raiser: Raiser::new(opts.first_alert_id, opts.window)
+                .first_write_after(opts.first_write_after),
             detections: Detections::with_thresholds(opts.thresholds),
             learn_until,
             opts,

@@ -135,6 +135,8 @@ pub struct Raiser {
     fresh: std::collections::VecDeque<(Micros, AlertKey)>,
     /// When [`Raiser::flush`] next looks at every alert.
     next_full_flush: Micros,
+    /// How long a new alert waits before its first write (0: at once).
+    hold: Micros,
     next_id: u64,
     window: Micros,
     day: Micros,
@@ -150,11 +152,19 @@ impl Raiser {
             closed: HashMap::default(),
             fresh: Default::default(),
             next_full_flush: Micros::MIN,
+            hold: FIRST_WRITE_AFTER,
             next_id: first_id.max(1),
             window: window.max(SECOND),
             day: 86_400 * SECOND,
             counters: RaiseCounters::default(),
         }
+    }
+
+    /// New alerts wait `hold` for more evidence before their first write
+    /// (default [`FIRST_WRITE_AFTER`]; 0 writes them as they open).
+    pub fn first_write_after(mut self, hold: Micros) -> Raiser {
+        self.hold = hold.max(0);
+        self
     }
 
     /// Counters.
@@ -223,16 +233,21 @@ impl Raiser {
         rec.last_seen = ts;
         self.counters.opened += 1;
         let id = rec.alert_id;
-        if self.fresh.len() >= MAX_OPEN {
-            self.write_fresh(Micros::MAX, emit);
+        let held = self.hold > 0;
+        if held {
+            if self.fresh.len() >= MAX_OPEN {
+                self.write_fresh(Micros::MAX, emit);
+            }
+            self.fresh.push_back((ts, key));
+        } else {
+            emit(AlertOut::Record(Box::new(rec.clone())));
         }
-        self.fresh.push_back((ts, key));
         self.open.insert(
             key,
             Open {
                 rec,
-                // Written by `flush` once FIRST_WRITE_AFTER has passed.
-                dirty: true,
+                // Held: written by `flush` once `hold` has passed.
+                dirty: held,
                 grown: false,
                 last_sent: ts,
             },
@@ -306,7 +321,7 @@ impl Raiser {
     /// their last write, and closes those whose window is over by `now`.
     /// Called every [`FIRST_WRITE_AFTER`] or so.
     pub fn flush(&mut self, now: Micros, emit: Emit<'_>) {
-        self.write_fresh(now.saturating_sub(FIRST_WRITE_AFTER), emit);
+        self.write_fresh(now.saturating_sub(self.hold), emit);
         if now < self.next_full_flush {
             return;
         }
@@ -518,6 +533,18 @@ mod tests {
         }
         r.finish(&mut |a| out.push(a));
         assert_eq!(out.len(), 1, "nothing changed since");
+    }
+
+    #[test]
+    fn without_a_hold_a_new_alert_is_written_as_it_opens() {
+        let p = Policy::default();
+        let mut r = Raiser::new(1, 3600 * SECOND).first_write_after(0);
+        let mut out = Vec::new();
+        r.raise(&p, rec(0, "x"), &mut |a| out.push(a));
+        assert!(matches!(&out[..], [AlertOut::Record(a)] if a.alert_id == 1));
+        r.flush(SECOND, &mut |a| out.push(a));
+        r.finish(&mut |a| out.push(a));
+        assert_eq!(out.len(), 1, "written once");
     }
 
     #[test]
