@@ -964,12 +964,13 @@ impl Engine {
         if self.scans.len() >= MAX_SCAN_SOURCES && !self.scans.contains_key(&src) {
             evict_scan_windows(&mut self.scans, cx.ts, limits.window);
         }
-        // Each source's lists are sized once for their thresholds and
-        // reused window after window: a new flow allocates nothing.
+        // Each source's lists grow as it touches hosts (most touch a few:
+        // sizing them for the thresholds up front cost ~2 KB per source)
+        // and keep their room window after window.
         let w = self.scans.entry(src).or_insert_with(|| ScanWindow {
             start: cx.ts,
-            hosts: Vec::with_capacity(limits.hosts as usize),
-            pairs: Vec::with_capacity(limits.ports as usize),
+            hosts: Vec::new(),
+            pairs: Vec::new(),
             raised: false,
         });
         if cx.ts - w.start >= limits.window {
