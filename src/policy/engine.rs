@@ -581,6 +581,8 @@ impl Engine {
         match e {
             DeviceEvent::Seen(d) => self.last_seen = Some(*d),
             DeviceEvent::Change(c) => self.change(c, emit),
+            // Without an asset list no NEW_DEVICE alert is open to enrich.
+            _ if !self.policy.has_assets() => {}
             DeviceEvent::Ip(b) => {
                 let key = self.new_device_key(b.device);
                 let ip = b.ip;

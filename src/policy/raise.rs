@@ -27,6 +27,8 @@ pub const MAX_OPEN: usize = 4096;
 /// Alerts closed early whose repeats still fold by id (about 100 bytes
 /// each).
 pub const MAX_CLOSED: usize = 65_536;
+/// How often the closed alerts whose window is over are forgotten.
+const CLOSED_SWEEP_EVERY: Micros = 60 * SECOND;
 /// Evidence keys kept per alert (later evidence adds keys up to this).
 const MAX_EVIDENCE_KEYS: usize = 32;
 
@@ -130,6 +132,12 @@ pub type Emit<'a> = &'a mut dyn FnMut(AlertOut);
 pub struct Raiser {
     open: HashMap<AlertKey, Open, foldhash::fast::RandomState>,
     closed: HashMap<AlertKey, Closed, foldhash::fast::RandomState>,
+    /// Closed alerts whose count grew since their last write (so that a
+    /// flush looks at these, not at every closed alert).
+    closed_grown: Vec<AlertKey>,
+    /// When [`Raiser::flush`] next forgets the closed alerts whose window
+    /// is over.
+    next_closed_sweep: Micros,
     /// New alerts not written yet, oldest first, with their opening time
     /// (an alert closed since is skipped).
     fresh: std::collections::VecDeque<(Micros, AlertKey)>,
@@ -150,6 +158,8 @@ impl Raiser {
         Raiser {
             open: HashMap::default(),
             closed: HashMap::default(),
+            closed_grown: Vec::new(),
+            next_closed_sweep: Micros::MIN,
             fresh: Default::default(),
             next_full_flush: Micros::MIN,
             hold: FIRST_WRITE_AFTER,
@@ -188,7 +198,11 @@ impl Raiser {
             return None;
         }
         self.counters.folded += 1;
+        let was_grown = c.grown;
         c.fold(ts, emit);
+        if c.grown && !was_grown {
+            self.closed_grown.push(*key);
+        }
         Some(c.alert_id)
     }
 
@@ -334,13 +348,27 @@ impl Raiser {
             }
             !over
         });
-        self.closed.retain(|k, c| {
-            let over = now.saturating_sub(c.first_seen) >= window_of(k.rule, window, day);
-            if c.grown && (over || now.saturating_sub(c.last_sent) >= UPDATE_EVERY) {
-                c.send(now, emit);
+        let closed = &mut self.closed;
+        self.closed_grown.retain(|k| {
+            let Some(c) = closed.get_mut(k).filter(|c| c.grown) else {
+                return false;
+            };
+            if now.saturating_sub(c.last_sent) < UPDATE_EVERY {
+                return true;
             }
-            !over
+            c.send(now, emit);
+            false
         });
+        if now >= self.next_closed_sweep {
+            self.next_closed_sweep = now.saturating_add(CLOSED_SWEEP_EVERY);
+            self.closed.retain(|k, c| {
+                let over = now.saturating_sub(c.first_seen) >= window_of(k.rule, window, day);
+                if over {
+                    c.send(now, emit);
+                }
+                !over
+            });
+        }
     }
 
     /// First writes of the new alerts opened by `until`.
@@ -367,6 +395,7 @@ impl Raiser {
         for (_, mut c) in self.closed.drain() {
             c.send(Micros::MAX, emit);
         }
+        self.closed_grown.clear();
     }
 
     /// Closes the quietest eighth of the open alerts (a batch, so that a
