@@ -54,6 +54,21 @@ fn end(mac: &str, ip: &str, class: Option<&'static str>, grade: Option<u8>) -> E
     }
 }
 
+/// The MQTT broker of the ward.
+fn broker() -> End<'static> {
+    end("02:00:00:00:02:14", "10.20.2.14", Some("mqtt_broker"), None)
+}
+
+/// A grade-2 patient monitor publishing to [`broker`].
+fn monitor() -> End<'static> {
+    end(
+        "02:00:00:00:03:51",
+        "10.20.3.51",
+        Some("patient_monitor"),
+        Some(2),
+    )
+}
+
 fn ct() -> End<'static> {
     end(CT, "10.20.1.21", Some("ct_scanner"), Some(3))
 }
@@ -131,13 +146,7 @@ fn cleartext_is_one_finding_per_pair_whatever_the_flows() {
 
 #[test]
 fn cleartext_credentials_and_messages_of_a_pair_are_one_finding_counting_flows() {
-    let broker = end("02:00:00:00:02:14", "10.20.2.14", Some("mqtt_broker"), None);
-    let mon = end(
-        "02:00:00:00:03:51",
-        "10.20.3.51",
-        Some("patient_monitor"),
-        Some(2),
-    );
+    let (broker, mon) = (broker(), monitor());
     let mut e = engine(Learning::Off);
     let mut out = Vec::new();
     for slot in 0..3 {
@@ -174,13 +183,7 @@ fn cleartext_credentials_and_messages_of_a_pair_are_one_finding_counting_flows()
 
 #[test]
 fn credentials_count_as_reused_only_when_the_broker_accepts_them() {
-    let broker = end("02:00:00:00:02:14", "10.20.2.14", Some("mqtt_broker"), None);
-    let mon = end(
-        "02:00:00:00:03:51",
-        "10.20.3.51",
-        Some("patient_monitor"),
-        Some(2),
-    );
+    let (broker, mon) = (broker(), monitor());
     let laptop = end("02:00:00:00:04:77", "10.20.4.77", None, None);
     let mut e = engine(Learning::Off);
     let mut out = Vec::new();
