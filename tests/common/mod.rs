@@ -191,6 +191,18 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// [`run_ok`], and the command must have succeeded (its stderr is the
+/// failure message).
+pub fn run_success(cmd: &mut Command) -> Output {
+    let out = run_ok(cmd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// `medtap analyze FILES --db DB`, expected to succeed.
 pub fn analyze(db: &Path, files: &[&Path]) -> Output {
     let out = run_ok(medtap().arg("analyze").args(files).arg("--db").arg(db));
@@ -212,16 +224,11 @@ pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
 
 /// `medtap flows --json --limit 0 --db DB` plus extra args.
 pub fn flows_json(db: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
-    let out = run_ok(
+    let out = run_success(
         medtap()
             .args(["flows", "--json", "--limit", "0", "--db"])
             .arg(db)
             .args(extra),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     json_lines(&out)
 }
@@ -317,18 +324,13 @@ pub fn assert_no_phi(captures: &[PathBuf], needles: &[&[u8]], query: &str, min_r
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("phi.db");
-    let out = run_ok(
+    let out = run_success(
         medtap()
             .env("RUST_LOG", "trace")
             .arg("analyze")
             .args(captures)
             .arg("--db")
             .arg(&db),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let rows = json_lines(&run_ok(medtap().args([query, "--json", "--db"]).arg(&db)));
     assert!(
@@ -422,7 +424,7 @@ pub fn analyzed(pcap: &Path, defaults: &[&str], extra: &[&str]) -> (tempfile::Te
     let kept = defaults
         .iter()
         .filter(|d| !extra.iter().any(|e| name(e) == name(d)));
-    let out = run_ok(
+    run_success(
         medtap()
             .arg("analyze")
             .arg(pcap)
@@ -430,11 +432,6 @@ pub fn analyzed(pcap: &Path, defaults: &[&str], extra: &[&str]) -> (tempfile::Te
             .arg(&db)
             .args(kept)
             .args(extra),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     (dir, db)
 }

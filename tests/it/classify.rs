@@ -38,16 +38,11 @@ fn analyzed(pcap: &Path, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
 
 /// `medtap devices --json` (plus `args`), by MAC.
 fn devices(db: &Path, args: &[&str]) -> BTreeMap<String, Value> {
-    let out = common::run_ok(
+    let out = common::run_success(
         common::medtap()
             .args(["devices", "--json", "--db"])
             .arg(db)
             .args(args),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     common::json_lines(&out)
         .into_iter()
@@ -444,15 +439,10 @@ fn rules_check_names_every_problem_with_file_line_and_key() {
         assert!(err.contains(&want), "missing {want:?} in:\n{err}");
     }
     // The shipped rules directory itself is clean.
-    let out = common::run_ok(
+    let out = common::run_success(
         common::medtap()
             .args(["rules", "check"])
             .arg(common::root().join("rules")),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("rules/fingerprints.toml: ok"), "{text}");

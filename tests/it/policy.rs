@@ -24,16 +24,11 @@ fn analyzed(pcap: &Path, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
 
 /// `medtap alerts --json` plus `args`.
 fn alerts(db: &Path, args: &[&str]) -> Vec<Value> {
-    let out = common::run_ok(
+    let out = common::run_success(
         common::medtap()
             .args(["alerts", "--json", "--db"])
             .arg(db)
             .args(args),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     common::json_lines(&out)
 }
@@ -284,7 +279,7 @@ fn check_baseline(benign: &Path, extra: &Path, assets: &Path) {
     let (dir, learn) = analyzed(benign, &["--learn", &assets_arg]);
     // Learning: nothing is raised as a violation.
     assert!(alerts(&learn, &["--rule", "POLICY_VIOLATION"]).is_empty());
-    let out = common::run_ok(
+    let out = common::run_success(
         common::medtap()
             .args([
                 "baseline",
@@ -294,11 +289,6 @@ fn check_baseline(benign: &Path, extra: &Path, assets: &Path) {
                 "--db",
             ])
             .arg(&learn),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let proposal = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -630,7 +620,7 @@ fn a_port_a_device_starts_to_serve_after_its_baseline_is_a_new_service() {
         100,
     );
     let p2 = pcap(dir.path(), "later.pcap", &later);
-    let out = common::run_ok(
+    common::run_success(
         common::medtap()
             .arg("analyze")
             .arg(&p2)
@@ -638,11 +628,6 @@ fn a_port_a_device_starts_to_serve_after_its_baseline_is_a_new_service() {
             .arg(&db)
             .arg(format!("--assets={}", data("assets.toml").display()))
             .args(["--rules=", &config]),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(alerts(&db, &["--rule", "NEW_SERVICE"]).len(), 1);
 }
