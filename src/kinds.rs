@@ -119,6 +119,34 @@ impl AppProto {
 /// Defines [`Anomaly`] from one list of `Variant => "stable.name"` lines:
 /// the enum, [`Anomaly::ALL`], [`Anomaly::COUNT`] and [`Anomaly::name`]
 /// cannot disagree, and a new kind is one line.
+/// An output sink besides the database, as counted in `capture_stats`
+/// (`sink_*_by_name`), `medtap status` and the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SinkKind {
+    /// EVE JSON lines (a file or a unix socket).
+    Eve,
+    /// RFC 5424 syslog (UDP, TCP or a unix socket).
+    Syslog,
+    /// The Prometheus metrics endpoint.
+    Metrics,
+}
+
+impl SinkKind {
+    /// How many kinds there are.
+    pub const COUNT: usize = 3;
+    /// Every kind, in column order.
+    pub const ALL: [SinkKind; Self::COUNT] = [SinkKind::Eve, SinkKind::Syslog, SinkKind::Metrics];
+
+    /// Stable name (status, metrics label, logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            SinkKind::Eve => "eve",
+            SinkKind::Syslog => "syslog",
+            SinkKind::Metrics => "metrics",
+        }
+    }
+}
+
 /// How urgent an alert is. Ordered most urgent first, so `a < b` means
 /// `a` is more urgent; Suricata's EVE numbers them the same way (1 = high).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

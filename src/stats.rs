@@ -10,7 +10,7 @@
 
 use crate::decode::DecodeErrorKind;
 use crate::flow::reassembly::ReassemblyCounters;
-use crate::kinds::Anomaly;
+use crate::kinds::{Anomaly, SinkKind};
 use crate::time::Micros;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -257,6 +257,18 @@ stats_counters! {
     alerts_closed_early: u64 { alerts_closed_early => Line::Own("alerts closed early (table full)") }
     /// Violations recorded as observations (learning mode).
     policy_observations: u64 { policy_observations => Line::Own("policy observations (learning)") }
+    /// Events an output (EVE, syslog, metrics) delivered, by sink.
+    sink_sent: [u64; SinkKind::COUNT] {
+        sink_sent by sink_sent_by_name[SinkKind] => Line::Own("output events delivered")
+    }
+    /// Events an output's queue had no room for (the output was behind), by sink.
+    sink_dropped: [u64; SinkKind::COUNT] {
+        sink_dropped by sink_dropped_by_name[SinkKind] => Line::Own("output events dropped (output behind)")
+    }
+    /// Events an output could not deliver (write or connection errors), by sink.
+    sink_failed: [u64; SinkKind::COUNT] {
+        sink_failed by sink_failed_by_name[SinkKind] => Line::Own("output events not delivered (output errors)")
+    }
     /// Protocol anomalies by kind.
     anomalies: [u64; Anomaly::COUNT] {
         anomalies by anomalies_by_name[Anomaly] => Line::Own("protocol anomalies")

@@ -3,6 +3,7 @@
 
 use super::{Delivery, SinkSpec, SinkTotals};
 use crate::event::{Event, StreamMode};
+use crate::kinds::SinkKind;
 use crate::stats::StatsRecord;
 use crossbeam_channel::{Receiver, SendTimeoutError, TrySendError};
 use std::thread::JoinHandle;
@@ -65,7 +66,11 @@ impl FanOut {
 }
 
 fn run(rx: Receiver<Event>, mode: &StreamMode, mut outlets: Vec<Outlet>) -> Vec<SinkTotals> {
-    for event in rx.iter() {
+    let mut reported = [[0u64; 3]; SinkKind::COUNT];
+    for mut event in rx.iter() {
+        if let Event::Stats(s) = &mut event {
+            add_output_counts(s, &outlets, &mut reported);
+        }
         let waiting = mode.waiting();
         // Every sink but the last gets a copy; the last gets the event.
         if let Some((last, others)) = outlets.split_last_mut() {
@@ -81,6 +86,25 @@ fn run(rx: Receiver<Event>, mode: &StreamMode, mut outlets: Vec<Outlet>) -> Vec<
         o.close();
     }
     outlets.into_iter().map(|o| o.totals).collect()
+}
+
+/// Adds to statistics row `s` what each output delivered, dropped and
+/// failed since the row before (`reported` holds the totals already
+/// counted, per kind).
+fn add_output_counts(
+    s: &mut StatsRecord,
+    outlets: &[Outlet],
+    reported: &mut [[u64; 3]; SinkKind::COUNT],
+) {
+    for (kind, counters) in outlets.iter().filter_map(|o| o.spec.output.as_ref()) {
+        let k = *kind as usize;
+        let now = counters.snapshot();
+        let delta = |i: usize| now[i].saturating_sub(reported[k][i]);
+        s.sink_sent[k] += delta(0);
+        s.sink_dropped[k] += delta(1);
+        s.sink_failed[k] += delta(2);
+        reported[k] = now;
+    }
 }
 
 impl Outlet {
@@ -137,6 +161,11 @@ impl Outlet {
 
     fn dropped(&mut self) {
         self.totals.dropped += 1;
+        if let Some((_, counters)) = &self.spec.output {
+            counters
+                .dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.unreported += 1;
         // Log the 1st, 2nd, 4th, 8th ... drop: visible without flooding.
         if self.totals.dropped.is_power_of_two() {

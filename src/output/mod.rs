@@ -21,7 +21,10 @@
 pub mod fanout;
 
 use crate::event::Event;
+use crate::kinds::SinkKind;
 use crossbeam_channel::{Receiver, Sender};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -49,12 +52,63 @@ pub struct SinkSpec {
     pub tx: Sender<Event>,
     /// What the fan-out does when the queue is full.
     pub delivery: Delivery,
+    /// For an output (EVE, syslog, metrics): its kind and live counters,
+    /// which the fan-out adds to every statistics row (`sink_*` columns)
+    /// and in which it counts the events its queue had no room for.
+    pub output: Option<(SinkKind, Arc<SinkCounters>)>,
 }
 
 impl SinkSpec {
     /// A sink fed through `tx`.
     pub fn new(name: &'static str, tx: Sender<Event>, delivery: Delivery) -> SinkSpec {
-        SinkSpec { name, tx, delivery }
+        SinkSpec {
+            name,
+            tx,
+            delivery,
+            output: None,
+        }
+    }
+
+    /// The same sink, counted as output `kind` in `counters`.
+    pub fn counted(mut self, kind: SinkKind, counters: Arc<SinkCounters>) -> SinkSpec {
+        self.output = Some((kind, counters));
+        self
+    }
+}
+
+/// What one output did with the events it was handed, counted live (the
+/// sink's thread adds `sent` and `failed`, the fan-out `dropped`); read by
+/// statistics rows and the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct SinkCounters {
+    /// Events delivered to the destination (written to the file or socket).
+    pub sent: AtomicU64,
+    /// Events the sink's queue had no room for (the sink was behind).
+    pub dropped: AtomicU64,
+    /// Events lost to the destination's errors (a write or connection
+    /// failed, a message too large).
+    pub failed: AtomicU64,
+}
+
+impl SinkCounters {
+    /// `(sent, dropped, failed)` now.
+    pub fn snapshot(&self) -> [u64; 3] {
+        // Relaxed: independent monotonic counters, read for reporting.
+        [
+            self.sent.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        ]
+    }
+
+    /// Counts `n` events delivered.
+    pub fn add_sent(&self, n: u64) {
+        self.sent.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts `n` events lost to the destination's errors.
+    pub fn add_failed(&self, n: u64) {
+        self.failed.fetch_add(n, Ordering::Relaxed);
     }
 }
 

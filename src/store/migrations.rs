@@ -418,4 +418,14 @@ ALTER TABLE capture_stats ADD COLUMN alerts_suppressed INTEGER NOT NULL DEFAULT 
 ALTER TABLE capture_stats ADD COLUMN alerts_closed_early INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE capture_stats ADD COLUMN policy_observations INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 9: what each output (EVE, syslog, metrics) delivered, dropped and
+    // failed to deliver, per statistics period (issue 14).
+    r#"
+ALTER TABLE capture_stats ADD COLUMN sink_sent INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN sink_sent_by_name TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE capture_stats ADD COLUMN sink_dropped INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN sink_dropped_by_name TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE capture_stats ADD COLUMN sink_failed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN sink_failed_by_name TEXT NOT NULL DEFAULT '{}';
+"#,
 ];
