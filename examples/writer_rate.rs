@@ -43,13 +43,13 @@ fn kind(e: &Event) -> &'static str {
         Event::DeviceName(_) => "device_name",
         Event::DeviceChange(_) => "device_event",
         Event::DeviceClass(_) => "device_class",
-        Event::Dhcp(_) => "dhcp",
-        Event::Dhcp6(_) => "dhcp6",
+        Event::Dhcp(..) => "dhcp",
+        Event::Dhcp6(..) => "dhcp6",
         Event::Stats(_) => "stats",
         Event::Anomaly(_) => "anomaly",
-        Event::Dicom(_) => "dicom",
-        Event::Hl7(_) => "hl7",
-        Event::Mqtt(_) => "mqtt",
+        Event::Dicom(..) => "dicom",
+        Event::Hl7(..) => "hl7",
+        Event::Mqtt(..) => "mqtt",
         Event::Alert(_) => "alert",
         Event::AlertSeen(_) => "alert_seen",
         Event::Assets(_) => "assets",
@@ -88,8 +88,8 @@ fn main() {
     for e in &events {
         *kinds.entry(kind(e)).or_default() += 1;
         rows += match e {
-            Event::Mqtt(m) => 1 + (m.1.published.len() + m.1.subscribed.len()) as u64,
-            Event::Dicom(d) => 1 + d.1.operations.len() as u64,
+            Event::Mqtt(m, _) => 1 + (m.1.published.len() + m.1.subscribed.len()) as u64,
+            Event::Dicom(d, _) => 1 + d.1.operations.len() as u64,
             _ => 1,
         };
     }

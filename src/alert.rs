@@ -181,6 +181,20 @@ pub struct FlowTuple {
     pub app_proto: Option<AppProto>,
 }
 
+impl FlowTuple {
+    /// A TCP flow 10.0.0.1:40000 → 10.0.0.2:104 with id `flow_id` (tests).
+    #[doc(hidden)]
+    pub fn test_tuple(flow_id: u64) -> FlowTuple {
+        FlowTuple {
+            flow_id,
+            proto: 6,
+            src: (IpAddr::from([10, 0, 0, 1]), 40000),
+            dest: (IpAddr::from([10, 0, 0, 2]), 104),
+            app_proto: None,
+        }
+    }
+}
+
 /// An alert as the sinks store it: created once, then written again (same
 /// id) whenever its count, last-seen time or evidence grows.
 #[derive(Clone, Debug, PartialEq)]

@@ -65,6 +65,117 @@ pub struct Config {
     pub log: LogConfig,
     /// `[policy]`
     pub policy: PolicyConfig,
+    /// `[outputs]`
+    pub outputs: OutputsConfig,
+}
+
+/// `[outputs]`: what goes to the hospital's SIEM besides the database.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputsConfig {
+    /// This sensor's name in every EVE line (`host`) and syslog message
+    /// (`sensor=`); empty: the machine's host name.
+    pub sensor_name: String,
+    /// Prometheus endpoint `HOST:PORT`; empty: off.
+    pub metrics_listen: String,
+    /// `[outputs.eve]`
+    pub eve: EveConfig,
+    /// `[outputs.syslog]`
+    pub syslog: SyslogConfig,
+}
+
+/// Every EVE event type, in `outputs.eve.types` order.
+pub const EVE_TYPES: [&str; 9] = [
+    "alert", "anomaly", "flow", "dhcp", "mqtt", "dicom", "hl7", "device", "stats",
+];
+
+/// `[outputs.eve]`: EVE JSON lines.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EveConfig {
+    /// A file, or `unix:PATH` for a unix stream socket; empty: off.
+    pub path: String,
+    /// Event types written.
+    pub types: Vec<String>,
+    /// Events buffered for the output (it drops, counted, when full).
+    pub queue: usize,
+}
+
+impl Default for EveConfig {
+    fn default() -> Self {
+        EveConfig {
+            path: String::new(),
+            types: EVE_TYPES.iter().map(|t| t.to_string()).collect(),
+            queue: 65_536,
+        }
+    }
+}
+
+/// `[outputs.syslog]`: RFC 5424 syslog of alerts.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogConfig {
+    /// `udp://HOST:PORT`, `tcp://HOST:PORT` or `unix:PATH`; empty: off.
+    pub target: String,
+    /// TCP framing: `octet-counted` (RFC 6587 3.4.1) or `newline`.
+    pub framing: String,
+    /// The private enterprise number in the structured data's id
+    /// (`medtap@N`); 32473 is RFC 5612's documentation number.
+    pub enterprise_number: u32,
+    /// Syslog facility name (`local0` ... `local7`, `daemon`, `auth`, ...).
+    pub facility: String,
+    /// Also send protocol anomalies.
+    pub anomalies: bool,
+    /// Events buffered for the output (it drops, counted, when full).
+    pub queue: usize,
+}
+
+impl Default for SyslogConfig {
+    fn default() -> Self {
+        SyslogConfig {
+            target: String::new(),
+            framing: "octet-counted".into(),
+            enterprise_number: 32473,
+            facility: "local0".into(),
+            anomalies: false,
+            queue: 16_384,
+        }
+    }
+}
+
+/// The number of syslog facility `name` (RFC 5424 6.2.1).
+pub fn syslog_facility(name: &str) -> Option<u8> {
+    const NAMES: [&str; 24] = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+        "authpriv", "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2",
+        "local3", "local4", "local5", "local6", "local7",
+    ];
+    NAMES.iter().position(|n| *n == name).map(|i| i as u8)
+}
+
+/// Whether `target` has the shape of a syslog destination.
+pub fn check_syslog_target(target: &str) -> Result<(), String> {
+    let hostport = |s: &str| -> Result<(), String> {
+        match s.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0) => Ok(()),
+            _ => Err(format!("{s:?} is not HOST:PORT")),
+        }
+    };
+    if let Some(r) = target.strip_prefix("udp://") {
+        hostport(r)
+    } else if let Some(r) = target.strip_prefix("tcp://") {
+        hostport(r)
+    } else if let Some(p) = target.strip_prefix("unix:") {
+        if p.is_empty() {
+            Err("`unix:` needs a socket path".into())
+        } else {
+            Ok(())
+        }
+    } else {
+        Err(format!(
+            "{target:?} is not udp://HOST:PORT, tcp://HOST:PORT or unix:PATH"
+        ))
+    }
 }
 
 /// Where a hospital's own rules live (`device_classes.toml`,
@@ -554,6 +665,7 @@ impl Config {
                 format!("{a:?} is not an IP address"),
             ));
         }
+        self.validate_outputs(&bad)?;
         let th = &p.thresholds;
         for (key, v) in [
             ("policy.thresholds.window_secs", th.window_secs),
@@ -717,6 +829,76 @@ fn level_hint(word: &str) -> Option<&'static str> {
 
 /// 1-based line of a dotted key (`section.sub.key`) in a TOML text, found
 /// by tracking `[section]` headers; 0 when absent (the default was used).
+impl Config {
+    fn validate_outputs(
+        &self,
+        bad: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let o = &self.outputs;
+        if o.sensor_name.chars().any(|c| c.is_control()) || o.sensor_name.len() > 64 {
+            return Err(bad(
+                "outputs.sensor_name",
+                "must be at most 64 bytes, without control characters".into(),
+            ));
+        }
+        if !o.metrics_listen.is_empty() && o.metrics_listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(bad(
+                "outputs.metrics_listen",
+                format!(
+                    "{:?} is not an address and port like 127.0.0.1:9187",
+                    o.metrics_listen
+                ),
+            ));
+        }
+        if let Some(t) = o
+            .eve
+            .types
+            .iter()
+            .find(|t| !EVE_TYPES.contains(&t.as_str()))
+        {
+            return Err(bad(
+                "outputs.eve.types",
+                format!("{t:?} is not one of {}", EVE_TYPES.join(", ")),
+            ));
+        }
+        if o.eve.path.trim() == "unix:" {
+            return Err(bad(
+                "outputs.eve.path",
+                "`unix:` needs a socket path".into(),
+            ));
+        }
+        for (key, q) in [
+            ("outputs.eve.queue", o.eve.queue),
+            ("outputs.syslog.queue", o.syslog.queue),
+        ] {
+            if !(1..=10_000_000).contains(&q) {
+                return Err(bad(key, format!("{q} is outside 1..=10000000")));
+            }
+        }
+        let s = &o.syslog;
+        if !s.target.is_empty() {
+            check_syslog_target(&s.target).map_err(|p| bad("outputs.syslog.target", p))?;
+        }
+        if !matches!(s.framing.as_str(), "octet-counted" | "newline") {
+            return Err(bad(
+                "outputs.syslog.framing",
+                format!("{:?} is not \"octet-counted\" or \"newline\"", s.framing),
+            ));
+        }
+        if syslog_facility(&s.facility).is_none() {
+            return Err(bad(
+                "outputs.syslog.facility",
+                format!(
+                    "{:?} is not a syslog facility (local0 ... local7, daemon, ...)",
+                    s.facility
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn line_of(text: &str, dotted: &str) -> usize {
     let (section, key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
     let mut current = String::new();

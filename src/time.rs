@@ -23,6 +23,18 @@ pub fn rfc3339(t: Micros) -> String {
     }
 }
 
+/// Suricata's EVE timestamp: UTC with microseconds and a `+0000` offset,
+/// e.g. `2026-11-28T13:39:08.123456+0000` (its schema refuses `Z` and
+/// `+00:00`).
+pub fn eve(t: Micros) -> String {
+    match DateTime::<Utc>::from_timestamp_micros(t) {
+        Some(d) => d.format("%Y-%m-%dT%H:%M:%S%.6f+0000").to_string(),
+        // Out of chrono's range (a hostile capture header): the epoch
+        // keeps the line valid; the flow's own fields still tell.
+        None => "1970-01-01T00:00:00.000000+0000".into(),
+    }
+}
+
 /// Error from [`parse_time`]: the text and what was expected.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid time {0:?}: expected RFC 3339 (2026-11-23T08:00:00Z) or relative (-2h, -30m, -45s, -7d)")]

@@ -30,6 +30,14 @@ pub struct AnalyzeArgs {
     /// fingerprints.toml, policy.toml; empty for none) [default: the config's policy.rules_dir]
     #[arg(long, value_name = "DIR", value_parser = super::any_path())]
     rules: Option<PathBuf>,
+    /// EVE JSON lines for this run: a file, or unix:PATH for a socket
+    /// [default: the config's outputs.eve.path]
+    #[arg(long, value_name = "PATH")]
+    eve: Option<String>,
+    /// RFC 5424 syslog of alerts for this run: udp://HOST:PORT,
+    /// tcp://HOST:PORT or unix:PATH [default: the config's outputs.syslog.target]
+    #[arg(long, value_name = "TARGET")]
+    syslog: Option<String>,
     /// Learning mode over the whole capture: what would be a policy
     /// violation is recorded as an observation (see `baseline propose`)
     #[arg(long)]
@@ -44,6 +52,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     if let Some(rules) = args.rules.clone() {
         cfg.policy.rules_dir = rules;
     }
+    super::outputs::override_from_flags(&mut cfg, args.eve.as_deref(), args.syslog.as_deref())?;
     init_logging(&cfg)?;
     // SIGINT/SIGTERM stop the reading; what was read is still flushed and
     // recorded (a second signal kills at once).

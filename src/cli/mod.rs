@@ -12,6 +12,7 @@ mod dicom;
 mod flows;
 mod hl7;
 mod mqtt;
+mod outputs;
 mod rules;
 mod run;
 mod session;

@@ -31,6 +31,14 @@ pub struct RunArgs {
     /// and the asset list) [default: the config's policy.rules_dir]
     #[arg(long, value_name = "DIR", value_parser = super::any_path())]
     rules: Option<PathBuf>,
+    /// EVE JSON lines for this run: a file, or unix:PATH for a socket
+    /// [default: the config's outputs.eve.path]
+    #[arg(long, value_name = "PATH")]
+    eve: Option<String>,
+    /// RFC 5424 syslog of alerts for this run: udp://HOST:PORT,
+    /// tcp://HOST:PORT or unix:PATH [default: the config's outputs.syslog.target]
+    #[arg(long, value_name = "TARGET")]
+    syslog: Option<String>,
     /// BPF filter words, e.g. `not port 22` [default: the config's capture.filter]
     #[arg(value_name = "FILTER", trailing_var_arg = true)]
     filter: Vec<String>,
@@ -44,6 +52,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if let Some(rules) = args.rules.clone() {
         cfg.policy.rules_dir = rules;
     }
+    super::outputs::override_from_flags(&mut cfg, args.eve.as_deref(), args.syslog.as_deref())?;
     init_logging(&cfg)?;
     let c = &cfg.capture;
     let opts = LiveOptions {
@@ -79,7 +88,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let reload_flag = medtap::sensor::signals::reload_flag()?;
     let config_path = args.config.clone();
     let (assets_arg, rules_arg) = (args.assets.clone(), args.rules.clone());
+    let eve_reopen = std::sync::Arc::clone(&session.outputs.eve_reopen);
     let mut load = || {
+        // logrotate moved the EVE file: write a new one.
+        eve_reopen.store(true, std::sync::atomic::Ordering::Release);
         let cfg = load_config(config_path.as_deref()).map(|mut c| {
             if let Some(a) = &assets_arg {
                 c.identity.assets = a.clone();

@@ -2,6 +2,7 @@
 //! database writer, built from the config, and how a run's losses become
 //! its exit code.
 
+use super::outputs::Outputs;
 use anyhow::{Context, Result};
 use medtap::alert::EndKey;
 use medtap::config::Config;
@@ -27,6 +28,12 @@ pub const EXIT_INPUT_INCOMPLETE: u8 = 1;
 /// to the writer, or not written to the database. Takes precedence over
 /// [`EXIT_INPUT_INCOMPLETE`].
 pub const EXIT_RECORDS_LOST: u8 = 3;
+
+/// Exit code of `analyze`/`run` when an output (EVE, syslog, metrics)
+/// dropped or failed to deliver events while the database has them all.
+/// [`EXIT_RECORDS_LOST`] takes precedence over it, and it over
+/// [`EXIT_INPUT_INCOMPLETE`].
+pub const EXIT_OUTPUT_LOST: u8 = 4;
 
 /// The store sink's name in logs and totals.
 const STORE_SINK: &str = "store";
@@ -190,6 +197,8 @@ fn known_services(store: &Store) -> Result<Vec<(EndKey, Micros, Vec<Service>)>> 
 pub struct Session {
     pub sensor: Sensor,
     writer: Writer,
+    /// EVE, syslog, metrics.
+    pub outputs: Outputs,
 }
 
 /// How a session ended, as far as records go.
@@ -199,6 +208,8 @@ pub struct Outcome {
     pub writer: WriterTotals,
     /// Records dropped before the writer (a queue full).
     pub dropped: u64,
+    /// Events an output (EVE, syslog, metrics) dropped or failed to deliver.
+    pub output_lost: u64,
 }
 
 impl Outcome {
@@ -223,6 +234,13 @@ impl Outcome {
                 }
             );
             return ExitCode::from(EXIT_RECORDS_LOST);
+        }
+        if self.output_lost > 0 {
+            eprintln!(
+                "medtap: {} event(s) not delivered to an output (EVE, syslog, metrics); the database has every record; `medtap status` shows them",
+                self.output_lost
+            );
+            return ExitCode::from(EXIT_OUTPUT_LOST);
         }
         if inputs_incomplete > 0 {
             return ExitCode::from(EXIT_INPUT_INCOMPLETE);
@@ -273,10 +291,16 @@ impl Session {
             Mode::Live => medtap::store::ALERT_COMMIT_WITHIN,
             Mode::Files => medtap::store::COMMIT_EVERY,
         };
+        let (outputs, output_sinks) = Outputs::start(cfg)?;
         let writer = store.spawn_writer(rx, cfg.store.batch_rows, alert_within)?;
-        let sinks = vec![SinkSpec::new(STORE_SINK, tx, Delivery::Authority)];
+        let mut sinks = vec![SinkSpec::new(STORE_SINK, tx, Delivery::Authority)];
+        sinks.extend(output_sinks);
         let sensor = Sensor::new(&opts, sinks)?;
-        Ok(Session { sensor, writer })
+        Ok(Session {
+            sensor,
+            writer,
+            outputs,
+        })
     }
 
     /// Ends every flow, waits for the writer to store everything, records
@@ -293,9 +317,13 @@ impl Session {
                 "sink could not take every event"
             );
         }
+        // The outputs deliver what they hold; what they did since the
+        // last statistics row goes in with the session's last accounting.
+        let (last, output_lost) = self.outputs.finish();
         Outcome {
-            writer: self.writer.finish(end_reason),
+            writer: self.writer.finish_with(end_reason, last),
             dropped: totals.lost_for(STORE_SINK),
+            output_lost,
         }
     }
 }

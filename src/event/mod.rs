@@ -6,6 +6,7 @@ pub mod held;
 
 pub use held::{Gauge, Held};
 
+use crate::alert::FlowTuple;
 use crate::device::{ChangeRecord, DeviceIpRecord, DeviceRecord, NameRecord};
 use crate::flow::FlowRecord;
 use crate::kinds::Anomaly;
@@ -34,20 +35,25 @@ pub enum Event {
     DeviceChange(Box<ChangeRecord>),
     /// A device's classification changed (boxed: rare).
     DeviceClass(Box<crate::device::classify::ClassRecord>),
-    /// A DHCP message, by flow id (once per message).
-    Dhcp(Held<(u64, crate::proto::dhcp::MessageRecord)>),
-    /// A DHCPv6 message, by flow id (once per message).
-    Dhcp6(Held<(u64, Dhcp6Record)>),
+    /// A DHCP message, by flow id (once per message), and its datagram's
+    /// addresses and ports.
+    Dhcp(Held<(u64, crate::proto::dhcp::MessageRecord)>, Origin),
+    /// A DHCPv6 message, by flow id (once per message), and its datagram's
+    /// addresses and ports.
+    Dhcp6(Held<(u64, Dhcp6Record)>, Origin),
     /// Counters for one period (boxed: rare and large).
     Stats(Box<StatsRecord>),
     /// A protocol anomaly on a flow.
     Anomaly(AnomalyRecord),
-    /// A DICOM association, by flow id (boxed: once per association).
-    Dicom(Held<(u64, AssociationRecord)>),
-    /// An HL7 message, by flow id (boxed: once per message).
-    Hl7(Held<(u64, MessageRecord)>),
-    /// An MQTT session, by flow id (boxed: once per connection).
-    Mqtt(Held<(u64, SessionRecord)>),
+    /// A DICOM association, by flow id (boxed: once per association), and
+    /// its flow's ends.
+    Dicom(Held<(u64, AssociationRecord)>, Origin),
+    /// An HL7 message, by flow id (boxed: once per message), and its
+    /// flow's ends.
+    Hl7(Held<(u64, MessageRecord)>, Origin),
+    /// An MQTT session, by flow id (boxed: once per connection), and its
+    /// flow's ends.
+    Mqtt(Held<(u64, SessionRecord)>, Origin),
     /// An alert, new or changed (boxed: rare; the same id again replaces it).
     Alert(Box<crate::alert::AlertRecord>),
     /// An alert's count and last-seen time grew.
@@ -61,11 +67,11 @@ impl Event {
     /// that own no heap data).
     fn held_bytes(&self) -> usize {
         match self {
-            Event::Dicom(h) => h.bytes(),
-            Event::Hl7(h) => h.bytes(),
-            Event::Mqtt(h) => h.bytes(),
-            Event::Dhcp(h) => h.bytes(),
-            Event::Dhcp6(h) => h.bytes(),
+            Event::Dicom(h, _) => h.bytes(),
+            Event::Hl7(h, _) => h.bytes(),
+            Event::Mqtt(h, _) => h.bytes(),
+            Event::Dhcp(h, _) => h.bytes(),
+            Event::Dhcp6(h, _) => h.bytes(),
             _ => 0,
         }
     }
@@ -73,14 +79,25 @@ impl Event {
     /// Counts the event's heap bytes in `gauge` until it is dropped.
     fn hold(&mut self, gauge: &Gauge) {
         match self {
-            Event::Dicom(h) => h.attach(gauge),
-            Event::Hl7(h) => h.attach(gauge),
-            Event::Mqtt(h) => h.attach(gauge),
-            Event::Dhcp(h) => h.attach(gauge),
-            Event::Dhcp6(h) => h.attach(gauge),
+            Event::Dicom(h, _) => h.attach(gauge),
+            Event::Hl7(h, _) => h.attach(gauge),
+            Event::Mqtt(h, _) => h.attach(gauge),
+            Event::Dhcp(h, _) => h.attach(gauge),
+            Event::Dhcp6(h, _) => h.attach(gauge),
             _ => {}
         }
     }
+}
+
+/// Where and when an application record (DHCP, DICOM, HL7, MQTT) was
+/// made: its flow's ends (for DHCP, the datagram's) and the time of the
+/// packet that completed it. The outputs (EVE, syslog) show them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The flow, with the protocol the record was parsed as.
+    pub flow: FlowTuple,
+    /// When.
+    pub ts: Micros,
 }
 
 /// A DHCPv6 message and the MAC of the client that sent it (DHCPv6 has
@@ -102,8 +119,8 @@ pub const DEFAULT_QUEUE_BYTES: usize = 16 << 20;
 pub struct AnomalyRecord {
     /// When.
     pub ts: Micros,
-    /// Which flow.
-    pub flow_id: u64,
+    /// Which flow, and its ends (for the outputs: EVE, syslog).
+    pub flow: FlowTuple,
     /// What.
     pub anomaly: Anomaly,
     /// A short static detail (a reason's name, an ACK code), if any.
@@ -336,7 +353,13 @@ mod tests {
             published,
             ..Default::default()
         };
-        Event::Mqtt(Held::new(Box::new((1, s))))
+        Event::Mqtt(
+            Held::new(Box::new((1, s))),
+            Origin {
+                flow: crate::alert::FlowTuple::test_tuple(1),
+                ts: 0,
+            },
+        )
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! held in a bounded table that ends flows on FIN/RST, idle timeout, eviction
 //! or shutdown and hands each ended flow on as a [`FlowRecord`].
 
+pub mod community;
 mod key;
 pub mod reassembly;
 pub mod table;

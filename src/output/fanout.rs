@@ -1,9 +1,8 @@
 //! The fan-out thread: takes each event off the hot path's channel and
 //! offers it to every sink's queue.
 
-use super::{Delivery, SinkSpec, SinkTotals};
+use super::{Delivery, SinkCounters, SinkSpec, SinkTotals};
 use crate::event::{Event, StreamMode};
-use crate::kinds::SinkKind;
 use crate::stats::StatsRecord;
 use crossbeam_channel::{Receiver, SendTimeoutError, TrySendError};
 use std::thread::JoinHandle;
@@ -66,10 +65,9 @@ impl FanOut {
 }
 
 fn run(rx: Receiver<Event>, mode: &StreamMode, mut outlets: Vec<Outlet>) -> Vec<SinkTotals> {
-    let mut reported = [[0u64; 3]; SinkKind::COUNT];
     for mut event in rx.iter() {
         if let Event::Stats(s) = &mut event {
-            add_output_counts(s, &outlets, &mut reported);
+            add_output_counts(s, &outlets);
         }
         let waiting = mode.waiting();
         // Every sink but the last gets a copy; the last gets the event.
@@ -89,21 +87,10 @@ fn run(rx: Receiver<Event>, mode: &StreamMode, mut outlets: Vec<Outlet>) -> Vec<
 }
 
 /// Adds to statistics row `s` what each output delivered, dropped and
-/// failed since the row before (`reported` holds the totals already
-/// counted, per kind).
-fn add_output_counts(
-    s: &mut StatsRecord,
-    outlets: &[Outlet],
-    reported: &mut [[u64; 3]; SinkKind::COUNT],
-) {
+/// failed since the row before.
+fn add_output_counts(s: &mut StatsRecord, outlets: &[Outlet]) {
     for (kind, counters) in outlets.iter().filter_map(|o| o.spec.output.as_ref()) {
-        let k = *kind as usize;
-        let now = counters.snapshot();
-        let delta = |i: usize| now[i].saturating_sub(reported[k][i]);
-        s.sink_sent[k] += delta(0);
-        s.sink_dropped[k] += delta(1);
-        s.sink_failed[k] += delta(2);
-        reported[k] = now;
+        SinkCounters::add_to(*kind, counters.take_unreported(), s);
     }
 }
 
@@ -230,7 +217,7 @@ mod tests {
     fn anomaly() -> Event {
         Event::Anomaly(AnomalyRecord {
             ts: 1,
-            flow_id: 1,
+            flow: crate::alert::FlowTuple::test_tuple(1),
             anomaly: crate::kinds::Anomaly::ALL[0],
             detail: None,
         })

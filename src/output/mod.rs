@@ -18,6 +18,7 @@
 //! its [`SinkSpec`] with [`spawn_sink`] (or [`SinkSpec::new`]) and pass it
 //! to the sensor with the others.
 
+pub mod eve;
 pub mod fanout;
 
 use crate::event::Event;
@@ -88,6 +89,8 @@ pub struct SinkCounters {
     /// Events lost to the destination's errors (a write or connection
     /// failed, a message too large).
     pub failed: AtomicU64,
+    /// `(sent, dropped, failed)` as far as statistics rows have counted them.
+    reported: [AtomicU64; 3],
 }
 
 impl SinkCounters {
@@ -99,6 +102,27 @@ impl SinkCounters {
             self.dropped.load(Ordering::Relaxed),
             self.failed.load(Ordering::Relaxed),
         ]
+    }
+
+    /// What changed since the previous call (`(sent, dropped, failed)`),
+    /// for a statistics row: each event is counted in one row only.
+    pub fn take_unreported(&self) -> [u64; 3] {
+        let now = self.snapshot();
+        let mut delta = [0; 3];
+        for (i, r) in self.reported.iter().enumerate() {
+            let before = r.swap(now[i], Ordering::Relaxed);
+            delta[i] = now[i].saturating_sub(before);
+        }
+        delta
+    }
+
+    /// Adds `delta` (from [`SinkCounters::take_unreported`]) as output
+    /// `kind`'s counts to statistics row `s`.
+    pub fn add_to(kind: SinkKind, delta: [u64; 3], s: &mut crate::stats::StatsRecord) {
+        let k = kind as usize;
+        s.sink_sent[k] += delta[0];
+        s.sink_dropped[k] += delta[1];
+        s.sink_failed[k] += delta[2];
     }
 
     /// Counts `n` events delivered.

@@ -6,6 +6,7 @@ mod outlet;
 
 pub use outlet::{end_of, Outlet, TcpFlow, Up};
 
+use crate::alert::FlowTuple;
 use crate::app::{AppCounters, AppLayer, Segment};
 use crate::capture::Frame;
 use crate::config::Config;
@@ -314,12 +315,20 @@ impl Pipeline {
                 } = ip.transport
                 {
                     let devices = &mut self.devices;
+                    // The datagram's own ends (a reply runs server → client).
+                    let datagram = FlowTuple {
+                        flow_id: flow.flow_id,
+                        proto: ip.proto,
+                        src: (ip.src, src_port),
+                        dest: (ip.dst, dst_port),
+                        app_proto: None,
+                    };
                     if dhcp_ports(src_port, dst_port) {
-                        let m = (frame.ts, flow.flow_id, payload, view.vlan);
+                        let m = (frame.ts, datagram, payload, view.vlan);
                         dhcp_message(devices, out, c, m, (view.src_mac, ip.src));
                     } else if dhcp6_ports(src_port, dst_port) {
                         let client = (dst_port == dhcp::V6_SERVER_PORT).then_some(view.src_mac);
-                        let m = (frame.ts, flow.flow_id, payload, client.flatten());
+                        let m = (frame.ts, datagram, payload, client.flatten());
                         dhcp6_message(devices, out, c, m);
                     }
                 }
@@ -560,7 +569,11 @@ fn end_flow(
     };
     app.end(slot, r.flow_id, r.end, &mut |e| {
         evidence::app_names(devices, r.start, &ends, &e, &mut |d| out.device(d));
-        out.app(&|| flow.ctx(devices, r.end), e);
+        let tuple = FlowTuple {
+            proto: r.proto,
+            ..flow.tuple()
+        };
+        out.app((tuple, r.end), &|| flow.ctx(devices, r.end), e);
     });
     evidence::flow_facts(devices, &r, &mut |d| out.device(d));
     let mut cx = flow.ctx(devices, r.end);
@@ -575,13 +588,13 @@ fn end_flow(
 fn dhcp_checked(
     out: &mut Outlet,
     c: &mut Counters,
-    (ts, flow_id): (Micros, u64),
+    (ts, flow): (Micros, FlowTuple),
     parsed: Result<dhcp::Issues, dhcp::Malformed>,
 ) -> bool {
     let anomaly = |anomaly, detail| {
         Event::Anomaly(AnomalyRecord {
             ts,
-            flow_id,
+            flow,
             anomaly,
             detail: Some(detail),
         })
@@ -602,18 +615,18 @@ fn dhcp_checked(
     }
 }
 
-/// A DHCP message `(ts, flow_id, payload, VLAN)`: recorded, learnt from
+/// A DHCP message `(ts, datagram, payload, VLAN)`: recorded, learnt from
 /// by the inventory; a datagram that does not parse is an anomaly.
 fn dhcp_message(
     devices: &mut Inventory,
     out: &mut Outlet,
     c: &mut Counters,
-    (ts, flow_id, payload, vlan): (Micros, u64, &[u8], Option<u16>),
+    (ts, datagram, payload, vlan): (Micros, FlowTuple, &[u8], Option<u16>),
     (sender, sender_ip): (Option<crate::net::Mac>, std::net::IpAddr),
 ) {
     let parsed = dhcp::parse_v4(payload);
     let verdict = parsed.as_ref().map(|m| m.issues).map_err(|e| *e);
-    let (true, Ok(m)) = (dhcp_checked(out, c, (ts, flow_id), verdict), parsed) else {
+    let (true, Ok(m)) = (dhcp_checked(out, c, (ts, datagram), verdict), parsed) else {
         return;
     };
     let rec = dhcp::MessageRecord::from_message(ts, &m);
@@ -623,21 +636,23 @@ fn dhcp_message(
     if let (Some(server), Some(2 | 5)) = (ev.server, ev.message_type) {
         out.policy(|p, emit| p.dhcp_server(ts, Some(server), sender_ip, emit));
     }
-    out.send(Event::Dhcp(Held::new(Box::new((flow_id, rec)))));
+    let flow_id = datagram.flow_id;
+    let origin = crate::event::Origin { flow: datagram, ts };
+    out.send(Event::Dhcp(Held::new(Box::new((flow_id, rec))), origin));
 }
 
-/// A DHCPv6 message `(ts, flow_id, payload, client MAC)`: as for DHCPv4;
+/// A DHCPv6 message `(ts, datagram, payload, client MAC)`: as for DHCPv4;
 /// the client's names (DUID, FQDN, vendor class) reach the inventory
 /// under the MAC that sent a client message.
 fn dhcp6_message(
     devices: &mut Inventory,
     out: &mut Outlet,
     c: &mut Counters,
-    (ts, flow_id, payload, client_mac): (Micros, u64, &[u8], Option<crate::net::Mac>),
+    (ts, datagram, payload, client_mac): (Micros, FlowTuple, &[u8], Option<crate::net::Mac>),
 ) {
     let parsed = dhcp::parse_v6(payload);
     let verdict = parsed.as_ref().map(|m| m.issues).map_err(|e| *e);
-    let (true, Ok(m)) = (dhcp_checked(out, c, (ts, flow_id), verdict), parsed) else {
+    let (true, Ok(m)) = (dhcp_checked(out, c, (ts, datagram), verdict), parsed) else {
         return;
     };
     let record = dhcp::MessageRecordV6::from_message(ts, &m);
@@ -647,7 +662,11 @@ fn dhcp6_message(
         out.device(e)
     });
     let r = crate::event::Dhcp6Record { client_mac, record };
-    out.send(Event::Dhcp6(Held::new(Box::new((flow_id, r)))));
+    let origin = crate::event::Origin { flow: datagram, ts };
+    out.send(Event::Dhcp6(
+        Held::new(Box::new((datagram.flow_id, r))),
+        origin,
+    ));
 }
 
 /// DHCPv6 runs between UDP ports 546 (client) and 547 (server, relay);

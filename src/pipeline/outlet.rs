@@ -4,14 +4,14 @@
 //! same channel. Also the glue the engine needs per flow: the flow's ends
 //! as the policy sees them, and the application layer's [`Upward`].
 
-use crate::alert::AlertOut;
+use crate::alert::{AlertOut, FlowTuple};
 use crate::app::{AppEvent, Upward};
 use crate::device::classify::UNKNOWN;
 use crate::device::evidence::{self, Endpoints};
 use crate::device::inventory::DeviceEvent;
 use crate::device::Inventory;
-use crate::event::{Event, EventSender, Held};
-use crate::kinds::Anomaly;
+use crate::event::{Event, EventSender, Held, Origin};
+use crate::kinds::{Anomaly, AppProto};
 use crate::net::Mac;
 use crate::policy::evaluate::End;
 use crate::policy::{Engine, FlowCtx};
@@ -60,10 +60,15 @@ impl Outlet {
         f(engine, &mut |a| tx.send(alert_event(a)))
     }
 
-    /// An application event: to the engine (HL7 headers, anomalies), then
-    /// handed on. `cx` makes the flow's context for the engine, only for
-    /// the events it reads (it costs device lookups).
-    pub fn app<'d>(&mut self, cx: &dyn Fn() -> FlowCtx<'d>, e: AppEvent) {
+    /// An application event of `flow` at `now`: to the engine (HL7 headers,
+    /// anomalies), then handed on. `cx` makes the flow's context for the
+    /// engine, only for the events it reads (it costs device lookups).
+    pub fn app<'d>(
+        &mut self,
+        (flow, now): (FlowTuple, Micros),
+        cx: &dyn Fn() -> FlowCtx<'d>,
+        e: AppEvent,
+    ) {
         match &e {
             AppEvent::Anomaly {
                 anomaly, detail, ..
@@ -80,19 +85,31 @@ impl Outlet {
         self.tx.send(match e {
             AppEvent::Anomaly {
                 ts,
-                flow_id,
                 anomaly,
                 detail,
+                ..
             } => Event::Anomaly(crate::event::AnomalyRecord {
                 ts,
-                flow_id,
+                flow,
                 anomaly,
                 detail,
             }),
-            AppEvent::Dicom(d) => Event::Dicom(Held::new(d)),
-            AppEvent::Hl7(m) => Event::Hl7(Held::new(m)),
-            AppEvent::Mqtt(m) => Event::Mqtt(Held::new(m)),
+            AppEvent::Dicom(d) => Event::Dicom(Held::new(d), origin(flow, AppProto::Dicom, now)),
+            AppEvent::Hl7(m) => Event::Hl7(Held::new(m), origin(flow, AppProto::Hl7, now)),
+            AppEvent::Mqtt(m) => Event::Mqtt(Held::new(m), origin(flow, AppProto::Mqtt, now)),
         });
+    }
+}
+
+/// A record of `flow` made at `ts`, labelled with the protocol it was
+/// parsed as.
+fn origin(flow: FlowTuple, app: AppProto, ts: Micros) -> Origin {
+    Origin {
+        flow: FlowTuple {
+            app_proto: Some(app),
+            ..flow
+        },
+        ts,
     }
 }
 
@@ -135,6 +152,17 @@ pub struct TcpFlow {
 }
 
 impl TcpFlow {
+    /// Its id and ends as the outputs show them.
+    pub fn tuple(&self) -> FlowTuple {
+        FlowTuple {
+            flow_id: self.flow_id,
+            proto: 6,
+            src: (self.ends.client.1, self.ports.0),
+            dest: (self.ends.server.1, self.ports.1),
+            app_proto: None,
+        }
+    }
+
     /// The engine's view at `ts`, with ends looked up in `devices`.
     pub fn ctx<'a>(&self, devices: &'a Inventory, ts: Micros) -> FlowCtx<'a> {
         let (c, s) = (self.ends.client, self.ends.server);
@@ -170,7 +198,9 @@ impl Upward for Up<'_> {
         evidence::app_names(self.devices, self.ts, &self.flow.ends, &e, &mut |d| {
             out.device(d)
         });
-        self.out.app(&|| self.flow.ctx(self.devices, self.ts), e);
+        let flow = self.flow.tuple();
+        self.out
+            .app((flow, self.ts), &|| self.flow.ctx(self.devices, self.ts), e);
     }
 
     fn fact(&mut self, fact: Fact<'_>, ts: Micros) -> Option<Anomaly> {

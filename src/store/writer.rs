@@ -185,7 +185,14 @@ impl Writer {
     /// Waits until every sender is gone and the channel is drained, then
     /// records the session's last accounting and its clean end
     /// (`end_reason`). Uses the disk reserve if the database is full.
-    pub fn finish(mut self, end_reason: &str) -> WriterTotals {
+    pub fn finish(self, end_reason: &str) -> WriterTotals {
+        self.finish_with(end_reason, None)
+    }
+
+    /// As [`Writer::finish`], recording `last` (counted after the stream
+    /// ended: what the outputs delivered at the very end) with the
+    /// session's last accounting.
+    pub fn finish_with(mut self, end_reason: &str, last: Option<StatsRecord>) -> WriterTotals {
         let c = &self.counters;
         let Ok(mut state) = self.handle.join() else {
             tracing::error!("writer thread panicked; this session's end is not recorded");
@@ -195,6 +202,7 @@ impl Writer {
                 accounted: false,
             };
         };
+        state.pending_stats.extend(last);
         if state.unaccounted > 0 && state.pending_stats.is_empty() {
             // Failures after the last statistics row: a row of their own.
             let now = crate::time::now();
@@ -240,13 +248,13 @@ fn insert_record(tx: &rusqlite::Transaction<'_>, r: &Event) -> rusqlite::Result<
         Event::DeviceName(n) => device::upsert_name(tx, n),
         Event::DeviceChange(c) => device::insert_change(tx, c),
         Event::DeviceClass(c) => device::update_class(tx, c),
-        Event::Dhcp(m) => dhcp::insert(tx, m.0, &m.1),
-        Event::Dhcp6(m) => dhcp::insert_v6(tx, m.0, &m.1.record, m.1.client_mac),
+        Event::Dhcp(m, _) => dhcp::insert(tx, m.0, &m.1),
+        Event::Dhcp6(m, _) => dhcp::insert_v6(tx, m.0, &m.1.record, m.1.client_mac),
         Event::Stats(s) => stats::insert(tx, s, None),
         Event::Anomaly(a) => anomaly::insert(tx, a),
-        Event::Dicom(d) => dicom::insert(tx, d.0, &d.1),
-        Event::Hl7(m) => hl7::insert(tx, m.0, &m.1),
-        Event::Mqtt(m) => mqtt::insert(tx, m.0, &m.1),
+        Event::Dicom(d, _) => dicom::insert(tx, d.0, &d.1),
+        Event::Hl7(m, _) => hl7::insert(tx, m.0, &m.1),
+        Event::Mqtt(m, _) => mqtt::insert(tx, m.0, &m.1),
         Event::Alert(a) => alert::upsert(tx, a),
         Event::AlertSeen(s) => alert::seen(tx, s),
         Event::Assets(list) => {

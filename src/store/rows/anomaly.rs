@@ -12,7 +12,7 @@ pub fn insert(tx: &Transaction<'_>, a: &AnomalyRecord) -> rusqlite::Result<()> {
     )?;
     execute_named!(st, {
         ":ts_us": a.ts,
-        ":flow_id": a.flow_id as i64,
+        ":flow_id": a.flow.flow_id as i64,
         ":name": a.anomaly.name(),
         ":detail": a.detail,
     })?;

@@ -1,0 +1,140 @@
+//! The outputs `analyze` and `run` feed besides the database: EVE JSON,
+//! syslog and the metrics endpoint, built from `[outputs]` (and the
+//! `--eve`/`--syslog` flags), each a best-effort sink on its own thread.
+
+use anyhow::{Context, Result};
+use medtap::config::Config;
+use medtap::kinds::SinkKind;
+use medtap::output::eve::{Destination, EveOptions, EveSink, EveType};
+use medtap::output::{spawn_sink, Delivery, SinkCounters, SinkSpec, SinkThread};
+use medtap::stats::StatsRecord;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an output may take, at the end, to deliver what it holds.
+const FINISH_WITHIN: Duration = Duration::from_secs(10);
+
+/// The running outputs.
+#[derive(Default)]
+pub struct Outputs {
+    sinks: Vec<(SinkKind, Arc<SinkCounters>, SinkThread)>,
+    /// Set on SIGHUP: the EVE file is opened again (logrotate moved it).
+    pub eve_reopen: Arc<AtomicBool>,
+}
+
+/// The name of this sensor in the outputs: `outputs.sensor_name`, else
+/// the machine's host name.
+pub fn sensor_name(cfg: &Config) -> String {
+    if !cfg.outputs.sensor_name.is_empty() {
+        return cfg.outputs.sensor_name.clone();
+    }
+    hostname()
+}
+
+/// The machine's host name ("-" if it has none: RFC 5424's nil value).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// `--eve` and `--syslog` replace the config's destinations for one run
+/// (checked as the config file's values are).
+pub fn override_from_flags(
+    cfg: &mut Config,
+    eve: Option<&str>,
+    syslog: Option<&str>,
+) -> Result<()> {
+    if let Some(e) = eve {
+        e.parse::<Destination>()
+            .map_err(anyhow::Error::msg)
+            .context("--eve")?;
+        cfg.outputs.eve.path = e.to_string();
+    }
+    if let Some(s) = syslog {
+        medtap::config::check_syslog_target(s)
+            .map_err(anyhow::Error::msg)
+            .context("--syslog")?;
+        cfg.outputs.syslog.target = s.to_string();
+    }
+    Ok(())
+}
+
+impl Outputs {
+    /// Starts the outputs `cfg` asks for; returns their sinks for the
+    /// sensor's fan-out.
+    pub fn start(cfg: &Config) -> Result<(Outputs, Vec<SinkSpec>)> {
+        let mut outputs = Outputs::default();
+        let mut specs = Vec::new();
+        let o = &cfg.outputs;
+        let sensor = sensor_name(cfg);
+        if !o.eve.path.trim().is_empty() {
+            let to: Destination = o
+                .eve
+                .path
+                .parse()
+                .map_err(anyhow::Error::msg)
+                .context("outputs.eve.path")?;
+            let types: Vec<EveType> = o
+                .eve
+                .types
+                .iter()
+                .filter_map(|t| EveType::from_name(t))
+                .collect();
+            let counters = Arc::new(SinkCounters::default());
+            let mut sink = EveSink::new(
+                EveOptions {
+                    to: to.clone(),
+                    types: EveType::mask(&types),
+                    sensor_name: sensor.clone(),
+                    reopen: Arc::clone(&outputs.eve_reopen),
+                },
+                Arc::clone(&counters),
+            );
+            // A file that cannot be written is a configuration error; a
+            // socket nobody listens on yet is retried (its reader may start
+            // later).
+            if let (Err(e), Destination::File(p)) = (sink.check(), &to) {
+                return Err(e).with_context(|| format!("EVE output {}", p.display()));
+            }
+            tracing::info!(to = ?to, types = ?o.eve.types, "EVE output");
+            let (spec, thread) = spawn_sink("eve", o.eve.queue, Delivery::BestEffort, sink)?;
+            specs.push(spec.counted(SinkKind::Eve, Arc::clone(&counters)));
+            outputs.sinks.push((SinkKind::Eve, counters, thread));
+        }
+        Ok((outputs, specs))
+    }
+
+    /// Waits (bounded) for every output to deliver what it holds; returns
+    /// a statistics row of what they did since the last row counted them
+    /// (`None` if nothing), and the events lost to outputs in all.
+    pub fn finish(self) -> (Option<StatsRecord>, u64) {
+        let now = medtap::time::now();
+        let mut row = StatsRecord {
+            source: "medtap outputs".into(),
+            period_start: now,
+            period_end: now,
+            ..StatsRecord::default()
+        };
+        let mut lost = 0;
+        for (kind, c, thread) in self.sinks {
+            // Events a stuck output never took are lost to it.
+            let left = thread.finish(FINISH_WITHIN);
+            c.dropped.fetch_add(left, Ordering::Relaxed);
+            let delta = c.take_unreported();
+            SinkCounters::add_to(kind, delta, &mut row);
+            let [_, dropped, failed] = c.snapshot();
+            lost += dropped + failed;
+        }
+        let any = row
+            .sink_sent
+            .iter()
+            .chain(&row.sink_dropped)
+            .chain(&row.sink_failed)
+            .any(|n| *n > 0);
+        (any.then_some(row), lost)
+    }
+}
