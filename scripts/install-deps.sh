@@ -35,6 +35,12 @@
 #   xrdp         - RDP server binary (run in the capture's namespace with its own config; its
 #                  service is not started): the RDP server of the remote-access capture
 #   openssl      - s_server/s_client: the TLS sessions of the remote-access capture
+#   rsyslog      - rsyslogd, started by the tests with their own config (never the system's
+#                  service): receives medtap's syslog, tails its EVE file (imfile + mmjsonparse),
+#                  forwards two sensors to one collector
+#   fever        - DCSO's EVE processor: reads medtap's EVE from a unix socket (consumer test)
+#   prometheus   - prometheus and promtool: scrape medtap's metrics endpoint, lint its exposition
+# and, for the python3 on PATH, the `jsonschema` module (EVE lines against the schemas).
 set -euo pipefail
 
 # A Rust toolchain (1.89 or newer: std file locks). Debian 12's own rustc is too old for the
@@ -48,12 +54,22 @@ fi
 packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-config dcmtk
   python3-hl7 mosquitto mosquitto-clients systemd util-linux mount dnsmasq-base udhcpc
   isc-dhcp-client iputils-arping ieee-data openssh-client dropbear-bin inetutils-telnet
-  busybox-static tigervnc-standalone-server vncsnapshot rdesktop xrdp openssl)
+  busybox-static tigervnc-standalone-server vncsnapshot rdesktop xrdp openssl rsyslog fever
+  prometheus)
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The EVE tests validate with python's jsonschema, on whichever python3 is first on PATH.
+# Debian's python3 gets Debian's package; another python3 (pyenv, a venv) gets it from pip.
+if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
+  if [ "$(command -v python3)" = /usr/bin/python3 ]; then
+    missing+=(python3-jsonschema)
+  else
+    python3 -m pip install -q jsonschema
+  fi
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
@@ -71,4 +87,7 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # a sensor), so the package's service is stopped and disabled if it started.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   $SUDO systemctl disable --now xrdp xrdp-sesman >/dev/null 2>&1 || true
+  # The same for the system's rsyslog and prometheus (and the exporter
+  # prometheus may pull in): the tests start their own, on their own ports.
+  $SUDO systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
 fi

@@ -31,9 +31,15 @@ corpus="${MEDTAP_CORPUS:-../shared/corpus/public}"
   missing+=("root: the live-capture test and the fresh dcmtk, python-hl7, mosquitto, DHCP/ARP and remote-access captures")
 for tool in tshark tcpdump ip ss timeout python3 curl ping mosquitto mosquitto_pub mosquitto_sub \
   mosquitto_passwd echoscu storescu storescp findscu movescu dcmqrscp dcmqridx dump2dcm mllp_send \
-  dnsmasq udhcpc dhclient arping stdbuf ssh dropbear telnet Xvnc vncsnapshot rdesktop xrdp openssl; do
+  dnsmasq udhcpc dhclient arping stdbuf ssh dropbear telnet Xvnc vncsnapshot rdesktop xrdp openssl \
+  rsyslogd fever prometheus promtool; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool (scripts/install-deps.sh installs it)")
 done
+python3 -c 'import jsonschema' >/dev/null 2>&1 ||
+  missing+=("python3's jsonschema module (scripts/install-deps.sh installs it): the EVE schema tests")
+eve_schema="${MEDTAP_EVE_SCHEMA:-../shared/eve/schema.json}"
+[ -f "$eve_schema" ] ||
+  missing+=("Suricata's EVE schema at $eve_schema (or set MEDTAP_EVE_SCHEMA): EVE lines of Suricata's types against it")
 if [ ${#missing[@]} -eq 0 ]; then
   echo "medtap tests: every prerequisite is here (public corpus at $corpus, root, tools): no test is skipped"
 else

@@ -939,6 +939,54 @@ mod tests {
         let id = IdentityConfig::default();
         assert_eq!(cfg.identity.assets, id.assets);
         assert_eq!(cfg.identity.static_networks, id.static_networks);
+        let (o, d) = (&cfg.outputs, OutputsConfig::default());
+        assert_eq!(o.eve.types, d.eve.types);
+        assert_eq!(o.eve.queue, d.eve.queue);
+        assert_eq!(o.eve.path, d.eve.path);
+        assert_eq!(o.syslog.framing, d.syslog.framing);
+        assert_eq!(o.syslog.enterprise_number, d.syslog.enterprise_number);
+        assert_eq!(o.syslog.facility, d.syslog.facility);
+        assert_eq!(o.syslog.queue, d.syslog.queue);
+        assert_eq!(o.metrics_listen, d.metrics_listen);
+    }
+
+    #[test]
+    fn bad_outputs_are_named_with_their_line() {
+        let cases = [
+            (
+                "[outputs.syslog]\ntarget = \"syslog.example:514\"\n",
+                "m.toml:2: `outputs.syslog.target`: \"syslog.example:514\" is not udp://HOST:PORT, tcp://HOST:PORT or unix:PATH",
+            ),
+            (
+                "[outputs.syslog]\ntarget = \"tcp://collector\"\n",
+                "m.toml:2: `outputs.syslog.target`: \"collector\" is not HOST:PORT",
+            ),
+            (
+                "[outputs.syslog]\nfacility = \"local9\"\n",
+                "m.toml:2: `outputs.syslog.facility`: \"local9\" is not a syslog facility (local0 ... local7, daemon, ...)",
+            ),
+            (
+                "[outputs.eve]\ntypes = [\"alert\", \"http\"]\n",
+                "m.toml:2: `outputs.eve.types`: \"http\" is not one of alert, anomaly, flow, dhcp, mqtt, dicom, hl7, device, stats",
+            ),
+            (
+                "[outputs]\nmetrics_listen = \"9187\"\n",
+                "m.toml:2: `outputs.metrics_listen`: \"9187\" is not an address and port like 127.0.0.1:9187",
+            ),
+            (
+                "[outputs]\nsensor_name = \"ward\\u001b[31m\"\n",
+                "m.toml:2: `outputs.sensor_name`: must be at most 64 bytes, without control characters",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = Config::parse(text, "m.toml").unwrap_err();
+            assert_eq!(err.to_string(), want, "{text}");
+        }
+        let ok = "[outputs]\nsensor_name = \"ward-3\"\nmetrics_listen = \"127.0.0.1:9187\"\n\
+                  [outputs.syslog]\ntarget = \"udp://[::1]:514\"\nfacility = \"local5\"\n\
+                  [outputs.eve]\npath = \"unix:/run/fever.sock\"\ntypes = [\"alert\"]\n";
+        let cfg = Config::parse(ok, "m.toml").unwrap();
+        assert_eq!(syslog_facility(&cfg.outputs.syslog.facility), Some(21));
     }
 
     #[test]

@@ -123,7 +123,10 @@ fn interim_flows_and_unwanted_types_are_not_written() {
     let (_d, path, mut sink, _) = file_sink(&EveType::ALL);
     sink.event(Event::Flow(flow(EndReason::Interim)));
     sink.finish();
-    assert!(lines(&path).is_empty(), "an interim record is not a flow's end");
+    assert!(
+        lines(&path).is_empty(),
+        "an interim record is not a flow's end"
+    );
     assert_eq!(counters.snapshot(), [0, 0, 0]);
 }
 
@@ -195,7 +198,11 @@ fn a_socket_nobody_listens_on_counts_failures_then_delivers_when_a_reader_comes(
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
     std::thread::sleep(BACKOFF.0 + Duration::from_millis(50));
     sink.event(Event::Alert(Box::new(alert(2, false))));
-    assert_eq!(counters.snapshot(), [1, 0, 1], "reconnected after the backoff");
+    assert_eq!(
+        counters.snapshot(),
+        [1, 0, 1],
+        "reconnected after the backoff"
+    );
     let (mut conn, _) = listener.accept().unwrap();
     drop(sink);
     let mut got = String::new();
