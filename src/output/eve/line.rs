@@ -537,6 +537,64 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// Turns events into EVE lines (no I/O: the sink, the tests and the
+/// fuzz target share it).
+pub struct Formatter<'a> {
+    /// The types written ([`EveType::mask`]).
+    pub types: u16,
+    /// The sensor's name (`host`).
+    pub host: &'a str,
+    /// Running totals of the statistics rows.
+    pub totals: &'a mut Totals,
+    /// The line being built (reused).
+    pub buf: &'a mut Vec<u8>,
+}
+
+impl Formatter<'_> {
+    /// Hands each EVE line of `event` (none for a type not wanted or an
+    /// interim flow) to `emit`. Alerts are written as given: the caller
+    /// keeps rewrites of one alert id out.
+    pub fn event(&mut self, event: &crate::event::Event, emit: &mut dyn FnMut(&[u8])) {
+        use crate::event::Event;
+        let on = |x: EveType| wanted(self.types, x);
+        if let Event::Stats(s) = event {
+            self.totals.add(s);
+        }
+        let mut w = Writer {
+            out: &mut *self.buf,
+            host: self.host,
+        };
+        match event {
+            // An interim record is replaced by the final one: EVE, like
+            // Suricata, writes a flow once, when it ends.
+            Event::Flow(f) if on(EveType::Flow) && f.reason != crate::flow::EndReason::Interim => {
+                w.flow(f)
+            }
+            Event::Alert(a) if on(EveType::Alert) => w.alert(a),
+            Event::Anomaly(a) if on(EveType::Anomaly) => w.anomaly(a),
+            Event::Dhcp(d, o) if on(EveType::Dhcp) => w.dhcp(&d.1, &o.flow),
+            Event::Dhcp6(d, o) if on(EveType::Dhcp) => w.dhcp6(&d.1, &o.flow),
+            Event::Mqtt(s, o) if on(EveType::Mqtt) => {
+                w.mqtt(&s.1, &o.flow, o.ts, &mut |l| {
+                    if !l.is_empty() {
+                        emit(l)
+                    }
+                });
+                return;
+            }
+            Event::Dicom(a, o) if on(EveType::Dicom) => w.dicom(&a.1, &o.flow, o.ts),
+            Event::Hl7(m, o) if on(EveType::Hl7) => w.hl7(&m.1, &o.flow),
+            Event::DeviceChange(c) if on(EveType::Device) => w.device_change(c),
+            Event::DeviceClass(c) if on(EveType::Device) => w.device_class(c),
+            Event::Stats(s) if on(EveType::Stats) => w.stats(s, self.totals),
+            _ => return,
+        }
+        if !w.out.is_empty() {
+            emit(w.out);
+        }
+    }
+}
+
 /// Whether `t` is one of the types in `mask`.
 pub fn wanted(mask: u16, t: EveType) -> bool {
     mask & (1 << t as u16) != 0

@@ -7,7 +7,7 @@
 //! by itself, with backoff.
 
 pub mod line;
-mod totals;
+pub mod totals;
 
 use super::{Sink, SinkCounters};
 use crate::event::Event;
@@ -174,89 +174,33 @@ impl EveSink {
         Ok(())
     }
 
-    fn wants(&self, t: EveType) -> bool {
-        line::wanted(self.opts.types, t)
-    }
-
     /// Formats `event` into lines, buffered for delivery.
     fn format(&mut self, event: &Event) {
-        let mut w = line::Writer {
-            out: &mut self.line,
-            host: &self.opts.sensor_name,
+        let urgent = match event {
+            // A rewritten alert (same id) or an observation is not a new alert.
+            Event::Alert(a) => {
+                if a.observation || !self.alerts.first(a.alert_id) {
+                    return;
+                }
+                true
+            }
+            // Each statistics period is a moment to hand lines over.
+            Event::Stats(_) => true,
+            _ => false,
         };
-        let mut urgent = false;
         let pending = &mut self.pending;
         let lines = &mut self.pending_lines;
         let mut keep = |l: &[u8]| {
-            if !l.is_empty() {
-                pending.extend_from_slice(l);
-                *lines += 1;
-            }
+            pending.extend_from_slice(l);
+            *lines += 1;
         };
-        let t = self.opts.types;
-        let on = |x: EveType| line::wanted(t, x);
-        match event {
-            // An interim record is replaced by the final one: EVE, like
-            // Suricata, writes a flow once, when it ends.
-            Event::Flow(f) if on(EveType::Flow) && f.reason != crate::flow::EndReason::Interim => {
-                w.flow(f);
-                keep(w.out);
-            }
-            Event::Alert(a)
-                if on(EveType::Alert) && !a.observation && self.alerts.first(a.alert_id) =>
-            {
-                w.alert(a);
-                keep(w.out);
-                urgent = true;
-            }
-            Event::Anomaly(a) if on(EveType::Anomaly) => {
-                w.anomaly(a);
-                keep(w.out);
-            }
-            Event::Dhcp(d, o) if on(EveType::Dhcp) => {
-                w.dhcp(&d.1, &o.flow);
-                keep(w.out);
-            }
-            Event::Dhcp6(d, o) if on(EveType::Dhcp) => {
-                w.dhcp6(&d.1, &o.flow);
-                keep(w.out);
-            }
-            Event::Mqtt(s, o) if on(EveType::Mqtt) => {
-                w.mqtt(&s.1, &o.flow, o.ts, &mut keep);
-            }
-            Event::Dicom(a, o) if on(EveType::Dicom) => {
-                w.dicom(&a.1, &o.flow, o.ts);
-                keep(w.out);
-            }
-            Event::Hl7(m, o) if on(EveType::Hl7) => {
-                w.hl7(&m.1, &o.flow);
-                keep(w.out);
-            }
-            Event::DeviceChange(c) if on(EveType::Device) => {
-                w.device_change(c);
-                keep(w.out);
-            }
-            Event::DeviceClass(c) if on(EveType::Device) => {
-                w.device_class(c);
-                keep(w.out);
-            }
-            Event::Stats(s) => {
-                self.totals.add(s);
-                if self.wants(EveType::Stats) {
-                    let mut w = line::Writer {
-                        out: &mut self.line,
-                        host: &self.opts.sensor_name,
-                    };
-                    w.stats(s, &self.totals);
-                    if !w.out.is_empty() {
-                        self.pending.extend_from_slice(w.out);
-                        self.pending_lines += 1;
-                    }
-                }
-                urgent = true;
-            }
-            _ => {}
-        }
+        let mut f = line::Formatter {
+            types: self.opts.types,
+            host: &self.opts.sensor_name,
+            totals: &mut self.totals,
+            buf: &mut self.line,
+        };
+        f.event(event, &mut keep);
         if urgent || self.pending.len() >= BUFFER || self.last_flush.elapsed() >= FLUSH_EVERY {
             self.deliver();
         }
