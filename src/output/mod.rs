@@ -20,6 +20,7 @@
 
 pub mod eve;
 pub mod fanout;
+pub mod metrics;
 
 use crate::event::Event;
 use crate::kinds::SinkKind;

@@ -27,6 +27,7 @@ mod common {
 
     pub mod garbage;
     pub mod lab;
+    pub mod prometheus;
     pub mod tshark;
     pub mod wire;
 }
@@ -47,6 +48,7 @@ mod hostile_strings;
 mod identity;
 mod identity_captures;
 mod live_netns;
+mod metrics;
 mod mqtt_tshark;
 mod policy;
 mod remote_access;
