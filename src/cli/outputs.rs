@@ -4,13 +4,19 @@
 
 use anyhow::{Context, Result};
 use medtap::config::Config;
+use medtap::device::assets::Asset;
 use medtap::kinds::SinkKind;
 use medtap::output::eve::{Destination, EveOptions, EveSink, EveType};
+use medtap::output::metrics::{self, MetricsOptions, MetricsServer, WriterProbe};
 use medtap::output::{spawn_sink, Delivery, SinkCounters, SinkSpec, SinkThread};
 use medtap::stats::StatsRecord;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Events queued for the metrics sink (it only counts: it keeps up).
+const METRICS_QUEUE: usize = 16_384;
 
 /// How long an output may take, at the end, to deliver what it holds.
 const FINISH_WITHIN: Duration = Duration::from_secs(10);
@@ -19,6 +25,8 @@ const FINISH_WITHIN: Duration = Duration::from_secs(10);
 #[derive(Default)]
 pub struct Outputs {
     sinks: Vec<(SinkKind, Arc<SinkCounters>, SinkThread)>,
+    /// The metrics endpoint's HTTP server (stopped when dropped).
+    metrics: Option<MetricsServer>,
     /// Set on SIGHUP: the EVE file is opened again (logrotate moved it).
     pub eve_reopen: Arc<AtomicBool>,
 }
@@ -66,7 +74,11 @@ pub fn override_from_flags(
 impl Outputs {
     /// Starts the outputs `cfg` asks for; returns their sinks for the
     /// sensor's fan-out.
-    pub fn start(cfg: &Config) -> Result<(Outputs, Vec<SinkSpec>)> {
+    pub fn start(
+        cfg: &Config,
+        assets: Vec<Asset>,
+        writer: WriterProbe,
+    ) -> Result<(Outputs, Vec<SinkSpec>)> {
         let mut outputs = Outputs::default();
         let mut specs = Vec::new();
         let o = &cfg.outputs;
@@ -104,6 +116,27 @@ impl Outputs {
             let (spec, thread) = spawn_sink("eve", o.eve.queue, Delivery::BestEffort, sink)?;
             specs.push(spec.counted(SinkKind::Eve, Arc::clone(&counters)));
             outputs.sinks.push((SinkKind::Eve, counters, thread));
+        }
+        if !o.metrics_listen.is_empty() {
+            let listen: SocketAddr = o.metrics_listen.parse().context("outputs.metrics_listen")?;
+            let watched = outputs
+                .sinks
+                .iter()
+                .map(|(k, c, _)| (*k, Arc::clone(c)))
+                .collect();
+            let opts = MetricsOptions {
+                listen,
+                sensor_name: sensor.clone(),
+                assets,
+            };
+            let (sink, server) = metrics::start(opts, watched, writer)
+                .with_context(|| format!("metrics endpoint on {listen}"))?;
+            tracing::info!(listen = %server.local_addr(), "metrics endpoint");
+            let counters = sink.counters();
+            let (spec, thread) = spawn_sink("metrics", METRICS_QUEUE, Delivery::BestEffort, sink)?;
+            specs.push(spec.counted(SinkKind::Metrics, Arc::clone(&counters)));
+            outputs.sinks.push((SinkKind::Metrics, counters, thread));
+            outputs.metrics = Some(server);
         }
         Ok((outputs, specs))
     }

@@ -10,6 +10,7 @@ use medtap::device::assets::{Asset, AssetList};
 use medtap::device::classify::{AssetClasses, Classifier};
 use medtap::device::plan::IpPlan;
 use medtap::device::rules;
+use medtap::output::metrics::WriterProbe;
 use medtap::output::{Delivery, SinkSpec};
 use medtap::pipeline::secs;
 use medtap::policy::detections::Thresholds;
@@ -291,8 +292,15 @@ impl Session {
             Mode::Live => medtap::store::ALERT_COMMIT_WITHIN,
             Mode::Files => medtap::store::COMMIT_EVERY,
         };
-        let (outputs, output_sinks) = Outputs::start(cfg)?;
+        let queue = rx.clone();
         let writer = store.spawn_writer(rx, cfg.store.batch_rows, alert_within)?;
+        let probe = WriterProbe {
+            // A receiver: it never keeps the writer's stream open.
+            queue: Box::new(move || queue.len()),
+            counters: Some(writer.counters()),
+        };
+        let asset_list = assets.iter().flat_map(|l| l.iter()).cloned().collect();
+        let (outputs, output_sinks) = Outputs::start(cfg, asset_list, probe)?;
         let mut sinks = vec![SinkSpec::new(STORE_SINK, tx, Delivery::Authority)];
         sinks.extend(output_sinks);
         let sensor = Sensor::new(&opts, sinks)?;
