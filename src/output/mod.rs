@@ -19,6 +19,7 @@
 //! to the sensor with the others.
 
 pub mod fanout;
+pub mod syslog;
 
 use crate::event::Event;
 use crate::kinds::SinkKind;
