@@ -13,7 +13,7 @@
 //! Only an alert's first write is sent: the same alert is written again
 //! (same id) when its evidence grows, and [`crate::event::Event::AlertSeen`]
 //! only updates its count. Learning-mode observations are not sent. The
-//! message's format is in [`format`].
+//! message's format is in [`mod@format`].
 //!
 //! A receiving rsyslog reads the messages with any of its inputs: imudp,
 //! imtcp or imptcp, and for a unix socket imuxsock with
