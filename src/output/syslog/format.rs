@@ -1,5 +1,5 @@
 //! The RFC 5424 text of one alert or anomaly, without framing (the link
-//! adds it for streams, [`super::link`]).
+//! to the server adds it for streams).
 //!
 //! What a field holds and how it is written:
 //! - PRI: the configured facility and the alert's severity (high →

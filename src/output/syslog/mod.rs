@@ -5,10 +5,15 @@
 //!
 //! The sink runs on its own thread behind a bounded queue
 //! ([`crate::output::spawn_sink`]): the fan-out drops what it has no room
-//! for (counted as dropped). Here, a message the destination did not take
-//! (refused, timed out, sent while reconnecting) is counted as failed, a
-//! delivered one as sent; the connection is re-made by itself
-//! ([`link`]).
+//! for (counted as dropped). Here, a message handed to the kernel is
+//! counted as sent; one the destination did not take is counted as failed:
+//! refused, not written within 250 ms (a server that stopped reading, a
+//! full unix socket), or arriving while the sink waits to reconnect (0.5 s
+//! after a failure, doubling to 30 s while attempts fail). Neither UDP nor
+//! RFC 6587 acknowledges anything, so "sent" is what the kernel took: a
+//! UDP datagram to a closed port, or a TCP write to a server that vanished
+//! without closing its end, is lost as sent (the next one fails). A TCP
+//! server that closed its end is noticed before writing.
 //!
 //! Only an alert's first write is sent: the same alert is written again
 //! (same id) when its evidence grows, and [`crate::event::Event::AlertSeen`]
@@ -22,7 +27,7 @@
 //! the alert's time with the time of arrival).
 
 pub mod format;
-pub mod link;
+mod link;
 
 pub use format::{format_alert, format_anomaly, MAX_MESSAGE, MAX_VALUE};
 
