@@ -27,29 +27,7 @@ pub fn print(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> io
     writeln!(io::stdout().lock(), "{t}")
 }
 
-/// Whether `c` must not reach a terminal raw.
-pub fn is_unsafe(c: char) -> bool {
-    c.is_control() // C0, DEL, C1 (U+0080..U+009F, e.g. U+009B CSI)
-        || matches!(
-            u32::from(c),
-            0x00AD // soft hyphen (invisible)
-                | 0x034F // combining grapheme joiner
-                | 0x061C // arabic letter mark (bidi)
-                | 0x115F | 0x1160 | 0x3164 | 0xFFA0 // hangul fillers (blank)
-                | 0x17B4 | 0x17B5 // khmer inherent vowels (invisible)
-                | 0x180B..=0x180F // mongolian variation selectors, vowel separator
-                | 0x200B..=0x200F // zero width space/non-joiner/joiner, LRM, RLM
-                | 0x2028 | 0x2029 // line and paragraph separators
-                | 0x202A..=0x202E // LRE, RLE, PDF, LRO, RLO
-                | 0x2060..=0x206F // word joiner, invisible operators, LRI/RLI/FSI/PDI, deprecated
-                | 0xFE00..=0xFE0F // variation selectors
-                | 0xFEFF // zero width no-break space (BOM)
-                | 0xFFF9..=0xFFFB // interlinear annotation controls
-                | 0x1BCA0..=0x1BCA3 // shorthand format controls
-                | 0x1D173..=0x1D17A // musical symbol format controls
-                | 0xE0000..=0xE0FFF // tag characters, variation selectors supplement
-        )
-}
+pub use medtap::proto::text::is_unsafe;
 
 /// Replaces every [`is_unsafe`] character with a `\u{..}` escape.
 pub fn escape(s: &str) -> String {

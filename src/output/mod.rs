@@ -21,6 +21,7 @@
 pub mod eve;
 pub mod fanout;
 pub mod metrics;
+pub mod syslog;
 
 use crate::event::Event;
 use crate::kinds::SinkKind;

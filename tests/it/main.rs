@@ -53,4 +53,5 @@ mod mqtt_tshark;
 mod policy;
 mod remote_access;
 mod store_integrity;
+mod syslog;
 mod tshark_conv;
