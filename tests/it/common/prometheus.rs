@@ -5,7 +5,10 @@
 //! metrics`; and a plain HTTP GET over std (no client to install).
 //!
 //! Usable by any test that has a metrics endpoint to scrape (the
-//! endpoint in-process, or `medtap run`'s).
+//! endpoint in-process, or `medtap run`'s). A Prometheus can also run in
+//! a network namespace ([`Prometheus::start_in`]), beside a `medtap run`
+//! of the live lab: its API is then reached with `ip netns exec NS curl`
+//! ([`get_in`]), the namespace being a network stack of its own.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -74,7 +77,14 @@ pub fn request(addr: SocketAddr, method: &str, target: &str) -> std::io::Result<
     )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
+    // Chunked bodies are not decoded: medtap's endpoint and Prometheus'
+    // API answer these small requests with a Content-Length.
+    Ok(parse_answer(&raw))
+}
+
+/// An answer as received: status line, header lines, blank line, body.
+fn parse_answer(raw: &[u8]) -> Answer {
+    let text = String::from_utf8_lossy(raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
     let mut lines = head.split("\r\n");
     let status = lines
@@ -86,18 +96,37 @@ pub fn request(addr: SocketAddr, method: &str, target: &str) -> std::io::Result<
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    // Chunked bodies are not decoded: medtap's endpoint and Prometheus'
-    // API answer these small requests with a Content-Length.
-    Ok(Answer {
+    Answer {
         status,
         headers,
         body: body.to_string(),
-    })
+    }
 }
 
 /// `GET target` from `addr`.
 pub fn get(addr: SocketAddr, target: &str) -> std::io::Result<Answer> {
     request(addr, "GET", target)
+}
+
+/// `GET target` from `addr` in network namespace `ns`: `ip netns exec NS
+/// curl` (which decodes any transfer encoding), bounded by 10 s, no proxy.
+/// Err: curl could not run, or did not get an answer.
+pub fn get_in(ns: &str, addr: SocketAddr, target: &str) -> std::io::Result<Answer> {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "curl", "--silent", "--show-error"])
+        .args(["--include", "--noproxy", "*", "--connect-timeout", "5"])
+        .args(["--max-time", "10"])
+        .arg(format!("http://{addr}{target}"))
+        .stdin(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "curl in {ns}: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(parse_answer(&out.stdout))
 }
 
 /// `promtool check metrics` on `exposition` (on its standard input).
@@ -137,6 +166,8 @@ pub struct Prometheus {
     child: Child,
     /// Its HTTP API.
     pub addr: SocketAddr,
+    /// The network namespace it runs in (`None`: this process').
+    ns: Option<String>,
     dir: tempfile::TempDir,
 }
 
@@ -153,6 +184,18 @@ impl Prometheus {
     /// Starts Prometheus scraping `targets` every second (job `medtap`)
     /// and waits (up to 60 s) until it is ready.
     pub fn start(targets: &[SocketAddr]) -> Prometheus {
+        Prometheus::launch(None, targets)
+    }
+
+    /// [`Prometheus::start`] in network namespace `ns` (`ip netns exec`,
+    /// which execs it: the child's PID is Prometheus'), listening on the
+    /// namespace's loopback (which must be up); `targets` are addresses
+    /// in that namespace. Its API is queried from inside it ([`get_in`]).
+    pub fn start_in(ns: &str, targets: &[SocketAddr]) -> Prometheus {
+        Prometheus::launch(Some(ns), targets)
+    }
+
+    fn launch(ns: Option<&str>, targets: &[SocketAddr]) -> Prometheus {
         let dir = tempfile::tempdir().expect("tempdir");
         let list = targets
             .iter()
@@ -165,10 +208,25 @@ impl Prometheus {
         );
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config).expect("write prometheus.yml");
-        let port = free_port();
+        // Free here, and none of the targets' (in a namespace of the lab,
+        // new, nothing else listens).
+        let port = loop {
+            let p = free_port();
+            if targets.iter().all(|t| t.port() != p) {
+                break p;
+            }
+        };
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
         let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log file");
-        let child = Command::new("prometheus")
+        let mut cmd = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "prometheus"]);
+                c
+            }
+            None => Command::new("prometheus"),
+        };
+        let child = cmd
             .arg(format!("--config.file={}", config_path.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -180,11 +238,24 @@ impl Prometheus {
             .stderr(log)
             .spawn()
             .expect("spawn prometheus");
-        let p = Prometheus { child, addr, dir };
+        let p = Prometheus {
+            child,
+            addr,
+            ns: ns.map(str::to_string),
+            dir,
+        };
         p.wait_for("ready", Duration::from_secs(60), || {
-            get(p.addr, "/-/ready").is_ok_and(|a| a.status == 200)
+            p.get("/-/ready").is_ok_and(|a| a.status == 200)
         });
         p
+    }
+
+    /// `GET target` from its API (from inside its namespace, if any).
+    pub fn get(&self, target: &str) -> std::io::Result<Answer> {
+        match &self.ns {
+            Some(ns) => get_in(ns, self.addr, target),
+            None => get(self.addr, target),
+        }
     }
 
     /// Its log so far (for failure messages).
@@ -213,7 +284,8 @@ impl Prometheus {
     /// The series of instant query `q` now. Err: Prometheus did not
     /// answer, or its answer was not a successful vector.
     pub fn query(&self, q: &str) -> Result<Vec<Sample>, String> {
-        let a = get(self.addr, &format!("/api/v1/query?query={}", encode(q)))
+        let a = self
+            .get(&format!("/api/v1/query?query={}", encode(q)))
             .map_err(|e| e.to_string())?;
         let v: serde_json::Value =
             serde_json::from_str(&a.body).map_err(|e| format!("{e}: {}", a.body))?;
