@@ -841,15 +841,30 @@ impl Config {
                 "must be at most 64 bytes, without control characters".into(),
             ));
         }
-        if !o.metrics_listen.is_empty() && o.metrics_listen.parse::<std::net::SocketAddr>().is_err()
-        {
-            return Err(bad(
-                "outputs.metrics_listen",
-                format!(
-                    "{:?} is not an address and port like 127.0.0.1:9187",
-                    o.metrics_listen
-                ),
-            ));
+        if !o.metrics_listen.is_empty() {
+            match o.metrics_listen.parse::<std::net::SocketAddr>() {
+                Err(_) => {
+                    return Err(bad(
+                        "outputs.metrics_listen",
+                        format!(
+                            "{:?} is not an address and port like 127.0.0.1:9187",
+                            o.metrics_listen
+                        ),
+                    ))
+                }
+                // `run` drops every privilege before it opens the
+                // endpoint: a port below 1024 would fail at start.
+                Ok(a) if a.port() != 0 && a.port() < 1024 => {
+                    return Err(bad(
+                        "outputs.metrics_listen",
+                        format!(
+                            "port {} is below 1024, which medtap cannot bind once it has dropped its privileges (9187 is the usual one)",
+                            a.port()
+                        ),
+                    ))
+                }
+                Ok(_) => {}
+            }
         }
         if let Some(t) = o
             .eve
@@ -960,6 +975,10 @@ mod tests {
             (
                 "[outputs.syslog]\ntarget = \"tcp://collector\"\n",
                 "m.toml:2: `outputs.syslog.target`: \"collector\" is not HOST:PORT",
+            ),
+            (
+                "[outputs]\nmetrics_listen = \"127.0.0.1:80\"\n",
+                "m.toml:2: `outputs.metrics_listen`: port 80 is below 1024, which medtap cannot bind once it has dropped its privileges (9187 is the usual one)",
             ),
             (
                 "[outputs.syslog]\nfacility = \"local9\"\n",

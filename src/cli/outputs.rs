@@ -5,9 +5,11 @@
 use anyhow::{Context, Result};
 use medtap::config::Config;
 use medtap::device::assets::Asset;
+use medtap::event::Event;
 use medtap::kinds::SinkKind;
 use medtap::output::eve::{Destination, EveOptions, EveSink, EveType};
 use medtap::output::metrics::{self, MetricsOptions, MetricsServer, WriterProbe};
+use medtap::output::syslog::{local_hostname, parse_facility, SyslogOptions, SyslogSink, Target};
 use medtap::output::{spawn_sink, Delivery, SinkCounters, SinkSpec, SinkThread};
 use medtap::stats::StatsRecord;
 use std::net::SocketAddr;
@@ -37,16 +39,7 @@ pub fn sensor_name(cfg: &Config) -> String {
     if !cfg.outputs.sensor_name.is_empty() {
         return cfg.outputs.sensor_name.clone();
     }
-    hostname()
-}
-
-/// The machine's host name ("-" if it has none: RFC 5424's nil value).
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "-".into())
+    local_hostname()
 }
 
 /// `--eve` and `--syslog` replace the config's destinations for one run
@@ -63,7 +56,7 @@ pub fn override_from_flags(
         cfg.outputs.eve.path = e.to_string();
     }
     if let Some(s) = syslog {
-        medtap::config::check_syslog_target(s)
+        s.parse::<Target>()
             .map_err(anyhow::Error::msg)
             .context("--syslog")?;
         cfg.outputs.syslog.target = s.to_string();
@@ -113,9 +106,47 @@ impl Outputs {
                 return Err(e).with_context(|| format!("EVE output {}", p.display()));
             }
             tracing::info!(to = ?to, types = ?o.eve.types, "EVE output");
+            let mask = EveType::mask(&types);
             let (spec, thread) = spawn_sink("eve", o.eve.queue, Delivery::BestEffort, sink)?;
+            let spec = spec.only(move |e| medtap::output::eve::line::carries(mask, e));
             specs.push(spec.counted(SinkKind::Eve, Arc::clone(&counters)));
             outputs.sinks.push((SinkKind::Eve, counters, thread));
+        }
+        if !o.syslog.target.is_empty() {
+            let s = &o.syslog;
+            let target: Target = s
+                .target
+                .parse()
+                .map_err(anyhow::Error::msg)
+                .context("outputs.syslog.target")?;
+            let opts = SyslogOptions {
+                framing: s
+                    .framing
+                    .parse()
+                    .map_err(anyhow::Error::msg)
+                    .context("outputs.syslog.framing")?,
+                enterprise: s.enterprise_number,
+                anomalies: s.anomalies,
+                facility: parse_facility(&s.facility)
+                    .map_err(anyhow::Error::msg)
+                    .context("outputs.syslog.facility")?,
+                hostname: local_hostname(),
+                sensor_name: sensor.clone(),
+                ..SyslogOptions::new(target.clone())
+            };
+            tracing::info!(to = %target, "syslog output");
+            let counters = Arc::new(SinkCounters::default());
+            let sink = SyslogSink::new(opts, Arc::clone(&counters));
+            let anomalies = s.anomalies;
+            let (spec, thread) = spawn_sink("syslog", s.queue, Delivery::BestEffort, sink)?;
+            // Only what it sends: a flow storm must not fill its queue.
+            let spec = spec.only(move |e| match e {
+                Event::Alert(a) => !a.observation,
+                Event::Anomaly(_) => anomalies,
+                _ => false,
+            });
+            specs.push(spec.counted(SinkKind::Syslog, Arc::clone(&counters)));
+            outputs.sinks.push((SinkKind::Syslog, counters, thread));
         }
         if !o.metrics_listen.is_empty() {
             let listen: SocketAddr = o.metrics_listen.parse().context("outputs.metrics_listen")?;
@@ -131,7 +162,6 @@ impl Outputs {
             };
             let (sink, server) = metrics::start(opts, watched, writer)
                 .with_context(|| format!("metrics endpoint on {listen}"))?;
-            tracing::info!(listen = %server.local_addr(), "metrics endpoint");
             let counters = sink.counters();
             let (spec, thread) = spawn_sink("metrics", METRICS_QUEUE, Delivery::BestEffort, sink)?;
             specs.push(spec.counted(SinkKind::Metrics, Arc::clone(&counters)));

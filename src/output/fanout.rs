@@ -70,12 +70,17 @@ fn run(rx: Receiver<Event>, mode: &StreamMode, mut outlets: Vec<Outlet>) -> Vec<
             add_output_counts(s, &outlets);
         }
         let waiting = mode.waiting();
-        // Every sink but the last gets a copy; the last gets the event.
-        if let Some((last, others)) = outlets.split_last_mut() {
-            for o in others {
+        // Every sink that wants it but the last gets a copy; the last gets
+        // the event.
+        let mut wanting = outlets.iter_mut().filter(|o| o.spec.wants(&event));
+        let mut current = wanting.next();
+        for next in wanting {
+            if let Some(o) = current.replace(next) {
                 o.offer(event.clone(), waiting);
             }
-            last.offer(event, waiting);
+        }
+        if let Some(o) = current {
+            o.offer(event, waiting);
         }
     }
     // The stream ended: statistics rows still kept, and drops no row has

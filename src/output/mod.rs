@@ -59,7 +59,13 @@ pub struct SinkSpec {
     /// which the fan-out adds to every statistics row (`sink_*` columns)
     /// and in which it counts the events its queue had no room for.
     pub output: Option<(SinkKind, Arc<SinkCounters>)>,
+    /// The events the sink uses (`None`: all). The others are not offered
+    /// to it, so they neither fill its queue nor count as its drops.
+    pub filter: Option<EventFilter>,
 }
+
+/// Which events a sink uses (see [`SinkSpec::only`]).
+pub type EventFilter = Box<dyn Fn(&Event) -> bool + Send>;
 
 impl SinkSpec {
     /// A sink fed through `tx`.
@@ -69,7 +75,20 @@ impl SinkSpec {
             tx,
             delivery,
             output: None,
+            filter: None,
         }
+    }
+
+    /// The same sink, offered only the events `filter` accepts.
+    pub fn only(mut self, filter: impl Fn(&Event) -> bool + Send + 'static) -> SinkSpec {
+        self.filter = Some(Box::new(filter));
+        self
+    }
+
+    /// Whether the sink uses `event`. Statistics rows go to every sink:
+    /// they carry what was lost.
+    pub fn wants(&self, event: &Event) -> bool {
+        matches!(event, Event::Stats(_)) || self.filter.as_ref().is_none_or(|f| f(event))
     }
 
     /// The same sink, counted as output `kind` in `counters`.

@@ -595,6 +595,29 @@ impl Formatter<'_> {
     }
 }
 
+/// The EVE type `event` is written as, if any.
+pub fn type_of(event: &crate::event::Event) -> Option<EveType> {
+    use crate::event::Event;
+    Some(match event {
+        Event::Flow(f) if f.reason != crate::flow::EndReason::Interim => EveType::Flow,
+        Event::Alert(a) if !a.observation => EveType::Alert,
+        Event::Anomaly(_) => EveType::Anomaly,
+        Event::Dhcp(..) | Event::Dhcp6(..) => EveType::Dhcp,
+        Event::Mqtt(..) => EveType::Mqtt,
+        Event::Dicom(..) => EveType::Dicom,
+        Event::Hl7(..) => EveType::Hl7,
+        Event::DeviceChange(_) | Event::DeviceClass(_) => EveType::Device,
+        Event::Stats(_) => EveType::Stats,
+        _ => return None,
+    })
+}
+
+/// Whether `event` makes a line of one of the types in `mask` (the EVE
+/// sink is offered only those).
+pub fn carries(mask: u16, event: &crate::event::Event) -> bool {
+    type_of(event).is_some_and(|t| wanted(mask, t))
+}
+
 /// Whether `t` is one of the types in `mask`.
 pub fn wanted(mask: u16, t: EveType) -> bool {
     mask & (1 << t as u16) != 0

@@ -173,13 +173,8 @@ impl fmt::Display for Framing {
 /// `authpriv`, `local0`..`local7`, ...) or its number 0..=23 (RFC 5424
 /// §6.2.1).
 pub fn parse_facility(s: &str) -> Result<u8, String> {
-    const NAMES: [&str; 24] = [
-        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-        "authpriv", "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2",
-        "local3", "local4", "local5", "local6", "local7",
-    ];
-    if let Some(i) = NAMES.iter().position(|n| *n == s) {
-        return u8::try_from(i).map_err(|e| e.to_string());
+    if let Some(n) = crate::config::syslog_facility(s) {
+        return Ok(n);
     }
     match s.parse::<u8>() {
         Ok(n) if n <= 23 => Ok(n),
