@@ -72,7 +72,18 @@ fn run(rx: Receiver<Event>, mode: &StreamMode, mut outlets: Vec<Outlet>) -> Vec<
         let waiting = mode.waiting();
         // Every sink that wants it but the last gets a copy; the last gets
         // the event.
-        let mut wanting = outlets.iter_mut().filter(|o| o.spec.wants(&event));
+        let mut wanting = outlets
+            .iter_mut()
+            .filter(|o| o.spec.wants(&event))
+            .filter(|o| {
+                // A statistics row still goes to a down output: its thread
+                // wakes on it, and rows are rare.
+                let skip = o.down() && !matches!(event, Event::Stats(_));
+                if let (true, Some((_, c))) = (skip, &o.spec.output) {
+                    c.add_failed(1);
+                }
+                !skip
+            });
         let mut current = wanting.next();
         for next in wanting {
             if let Some(o) = current.replace(next) {
@@ -100,6 +111,11 @@ fn add_output_counts(s: &mut StatsRecord, outlets: &[Outlet]) {
 }
 
 impl Outlet {
+    /// Whether the output's destination is down: its events fail at once.
+    fn down(&self) -> bool {
+        self.spec.output.as_ref().is_some_and(|(_, c)| c.is_down())
+    }
+
     /// Offers `event`; `waiting` is the stream's mode right now.
     fn offer(&mut self, event: Event, waiting: bool) {
         let event = match event {
@@ -271,5 +287,37 @@ mod tests {
         o.close();
         assert_eq!((o.totals.delivered, o.totals.dropped), (1, 1));
         assert_eq!(rx.len(), 1);
+    }
+
+    #[test]
+    fn a_down_output_fails_events_at_once_and_still_gets_statistics() {
+        let counters = std::sync::Arc::new(SinkCounters::default());
+        counters.set_down(true);
+        let (out_tx, out_rx) = crossbeam_channel::bounded(16);
+        let spec = SinkSpec::new("eve", out_tx, Delivery::BestEffort).counted(
+            crate::kinds::SinkKind::Eve,
+            std::sync::Arc::clone(&counters),
+        );
+        let (tx, rx) = crossbeam_channel::bounded(16);
+        for _ in 0..3 {
+            tx.send(anomaly()).unwrap();
+        }
+        tx.send(Event::Stats(Box::default())).unwrap();
+        drop(tx);
+        let outlets = vec![Outlet {
+            spec,
+            totals: SinkTotals::default(),
+            unreported: 0,
+            kept_stats: None,
+        }];
+        let totals = run(rx, &StreamMode::default(), outlets);
+        assert_eq!(counters.snapshot(), [0, 0, 3], "failed, not queued");
+        let got: Vec<Event> = out_rx.try_iter().collect();
+        assert_eq!(got.len(), 1, "only the statistics row");
+        let Event::Stats(row) = &got[0] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(row.sink_failed[crate::kinds::SinkKind::Eve as usize], 3);
+        assert_eq!((totals[0].delivered, totals[0].dropped), (1, 0));
     }
 }

@@ -26,7 +26,7 @@ pub mod syslog;
 use crate::event::Event;
 use crate::kinds::SinkKind;
 use crossbeam_channel::{Receiver, Sender};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -112,6 +112,11 @@ pub struct SinkCounters {
     pub failed: AtomicU64,
     /// `(sent, dropped, failed)` as far as statistics rows have counted them.
     reported: [AtomicU64; 3],
+    /// The destination is unreachable and the sink is waiting to retry:
+    /// the fan-out counts events as failed at once instead of copying
+    /// them into a queue that would only fail them (a dead destination
+    /// then costs capture nothing).
+    down: AtomicBool,
 }
 
 impl SinkCounters {
@@ -146,6 +151,17 @@ impl SinkCounters {
         s.sink_failed[k] += delta[2];
     }
 
+    /// Marks the destination down (waiting to retry) or up again.
+    pub fn set_down(&self, down: bool) {
+        // Release/Acquire: a best-effort hint, but read on another thread.
+        self.down.store(down, Ordering::Release);
+    }
+
+    /// Whether the destination is down (see [`SinkCounters::set_down`]).
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
     /// Counts `n` events delivered.
     pub fn add_sent(&self, n: u64) {
         self.sent.fetch_add(n, Ordering::Relaxed);
@@ -168,10 +184,16 @@ pub struct SinkTotals {
     pub dropped: u64,
 }
 
+/// How often a sink's thread wakes without events ([`Sink::tick`]).
+pub const TICK: Duration = Duration::from_millis(200);
+
 /// A consumer of events on a thread of its own (see [`spawn_sink`]).
 pub trait Sink: Send + 'static {
     /// Handles one event. May block: only this sink's queue fills.
     fn event(&mut self, event: Event);
+    /// No event for [`TICK`]: time to flush what is buffered, or to try a
+    /// destination that was down again.
+    fn tick(&mut self) {}
     /// The stream ended (every event was handed over): flush.
     fn finish(&mut self) {}
 }
@@ -220,8 +242,12 @@ pub fn spawn_sink(
     let handle = std::thread::Builder::new()
         .name(format!("medtap-sink-{name}"))
         .spawn(move || {
-            for e in own_rx.iter() {
-                sink.event(e);
+            loop {
+                match own_rx.recv_timeout(TICK) {
+                    Ok(e) => sink.event(e),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => sink.tick(),
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                }
             }
             sink.finish();
         })?;

@@ -176,6 +176,13 @@ impl EveSink {
 
     /// Formats `event` into lines, buffered for delivery.
     fn format(&mut self, event: &Event) {
+        if self.waiting_to_retry() {
+            // The destination is down: formatting would be wasted work.
+            if line::type_of(event).is_some_and(|t| self.wants(t)) {
+                self.counters.add_failed(1);
+            }
+            return;
+        }
         let urgent = match event {
             // A rewritten alert (same id) or an observation is not a new alert.
             Event::Alert(a) => {
@@ -235,6 +242,24 @@ impl EveSink {
         }
     }
 
+    fn wants(&self, t: EveType) -> bool {
+        line::wanted(self.opts.types, t)
+    }
+
+    /// Whether the destination failed and its retry time has not come.
+    fn waiting_to_retry(&mut self) -> bool {
+        match self.retry_at {
+            Some(t) if Instant::now() < t => true,
+            Some(_) => {
+                // Time to try again: take events as they come.
+                self.retry_at = None;
+                self.counters.set_down(false);
+                false
+            }
+            None => false,
+        }
+    }
+
     fn reopen_requested(&self) -> bool {
         self.opts.reopen.swap(false, Ordering::AcqRel)
     }
@@ -251,6 +276,7 @@ impl EveSink {
             Ok(out) => {
                 self.out = Some(out);
                 self.retry_at = None;
+                self.counters.set_down(false);
                 true
             }
             Err(e) => {
@@ -275,12 +301,22 @@ impl EveSink {
         self.out = None;
         self.retry_at = Some(Instant::now() + self.backoff);
         self.backoff = (self.backoff * 2).min(BACKOFF.1);
+        self.counters.set_down(true);
     }
 }
 
 impl Sink for EveSink {
     fn event(&mut self, event: Event) {
         self.format(&event);
+    }
+
+    fn tick(&mut self) {
+        // Lines left in the buffer reach the reader within a tick; a
+        // destination that was down is tried again when its time comes.
+        self.waiting_to_retry();
+        if !self.pending.is_empty() && self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.deliver();
+        }
     }
 
     fn finish(&mut self) {
