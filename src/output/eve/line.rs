@@ -62,6 +62,81 @@ struct Head<'a> {
     host: &'a str,
 }
 
+/// Suricata's `flow` object.
+#[derive(Serialize)]
+struct FlowBody {
+    pkts_toserver: u64,
+    pkts_toclient: u64,
+    bytes_toserver: u64,
+    bytes_toclient: u64,
+    start: String,
+    end: String,
+    age: i64,
+    state: &'static str,
+    reason: &'static str,
+    alerted: bool,
+}
+
+/// One `mqtt.publish` line (Suricata's shape, without the payload).
+#[derive(Serialize)]
+struct PublishBody<'a> {
+    publish: Publish<'a>,
+}
+
+#[derive(Serialize)]
+struct Publish<'a> {
+    topic: &'a str,
+    qos: u8,
+    retain: bool,
+    dup: bool,
+}
+
+/// medtap's `hl7` object: the MSH header and segment counts.
+#[derive(Serialize)]
+struct Hl7Body<'a> {
+    direction: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sending_app: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sending_facility: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receiving_app: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receiving_facility: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    control_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processing_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    msa_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack_latency_us: Option<i64>,
+    segments: Segments<'a>,
+    bytes: u64,
+    framing: &'static str,
+}
+
+/// Segment counts as `{"MSH": 1, "PID": 1, ...}` (ids are checked to be
+/// segment-shaped by the parser; anything else would be escaped by JSON).
+struct Segments<'a>(&'a [crate::proto::hl7::SegmentCount]);
+
+impl Serialize for Segments<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = ser.serialize_map(Some(self.0.len()))?;
+        for seg in self.0 {
+            m.serialize_entry(&*String::from_utf8_lossy(&seg.id), &seg.count)?;
+        }
+        m.end()
+    }
+}
+
 /// Suricata's `ether` object.
 #[derive(Serialize)]
 struct Ether {
@@ -169,18 +244,18 @@ impl<'a> Writer<'a> {
             ether: ether(f.src_mac, f.dest_mac),
             host: self.host,
         };
-        let body = json!({
-            "pkts_toserver": s.pkts,
-            "pkts_toclient": c.pkts,
-            "bytes_toserver": s.bytes,
-            "bytes_toclient": c.bytes,
-            "start": eve_time(f.start),
-            "end": eve_time(f.end),
-            "age": (f.end - f.start).max(0) / crate::time::SECOND,
-            "state": f.state.name(),
-            "reason": f.reason.name(),
-            "alerted": false,
-        });
+        let body = FlowBody {
+            pkts_toserver: s.pkts,
+            pkts_toclient: c.pkts,
+            bytes_toserver: s.bytes,
+            bytes_toclient: c.bytes,
+            start: eve_time(f.start),
+            end: eve_time(f.end),
+            age: (f.end - f.start).max(0) / crate::time::SECOND,
+            state: f.state.name(),
+            reason: f.reason.name(),
+            alerted: false,
+        };
         self.line(&head, "flow", &body);
     }
 
@@ -344,12 +419,14 @@ impl<'a> Writer<'a> {
             emit(self.out);
         }
         for p in &s.published {
-            let body = json!({ "publish": {
-                "topic": p.topic,
-                "qos": p.qos,
-                "retain": p.retain,
-                "dup": p.dup > 0,
-            }});
+            let body = PublishBody {
+                publish: Publish {
+                    topic: &p.topic,
+                    qos: p.qos,
+                    retain: p.retain,
+                    dup: p.dup > 0,
+                },
+            };
             self.line(&head, "mqtt", &body);
             emit(self.out);
         }
@@ -421,34 +498,28 @@ impl<'a> Writer<'a> {
     /// segment counts, never a field of PID, OBX or any other segment.
     pub fn hl7(&mut self, m: &Hl7Record, flow: &FlowTuple) {
         let head = self.head_of("hl7", m.ts, flow);
-        let segments: Map<String, Value> = m
-            .segments
-            .iter()
-            .map(|s| {
-                (
-                    String::from_utf8_lossy(&s.id).into_owned(),
-                    Value::from(s.count),
-                )
-            })
-            .collect();
-        let body = json!({
-            "direction": if m.to_server { "to_server" } else { "to_client" },
-            "sending_app": m.sending_app,
-            "sending_facility": m.sending_facility,
-            "receiving_app": m.receiving_app,
-            "receiving_facility": m.receiving_facility,
-            "message_type": m.message_type,
-            "control_id": m.control_id,
-            "processing_id": m.processing_id,
-            "version": m.version,
-            "msa_code": m.msa_code,
-            "ack_code": m.ack_code,
-            "ack_latency_us": m.ack_latency_us,
-            "segments": segments,
-            "bytes": m.bytes,
-            "framing": m.framing.name(),
-        });
-        self.line(&head, "hl7", &without_nulls(body));
+        let body = Hl7Body {
+            direction: if m.to_server {
+                "to_server"
+            } else {
+                "to_client"
+            },
+            sending_app: m.sending_app.as_deref(),
+            sending_facility: m.sending_facility.as_deref(),
+            receiving_app: m.receiving_app.as_deref(),
+            receiving_facility: m.receiving_facility.as_deref(),
+            message_type: m.message_type.as_deref(),
+            control_id: m.control_id.as_deref(),
+            processing_id: m.processing_id.as_deref(),
+            version: m.version.as_deref(),
+            msa_code: m.msa_code.as_deref(),
+            ack_code: m.ack_code.as_deref(),
+            ack_latency_us: m.ack_latency_us,
+            segments: Segments(&m.segments),
+            bytes: m.bytes,
+            framing: m.framing.name(),
+        };
+        self.line(&head, "hl7", &body);
     }
 
     /// A change to the inventory (`device`, medtap's own object).
