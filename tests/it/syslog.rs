@@ -590,3 +590,85 @@ fn a_restarted_rsyslogd_gets_messages_again_and_the_gap_is_counted_failed() {
     assert_eq!(ids, [1, 2, 3, 4, 5, 11, 12, 13, 14, 15]);
     drop(rsyslogd);
 }
+
+/// The daemon end to end: `medtap analyze --syslog` of the policy
+/// scenario's violations (tests/data/policy, made by
+/// scripts/make-policy-captures.sh) into a real rsyslogd over TCP: every
+/// alert the database holds arrives exactly once, with the alert's own time,
+/// its rule as msgid, its facts in the structured data and the sensor's
+/// name from the config.
+#[test]
+fn analyze_sends_every_alert_of_a_real_scenario_once() {
+    let test = "syslog::analyze_sends_every_alert_of_a_real_scenario_once";
+    if !have_rsyslogd(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let l = listen(dir.path());
+    let _rsyslogd = Rsyslogd::start(dir.path(), &l);
+    let cfg = dir.path().join("medtap.toml");
+    std::fs::write(
+        &cfg,
+        "[outputs]\nsensor_name = \"ward-7 \\\"east\\\"\"\n[outputs.syslog]\nenterprise_number = 99999\n",
+    )
+    .unwrap();
+    let data = common::root().join("tests/data/policy");
+    let db = dir.path().join("t.db");
+    common::run_success(
+        common::medtap()
+            .arg("analyze")
+            .arg(data.join("violations.pcap"))
+            .arg("--db")
+            .arg(&db)
+            .arg(format!("--assets={}", data.join("assets.toml").display()))
+            .arg("--rules=")
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--syslog")
+            .arg(format!("tcp://127.0.0.1:{}", l.tcp_octet)),
+    );
+    let out = common::run_success(
+        common::medtap()
+            .args(["alerts", "--json", "--limit", "0", "--db"])
+            .arg(&db),
+    );
+    let stored = common::json_lines(&out);
+    assert!(stored.len() >= 5, "the scenario raises alerts: {stored:?}");
+    let got = wait_lines(&dir.path().join("tcp_octet.log"), stored.len());
+    assert_eq!(got.len(), stored.len(), "one message per alert: {got:#?}");
+    let mut by_id = BTreeMap::new();
+    for line in &got {
+        let m = syslog_rfc5424::parse_message(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        let sd = |k: &str| m.sd.find_tuple("medtap@99999", k).cloned();
+        let id: u64 = sd("alert_id").unwrap().parse().unwrap();
+        assert!(
+            by_id.insert(id, (m.clone(), line.clone())).is_none(),
+            "twice: {id}"
+        );
+        assert_eq!(m.appname.as_deref(), Some("medtap"));
+        // syslog_rfc5424 drops escaping backslashes: the value read back
+        // is the name without them.
+        assert_eq!(sd("sensor").as_deref(), Some("ward-7 \"east\""), "{line}");
+        assert!(
+            line.contains(r#"sensor="ward-7 \"east\"""#),
+            "escaped per RFC 5424 6.3.3: {line}"
+        );
+    }
+    for a in &stored {
+        let id = a["alert_id"].as_u64().unwrap();
+        let (m, line) = by_id
+            .get(&id)
+            .unwrap_or_else(|| panic!("alert {id} not received"));
+        let sd = |k: &str| m.sd.find_tuple("medtap@99999", k).cloned();
+        assert_eq!(m.msgid.as_deref(), a["rule"].as_str(), "{line}");
+        assert_eq!(sd("rule").as_deref(), a["rule"].as_str());
+        assert_eq!(sd("severity").as_deref(), a["severity"].as_str());
+        assert_eq!(sd("clause").as_deref(), a["clause"].as_str());
+        // The alert's own time (RFC 3339 with µs), not the time it was sent.
+        let first = a["ts"].as_str().unwrap();
+        assert!(
+            line.starts_with('<') && line.contains(&format!(" {first} ")),
+            "{first}: {line}"
+        );
+    }
+}
