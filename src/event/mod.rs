@@ -311,24 +311,10 @@ mod tests {
     #[test]
     fn statistics_are_kept_not_dropped_when_the_writer_is_full() {
         let (mut tx, rx) = channel(1, Backpressure::Drop);
-        tx.send(Event::Flow(crate::flow::FlowRecord {
-            flow_id: 1,
-            start: 0,
-            end: 0,
-            proto: 17,
-            src_ip: [10, 0, 0, 1].into(),
-            src_port: 1,
-            dest_ip: [10, 0, 0, 2].into(),
-            dest_port: 2,
-            icmp: None,
-            vlan: None,
-            src_mac: None,
-            dest_mac: None,
-            dirs: Default::default(),
-            state: crate::flow::FlowState::New,
-            reason: crate::flow::EndReason::Timeout,
-            app_proto: None,
-        }));
+        tx.send(Event::Flow(crate::flow::FlowRecord::test_record(
+            1,
+            crate::flow::EndReason::Timeout,
+        )));
         assert!(
             tx.send_stats_or_keep(Box::default()).is_err(),
             "full: given back"

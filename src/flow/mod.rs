@@ -127,6 +127,32 @@ pub struct FlowRecord {
     pub app_proto: Option<crate::kinds::AppProto>,
 }
 
+impl FlowRecord {
+    /// A new TCP flow 10.0.0.1:1 → 10.0.0.2:2 with id `flow_id`, ended by
+    /// `reason`, everything else empty (tests).
+    #[doc(hidden)]
+    pub fn test_record(flow_id: u64, reason: EndReason) -> FlowRecord {
+        FlowRecord {
+            flow_id,
+            start: 0,
+            end: 0,
+            proto: 6,
+            src_ip: IpAddr::from([10, 0, 0, 1]),
+            src_port: 1,
+            dest_ip: IpAddr::from([10, 0, 0, 2]),
+            dest_port: 2,
+            icmp: None,
+            vlan: None,
+            src_mac: None,
+            dest_mac: None,
+            dirs: Default::default(),
+            state: FlowState::New,
+            reason,
+            app_proto: None,
+        }
+    }
+}
+
 /// Lower-case protocol name for well-known IP protocol numbers, else "ip".
 pub fn proto_name(proto: u8) -> &'static str {
     match proto {

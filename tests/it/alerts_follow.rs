@@ -151,30 +151,12 @@ fn start_run(
     db: &Path,
     assets: Option<&Path>,
 ) -> (usize, mpsc::Receiver<String>) {
-    let bin = env!("CARGO_BIN_EXE_medtap");
     let assets = match assets {
         Some(a) => format!("--assets={}", a.display()),
         None => "--assets=".to_string(),
     };
-    let (ns, veth) = (lab.ns_a.clone(), lab.veth_a.clone());
-    let mt = lab.spawn(
-        &ns,
-        &[
-            bin,
-            "run",
-            "--config",
-            cfg.to_str().unwrap(),
-            "-i",
-            &veth,
-            "--db",
-            db.to_str().unwrap(),
-            &assets,
-            // No hospital rules: the machine's /etc/medtap must not matter.
-            "--rules=",
-        ],
-    );
-    let err = wait_for_stderr(&mut lab.children[mt], "capturing", Duration::from_secs(10));
-    (mt, err)
+    // No hospital rules: the machine's /etc/medtap must not matter.
+    lab.run_medtap(cfg, db, &[&assets, "--rules="])
 }
 
 /// SIGTERM to `medtap run`; it must exit 0.

@@ -62,7 +62,6 @@ fn live_capture_in_network_namespaces_matches_tcpdump() {
     .unwrap();
     std::fs::write(dir.path().join("index.html"), "x".repeat(50_000)).unwrap();
 
-    let bin = env!("CARGO_BIN_EXE_medtap");
     let td = lab.spawn(
         &ns_a,
         &[
@@ -81,20 +80,7 @@ fn live_capture_in_network_namespaces_matches_tcpdump() {
         "listening on",
         Duration::from_secs(10),
     );
-    let mt = lab.spawn(
-        &ns_a,
-        &[
-            bin,
-            "run",
-            "--config",
-            cfg.to_str().unwrap(),
-            "-i",
-            &veth,
-            "--db",
-            db.to_str().unwrap(),
-        ],
-    );
-    let mt_err = wait_for_stderr(&mut lab.children[mt], "capturing", Duration::from_secs(10));
+    let (mt, mt_err) = lab.run_medtap(&cfg, &db, &[]);
     let web_dir = dir.path().to_str().unwrap().to_string();
     lab.spawn(
         &ns_a,

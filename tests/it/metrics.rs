@@ -5,7 +5,7 @@
 //! traffic crosses it (root, in network namespaces).
 
 use crate::common;
-use crate::common::lab::{wait_exit, wait_for_stderr, Lab, IP_A};
+use crate::common::lab::{wait_exit, Lab, IP_A};
 use crate::common::prometheus::{self as prom, Prometheus};
 use medtap::event::Event;
 use medtap::kinds::{Anomaly, SinkKind};
@@ -219,25 +219,8 @@ fn medtap_run_is_scraped_by_a_real_prometheus_and_its_packets_rise_during_a_repl
     let db = dir.path().join("live.db");
 
     // The endpoint is bound before `run` says it is capturing.
-    let bin = env!("CARGO_BIN_EXE_medtap");
-    let veth = lab.veth_a.clone();
-    let mt = lab.spawn(
-        &ns_a,
-        &[
-            bin,
-            "run",
-            "--config",
-            cfg.to_str().unwrap(),
-            "-i",
-            &veth,
-            "--db",
-            db.to_str().unwrap(),
-            "--assets=",
-            // No hospital rules: the machine's /etc/medtap must not matter.
-            "--rules=",
-        ],
-    );
-    let mt_err = wait_for_stderr(&mut lab.children[mt], "capturing", Duration::from_secs(10));
+    // No hospital rules: the machine's /etc/medtap must not matter.
+    let (mt, mt_err) = lab.run_medtap(&cfg, &db, &["--assets=", "--rules="]);
 
     let p = Prometheus::start_in(&ns_a, &[endpoint]);
     let limit = Duration::from_secs(30);

@@ -8,7 +8,7 @@ use crate::device::grade::{
     Attributes, ContactForm, ContactLevel, NonContactForm, NonContactLevel,
 };
 use crate::device::{DeviceIpRecord, DeviceKey, DeviceRecord, IpSource};
-use crate::flow::{EndReason, FlowRecord, FlowState};
+use crate::flow::{EndReason, FlowRecord};
 use crate::kinds::{Anomaly, Severity};
 use crate::net::Mac;
 use crate::stats::StatsRecord;
@@ -143,24 +143,7 @@ fn alert(id: u64, rule: Rule, severity: Severity, observation: bool) -> Event {
 }
 
 fn flow(reason: EndReason) -> Event {
-    Event::Flow(FlowRecord {
-        flow_id: 1,
-        start: 0,
-        end: 0,
-        proto: 6,
-        src_ip: [10, 0, 0, 1].into(),
-        src_port: 1,
-        dest_ip: [10, 0, 0, 2].into(),
-        dest_port: 2,
-        icmp: None,
-        vlan: None,
-        src_mac: None,
-        dest_mac: None,
-        dirs: Default::default(),
-        state: FlowState::New,
-        reason,
-        app_proto: None,
-    })
+    Event::Flow(FlowRecord::test_record(1, reason))
 }
 
 #[test]

@@ -501,42 +501,6 @@ fn the_enterprise_number_is_the_sd_ids() {
 }
 
 #[test]
-fn the_unsafe_set_is_the_clis() {
-    // The same characters as cli::table's test (issue 8 item 6).
-    for c in [
-        '\u{1b}',
-        '\r',
-        '\n',
-        '\u{7f}',
-        '\u{9b}',
-        '\u{202a}',
-        '\u{202b}',
-        '\u{202c}',
-        '\u{202d}',
-        '\u{202e}',
-        '\u{2066}',
-        '\u{2067}',
-        '\u{2068}',
-        '\u{2069}',
-        '\u{200e}',
-        '\u{200f}',
-        '\u{061c}',
-        '\u{2028}',
-        '\u{2029}',
-        '\u{200b}',
-        '\u{feff}',
-        '\u{e0041}',
-    ] {
-        assert!(format::is_unsafe(c), "{c:?}");
-    }
-    for c in ['a', ' ', '"', '\\', ']', 'é', '中', '\u{fffd}'] {
-        assert!(!format::is_unsafe(c), "{c:?}");
-    }
-}
-
-// ---- targets and options -----------------------------------------------------
-
-#[test]
 fn targets_parse_and_bad_ones_say_why() {
     assert_eq!(
         "udp://10.0.0.5:514".parse::<Target>(),

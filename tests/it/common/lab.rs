@@ -141,6 +141,33 @@ impl Lab {
         self.children.len() - 1
     }
 
+    /// Starts `medtap run --config CFG -i <veth_a> --db DB EXTRA...` in
+    /// `ns_a` and waits (bounded) until it says it is capturing; returns its
+    /// index in [`Lab::children`] and the rest of its stderr.
+    pub fn run_medtap(
+        &mut self,
+        cfg: &Path,
+        db: &Path,
+        extra: &[&str],
+    ) -> (usize, mpsc::Receiver<String>) {
+        let (ns, veth) = (self.ns_a.clone(), self.veth_a.clone());
+        let (cfg, db) = (cfg.to_string_lossy(), db.to_string_lossy());
+        let mut args = vec![
+            env!("CARGO_BIN_EXE_medtap"),
+            "run",
+            "--config",
+            &cfg,
+            "-i",
+            &veth,
+            "--db",
+            &db,
+        ];
+        args.extend_from_slice(extra);
+        let mt = self.spawn(&ns, &args);
+        let err = wait_for_stderr(&mut self.children[mt], "capturing", Duration::from_secs(10));
+        (mt, err)
+    }
+
     fn remove(&self) {
         Lab::sh(&["ip", "netns", "del", &self.ns_a]);
         Lab::sh(&["ip", "netns", "del", &self.ns_b]);
