@@ -635,7 +635,7 @@ fn eve_of_fresh_policy_and_hostile_captures_validates_against_both_schemas() {
 #[test]
 fn fever_forwards_every_alert_and_anomaly_medtap_writes() {
     let test = "fever_forwards_every_alert_and_anomaly_medtap_writes";
-    if !common::require_tools(test, &["fever"]) {
+    if !siem::require_consumer(test, "fever", "fever") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -807,7 +807,7 @@ fn fever_forwards_every_alert_and_anomaly_medtap_writes() {
 #[test]
 fn rsyslog_imfile_and_mmjsonparse_parse_every_line() {
     let test = "rsyslog_imfile_and_mmjsonparse_parse_every_line";
-    if !common::require_tools(test, &["rsyslogd"]) {
+    if !siem::require_consumer(test, "rsyslogd", "rsyslog") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -1062,7 +1062,8 @@ fn wait_alert(merged: &Path, host: &str, mac: &str) -> usize {
 fn two_sensors_forward_through_rsyslog_to_one_collector() {
     let test = "two_sensors_forward_through_rsyslog_to_one_collector";
     if !common::require_root(test)
-        || !common::require_tools(test, &["ip", "ss", "ping", "rsyslogd"])
+        || !common::require_tools(test, &["ip", "ss", "ping"])
+        || !siem::require_consumer(test, "rsyslogd", "rsyslog")
     {
         return;
     }

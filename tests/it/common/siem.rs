@@ -68,6 +68,23 @@ pub fn require_jsonschema(test: &str) -> bool {
     ok
 }
 
+/// True when `tool` is on `$PATH`; else reports it with its Debian
+/// `package` ([`common::skip_or_fail`]). For the consumers whose package
+/// is not named after the tool (rsyslogd: rsyslog).
+pub fn require_consumer(test: &str, tool: &str, package: &str) -> bool {
+    let ok = common::on_path(tool);
+    if !ok {
+        common::skip_or_fail(
+            test,
+            &format!(
+                "{tool} not on PATH (Debian package {package}, which scripts/install-deps.sh installs; \
+                 rsyslogd is in /usr/sbin)"
+            ),
+        );
+    }
+    ok
+}
+
 /// Runs `scripts/validate-eve.py SCHEMA DIR [TYPES]` over every EVE file
 /// in `dir`, which must succeed and have read `lines` lines; returns its
 /// report.
