@@ -28,6 +28,7 @@ mod common {
     pub mod garbage;
     pub mod lab;
     pub mod prometheus;
+    pub mod siem;
     pub mod tshark;
     pub mod wire;
 }
@@ -40,6 +41,7 @@ mod cli;
 mod dhcp_tshark;
 mod dicom_anomalies;
 mod dicom_tshark;
+mod eve;
 mod garbage;
 mod hardening;
 mod hl7_mqtt_anomalies;
