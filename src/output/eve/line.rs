@@ -62,7 +62,10 @@ struct Head<'a> {
     host: &'a str,
 }
 
-/// Suricata's `flow` object.
+/// Suricata's `flow` object. Without `alerted`: most of a flow's alerts
+/// are decided when it ends or written a moment later (repeats folding
+/// into one alert), so a flow line cannot say it honestly; an alert's
+/// `flow_id` and `community_id` name its flow instead.
 #[derive(Serialize)]
 struct FlowBody {
     pkts_toserver: u64,
@@ -74,7 +77,6 @@ struct FlowBody {
     age: i64,
     state: &'static str,
     reason: &'static str,
-    alerted: bool,
 }
 
 /// One `mqtt.publish` line (Suricata's shape, without the payload).
@@ -254,7 +256,6 @@ impl<'a> Writer<'a> {
             age: (f.end - f.start).max(0) / crate::time::SECOND,
             state: f.state.name(),
             reason: f.reason.name(),
-            alerted: false,
         };
         self.line(&head, "flow", &body);
     }
