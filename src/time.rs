@@ -27,8 +27,20 @@ pub fn rfc3339(t: Micros) -> String {
 /// e.g. `2026-11-28T13:39:08.123456+0000` (its schema refuses `Z` and
 /// `+00:00`).
 pub fn eve(t: Micros) -> String {
-    match DateTime::<Utc>::from_timestamp_micros(t) {
-        Some(d) => d.format("%Y-%m-%dT%H:%M:%S%.6f+0000").to_string(),
+    use chrono::{Datelike, Timelike};
+    match DateTime::<Utc>::from_timestamp_micros(t).filter(|d| (0..=9999).contains(&d.year())) {
+        // Written field by field: chrono's format strings are parsed
+        // again at every call, and EVE writes a timestamp per line.
+        Some(d) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}+0000",
+            d.year(),
+            d.month(),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second(),
+            d.timestamp_subsec_micros()
+        ),
         // Out of chrono's range (a hostile capture header): the epoch
         // keeps the line valid; the flow's own fields still tell.
         None => "1970-01-01T00:00:00.000000+0000".into(),
@@ -88,6 +100,23 @@ pub fn parse_date(text: &str) -> Option<Micros> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eve_timestamps_have_suricatas_form() {
+        assert_eq!(
+            eve(1_764_336_000_000_001),
+            "2025-11-28T13:20:00.000001+0000"
+        );
+        assert_eq!(eve(0), "1970-01-01T00:00:00.000000+0000");
+        // Before the epoch (a capture header can say so).
+        assert_eq!(eve(-1), "1969-12-31T23:59:59.999999+0000");
+        // Years of five digits would not match Suricata's pattern.
+        assert_eq!(eve(i64::MAX), "1970-01-01T00:00:00.000000+0000");
+        assert_eq!(
+            eve(300_000_000_000_000_000),
+            "1970-01-01T00:00:00.000000+0000"
+        );
+    }
 
     #[test]
     fn dates_are_utc_midnight() {

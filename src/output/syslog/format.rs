@@ -363,6 +363,24 @@ impl fmt::Write for Escaper<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let mut rest = s;
         while let Some(c) = rest.chars().next() {
+            // Fast path: a run of printable ASCII that needs no escape is
+            // copied at once (most of every message) where it fits whole
+            // with room for the cut mark; near the limit, and for anything
+            // else, piece by piece.
+            let plain = rest
+                .bytes()
+                .take_while(|&b| {
+                    (0x20..0x7f).contains(&b)
+                        && b != b'\\'
+                        && !(self.in_value && (b == b'"' || b == b']'))
+                })
+                .count();
+            if plain > 0 && self.out.len() + plain + CUT.len() <= self.limit {
+                self.out.push_str(&rest[..plain]);
+                self.keep = self.out.len();
+                rest = &rest[plain..];
+                continue;
+            }
             // A kept text's own `\xhh` escape is one piece: a cut never
             // splits it into text that reads as something else.
             let kept_escape = rest.len() >= 4
