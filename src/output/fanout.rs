@@ -68,6 +68,14 @@ fn run(rx: Receiver<Event>, mode: &StreamMode, mut outlets: Vec<Outlet>) -> Vec<
     for mut event in rx.iter() {
         if let Event::Stats(s) = &mut event {
             add_output_counts(s, &outlets);
+            // What the database's queue had no room for goes into the row
+            // every sink sees (the metrics count it too), not only the
+            // database's own copy.
+            for o in outlets.iter_mut() {
+                if o.spec.delivery == Delivery::Authority {
+                    s.records_dropped += std::mem::take(&mut o.unreported);
+                }
+            }
         }
         let waiting = mode.waiting();
         // Every sink that wants it but the last gets a copy; the last gets

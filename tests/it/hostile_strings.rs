@@ -378,13 +378,18 @@ fn fresh_hostile_traffic_is_recorded_and_escaped() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("bash")
+    let script = Command::new("bash")
         .arg(common::root().join("scripts/make-hostile-dicom-captures.sh"))
         .arg(dir.path().join("dicom"))
         .arg(dir.path().join("hl7"))
         .arg(dir.path().join("mqtt"))
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    // The script's namespaces carry its PID (bash's `$$`).
+    let pid = script.id();
+    let out = script.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -392,10 +397,21 @@ fn fresh_hostile_traffic_is_recorded_and_escaped() {
     );
     // Regression: the script once named its namespaces without its PID
     // while its teardown removed only PID-named ones, so they leaked and the
-    // next run failed with "File exists".
+    // next run failed with "File exists". Another test may be running the
+    // same script right now: only this run's namespaces, and names without
+    // a PID, count.
     let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let left = String::from_utf8_lossy(&left.stdout);
-    assert!(!left.contains("hostile"), "namespaces left behind: {left}");
+    let leaked: Vec<&str> = left
+        .lines()
+        .filter(|l| {
+            l.strip_prefix("mt-hostile-").is_some_and(|rest| {
+                rest.starts_with(&format!("{pid}-"))
+                    || !rest.starts_with(|c: char| c.is_ascii_digit())
+            })
+        })
+        .collect();
+    assert!(leaked.is_empty(), "namespaces left behind: {leaked:?}");
     check_dicom(&dir.path().join("dicom"));
     check_dicom_against_tshark(&dir.path().join("dicom"));
     check_hl7(&dir.path().join("hl7"));
