@@ -389,6 +389,62 @@ pub fn fresh_captures(test: &str, script: &str, tools: &[&str]) -> Option<tempfi
     Some(dir)
 }
 
+/// The tools scripts/make-policy-captures.sh needs besides
+/// [`CAPTURE_TOOLS`].
+pub const POLICY_CAPTURE_TOOLS: &[&str] = &[
+    "storescu",
+    "storescp",
+    "dcmqrscp",
+    "findscu",
+    "wlmscpfs",
+    "mosquitto",
+    "mosquitto_pub",
+    "mosquitto_sub",
+    "dnsmasq",
+    "udhcpc",
+    "dropbear",
+    "ssh",
+    "arping",
+];
+
+/// The policy scenario made now by scripts/make-policy-captures.sh (see
+/// [`fresh_captures`]).
+pub fn fresh_policy_captures(test: &str) -> Option<tempfile::TempDir> {
+    fresh_captures(test, "make-policy-captures.sh", POLICY_CAPTURE_TOOLS)
+}
+
+/// The tools scripts/make-hostile-dicom-captures.sh needs.
+pub const HOSTILE_CAPTURE_TOOLS: &[&str] = &[
+    "storescp",
+    "storescu",
+    "echoscu",
+    "dump2dcm",
+    "mosquitto",
+    "mosquitto_pub",
+    "mllp_send",
+];
+
+/// Runs scripts/make-hostile-dicom-captures.sh into `dirs` (DICOM, HL7,
+/// MQTT), which must succeed; returns the script's PID (its namespaces
+/// carry it).
+pub fn make_hostile_captures(dirs: &[PathBuf; 3]) -> u32 {
+    let script = Command::new("bash")
+        .arg(root().join("scripts/make-hostile-dicom-captures.sh"))
+        .args(dirs)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run make-hostile-dicom-captures.sh");
+    let pid = script.id();
+    let out = script.wait_with_output().expect("wait for the script");
+    assert!(
+        out.status.success(),
+        "make-hostile-dicom-captures.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pid
+}
+
 /// Runs `compare` (medtap vs tshark; returns the differences) on every
 /// (capture, ground truth) pair, prints how many were compared, and fails
 /// with every difference of every capture at once. Returns the count.

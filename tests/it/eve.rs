@@ -542,25 +542,7 @@ fn eve_of_fresh_policy_and_hostile_captures_validates_against_both_schemas() {
     let Some(suricata) = siem::require_suricata_schema(test) else {
         return;
     };
-    let Some(policy) = common::fresh_captures(
-        test,
-        "make-policy-captures.sh",
-        &[
-            "storescu",
-            "storescp",
-            "dcmqrscp",
-            "findscu",
-            "wlmscpfs",
-            "mosquitto",
-            "mosquitto_pub",
-            "mosquitto_sub",
-            "dnsmasq",
-            "udhcpc",
-            "dropbear",
-            "ssh",
-            "arping",
-        ],
-    ) else {
+    let Some(policy) = common::fresh_policy_captures(test) else {
         return;
     };
     let Some(identity) = common::fresh_captures(
@@ -570,32 +552,12 @@ fn eve_of_fresh_policy_and_hostile_captures_validates_against_both_schemas() {
     ) else {
         return;
     };
-    if !common::require_tools(
-        test,
-        &[
-            "storescp",
-            "storescu",
-            "echoscu",
-            "dump2dcm",
-            "mosquitto",
-            "mosquitto_pub",
-            "mllp_send",
-        ],
-    ) {
+    if !common::require_tools(test, common::HOSTILE_CAPTURE_TOOLS) {
         return;
     }
     let hostile = tempfile::tempdir().unwrap();
     let dirs = ["dicom", "hl7", "mqtt"].map(|d| hostile.path().join(d));
-    let out = Command::new("bash")
-        .arg(common::root().join("scripts/make-hostile-dicom-captures.sh"))
-        .args(&dirs)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "make-hostile-dicom-captures.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::make_hostile_captures(&dirs);
 
     let mut set = EveSet::new();
     set.analyze_dir(policy.path(), policy.path(), false);

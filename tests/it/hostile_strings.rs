@@ -359,42 +359,17 @@ fn hl7_control_characters_from_python_hl7_are_stored_verbatim_and_printed_escape
 #[test]
 fn fresh_hostile_traffic_is_recorded_and_escaped() {
     let test = "fresh_hostile_traffic_is_recorded_and_escaped";
-    if !(common::require_root(test)
-        && common::require_tools(
-            test,
-            &[
-                "storescp",
-                "storescu",
-                "echoscu",
-                "dump2dcm",
-                "mosquitto",
-                "mosquitto_pub",
-                "mllp_send",
-                "tcpdump",
-                "tshark",
-            ],
-        ))
-    {
+    let tools: Vec<&str> = common::HOSTILE_CAPTURE_TOOLS
+        .iter()
+        .chain(&["tcpdump", "tshark"])
+        .copied()
+        .collect();
+    if !(common::require_root(test) && common::require_tools(test, &tools)) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let script = Command::new("bash")
-        .arg(common::root().join("scripts/make-hostile-dicom-captures.sh"))
-        .arg(dir.path().join("dicom"))
-        .arg(dir.path().join("hl7"))
-        .arg(dir.path().join("mqtt"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The script's namespaces carry its PID (bash's `$$`).
-    let pid = script.id();
-    let out = script.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dirs = ["dicom", "hl7", "mqtt"].map(|d| dir.path().join(d));
+    let pid = common::make_hostile_captures(&dirs);
     // Regression: the script once named its namespaces without its PID
     // while its teardown removed only PID-named ones, so they leaked and the
     // next run failed with "File exists". Another test may be running the

@@ -104,18 +104,7 @@ fn promtool_finds_the_exposition_clean() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     assert!(a.body.contains("\nmedtap_packets_total 10\n"), "{}", a.body);
-    let out = prom::promtool_check(&a.body);
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "promtool check metrics: {:?}\n{said}\n--- exposition:\n{}",
-        out.status,
-        a.body
-    );
+    prom::assert_promtool_clean(&a.body);
 
     // Only /metrics, only GET and HEAD.
     assert_eq!(prom::get(ep.addr(), "/").unwrap().status, 404);
@@ -292,18 +281,7 @@ fn medtap_run_is_scraped_by_a_real_prometheus_and_its_packets_rise_during_a_repl
         "{}",
         a.body
     );
-    let out = prom::promtool_check(&a.body);
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "promtool check metrics: {:?}\n{said}\n--- exposition:\n{}",
-        out.status,
-        a.body
-    );
+    prom::assert_promtool_clean(&a.body);
 
     // The traffic ends; SIGTERM: `run` exits 0, and the target goes down.
     lab.children[ping].kill().unwrap();

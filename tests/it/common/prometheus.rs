@@ -325,3 +325,18 @@ impl Drop for Prometheus {
         let _ = self.child.wait();
     }
 }
+
+/// `promtool check metrics` of `body` exits 0 and says nothing.
+pub fn assert_promtool_clean(body: &str) {
+    let out = promtool_check(body);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {:?}\n{said}\n--- exposition:\n{body}",
+        out.status
+    );
+}
