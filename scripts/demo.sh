@@ -75,8 +75,10 @@ echo "(database: $cls_db)"
 # over the pump's address.
 pol_db="$(dirname "$db")/policy.db"
 rm -f "$pol_db"
+eve="$(dirname "$db")/eve.json"
+rm -f "$eve"
 ./target/release/medtap analyze tests/data/policy/violations.pcap --db "$pol_db" \
-  --assets tests/data/policy/assets.toml --rules=
+  --assets tests/data/policy/assets.toml --rules= --eve "$eve"
 echo "== alerts (DB3205/T Appendix A)"
 ./target/release/medtap alerts --db "$pol_db"
 echo "== the CT's policy violation"
@@ -87,4 +89,9 @@ rm -f "$base_db"
 ./target/release/medtap analyze tests/data/policy/benign.pcap --db "$base_db" \
   --assets tests/data/policy/assets.toml --rules= --learn
 ./target/release/medtap baseline propose --db "$base_db" --rules= | head -40
-echo "(databases: $pol_db, $base_db)"
+echo "== the same scenario as EVE JSON for the SIEM: lines by type, then the first alert"
+python3 -c 'import collections, json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+print(dict(collections.Counter(l["event_type"] for l in lines)))
+print(json.dumps(next(l for l in lines if l["event_type"] == "alert"), indent=1)[:1500])' "$eve"
+echo "(databases: $pol_db, $base_db; EVE: $eve)"
