@@ -89,11 +89,12 @@ impl Outputs {
                 .iter()
                 .filter_map(|t| EveType::from_name(t))
                 .collect();
+            let mask = EveType::mask(&types);
             let counters = Arc::new(SinkCounters::default());
             let mut sink = EveSink::new(
                 EveOptions {
                     to: to.clone(),
-                    types: EveType::mask(&types),
+                    types: mask,
                     sensor_name: sensor.clone(),
                     reopen: Arc::clone(&outputs.eve_reopen),
                 },
@@ -106,7 +107,6 @@ impl Outputs {
                 return Err(e).with_context(|| format!("EVE output {}", p.display()));
             }
             tracing::info!(to = ?to, types = ?o.eve.types, "EVE output");
-            let mask = EveType::mask(&types);
             let (spec, thread) = spawn_sink("eve", o.eve.queue, Delivery::BestEffort, sink)?;
             let spec = spec.only(move |e| medtap::output::eve::line::carries(mask, e));
             specs.push(spec.counted(SinkKind::Eve, Arc::clone(&counters)));

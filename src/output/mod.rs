@@ -20,6 +20,7 @@
 
 pub mod eve;
 pub mod fanout;
+pub mod first_writes;
 pub mod metrics;
 pub mod syslog;
 

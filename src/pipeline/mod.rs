@@ -315,8 +315,9 @@ impl Pipeline {
                 } = ip.transport
                 {
                     let devices = &mut self.devices;
-                    // The datagram's own ends (a reply runs server → client).
-                    let datagram = FlowTuple {
+                    // The datagram's own ends (a reply runs server → client),
+                    // made only for a DHCP datagram.
+                    let datagram = || FlowTuple {
                         flow_id: flow.flow_id,
                         proto: ip.proto,
                         src: (ip.src, src_port),
@@ -324,11 +325,11 @@ impl Pipeline {
                         app_proto: None,
                     };
                     if dhcp_ports(src_port, dst_port) {
-                        let m = (frame.ts, datagram, payload, view.vlan);
+                        let m = (frame.ts, datagram(), payload, view.vlan);
                         dhcp_message(devices, out, c, m, (view.src_mac, ip.src));
                     } else if dhcp6_ports(src_port, dst_port) {
                         let client = (dst_port == dhcp::V6_SERVER_PORT).then_some(view.src_mac);
-                        let m = (frame.ts, datagram, payload, client.flatten());
+                        let m = (frame.ts, datagram(), payload, client.flatten());
                         dhcp6_message(devices, out, c, m);
                     }
                 }

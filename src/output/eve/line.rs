@@ -628,25 +628,24 @@ impl Formatter<'_> {
     /// keeps rewrites of one alert id out.
     pub fn event(&mut self, event: &crate::event::Event, emit: &mut dyn FnMut(&[u8])) {
         use crate::event::Event;
-        let on = |x: EveType| wanted(self.types, x);
         if let Event::Stats(s) = event {
             self.totals.add(s);
+        }
+        // Which events make lines, and of which type, is `type_of`'s.
+        if !carries(self.types, event) {
+            return;
         }
         let mut w = Writer {
             out: &mut *self.buf,
             host: self.host,
         };
         match event {
-            // An interim record is replaced by the final one: EVE, like
-            // Suricata, writes a flow once, when it ends.
-            Event::Flow(f) if on(EveType::Flow) && f.reason != crate::flow::EndReason::Interim => {
-                w.flow(f)
-            }
-            Event::Alert(a) if on(EveType::Alert) => w.alert(a),
-            Event::Anomaly(a) if on(EveType::Anomaly) => w.anomaly(a),
-            Event::Dhcp(d, o) if on(EveType::Dhcp) => w.dhcp(&d.1, &o.flow),
-            Event::Dhcp6(d, o) if on(EveType::Dhcp) => w.dhcp6(&d.1, &o.flow),
-            Event::Mqtt(s, o) if on(EveType::Mqtt) => {
+            Event::Flow(f) => w.flow(f),
+            Event::Alert(a) => w.alert(a),
+            Event::Anomaly(a) => w.anomaly(a),
+            Event::Dhcp(d, o) => w.dhcp(&d.1, &o.flow),
+            Event::Dhcp6(d, o) => w.dhcp6(&d.1, &o.flow),
+            Event::Mqtt(s, o) => {
                 w.mqtt(&s.1, &o.flow, o.ts, &mut |l| {
                     if !l.is_empty() {
                         emit(l)
@@ -654,11 +653,11 @@ impl Formatter<'_> {
                 });
                 return;
             }
-            Event::Dicom(a, o) if on(EveType::Dicom) => w.dicom(&a.1, &o.flow, o.ts),
-            Event::Hl7(m, o) if on(EveType::Hl7) => w.hl7(&m.1, &o.flow),
-            Event::DeviceChange(c) if on(EveType::Device) => w.device_change(c),
-            Event::DeviceClass(c) if on(EveType::Device) => w.device_class(c),
-            Event::Stats(s) if on(EveType::Stats) => w.stats(s, self.totals),
+            Event::Dicom(a, o) => w.dicom(&a.1, &o.flow, o.ts),
+            Event::Hl7(m, o) => w.hl7(&m.1, &o.flow),
+            Event::DeviceChange(c) => w.device_change(c),
+            Event::DeviceClass(c) => w.device_class(c),
+            Event::Stats(s) => w.stats(s, self.totals),
             _ => return,
         }
         if !w.out.is_empty() {

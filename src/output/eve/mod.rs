@@ -9,9 +9,9 @@
 pub mod line;
 pub mod totals;
 
+use super::first_writes::FirstWrites;
 use super::{Sink, SinkCounters};
 use crate::event::Event;
-use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -126,8 +126,6 @@ const BUFFER: usize = 64 << 10;
 const WRITE_TIMEOUT: Duration = Duration::from_millis(250);
 /// First and longest wait before opening a failed destination again.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
-/// Alert ids remembered so that a rewritten alert is not written twice.
-const MAX_ALERT_IDS: usize = 65_536;
 
 /// The EVE sink (run it with [`super::spawn_sink`]).
 pub struct EveSink {
@@ -142,7 +140,7 @@ pub struct EveSink {
     retry_at: Option<Instant>,
     backoff: Duration,
     failures: u64,
-    alerts: Seen,
+    alerts: FirstWrites,
     totals: Totals,
 }
 
@@ -162,7 +160,7 @@ impl EveSink {
             retry_at: None,
             backoff: BACKOFF.0,
             failures: 0,
-            alerts: Seen::default(),
+            alerts: FirstWrites::default(),
             totals: Totals::default(),
         }
     }
@@ -178,15 +176,15 @@ impl EveSink {
     fn format(&mut self, event: &Event) {
         if self.waiting_to_retry() {
             // The destination is down: formatting would be wasted work.
-            if line::type_of(event).is_some_and(|t| self.wants(t)) {
+            if line::carries(self.opts.types, event) {
                 self.counters.add_failed(1);
             }
             return;
         }
         let urgent = match event {
-            // A rewritten alert (same id) or an observation is not a new alert.
+            // A rewritten alert (same id) is not a new alert.
             Event::Alert(a) => {
-                if a.observation || !self.alerts.first(a.alert_id) {
+                if !self.alerts.first(a.alert_id) {
                     return;
                 }
                 true
@@ -240,10 +238,6 @@ impl EveSink {
         } else {
             self.failed(lines);
         }
-    }
-
-    fn wants(&self, t: EveType) -> bool {
-        line::wanted(self.opts.types, t)
     }
 
     /// Whether the destination failed and its retry time has not come.
@@ -348,29 +342,6 @@ fn open(to: &Destination) -> std::io::Result<Box<dyn Write + Send>> {
             s.shutdown(std::net::Shutdown::Read).ok();
             Ok(Box::new(s))
         }
-    }
-}
-
-/// Alert ids already written (bounded: the oldest are forgotten first).
-#[derive(Default)]
-struct Seen {
-    set: HashSet<u64>,
-    order: VecDeque<u64>,
-}
-
-impl Seen {
-    /// True the first time `id` is offered.
-    fn first(&mut self, id: u64) -> bool {
-        if !self.set.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > MAX_ALERT_IDS {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        true
     }
 }
 

@@ -12,9 +12,9 @@ use crate::device::assets::Asset;
 use crate::event::Event;
 use crate::flow::EndReason;
 use crate::kinds::Severity;
+use crate::output::first_writes::FirstWrites;
 use crate::stats::StatsRecord;
 use metrics::{Counter, Gauge};
-use std::collections::BTreeSet;
 
 /// The database tables the records go to, in [`table_of`]'s numbering:
 /// the `table` label of `medtap_records_total`.
@@ -54,34 +54,6 @@ fn table_of(e: &Event) -> usize {
     }
 }
 
-/// Alert ids remembered, to count each alert once (an alert is written
-/// again under its id whenever it grows). Past this, the oldest ids are
-/// forgotten and every id at or below them counts as seen: ids are
-/// handed out in increasing order, and an alert's first write comes
-/// within seconds of its opening.
-const ALERT_IDS: usize = 1 << 16;
-
-/// The alert ids already counted.
-#[derive(Debug, Default)]
-struct AlertIds {
-    recent: BTreeSet<u64>,
-    /// Every id at or below this counts as seen.
-    floor: Option<u64>,
-}
-
-impl AlertIds {
-    /// Whether `id` is new (and now remembered).
-    fn first(&mut self, id: u64) -> bool {
-        if self.floor.is_some_and(|f| id <= f) || !self.recent.insert(id) {
-            return false;
-        }
-        if self.recent.len() > ALERT_IDS {
-            self.floor = self.recent.pop_first();
-        }
-        true
-    }
-}
-
 /// One statistics counter's series, one per slot (kind).
 struct StatsSeries {
     values: fn(&StatsRecord) -> &[u64],
@@ -95,7 +67,7 @@ pub(super) struct Tally {
     records: Vec<Counter>,
     /// By `rule as usize * Severity::ALL.len() + severity as usize`.
     alerts: Vec<Counter>,
-    alert_ids: AlertIds,
+    alert_ids: FirstWrites,
     flows_created: u64,
     flows_ended: u64,
     flows_active: Gauge,
@@ -142,7 +114,7 @@ impl Tally {
             stats,
             records,
             alerts,
-            alert_ids: AlertIds::default(),
+            alert_ids: FirstWrites::default(),
             flows_created: 0,
             flows_ended: 0,
             flows_active,
@@ -212,21 +184,6 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn alert_ids_count_once_and_stay_bounded() {
-        let mut ids = AlertIds::default();
-        assert!(ids.first(5));
-        assert!(!ids.first(5));
-        assert!(ids.first(3), "out of order is still new");
-        for id in 10..10 + ALERT_IDS as u64 {
-            assert!(ids.first(id));
-        }
-        assert!(ids.recent.len() <= ALERT_IDS);
-        assert!(!ids.first(3), "forgotten, but below the floor: seen");
-        assert!(!ids.first(10 + ALERT_IDS as u64 - 1));
-        assert!(ids.first(20 + ALERT_IDS as u64));
-    }
 
     #[test]
     fn every_rule_and_severity_has_its_series() {

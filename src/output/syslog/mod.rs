@@ -32,9 +32,9 @@ mod link;
 pub use format::{format_alert, format_anomaly, MAX_MESSAGE, MAX_VALUE};
 
 use crate::event::Event;
+use crate::output::first_writes::FirstWrites;
 use crate::output::{Sink, SinkCounters};
 use link::Link;
-use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::path::PathBuf;
@@ -235,48 +235,12 @@ impl SyslogOptions {
     }
 }
 
-/// How many alert ids are remembered one by one (see [`SentIds`]).
-const SENT_IDS: usize = 1 << 16;
-
-// The raiser holds at most MAX_OPEN new alerts back, so ids arrive at
-// most that far out of order: far fewer than the ids remembered.
-const _: () = assert!(SENT_IDS >= 8 * crate::policy::raise::MAX_OPEN);
-
-/// The alerts already sent, by id: the last [`SENT_IDS`] one by one, and
-/// below them every id up to the highest one forgotten. Alert ids increase
-/// (the raiser numbers them in order), so a later write of an old alert is
-/// still recognised after its id left the set.
-#[derive(Default)]
-struct SentIds {
-    recent: HashSet<u64>,
-    order: VecDeque<u64>,
-    /// Every id up to this one counts as sent.
-    floor: Option<u64>,
-}
-
-impl SentIds {
-    /// Whether `id` is new; it is remembered.
-    fn first(&mut self, id: u64) -> bool {
-        if self.floor.is_some_and(|f| id <= f) || !self.recent.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > SENT_IDS {
-            if let Some(old) = self.order.pop_front() {
-                self.recent.remove(&old);
-                self.floor = Some(self.floor.map_or(old, |f| f.max(old)));
-            }
-        }
-        true
-    }
-}
-
 /// The syslog output: a [`Sink`] for [`crate::output::spawn_sink`].
 pub struct SyslogSink {
     opts: SyslogOptions,
     counters: Arc<SinkCounters>,
     link: Link,
-    sent_ids: SentIds,
+    sent_ids: FirstWrites,
     /// The message being sent, reused.
     buf: String,
 }
@@ -290,7 +254,7 @@ impl SyslogSink {
             link: Link::new(opts.target.clone(), opts.framing),
             opts,
             counters,
-            sent_ids: SentIds::default(),
+            sent_ids: FirstWrites::default(),
             buf: String::with_capacity(1024),
         }
     }

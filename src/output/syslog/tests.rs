@@ -648,20 +648,6 @@ fn anomalies_are_sent_when_asked() {
     assert_eq!(counters.snapshot(), [1, 0, 0]);
 }
 
-#[test]
-fn the_set_of_sent_ids_is_bounded_and_still_knows_old_ids() {
-    let mut s = SentIds::default();
-    for id in 1..=(SENT_IDS as u64 + 1000) {
-        assert!(s.first(id));
-    }
-    assert_eq!(s.recent.len(), SENT_IDS);
-    assert_eq!(s.order.len(), SENT_IDS);
-    // Forgotten one by one, still known as sent.
-    assert!(!s.first(1));
-    assert!(!s.first(SENT_IDS as u64));
-    assert!(s.first(SENT_IDS as u64 + 1001));
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
