@@ -2,7 +2,10 @@
 //! `deny_unknown_fields`, defaults for a sensor box, and validation whose
 //! messages name the key and its line.
 
+pub mod archive;
 pub mod span;
+
+pub use archive::ArchiveConfig;
 
 use crate::flow::Timeouts;
 use crate::net::Cidr;
@@ -67,6 +70,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// `[outputs]`
     pub outputs: OutputsConfig,
+    /// `[archive]`
+    pub archive: ArchiveConfig,
 }
 
 /// `[outputs]`: what goes to the hospital's SIEM besides the database.
@@ -666,6 +671,7 @@ impl Config {
             ));
         }
         self.validate_outputs(&bad)?;
+        self.archive.validate(&bad)?;
         let th = &p.thresholds;
         for (key, v) in [
             ("policy.thresholds.window_secs", th.window_secs),

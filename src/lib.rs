@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod app;
+pub mod archive;
 pub mod capture;
 pub mod config;
 pub mod decode;

@@ -269,6 +269,16 @@ stats_counters! {
     sink_failed: [u64; SinkKind::COUNT] {
         sink_failed by sink_failed_by_name[SinkKind] => Line::Own("output events not delivered (output errors)")
     }
+    /// Frames handed to the packet archive.
+    archive_frames: u64 { archive_frames => Line::Own("archive frames") }
+    /// Frames not archived: its queue was full (the archive thread behind).
+    archive_dropped: u64 { archive_dropped => Line::Own("archive frames dropped (archive behind)") }
+    /// Payload bytes not archived: past `archive.max_payload_per_flow`.
+    archive_cut_bytes: u64 { archive_cut_bytes => Line::Own("archive payload bytes cut (per-flow cap)") }
+    /// Frames the archive thread could not write (disk errors).
+    archive_not_written: u64 { archive_not_written => Line::Own("archive frames not written (disk errors)") }
+    /// Archive files deleted by retention (bytes or days).
+    archive_files_deleted: u64 { archive_files_deleted => Line::Own("archive files deleted (retention)") }
     /// Protocol anomalies by kind.
     anomalies: [u64; Anomaly::COUNT] {
         anomalies by anomalies_by_name[Anomaly] => Line::Own("protocol anomalies")

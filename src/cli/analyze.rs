@@ -38,6 +38,12 @@ pub struct AnalyzeArgs {
     /// tcp://HOST:PORT or unix:PATH [default: the config's outputs.syslog.target]
     #[arg(long, value_name = "TARGET")]
     syslog: Option<String>,
+    /// Archive the frames under DIR as `medtap run` does (rotation,
+    /// retention and the per-flow payload cap from the config's
+    /// `[archive]`), so that `medtap extract` works on this capture's
+    /// alerts and flows
+    #[arg(long, value_name = "DIR")]
+    archive: Option<PathBuf>,
     /// Learning mode over the whole capture: what would be a policy
     /// violation is recorded as an observation (see `baseline propose`)
     #[arg(long)]
@@ -62,7 +68,13 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         source: args.files.join(" "),
     };
     let store = Store::open_writer(&args.db, &info)?;
-    let mut session = Session::start(&cfg, store, Mode::Files, args.learn)?;
+    let mut session = Session::start(
+        &cfg,
+        store,
+        Mode::Files,
+        args.learn,
+        args.archive.as_deref(),
+    )?;
     let started = Instant::now();
     let report = read_files(&mut session.sensor, &args.files, &stop);
     let (packets, failed_inputs) = (report.packets, report.incomplete);

@@ -5,6 +5,7 @@
 use super::outputs::Outputs;
 use anyhow::{Context, Result};
 use medtap::alert::EndKey;
+use medtap::archive::{Archive, ArchiveOptions};
 use medtap::config::Config;
 use medtap::device::assets::{Asset, AssetList};
 use medtap::device::classify::{AssetClasses, Classifier};
@@ -18,6 +19,7 @@ use medtap::policy::engine::ScanLimits;
 use medtap::policy::services::Service;
 use medtap::policy::{EngineOptions, Learning, Policy};
 use medtap::sensor::{Mode, Sensor, SensorOptions};
+use medtap::stats::StatsRecord;
 use medtap::store::query::AssetRow;
 use medtap::store::{Store, Writer, WriterTotals};
 use medtap::time::Micros;
@@ -200,6 +202,8 @@ pub struct Session {
     writer: Writer,
     /// EVE, syslog, metrics.
     pub outputs: Outputs,
+    /// The packet archive's thread, when archiving.
+    archive: Option<Archive>,
 }
 
 /// How a session ended, as far as records go.
@@ -211,6 +215,9 @@ pub struct Outcome {
     pub dropped: u64,
     /// Events an output (EVE, syslog, metrics) dropped or failed to deliver.
     pub output_lost: u64,
+    /// Frames the packet archive dropped (its queue full) or could not
+    /// write.
+    pub archive_lost: u64,
 }
 
 impl Outcome {
@@ -236,7 +243,13 @@ impl Outcome {
             );
             return ExitCode::from(EXIT_RECORDS_LOST);
         }
-        if self.output_lost > 0 {
+        if self.archive_lost > 0 {
+            eprintln!(
+                "medtap: {} frame(s) not archived (the archive's queue was full, or its files could not be written); `medtap status` shows them",
+                self.archive_lost
+            );
+        }
+        if self.output_lost + self.archive_lost > 0 {
             eprintln!(
                 "medtap: {} event(s) not delivered to an output (EVE, syslog, metrics); the database has every record; `medtap status` shows them",
                 self.output_lost
@@ -254,7 +267,15 @@ impl Session {
     /// Starts the writer thread on `store` (opened with
     /// [`Store::open_writer`], which takes the database's write lock) and
     /// the sensor feeding it, as `cfg` asks for in `mode`.
-    pub fn start(cfg: &Config, mut store: Store, mode: Mode, learn_all: bool) -> Result<Session> {
+    /// Frames are archived under `archive_dir` when one is given.
+    pub fn start(
+        cfg: &Config,
+        mut store: Store,
+        mode: Mode,
+        learn_all: bool,
+        archive_dir: Option<&std::path::Path>,
+    ) -> Result<Session> {
+        let store_path = &store.path().to_path_buf();
         let first_flow_id = store.next_flow_id()?;
         let mut opts = SensorOptions::from_config(cfg, mode, first_flow_id);
         let (plan, assets) = load_assets(cfg, &mut store)?;
@@ -303,11 +324,25 @@ impl Session {
         let (outputs, output_sinks) = Outputs::start(cfg, asset_list, probe)?;
         let mut sinks = vec![SinkSpec::new(STORE_SINK, tx, Delivery::Authority)];
         sinks.extend(output_sinks);
-        let sensor = Sensor::new(&opts, sinks)?;
+        let mut sensor = Sensor::new(&opts, sinks)?;
+        let archive = match archive_dir {
+            Some(dir) => {
+                // Reading files, the archive waits for room as the
+                // database does; live, it drops (counted) instead.
+                let wait = (mode == Mode::Files).then_some(medtap::sensor::WAIT_FOR_ROOM);
+                let a = ArchiveOptions::from_config(&cfg.archive, dir, wait);
+                let (archive, tap) = Archive::start(&a, store_path, cfg.flow.max_flows)
+                    .context("cannot start the packet archive")?;
+                sensor.attach_archive(tap);
+                Some(archive)
+            }
+            None => None,
+        };
         Ok(Session {
             sensor,
             writer,
             outputs,
+            archive,
         })
     }
 
@@ -327,11 +362,41 @@ impl Session {
         }
         // The outputs deliver what they hold; what they did since the
         // last statistics row goes in with the session's last accounting.
-        let (last, output_lost) = self.outputs.finish();
+        let (mut last, output_lost) = self.outputs.finish();
+        // The archive thread writes its last blocks after the sensor's last
+        // statistics row: what it failed at then goes in with the session's
+        // last accounting.
+        let mut archive = totals.counters.archive;
+        if let Some(a) = self.archive {
+            let (not_written, deleted) = a.finish();
+            let late = StatsRecord {
+                archive_not_written: not_written.saturating_sub(archive.not_written),
+                archive_files_deleted: deleted.saturating_sub(archive.files_deleted),
+                ..StatsRecord::default()
+            };
+            archive.not_written = not_written;
+            if late.archive_not_written + late.archive_files_deleted > 0 {
+                let now = medtap::time::now();
+                let mut row = last.take().unwrap_or_else(|| StatsRecord {
+                    source: "medtap archive".into(),
+                    period_start: now,
+                    period_end: now,
+                    ..StatsRecord::default()
+                });
+                row.absorb(StatsRecord {
+                    source: row.source.clone(),
+                    period_start: row.period_start,
+                    period_end: row.period_end,
+                    ..late
+                });
+                last = Some(row);
+            }
+        }
         Outcome {
             writer: self.writer.finish_with(end_reason, last),
             dropped: totals.lost_for(STORE_SINK),
             output_lost,
+            archive_lost: archive.lost(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub use outlet::{end_of, Outlet, TcpFlow, Up};
 
 use crate::alert::FlowTuple;
 use crate::app::{AppCounters, AppLayer, Segment};
+use crate::archive::{ArchiveCounters, FlowFrame, Tap};
 use crate::capture::Frame;
 use crate::config::Config;
 use crate::decode::{decode, DecodeErrorKind, LinkType, Network, Transport};
@@ -142,6 +143,8 @@ pub struct Counters {
     pub app: AppCounters,
     /// The policy engine (alerts raised, folded, suppressed).
     pub policy: crate::policy::engine::EngineCounters,
+    /// The packet archive (zero when not archiving).
+    pub archive: ArchiveCounters,
 }
 
 /// The capture → flow → device chain for one packet source.
@@ -161,6 +164,8 @@ pub struct Pipeline {
     next_interim: Micros,
     /// A statistics row the channel had no room for, merged into the next.
     unsent_stats: Option<StatsRecord>,
+    /// The packet archive's hot-path end, when archiving.
+    archive: Option<Tap>,
 }
 
 impl Pipeline {
@@ -192,11 +197,28 @@ impl Pipeline {
             interim_every: opts.interim_every.map(|e| e.max(SECOND)),
             next_interim: Micros::MIN,
             unsent_stats: None,
+            archive: None,
         }
     }
 
+    /// Archives every frame from now on through `tap`.
+    pub fn set_archive(&mut self, tap: Tap) {
+        self.archive = Some(tap);
+    }
+
     /// Processes one frame. Packet time drives the timers.
+    #[inline]
     pub fn process(&mut self, link: LinkType, frame: &Frame<'_>) {
+        let flow = self.analyse(link, frame);
+        if let Some(tap) = self.archive.as_mut() {
+            tap.frame(link, frame, flow);
+        }
+        self.advance(frame.ts);
+    }
+
+    /// Everything but the archive and the timers for one frame; says which
+    /// flow the frame went to, and where its TCP/UDP payload is.
+    fn analyse(&mut self, link: LinkType, frame: &Frame<'_>) -> Option<FlowFrame> {
         let c = &mut self.counters;
         c.packets += 1;
         c.bytes += u64::from(frame.wire_len);
@@ -204,8 +226,7 @@ impl Pipeline {
             Ok(v) => v,
             Err(kind) => {
                 c.decode_errors[kind as usize] += 1;
-                self.advance(frame.ts);
-                return;
+                return None;
             }
         };
         if let Some(kind) = view.error {
@@ -230,15 +251,24 @@ impl Pipeline {
                 if ip.fragment {
                     c.ip_fragments += 1;
                 }
+                // Where the TCP/UDP payload starts in the frame (for the
+                // archive's per-flow cap): the payload borrows the frame.
+                let offset_of =
+                    |p: &[u8]| (p.as_ptr() as usize).wrapping_sub(frame.data.as_ptr() as usize);
+                let mut payload_at = (frame.data.len(), 0);
                 let (ports, payload_len, tcp_flags, icmp) = match ip.transport {
                     Transport::Tcp(t) => {
+                        payload_at = (offset_of(t.payload), t.payload.len());
                         ((t.src_port, t.dst_port), t.payload_len, Some(t.flags), None)
                     }
                     Transport::Udp {
                         src_port,
                         dst_port,
                         payload,
-                    } => ((src_port, dst_port), payload.len() as u32, None, None),
+                    } => {
+                        payload_at = (offset_of(payload), payload.len());
+                        ((src_port, dst_port), payload.len() as u32, None, None)
+                    }
                     Transport::Icmp { icmp_type, code } => {
                         let k = icmp_key_port(ip.proto == 58, icmp_type, code);
                         ((k, k), 0, None, Some((icmp_type, code)))
@@ -248,12 +278,10 @@ impl Pipeline {
                     // its ports are unknown. Other protocols and non-first
                     // fragments key on addresses alone.
                     Transport::Opaque if view.error.is_some() => {
-                        self.advance(frame.ts);
-                        return;
+                        return None;
                     }
                     Transport::Opaque if ip.fragment => {
-                        self.advance(frame.ts);
-                        return;
+                        return None;
                     }
                     Transport::Opaque => ((0, 0), 0, None, None),
                 };
@@ -367,15 +395,22 @@ impl Pipeline {
                         out.policy(|p, emit| p.app_recognised(&cx, proto, emit));
                     }
                 }
+                Some(FlowFrame {
+                    slot: flow.slot,
+                    new: flow.new,
+                    flow_id: flow.flow_id,
+                    payload_offset: payload_at.0,
+                    payload_len: payload_at.1,
+                })
             }
-            Network::Arp(_) => {}
+            Network::Arp(_) => None,
             Network::Other => {
                 if view.error.is_none() {
                     c.not_ip += 1;
                 }
+                None
             }
         }
-        self.advance(frame.ts);
     }
 
     /// Runs the timers up to `now`: expires idle flows, writes device
@@ -384,6 +419,11 @@ impl Pipeline {
     pub fn advance(&mut self, now: Micros) {
         if now >= self.next_sweep {
             self.next_sweep = now.saturating_add(SWEEP_EVERY);
+            // A quiet link's frames reach the archive files within about
+            // two sweeps.
+            if let Some(tap) = self.archive.as_mut() {
+                tap.flush_if_older(now, SWEEP_EVERY);
+            }
             let (out, app, devices) = (&mut self.out, &mut self.app, &mut self.devices);
             self.flows
                 .expire(now, &mut |slot, r| end_flow(app, devices, out, slot, r));
@@ -424,6 +464,9 @@ impl Pipeline {
             .drain(&mut |slot, r| end_flow(app, devices, out, slot, r));
         self.devices.flush(&mut |e| out.device(e));
         out.policy(|p, emit| p.finish(emit));
+        if let Some(tap) = self.archive.as_mut() {
+            tap.flush();
+        }
     }
 
     /// Events handed to the channel so far.
@@ -442,6 +485,10 @@ impl Pipeline {
             records_dropped: self.out.dropped(),
             app: self.app.counters(),
             policy: self.out.engine.counters(),
+            archive: self
+                .archive
+                .as_ref()
+                .map_or_else(ArchiveCounters::default, Tap::archive_counters),
             ..self.counters
         }
     }
@@ -486,6 +533,11 @@ impl Pipeline {
             alerts_suppressed: c.policy.raise.suppressed,
             alerts_closed_early: c.policy.raise.closed_early,
             policy_observations: c.policy.observations,
+            archive_frames: c.archive.frames,
+            archive_dropped: c.archive.dropped,
+            archive_cut_bytes: c.archive.cut_bytes,
+            archive_not_written: c.archive.not_written,
+            archive_files_deleted: c.archive.files_deleted,
             ..StatsRecord::default()
         }
     }

@@ -174,6 +174,12 @@ impl Sensor {
         self.worker.process(link, frame);
     }
 
+    /// Archives every frame from now on through `tap` (see
+    /// [`crate::archive`]).
+    pub fn attach_archive(&mut self, tap: crate::archive::Tap) {
+        self.worker.set_archive(tap);
+    }
+
     /// Puts reloaded rules in force (SIGHUP), keeping all state.
     pub fn reload(&mut self, r: crate::pipeline::Reload) {
         self.worker.reload(r, crate::time::now());

@@ -428,4 +428,42 @@ ALTER TABLE capture_stats ADD COLUMN sink_dropped_by_name TEXT NOT NULL DEFAULT 
 ALTER TABLE capture_stats ADD COLUMN sink_failed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE capture_stats ADD COLUMN sink_failed_by_name TEXT NOT NULL DEFAULT '{}';
 "#,
+    // 10: the packet archive's index (issue 15): each capture file's time
+    // range and state, and which flows have frames in which file (with the
+    // offset of the first), so that extraction reads only what it needs.
+    // A deleted file keeps its row (`state` = 'deleted'), so an extraction
+    // can say that part of its range is gone. What the archive dropped,
+    // cut and deleted is counted in capture_stats.
+    r#"
+CREATE TABLE archive_files (
+    file_id        INTEGER PRIMARY KEY,
+    dir            TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    link           INTEGER NOT NULL,
+    first_us       INTEGER,
+    last_us        INTEGER,
+    packets        INTEGER NOT NULL,
+    bytes          INTEGER NOT NULL,
+    state          TEXT NOT NULL,
+    flows_complete INTEGER NOT NULL,
+    deleted_us     INTEGER,
+    deleted_reason TEXT
+);
+CREATE INDEX archive_files_last ON archive_files(last_us);
+
+CREATE TABLE archive_flows (
+    flow_id      INTEGER NOT NULL,
+    file_id      INTEGER NOT NULL,
+    first_offset INTEGER NOT NULL,
+    packets      INTEGER NOT NULL,
+    PRIMARY KEY (flow_id, file_id)
+) WITHOUT ROWID;
+CREATE INDEX archive_flows_file ON archive_flows(file_id);
+
+ALTER TABLE capture_stats ADD COLUMN archive_frames INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN archive_dropped INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN archive_cut_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN archive_not_written INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN archive_files_deleted INTEGER NOT NULL DEFAULT 0;
+"#,
 ];

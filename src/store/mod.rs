@@ -6,7 +6,7 @@
 //! while the daemon writes. The schema version lives in
 //! `PRAGMA user_version`; each entry of [`MIGRATIONS`] moves it up by one.
 
-mod failure_log;
+pub mod failure_log;
 mod filter;
 pub mod lock;
 mod migrations;

@@ -128,6 +128,11 @@ impl Store {
         Ok(())
     }
 
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// This session's row id.
     pub fn session_id(&self) -> i64 {
         self.session_id

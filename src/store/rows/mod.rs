@@ -24,6 +24,7 @@ macro_rules! execute_named {
 
 pub mod alert;
 pub mod anomaly;
+pub mod archive;
 pub mod assets;
 pub mod baseline;
 pub mod device;

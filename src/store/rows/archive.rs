@@ -1,0 +1,247 @@
+//! The packet archive's index: `archive_files` (each capture file's time
+//! range and state) and `archive_flows` (which flows have frames in which
+//! file, from which offset). Written by the archive thread on its own
+//! connection; read by `medtap extract` and `medtap status`.
+
+use crate::time::Micros;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+/// A file is being written.
+pub const OPEN: &str = "open";
+/// A file was closed by medtap.
+pub const CLOSED: &str = "closed";
+/// A file was left open by a crash and made whole on the next start.
+pub const REPAIRED: &str = "repaired";
+/// A file was deleted by retention.
+pub const DELETED: &str = "deleted";
+
+/// One archive file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileRow {
+    /// Its id.
+    pub file_id: i64,
+    /// Directory it was written in.
+    pub dir: String,
+    /// File name in that directory.
+    pub name: String,
+    /// Link type (DLT).
+    pub link: u32,
+    /// First frame's time.
+    pub first_us: Option<Micros>,
+    /// Last frame's time.
+    pub last_us: Option<Micros>,
+    /// Frames.
+    pub packets: u64,
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// open, closed, repaired or deleted.
+    pub state: String,
+    /// Whether `archive_flows` lists every flow with frames in it (a file
+    /// left by a crash may hold frames of flows not listed).
+    pub flows_complete: bool,
+}
+
+impl FileRow {
+    /// The file's path.
+    pub fn path(&self) -> std::path::PathBuf {
+        std::path::Path::new(&self.dir).join(&self.name)
+    }
+}
+
+const FILE_COLUMNS: &str =
+    "file_id, dir, name, link, first_us, last_us, packets, bytes, state, flows_complete";
+
+fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
+    Ok(FileRow {
+        file_id: r.get(0)?,
+        dir: r.get(1)?,
+        name: r.get(2)?,
+        link: r.get(3)?,
+        first_us: r.get(4)?,
+        last_us: r.get(5)?,
+        packets: r.get::<_, i64>(6)? as u64,
+        bytes: r.get::<_, i64>(7)? as u64,
+        state: r.get(8)?,
+        flows_complete: r.get(9)?,
+    })
+}
+
+/// Records a new file being written in `dir`; its name is made from its
+/// id by `name_of` (unique even if the clock goes back).
+pub fn create_file(
+    conn: &Connection,
+    dir: &str,
+    link: u32,
+    name_of: &dyn Fn(i64) -> String,
+) -> rusqlite::Result<(i64, String)> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO archive_files (dir, name, link, packets, bytes, state, flows_complete)
+         VALUES (?1, '', ?2, 0, 0, 'open', 1)",
+        params![dir, link],
+    )?;
+    let id = tx.last_insert_rowid();
+    let name = name_of(id);
+    tx.execute(
+        "UPDATE archive_files SET name = ?1 WHERE file_id = ?2",
+        params![name, id],
+    )?;
+    tx.commit()?;
+    Ok((id, name))
+}
+
+/// What the archive thread knows of a file it writes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FileUpdate<'a> {
+    /// First frame's time.
+    pub first_us: Option<Micros>,
+    /// Last frame's time.
+    pub last_us: Option<Micros>,
+    /// Frames.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// New state.
+    pub state: &'a str,
+    /// Whether every flow in it is listed.
+    pub flows_complete: bool,
+}
+
+/// Updates a file's row and adds or updates the flows it holds
+/// (`(flow_id, first_offset, packets)`), in one transaction.
+pub fn update_file(
+    conn: &Connection,
+    file_id: i64,
+    u: &FileUpdate<'_>,
+    flows: &[(u64, u64, u64)],
+) -> rusqlite::Result<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        "UPDATE archive_files SET first_us = ?1, last_us = ?2, packets = ?3, bytes = ?4,
+            state = ?5, flows_complete = ?6 WHERE file_id = ?7",
+        params![
+            u.first_us,
+            u.last_us,
+            u.packets as i64,
+            u.bytes as i64,
+            u.state,
+            u.flows_complete,
+            file_id
+        ],
+    )?;
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO archive_flows (flow_id, file_id, first_offset, packets)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(flow_id, file_id) DO UPDATE SET packets = excluded.packets",
+        )?;
+        for &(flow, offset, packets) in flows {
+            st.execute(params![flow as i64, file_id, offset as i64, packets as i64])?;
+        }
+    }
+    tx.commit()
+}
+
+/// Marks a file deleted (by retention: `reason`) and forgets its flows.
+pub fn mark_deleted(
+    conn: &Connection,
+    file_id: i64,
+    now: Micros,
+    reason: &str,
+) -> rusqlite::Result<()> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute(
+        "UPDATE archive_files SET state = 'deleted', deleted_us = ?1, deleted_reason = ?2
+         WHERE file_id = ?3",
+        params![now, reason, file_id],
+    )?;
+    tx.execute(
+        "DELETE FROM archive_flows WHERE file_id = ?1",
+        params![file_id],
+    )?;
+    tx.commit()
+}
+
+/// Files not deleted, oldest first.
+pub fn kept_files(conn: &Connection) -> rusqlite::Result<Vec<FileRow>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {FILE_COLUMNS} FROM archive_files WHERE state != 'deleted' ORDER BY file_id"
+    ))?;
+    let rows = st.query_map([], file_row)?;
+    rows.collect()
+}
+
+/// Files (deleted ones too) whose frames may fall within `[from, to]`,
+/// oldest first.
+pub fn files_between(
+    conn: &Connection,
+    from: Micros,
+    to: Micros,
+) -> rusqlite::Result<Vec<FileRow>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {FILE_COLUMNS} FROM archive_files
+         WHERE COALESCE(last_us, ?2) >= ?1 AND COALESCE(first_us, ?1) <= ?2
+         ORDER BY file_id"
+    ))?;
+    let rows = st.query_map(params![from, to], file_row)?;
+    rows.collect()
+}
+
+/// Where flow `flow_id`'s frames are: `(file_id, first_offset)`.
+pub fn flow_files(conn: &Connection, flow_id: u64) -> rusqlite::Result<Vec<(i64, u64)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT file_id, first_offset FROM archive_flows WHERE flow_id = ?1 ORDER BY file_id",
+    )?;
+    let rows = st.query_map(params![flow_id as i64], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))
+    })?;
+    rows.collect()
+}
+
+/// The archive as `medtap status` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ArchiveSummary {
+    /// Files kept.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Oldest frame kept (RFC 3339).
+    pub oldest: Option<String>,
+    /// Newest frame kept (RFC 3339).
+    pub newest: Option<String>,
+    /// Files deleted by retention, ever.
+    pub files_deleted: u64,
+    /// The directory of the newest file.
+    pub dir: Option<String>,
+}
+
+/// The archive's files kept and deleted.
+pub fn summary(conn: &Connection) -> rusqlite::Result<ArchiveSummary> {
+    let (files, bytes, oldest, newest): (i64, i64, Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(bytes), 0), MIN(first_us), MAX(last_us)
+         FROM archive_files WHERE state != 'deleted'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    let deleted: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM archive_files WHERE state = 'deleted'",
+        [],
+        |r| r.get(0),
+    )?;
+    let dir: Option<String> = conn
+        .query_row(
+            "SELECT dir FROM archive_files ORDER BY file_id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(ArchiveSummary {
+        files: files as u64,
+        bytes: bytes as u64,
+        oldest: oldest.map(crate::time::rfc3339),
+        newest: newest.map(crate::time::rfc3339),
+        files_deleted: deleted as u64,
+        dir,
+    })
+}
