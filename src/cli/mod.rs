@@ -9,10 +9,12 @@ mod device;
 mod devices;
 mod dhcp;
 mod dicom;
+mod extract;
 mod flows;
 mod hl7;
 mod mqtt;
 mod outputs;
+mod replay;
 mod rules;
 mod run;
 mod session;
@@ -60,6 +62,13 @@ enum Command {
     Mqtt(mqtt::MqttArgs),
     /// Capture statistics: packets, drops, decode errors, records lost, database size.
     Status(status::StatusArgs),
+    /// Archived packets behind an alert, a flow or a device, as a pcap
+    /// (`-w -` for stdout) with a manifest (SHA-256, selection, sensor).
+    Extract(extract::ExtractArgs),
+    /// Runs detection again over an alert's archived packets (temporary
+    /// database, the sensor's rules and assets) and says whether the same
+    /// alert comes out.
+    Replay(replay::ReplayArgs),
     /// Configuration commands.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
@@ -88,6 +97,11 @@ pub struct DbArgs {
 }
 
 impl DbArgs {
+    /// `--config`, if given.
+    fn config_path(&self) -> Option<&Path> {
+        self.config.as_deref()
+    }
+
     /// The database path: `--db`, else the config's.
     fn db_path(&self) -> Result<PathBuf> {
         match &self.db {
@@ -203,6 +217,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Device(a) => device::run(a),
         Command::Dhcp(a) => dhcp::run(a),
         Command::Status(a) => status::run(a),
+        Command::Extract(a) => extract::run(a),
+        Command::Replay(a) => replay::run(a),
         Command::Dicom(a) => dicom::run(a),
         Command::Hl7(a) => hl7::run(a),
         Command::Mqtt(a) => mqtt::run(a),

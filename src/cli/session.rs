@@ -21,6 +21,7 @@ use medtap::policy::{EngineOptions, Learning, Policy};
 use medtap::sensor::{Mode, Sensor, SensorOptions};
 use medtap::stats::StatsRecord;
 use medtap::store::query::AssetRow;
+use medtap::store::rows::baseline::ServedHistory;
 use medtap::store::{Store, Writer, WriterTotals};
 use medtap::time::Micros;
 use std::process::ExitCode;
@@ -177,8 +178,12 @@ pub fn engine_options(
 
 /// What earlier runs saw devices offer, for NEW_SERVICE.
 fn known_services(store: &Store) -> Result<Vec<(EndKey, Micros, Vec<Service>)>> {
-    let history = store.served_history()?;
-    Ok(history
+    Ok(services_of(store.served_history()?))
+}
+
+/// NEW_SERVICE's memory from a [`ServedHistory`].
+pub fn services_of(history: ServedHistory) -> Vec<(EndKey, Micros, Vec<Service>)> {
+    history
         .into_iter()
         .filter_map(|(mac, first, ports, apps)| {
             let mac = medtap::net::Mac::parse(&mac)?;
@@ -193,7 +198,7 @@ fn known_services(store: &Store) -> Result<Vec<(EndKey, Micros, Vec<Service>)>> 
                 .collect();
             Some((EndKey::Mac(mac), first, services))
         })
-        .collect())
+        .collect()
 }
 
 /// A sensor whose events go to a writer thread on the database.
@@ -270,10 +275,24 @@ impl Session {
     /// Frames are archived under `archive_dir` when one is given.
     pub fn start(
         cfg: &Config,
+        store: Store,
+        mode: Mode,
+        learn_all: bool,
+        archive_dir: Option<&std::path::Path>,
+    ) -> Result<Session> {
+        Session::start_with(cfg, store, mode, learn_all, archive_dir, None)
+    }
+
+    /// As [`Session::start`], with NEW_SERVICE's memory taken from
+    /// `history` instead of `store` (a replay remembers what the sensor
+    /// knew before the alert).
+    pub fn start_with(
+        cfg: &Config,
         mut store: Store,
         mode: Mode,
         learn_all: bool,
         archive_dir: Option<&std::path::Path>,
+        history: Option<ServedHistory>,
     ) -> Result<Session> {
         let store_path = &store.path().to_path_buf();
         let first_flow_id = store.next_flow_id()?;
@@ -302,7 +321,10 @@ impl Session {
             );
         }
         let first_alert_id = store.next_alert_id()?;
-        let known = known_services(&store)?;
+        let known = match history {
+            Some(h) => services_of(h),
+            None => known_services(&store)?,
+        };
         opts.pipeline.engine = engine_options(cfg, rules.policy, learning, first_alert_id, known);
         // Live, an alert is written at once: the security office tails them.
         if mode == Mode::Live {

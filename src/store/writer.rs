@@ -113,7 +113,10 @@ impl Store {
     /// What earlier runs saw devices offer (see
     /// [`super::rows::baseline::served_history`]).
     pub fn served_history(&self) -> Result<super::rows::baseline::ServedHistory, StoreError> {
-        Ok(super::rows::baseline::served_history(&self.conn)?)
+        Ok(super::rows::baseline::served_history(
+            &self.conn,
+            crate::time::Micros::MAX,
+        )?)
     }
 
     /// Replaces the asset list snapshot (`assets` table) with `rows`: the

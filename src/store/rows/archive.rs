@@ -245,3 +245,125 @@ pub fn summary(conn: &Connection) -> rusqlite::Result<ArchiveSummary> {
         dir,
     })
 }
+
+/// What extraction needs of one alert.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AlertTarget {
+    /// Its id.
+    pub alert_id: u64,
+    /// Rule id.
+    pub rule: String,
+    /// Severity.
+    pub severity: String,
+    /// DB3205/T clause(s).
+    pub clause: String,
+    /// One line for humans.
+    pub message: String,
+    /// First seen (µs).
+    pub first_us: Micros,
+    /// Last seen (µs).
+    pub last_us: Micros,
+    /// Occurrences folded into it.
+    pub count: u64,
+    /// The device's MAC.
+    pub device_mac: Option<String>,
+    /// The device's address.
+    pub device_ip: Option<String>,
+    /// The other end's MAC.
+    pub peer_mac: Option<String>,
+    /// The other end's address.
+    pub peer_ip: Option<String>,
+    /// The first flow behind it.
+    pub flow_id: Option<u64>,
+    /// Its evidence (JSON object of strings).
+    pub evidence: String,
+}
+
+const TARGET_COLUMNS: &str = "alert_id, rule, severity, clause, message, first_seen_us,
+    last_seen_us, count, device_mac, device_ip, peer_mac, peer_ip, flow_id, evidence";
+
+fn target_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertTarget> {
+    Ok(AlertTarget {
+        alert_id: r.get::<_, i64>(0)? as u64,
+        rule: r.get(1)?,
+        severity: r.get(2)?,
+        clause: r.get(3)?,
+        message: r.get(4)?,
+        first_us: r.get(5)?,
+        last_us: r.get(6)?,
+        count: r.get::<_, i64>(7)? as u64,
+        device_mac: r.get(8)?,
+        device_ip: r.get(9)?,
+        peer_mac: r.get(10)?,
+        peer_ip: r.get(11)?,
+        flow_id: r.get::<_, Option<i64>>(12)?.map(|f| f as u64),
+        evidence: r.get(13)?,
+    })
+}
+
+/// Every alert (not the learning-mode observations), oldest first.
+pub fn alert_targets(conn: &Connection) -> rusqlite::Result<Vec<AlertTarget>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {TARGET_COLUMNS} FROM alerts WHERE observation = 0 ORDER BY alert_id"
+    ))?;
+    let rows = st.query_map([], target_row)?;
+    rows.collect()
+}
+
+/// Alert `id`, if stored.
+pub fn alert_target(conn: &Connection, id: u64) -> rusqlite::Result<Option<AlertTarget>> {
+    conn.query_row(
+        &format!("SELECT {TARGET_COLUMNS} FROM alerts WHERE alert_id = ?1"),
+        [id as i64],
+        target_row,
+    )
+    .optional()
+}
+
+/// A flow's ends and span as text and numbers:
+/// `(flow_id, proto, src_ip, src_port, dest_ip, dest_port, start_us, end_us)`.
+pub type FlowSpanRow = (u64, u8, String, u16, String, u16, Micros, Micros);
+
+fn span_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FlowSpanRow> {
+    Ok((
+        r.get::<_, i64>(0)? as u64,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+const SPAN_COLUMNS: &str = "flow_id, proto, src_ip, src_port, dest_ip, dest_port, start_us, end_us";
+
+/// Flow `id`'s span, if stored.
+pub fn flow_span(conn: &Connection, id: u64) -> rusqlite::Result<Option<FlowSpanRow>> {
+    conn.query_row(
+        &format!("SELECT {SPAN_COLUMNS} FROM flows WHERE flow_id = ?1"),
+        [id as i64],
+        span_row,
+    )
+    .optional()
+}
+
+/// The flows like flow `like` (same protocol, client address, server
+/// address and port) that started within `[from, to]`: the repeats a
+/// folded alert counts.
+pub fn similar_flows(
+    conn: &Connection,
+    like: &FlowSpanRow,
+    from: Micros,
+    to: Micros,
+) -> rusqlite::Result<Vec<FlowSpanRow>> {
+    let mut st = conn.prepare(&format!(
+        "SELECT {SPAN_COLUMNS} FROM flows
+         WHERE start_us BETWEEN ?1 AND ?2 AND proto = ?3 AND src_ip = ?4 AND dest_ip = ?5
+            AND dest_port = ?6
+         ORDER BY flow_id"
+    ))?;
+    let rows = st.query_map(params![from, to, like.1, like.2, like.4, like.5], span_row)?;
+    rows.collect()
+}

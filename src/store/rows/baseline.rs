@@ -144,18 +144,19 @@ pub type ServedHistory = Vec<(String, Micros, Vec<(u8, u16)>, Vec<String>)>;
 /// One device's part of a [`ServedHistory`]: first seen, ports, protocols.
 type Served = (Micros, Vec<(u8, u16)>, Vec<String>);
 
-/// See [`ServedHistory`].
-pub fn served_history(conn: &Connection) -> rusqlite::Result<ServedHistory> {
+/// See [`ServedHistory`]; only flows that started before `before` count
+/// (`Micros::MAX`: all), so that a replay sees what the sensor knew then.
+pub fn served_history(conn: &Connection, before: Micros) -> rusqlite::Result<ServedHistory> {
     let mut by_mac: std::collections::BTreeMap<String, Served> = Default::default();
     let mut st = conn.prepare(
         "SELECT d.mac, d.first_seen_us, f.proto, f.dest_port FROM flows f
          JOIN devices d ON d.mac = f.dest_mac
-         WHERE f.dest_port BETWEEN 1 AND 49151
+         WHERE f.start_us < ?1 AND f.dest_port BETWEEN 1 AND 49151
            AND ((f.proto = 6 AND (f.tcp_flags_toclient & 18) = 18)
                 OR (f.proto = 17 AND f.pkts_toclient > 0))
          GROUP BY d.mac, f.proto, f.dest_port",
     )?;
-    let mut rows = st.query([])?;
+    let mut rows = st.query([before])?;
     while let Some(r) = rows.next()? {
         let e = by_mac
             .entry(r.get(0)?)
@@ -165,10 +166,10 @@ pub fn served_history(conn: &Connection) -> rusqlite::Result<ServedHistory> {
     let mut st = conn.prepare(
         "SELECT d.mac, d.first_seen_us, f.app_proto FROM flows f
          JOIN devices d ON d.mac = f.dest_mac OR d.mac = f.src_mac
-         WHERE f.app_proto IS NOT NULL
+         WHERE f.start_us < ?1 AND f.app_proto IS NOT NULL
          GROUP BY d.mac, f.app_proto",
     )?;
-    let mut rows = st.query([])?;
+    let mut rows = st.query([before])?;
     while let Some(r) = rows.next()? {
         let e = by_mac
             .entry(r.get(0)?)
