@@ -302,11 +302,9 @@ pub fn extract(
                     break;
                 }
             };
-            if rec.ts > to {
-                // Frames are in capture order: nothing later can match.
-                break;
-            }
-            if rec.ts < from {
+            // Capture order is not always time order (files of several
+            // captures analyzed together): the rest of the file is read.
+            if rec.ts < from || rec.ts > to {
                 continue;
             }
             let Ok(view) = decode(file_link, &data) else {

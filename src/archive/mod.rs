@@ -242,3 +242,6 @@ fn private_dir(dir: &Path) -> Result<(), ArchiveError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

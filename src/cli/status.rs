@@ -65,6 +65,7 @@ pub fn run(a: StatusArgs) -> Result<ExitCode> {
         match column {
             "flows_created" => rows.push(("flows stored".into(), s.flows.to_string())),
             "flows_timed_out" => rows.push(("devices".into(), s.devices.to_string())),
+            "archive_frames" => rows.push(("archive".into(), archive_line(&s.archive))),
             "alerts_raised" => {
                 let n = |k: &str| s.alerts.get(k).copied().unwrap_or(0);
                 let stored: u64 = ["high", "medium", "low", "info"].iter().map(|k| n(k)).sum();
@@ -85,6 +86,25 @@ pub fn run(a: StatusArgs) -> Result<ExitCode> {
     }
     table::print(&["", ""], rows.into_iter().map(|(k, v)| vec![k, v]))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line on the packet archive: files and bytes kept, their time span.
+fn archive_line(a: &medtap::store::rows::archive::ArchiveSummary) -> String {
+    if a.files == 0 && a.files_deleted == 0 {
+        return "none (archive.enabled, or `analyze --archive DIR`)".into();
+    }
+    format!(
+        "{} file(s), {} bytes, {} .. {} in {} ({} deleted by retention)",
+        a.files,
+        a.bytes,
+        a.oldest.as_deref().unwrap_or("-"),
+        a.newest.as_deref().unwrap_or("-"),
+        a.dir
+            .as_deref()
+            .map(super::table::escape)
+            .unwrap_or_default(),
+        a.files_deleted
+    )
 }
 
 /// One line on the newest writing session: what it was and how it ended.
