@@ -96,7 +96,6 @@ fn assert_steady_state_allocates_nothing(link: LinkType, frames: &[(i64, u32, Ve
 
 /// As [`assert_steady_state_allocates_nothing`] on `p`; returns its
 /// counters at the end.
-
 fn assert_steady_state_of(
     mut p: Sensor,
     drain: std::thread::JoinHandle<u64>,
