@@ -53,6 +53,7 @@ fn kind(e: &Event) -> &'static str {
         Event::Alert(_) => "alert",
         Event::AlertSeen(_) => "alert_seen",
         Event::Assets(_) => "assets",
+        Event::ArchiveIndex(_) => "archive_index",
     }
 }
 

@@ -150,8 +150,6 @@ fn synthetic_mix_allocates_nothing_after_warm_up() {
 #[test]
 fn archiving_allocates_nothing_after_warm_up() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("a.db");
-    drop(medtap::store::open(&db).unwrap());
     let cfg = medtap::config::ArchiveConfig {
         file_mib: 4,
         max_total_mib: 64,
@@ -162,7 +160,11 @@ fn archiving_allocates_nothing_after_warm_up() {
         &dir.path().join("archive"),
         Some(std::time::Duration::from_secs(60)),
     );
-    let (archive, tap) = medtap::archive::Archive::start(&opts, &db, 50_000).unwrap();
+    // The index changes go to a queue drained on another thread.
+    let (index_tx, index_rx) = crossbeam_channel::bounded(1024);
+    let index_drain = std::thread::spawn(move || index_rx.iter().count());
+    let (archive, tap) =
+        medtap::archive::Archive::start(&opts, Default::default(), index_tx, 50_000).unwrap();
     let (mut p, drain) = sensor();
     p.attach_archive(tap);
     let frames: Vec<(i64, u32, Vec<u8>)> =
@@ -172,6 +174,10 @@ fn archiving_allocates_nothing_after_warm_up() {
             .collect();
     let c = assert_steady_state_of(p, drain, LinkType::Ethernet, &frames);
     let (not_written, _) = archive.finish();
+    assert!(
+        index_drain.join().unwrap() > 0,
+        "the index was told of the files"
+    );
     // Five rounds of every frame, all archived, none lost.
     assert_eq!(c.archive.frames, 5 * frames.len() as u64);
     assert_eq!((c.archive.dropped, not_written), (0, 0));

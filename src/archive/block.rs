@@ -67,11 +67,13 @@ impl Block {
     /// Appends a frame. A frame larger than a whole block still goes in
     /// (the buffer grows once): capture's snaplen bounds it.
     pub fn push(&mut self, ts: Micros, wire_len: u32, flow_id: u64, data: &[u8]) {
-        self.buf.extend_from_slice(&ts.to_le_bytes());
-        self.buf.extend_from_slice(&wire_len.to_le_bytes());
-        self.buf
-            .extend_from_slice(&(data.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(&flow_id.to_le_bytes());
+        // One header copy and one data copy: this runs per frame.
+        let mut h = [0u8; RECORD_HEADER];
+        h[0..8].copy_from_slice(&ts.to_le_bytes());
+        h[8..12].copy_from_slice(&wire_len.to_le_bytes());
+        h[12..16].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        h[16..24].copy_from_slice(&flow_id.to_le_bytes());
+        self.buf.extend_from_slice(&h);
         self.buf.extend_from_slice(data);
         self.frames += 1;
     }

@@ -20,6 +20,7 @@ pub mod pcapfile;
 mod ring;
 pub mod tap;
 
+pub use crate::store::rows::archive::ArchiveIndex;
 pub use tap::{FlowFrame, Tap, TapCounters};
 
 use crate::config::ArchiveConfig;
@@ -92,17 +93,6 @@ pub enum ArchiveError {
         /// Why.
         source: std::io::Error,
     },
-    /// The index could not be read or written.
-    #[error("archive index in {db}: {source}")]
-    Index {
-        /// The database.
-        db: PathBuf,
-        /// Why.
-        source: rusqlite::Error,
-    },
-    /// The database could not be opened.
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
     /// The thread could not be started.
     #[error("cannot start the archive thread: {0}")]
     Thread(std::io::Error),
@@ -155,12 +145,15 @@ pub struct Archive {
 }
 
 impl Archive {
-    /// Makes the directory (0700), takes over the files the index lists in
-    /// the database `db` (repairing any a crash left open), and starts the
-    /// thread. Returns the hot path's end, sized for `max_flows` flow slots.
+    /// Makes the directory (0700), takes over the files the index lists
+    /// (`index`: [`Store::archive_files`](crate::store::Store::archive_files),
+    /// repairing any a crash left open) and starts the thread. Index
+    /// changes go to the store writer's queue `store`. Returns the hot
+    /// path's end, sized for `max_flows` flow slots.
     pub fn start(
         opts: &ArchiveOptions,
-        db: &Path,
+        index: ArchiveIndex,
+        store: crossbeam_channel::Sender<crate::event::Event>,
         max_flows: usize,
     ) -> Result<(Archive, Tap), ArchiveError> {
         private_dir(&opts.dir)?;
@@ -170,7 +163,6 @@ impl Archive {
             path: opts.dir.clone(),
             source,
         })?;
-        let conn = crate::store::open(db)?;
         let counters = Arc::new(RingCounters::default());
         let ring_opts = RingOptions {
             dir,
@@ -179,12 +171,17 @@ impl Archive {
             max_total: opts.max_total,
             max_age: opts.max_age,
         };
-        let ring = Ring::new(ring_opts, conn, Arc::clone(&counters)).map_err(|source| {
-            ArchiveError::Index {
-                db: db.to_path_buf(),
-                source,
-            }
-        })?;
+        let sink = ring::IndexSink {
+            tx: store,
+            wait: opts.wait,
+        };
+        let ring = Ring::new(
+            ring_opts,
+            index.kept,
+            index.max_file_id + 1,
+            sink,
+            Arc::clone(&counters),
+        );
         let blocks = usize::try_from(opts.queue_bytes / block::BLOCK_BYTES as u64)
             .unwrap_or(2)
             .max(2);

@@ -76,8 +76,8 @@ pub struct FileRecord {
 
 /// Reads an archive file's records in order; stops cleanly at a record
 /// that is cut short (a file still being written, or one left by a crash).
-pub struct Reader {
-    inner: BufReader<File>,
+pub struct Reader<R: Read + Seek = BufReader<File>> {
+    inner: R,
     pos: u64,
     dlt: u32,
     /// A record was cut short where reading stopped.
@@ -87,7 +87,13 @@ pub struct Reader {
 impl Reader {
     /// Opens `path` and checks its header.
     pub fn open(path: &Path) -> Result<Reader, ReadError> {
-        let mut inner = BufReader::with_capacity(1 << 16, File::open(path)?);
+        Reader::new(BufReader::with_capacity(1 << 16, File::open(path)?))
+    }
+}
+
+impl<R: Read + Seek> Reader<R> {
+    /// Reads from `inner` (a file, or bytes in memory), checking the header.
+    pub fn new(mut inner: R) -> Result<Reader<R>, ReadError> {
         let mut h = [0u8; FILE_HEADER as usize];
         inner.read_exact(&mut h).map_err(|e| match e.kind() {
             io::ErrorKind::UnexpectedEof => ReadError::NotPcap,

@@ -6,11 +6,12 @@ use super::block::Block;
 use super::pcapfile::{self, dlt_of, file_header, put_record};
 use super::RingCounters;
 use crate::decode::LinkType;
+use crate::event::archive::{FileState, IndexOp};
+use crate::event::Event;
 use crate::store::failure_log::FailureLog;
-use crate::store::rows::archive::{self as index, FileUpdate};
+use crate::store::rows::archive::{self as index, FileRow};
 use crate::time::Micros;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use rusqlite::Connection;
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::Write;
@@ -22,6 +23,10 @@ use std::time::{Duration, Instant};
 /// How often the index of the file being written reaches the database, so
 /// that a live sensor's recent frames can be extracted.
 const INDEX_EVERY: Duration = Duration::from_secs(2);
+
+/// How long the last index changes wait for room in the writer's queue
+/// at the end of a session (it is draining then).
+const END_WAIT: Duration = Duration::from_secs(60);
 
 /// Bytes gathered before one write to the file: whole records per write,
 /// so that a killed process leaves whole records in all but rare cases.
@@ -52,6 +57,7 @@ struct FlowEntry {
 /// The file being written.
 struct Current {
     id: i64,
+    name: String,
     path: PathBuf,
     file: File,
     link: LinkType,
@@ -72,9 +78,44 @@ struct Kept {
     last: Option<Micros>,
 }
 
+/// Where index changes go: the store writer's queue. Live, never waited
+/// on (a change that finds it full is kept and offered again); reading
+/// files, waited on as every other record is.
+pub(super) struct IndexSink {
+    /// The store writer's queue.
+    pub tx: Sender<Event>,
+    /// How long to wait for room (`None`: not at all).
+    pub wait: Option<Duration>,
+}
+
+impl IndexSink {
+    /// Hands `op` to the writer; gives it back if there was no room.
+    fn offer(&self, op: Box<IndexOp>) -> Result<(), Option<Box<IndexOp>>> {
+        let ev = Event::ArchiveIndex(op);
+        let back = |e: Event| match e {
+            Event::ArchiveIndex(op) => Some(op),
+            _ => None,
+        };
+        match self.wait {
+            None => self.tx.try_send(ev).map_err(|e| match e {
+                crossbeam_channel::TrySendError::Full(e) => back(e),
+                crossbeam_channel::TrySendError::Disconnected(_) => None,
+            }),
+            Some(w) => self.tx.send_timeout(ev, w).map_err(|e| match e {
+                crossbeam_channel::SendTimeoutError::Timeout(e) => back(e),
+                crossbeam_channel::SendTimeoutError::Disconnected(_) => None,
+            }),
+        }
+    }
+}
+
 pub(super) struct Ring {
     opts: RingOptions,
-    conn: Connection,
+    index: IndexSink,
+    /// Index changes the writer had no room for, oldest first.
+    pending: VecDeque<Box<IndexOp>>,
+    /// The next file's id.
+    next_id: i64,
     current: Option<Current>,
     kept: VecDeque<Kept>,
     newest: Micros,
@@ -88,17 +129,31 @@ pub(super) struct Ring {
 }
 
 impl Ring {
-    /// Takes over the files already in the index: those a crash left open
-    /// are made whole (their flows may be incomplete in the index).
+    /// Takes over the files the index lists (`kept`; new files get ids from
+    /// `next_id` on): those a crash left open are made whole (their flows
+    /// may be incomplete in the index).
     pub(super) fn new(
         opts: RingOptions,
-        conn: Connection,
+        kept_rows: Vec<FileRow>,
+        next_id: i64,
+        index: IndexSink,
         counters: Arc<RingCounters>,
-    ) -> rusqlite::Result<Ring> {
-        let mut kept = VecDeque::new();
-        let mut newest = Micros::MIN;
-        for f in index::kept_files(&conn)? {
-            let mut f = f;
+    ) -> Ring {
+        let mut ring = Ring {
+            opts,
+            index,
+            pending: VecDeque::new(),
+            next_id,
+            current: None,
+            kept: VecDeque::new(),
+            newest: Micros::MIN,
+            counters,
+            out: Vec::with_capacity(WRITE_CHUNK + (1 << 16)),
+            out_frames: 0,
+            failures: FailureLog::default(),
+            create_failed: false,
+        };
+        for mut f in kept_rows {
             if f.state == index::OPEN {
                 match pcapfile::repair(&f.path(), f.link) {
                     Ok(s) => {
@@ -107,47 +162,68 @@ impl Ring {
                         }
                         (f.first_us, f.last_us, f.packets, f.bytes) =
                             (s.first, s.last, s.packets, s.bytes);
-                        index::update_file(
-                            &conn,
-                            f.file_id,
-                            &FileUpdate {
-                                first_us: s.first,
-                                last_us: s.last,
-                                packets: s.packets,
-                                bytes: s.bytes,
-                                state: index::REPAIRED,
-                                flows_complete: false,
-                            },
-                            &[],
-                        )?;
+                        let state = FileState {
+                            file_id: f.file_id,
+                            dir: f.dir.clone(),
+                            name: f.name.clone(),
+                            link: f.link,
+                            first_us: s.first,
+                            last_us: s.last,
+                            packets: s.packets,
+                            bytes: s.bytes,
+                            state: index::REPAIRED,
+                            flows_complete: false,
+                        };
+                        ring.send(IndexOp::File {
+                            file: state,
+                            flows: Vec::new(),
+                        });
                     }
                     Err(e) => {
                         tracing::warn!(file = %f.path().display(), "archive file left by a crash cannot be read ({e}); forgotten");
-                        index::mark_deleted(&conn, f.file_id, crate::time::now(), "unreadable")?;
+                        ring.send(IndexOp::Deleted {
+                            file_id: f.file_id,
+                            at: crate::time::now(),
+                            reason: "unreadable",
+                        });
                         continue;
                     }
                 }
             }
-            newest = newest.max(f.last_us.unwrap_or(Micros::MIN));
-            kept.push_back(Kept {
+            ring.newest = ring.newest.max(f.last_us.unwrap_or(Micros::MIN));
+            ring.kept.push_back(Kept {
                 id: f.file_id,
                 path: f.path(),
                 bytes: f.bytes,
                 last: f.last_us,
             });
         }
-        Ok(Ring {
-            opts,
-            conn,
-            current: None,
-            kept,
-            newest,
-            counters,
-            out: Vec::with_capacity(WRITE_CHUNK + (1 << 16)),
-            out_frames: 0,
-            failures: FailureLog::default(),
-            create_failed: false,
-        })
+        ring
+    }
+
+    /// Hands `op` to the writer after the changes still waiting, or keeps
+    /// it waiting.
+    fn send(&mut self, op: IndexOp) {
+        self.pending.push_back(Box::new(op));
+        self.flush_pending();
+    }
+
+    /// Offers the waiting index changes, oldest first, until one finds no
+    /// room.
+    fn flush_pending(&mut self) {
+        while let Some(op) = self.pending.pop_front() {
+            match self.index.offer(op) {
+                Ok(()) => {}
+                Err(Some(op)) => {
+                    self.pending.push_front(op);
+                    return;
+                }
+                Err(None) => {
+                    self.failures
+                        .note(&"archive index: the database writer has stopped", 1);
+                }
+            }
+        }
     }
 
     /// Writes blocks from `full` until the hot path's end closes it,
@@ -164,6 +240,9 @@ impl Ring {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            if !self.pending.is_empty() {
+                self.flush_pending();
+            }
             if self
                 .current
                 .as_ref()
@@ -173,6 +252,15 @@ impl Ring {
             }
         }
         self.close_current();
+        // The session ends: the writer drains its queue, so wait for room.
+        self.index.wait = Some(END_WAIT);
+        self.flush_pending();
+        if !self.pending.is_empty() {
+            self.failures.note(
+                &"archive index: changes not written at the end",
+                self.pending.len() as u64,
+            );
+        }
         self.failures.finish();
     }
 
@@ -259,33 +347,26 @@ impl Ring {
     fn open_file(&mut self, link: LinkType) {
         use std::os::unix::fs::OpenOptionsExt;
         self.enforce_budget();
-        let dir = self.opts.dir.display().to_string();
-        let newest = self.newest;
-        let name_of = |id: i64| {
-            let t = chrono::DateTime::from_timestamp_micros(newest.max(0))
-                .unwrap_or_default()
-                .format("%Y%m%dT%H%M%SZ");
-            format!("medtap-{id:08}-{t}.pcap")
-        };
+        let id = self.next_id;
+        let t = chrono::DateTime::from_timestamp_micros(self.newest.max(0))
+            .unwrap_or_default()
+            .format("%Y%m%dT%H%M%SZ");
+        let name = format!("medtap-{id:08}-{t}.pcap");
+        let path = self.opts.dir.join(&name);
         let dlt = dlt_of(link);
-        let created = index::create_file(&self.conn, &dir, dlt, &name_of)
-            .map_err(|e| e.to_string())
-            .and_then(|(id, name)| {
-                let path = self.opts.dir.join(&name);
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&path)
-                    .and_then(|mut f| f.write_all(&file_header(dlt)).map(|()| f))
-                    .map_err(|e| format!("archive {}: {e}", path.display()))
-                    .map(|f| (id, path, f))
-            });
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&file_header(dlt)).map(|()| f));
         match created {
-            Ok((id, path, file)) => {
+            Ok(file) => {
                 tracing::debug!(file = %path.display(), "archive file started");
+                self.next_id += 1;
                 self.current = Some(Current {
                     id,
+                    name,
                     path,
                     file,
                     link,
@@ -296,16 +377,24 @@ impl Ring {
                     flows: HashMap::new(),
                     indexed_at: Instant::now(),
                 });
+                self.index_current(index::OPEN);
             }
             Err(e) => {
+                // A file of that name (another medtap on the directory):
+                // the next id.
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    self.next_id += 1;
+                }
                 self.create_failed = true;
-                self.failures.note(&e, 0);
+                self.failures
+                    .note(&format!("archive {}: {e}", path.display()), 0);
             }
         }
     }
 
-    /// Writes the current file's row and its new flows to the index.
-    fn index_current(&mut self, state: &str) {
+    /// Offers the current file's row and its new flows to the index; what
+    /// finds no room stays marked and goes with the next offer.
+    fn index_current(&mut self, state: &'static str) {
         let Some(cur) = self.current.as_mut() else {
             return;
         };
@@ -316,17 +405,32 @@ impl Ring {
             .filter(|(_, e)| e.dirty)
             .map(|(&id, e)| (id, e.first_offset, e.packets))
             .collect();
-        let u = FileUpdate {
-            first_us: cur.first,
-            last_us: cur.last,
-            packets: cur.packets,
-            bytes: cur.bytes,
-            state,
-            flows_complete: true,
+        let op = IndexOp::File {
+            file: FileState {
+                file_id: cur.id,
+                dir: self.opts.dir.display().to_string(),
+                name: cur.name.clone(),
+                link: dlt_of(cur.link),
+                first_us: cur.first,
+                last_us: cur.last,
+                packets: cur.packets,
+                bytes: cur.bytes,
+                state,
+                flows_complete: true,
+            },
+            flows,
         };
-        match index::update_file(&self.conn, cur.id, &u, &flows) {
-            Ok(()) => cur.flows.values_mut().for_each(|e| e.dirty = false),
-            Err(e) => self.failures.note(&format!("archive index: {e}"), 0),
+        // A closing file's last change must not be lost: it waits in line.
+        if state != index::OPEN {
+            cur.flows.values_mut().for_each(|e| e.dirty = false);
+            self.send(op);
+            return;
+        }
+        if !self.pending.is_empty() {
+            return;
+        }
+        if self.index.offer(Box::new(op)).is_ok() {
+            cur.flows.values_mut().for_each(|e| e.dirty = false);
         }
     }
 
@@ -377,7 +481,7 @@ impl Ring {
         }
     }
 
-    fn delete(&mut self, k: Kept, reason: &str) {
+    fn delete(&mut self, k: Kept, reason: &'static str) {
         match std::fs::remove_file(&k.path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -391,8 +495,10 @@ impl Ring {
         }
         self.counters.files_deleted.fetch_add(1, Ordering::Relaxed);
         tracing::info!(file = %k.path.display(), reason, "archive file deleted by retention");
-        if let Err(e) = index::mark_deleted(&self.conn, k.id, crate::time::now(), reason) {
-            self.failures.note(&format!("archive index: {e}"), 0);
-        }
+        self.send(IndexOp::Deleted {
+            file_id: k.id,
+            at: crate::time::now(),
+            reason,
+        });
     }
 }

@@ -53,6 +53,44 @@ impl Lab {
     fn conn(&self) -> rusqlite::Connection {
         crate::store::open(&self.db).unwrap()
     }
+
+    /// The archive with a real store writer behind it, as a session runs it.
+    fn start(&self, opts: &ArchiveOptions) -> Running {
+        let info = crate::store::SessionInfo {
+            command: "test".into(),
+            source: "archive".into(),
+        };
+        let store = crate::store::Store::open_writer(&self.db, &info).unwrap();
+        let index = store.archive_files().unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(1024);
+        let writer = store
+            .spawn_writer(rx, 1000, Duration::from_millis(100))
+            .unwrap();
+        let (archive, tap) = Archive::start(opts, index, tx, 16).unwrap();
+        Running {
+            archive,
+            tap,
+            writer,
+        }
+    }
+}
+
+struct Running {
+    archive: Archive,
+    tap: Tap,
+    writer: crate::store::Writer,
+}
+
+impl Running {
+    /// Stops the hot path, the archive thread and the writer, in a
+    /// session's order; returns the archive thread's counters.
+    fn stop(self) -> (u64, u64) {
+        drop(self.tap);
+        let r = self.archive.finish();
+        let w = self.writer.finish("test");
+        assert_eq!(w.failed, 0);
+        r
+    }
 }
 
 fn flow(id: u64, sp: u16, start: Micros, end: Micros) -> FlowSpan {
@@ -69,8 +107,7 @@ fn flow(id: u64, sp: u16, start: Micros, end: Micros) -> FlowSpan {
 #[test]
 fn frames_are_cut_to_the_per_flow_payload_cap_and_extracted_by_flow() {
     let lab = Lab::new();
-    let (archive, mut tap) =
-        Archive::start(&lab.opts(1 << 20, 8 << 20, 1000), &lab.db, 16).unwrap();
+    let mut run = lab.start(&lab.opts(1 << 20, 8 << 20, 1000));
     let data = tcp_frame(1, 40000, 2, 104, 600);
     let other = tcp_frame(1, 40001, 2, 104, 600);
     for i in 0..4 {
@@ -87,7 +124,7 @@ fn frames_are_cut_to_the_per_flow_payload_cap_and_extracted_by_flow() {
             payload_offset: 54,
             payload_len: 600,
         };
-        tap.frame(LinkType::Ethernet, &f, Some(at));
+        run.tap.frame(LinkType::Ethernet, &f, Some(at));
         let g = Frame {
             ts: ts + 10,
             wire_len: other.len() as u32,
@@ -100,12 +137,11 @@ fn frames_are_cut_to_the_per_flow_payload_cap_and_extracted_by_flow() {
             payload_offset: 54,
             payload_len: 600,
         };
-        tap.frame(LinkType::Ethernet, &g, Some(at));
+        run.tap.frame(LinkType::Ethernet, &g, Some(at));
     }
     // Per flow: 600 kept, then 400 (200 cut), then headers only (600 cut twice).
-    assert_eq!(tap.counters().cut_bytes, 2 * (200 + 600 + 600));
-    drop(tap);
-    assert_eq!(archive.finish(), (0, 0));
+    assert_eq!(run.tap.counters().cut_bytes, 2 * (200 + 600 + 600));
+    assert_eq!(run.stop(), (0, 0));
     let conn = lab.conn();
     let mut out = Vec::new();
     let sel = Selection::Flows(vec![flow(7, 40000, 1_000 * SECOND, 1_000 * SECOND + 3)]);
@@ -131,8 +167,7 @@ fn retention_deletes_the_oldest_files_and_extraction_names_the_gap() {
     // Files of about 10 frames; room for three of them.
     let data = tcp_frame(1, 40000, 2, 104, 960);
     let file = 10 * (16 + data.len() as u64) + 24;
-    let (archive, mut tap) =
-        Archive::start(&lab.opts(file, 3 * file + 100, 0), &lab.db, 16).unwrap();
+    let mut run = lab.start(&lab.opts(file, 3 * file + 100, 0));
     for i in 0..100 {
         let f = Frame {
             ts: (1_000 + i) * SECOND,
@@ -146,12 +181,11 @@ fn retention_deletes_the_oldest_files_and_extraction_names_the_gap() {
             payload_offset: 54,
             payload_len: 960,
         };
-        tap.frame(LinkType::Ethernet, &f, Some(at));
+        run.tap.frame(LinkType::Ethernet, &f, Some(at));
         // Several blocks, so that the thread rotates as it goes.
-        tap.flush();
+        run.tap.flush();
     }
-    drop(tap);
-    let (not_written, deleted) = archive.finish();
+    let (not_written, deleted) = run.stop();
     assert_eq!(not_written, 0);
     let conn = lab.conn();
     let kept = index::kept_files(&conn).unwrap();
@@ -184,17 +218,16 @@ fn retention_deletes_the_oldest_files_and_extraction_names_the_gap() {
 fn a_file_left_open_by_a_crash_is_repaired_and_the_next_start_writes_a_new_one() {
     let lab = Lab::new();
     let data = tcp_frame(1, 40000, 2, 104, 100);
-    let (archive, mut tap) = Archive::start(&lab.opts(1 << 20, 8 << 20, 0), &lab.db, 16).unwrap();
+    let mut run = lab.start(&lab.opts(1 << 20, 8 << 20, 0));
     for i in 0..3 {
         let f = Frame {
             ts: (1_000 + i) * SECOND,
             wire_len: data.len() as u32,
             data: &data,
         };
-        tap.frame(LinkType::Ethernet, &f, None);
+        run.tap.frame(LinkType::Ethernet, &f, None);
     }
-    drop(tap);
-    archive.finish();
+    run.stop();
     // As a crash leaves it: still "open" in the index, half a record at the end.
     let conn = lab.conn();
     let f = index::kept_files(&conn).unwrap().remove(0);
@@ -203,15 +236,14 @@ fn a_file_left_open_by_a_crash_is_repaired_and_the_next_start_writes_a_new_one()
     let mut bytes = std::fs::read(f.path()).unwrap();
     bytes.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 200, 0, 0, 0, 1, 2]);
     std::fs::write(f.path(), &bytes).unwrap();
-    let (archive, mut tap) = Archive::start(&lab.opts(1 << 20, 8 << 20, 0), &lab.db, 16).unwrap();
+    let mut run = lab.start(&lab.opts(1 << 20, 8 << 20, 0));
     let g = Frame {
         ts: 2_000 * SECOND,
         wire_len: data.len() as u32,
         data: &data,
     };
-    tap.frame(LinkType::Ethernet, &g, None);
-    drop(tap);
-    archive.finish();
+    run.tap.frame(LinkType::Ethernet, &g, None);
+    run.stop();
     let files = index::kept_files(&conn).unwrap();
     assert_eq!(files.len(), 2, "a new file, not appended to the old");
     assert_eq!(
@@ -236,7 +268,7 @@ fn a_full_pool_drops_frames_live_and_counts_them() {
     let mut opts = lab.opts(1 << 20, 8 << 20, 0);
     opts.wait = None;
     opts.queue_bytes = 2 << 20;
-    let (archive, mut tap) = Archive::start(&opts, &lab.db, 16).unwrap();
+    let mut run = lab.start(&opts);
     let big = vec![0u8; 60_000];
     // Far more than two blocks at once: the thread cannot keep up.
     for i in 0..2_000 {
@@ -245,11 +277,10 @@ fn a_full_pool_drops_frames_live_and_counts_them() {
             wire_len: big.len() as u32,
             data: &big,
         };
-        tap.frame(LinkType::Ethernet, &f, None);
+        run.tap.frame(LinkType::Ethernet, &f, None);
     }
-    let c = tap.archive_counters();
-    drop(tap);
-    archive.finish();
+    let c = run.tap.archive_counters();
+    run.stop();
     assert_eq!(c.frames + c.dropped, 2_000);
     assert!(c.dropped > 0, "{c:?}");
 }

@@ -254,11 +254,13 @@ impl Outcome {
                 self.archive_lost
             );
         }
-        if self.output_lost + self.archive_lost > 0 {
+        if self.output_lost > 0 {
             eprintln!(
                 "medtap: {} event(s) not delivered to an output (EVE, syslog, metrics); the database has every record; `medtap status` shows them",
                 self.output_lost
             );
+        }
+        if self.output_lost + self.archive_lost > 0 {
             return ExitCode::from(EXIT_OUTPUT_LOST);
         }
         if inputs_incomplete > 0 {
@@ -294,7 +296,6 @@ impl Session {
         archive_dir: Option<&std::path::Path>,
         history: Option<ServedHistory>,
     ) -> Result<Session> {
-        let store_path = &store.path().to_path_buf();
         let first_flow_id = store.next_flow_id()?;
         let mut opts = SensorOptions::from_config(cfg, mode, first_flow_id);
         let (plan, assets) = load_assets(cfg, &mut store)?;
@@ -330,7 +331,12 @@ impl Session {
         if mode == Mode::Live {
             opts.pipeline.engine.first_write_after = 0;
         }
+        let archive_index = match archive_dir {
+            Some(_) => Some(store.archive_files()?),
+            None => None,
+        };
         let (tx, rx) = crossbeam_channel::bounded(cfg.store.channel_capacity.max(1));
+        let index_tx = tx.clone();
         let alert_within = match mode {
             Mode::Live => medtap::store::ALERT_COMMIT_WITHIN,
             Mode::Files => medtap::store::COMMIT_EVERY,
@@ -347,18 +353,21 @@ impl Session {
         let mut sinks = vec![SinkSpec::new(STORE_SINK, tx, Delivery::Authority)];
         sinks.extend(output_sinks);
         let mut sensor = Sensor::new(&opts, sinks)?;
-        let archive = match archive_dir {
-            Some(dir) => {
+        let archive = match (archive_dir, archive_index) {
+            (Some(dir), Some(index)) => {
                 // Reading files, the archive waits for room as the
                 // database does; live, it drops (counted) instead.
                 let wait = (mode == Mode::Files).then_some(medtap::sensor::WAIT_FOR_ROOM);
                 let a = ArchiveOptions::from_config(&cfg.archive, dir, wait);
-                let (archive, tap) = Archive::start(&a, store_path, cfg.flow.max_flows)
+                let (archive, tap) = Archive::start(&a, index, index_tx, cfg.flow.max_flows)
                     .context("cannot start the packet archive")?;
                 sensor.attach_archive(tap);
                 Some(archive)
             }
-            None => None,
+            _ => {
+                drop(index_tx);
+                None
+            }
         };
         Ok(Session {
             sensor,

@@ -2,6 +2,7 @@
 //! carries them to the sinks (the SQLite writer first). The channel is
 //! bounded in records and, through [`held`], in bytes.
 
+pub mod archive;
 pub mod held;
 
 pub use held::{Gauge, Held};
@@ -58,6 +59,9 @@ pub enum Event {
     Alert(Box<crate::alert::AlertRecord>),
     /// An alert's count and last-seen time grew.
     AlertSeen(crate::alert::AlertSeen),
+    /// A change to the packet archive's index (from the archive thread,
+    /// straight to the store writer's queue).
+    ArchiveIndex(Box<archive::IndexOp>),
     /// The asset list was reloaded: the snapshot the query commands read.
     Assets(Box<Vec<crate::device::assets::Asset>>),
 }

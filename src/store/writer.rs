@@ -131,9 +131,12 @@ impl Store {
         Ok(())
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// What the packet archive's index holds at start.
+    pub fn archive_files(&self) -> Result<super::rows::archive::ArchiveIndex, StoreError> {
+        Ok(super::rows::archive::ArchiveIndex {
+            kept: super::rows::archive::kept_files(&self.conn)?,
+            max_file_id: super::rows::archive::max_file_id(&self.conn)?,
+        })
     }
 
     /// This session's row id.
@@ -265,6 +268,7 @@ fn insert_record(tx: &rusqlite::Transaction<'_>, r: &Event) -> rusqlite::Result<
         Event::Mqtt(m, _) => mqtt::insert(tx, m.0, &m.1),
         Event::Alert(a) => alert::upsert(tx, a),
         Event::AlertSeen(s) => alert::seen(tx, s),
+        Event::ArchiveIndex(op) => super::rows::archive::apply(tx, op),
         Event::Assets(list) => {
             let rows: Vec<_> = list
                 .iter()

@@ -211,6 +211,31 @@ pub(super) const FROM_STATS: &[FromStats] = &[
         "Policy violations recorded as observations (learning mode).",
     ),
     from_stats(
+        "archive_frames",
+        "medtap_archive_frames_total",
+        "Frames handed to the packet archive.",
+    ),
+    from_stats(
+        "archive_dropped",
+        "medtap_archive_frames_dropped_total",
+        "Frames not archived: the archive's queue was full (its thread or disk behind).",
+    ),
+    from_stats(
+        "archive_cut_bytes",
+        "medtap_archive_payload_bytes_cut_total",
+        "Payload bytes not archived: past archive.max_payload_per_flow.",
+    ),
+    from_stats(
+        "archive_not_written",
+        "medtap_archive_frames_not_written_total",
+        "Frames the archive thread could not write (disk errors).",
+    ),
+    from_stats(
+        "archive_files_deleted",
+        "medtap_archive_files_deleted_total",
+        "Archive files deleted by retention (archive.max_total_mib, archive.max_days).",
+    ),
+    from_stats(
         "anomalies",
         "medtap_anomalies_total",
         "Protocol anomalies, by kind.",

@@ -18,7 +18,7 @@ use metrics::{Counter, Gauge};
 
 /// The database tables the records go to, in [`table_of`]'s numbering:
 /// the `table` label of `medtap_records_total`.
-pub(super) const TABLES: [&str; 13] = [
+pub(super) const TABLES: [&str; 14] = [
     "flows",
     "devices",
     "device_ips",
@@ -32,6 +32,7 @@ pub(super) const TABLES: [&str; 13] = [
     "mqtt_sessions",
     "alerts",
     "assets",
+    "archive_files",
 ];
 
 /// The table (index in [`TABLES`]) `e` is written to. Exhaustive: a new
@@ -51,6 +52,7 @@ fn table_of(e: &Event) -> usize {
         Event::Mqtt(..) => 10,
         Event::Alert(_) | Event::AlertSeen(_) => 11,
         Event::Assets(_) => 12,
+        Event::ArchiveIndex(_) => 13,
     }
 }
 

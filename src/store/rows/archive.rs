@@ -3,6 +3,7 @@
 //! file, from which offset). Written by the archive thread on its own
 //! connection; read by `medtap extract` and `medtap status`.
 
+pub use crate::event::archive::{FileState, IndexOp};
 use crate::time::Micros;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -67,100 +68,82 @@ fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileRow> {
     })
 }
 
-/// Records a new file being written in `dir`; its name is made from its
-/// id by `name_of` (unique even if the clock goes back).
-pub fn create_file(
-    conn: &Connection,
-    dir: &str,
-    link: u32,
-    name_of: &dyn Fn(i64) -> String,
-) -> rusqlite::Result<(i64, String)> {
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
-        "INSERT INTO archive_files (dir, name, link, packets, bytes, state, flows_complete)
-         VALUES (?1, '', ?2, 0, 0, 'open', 1)",
-        params![dir, link],
-    )?;
-    let id = tx.last_insert_rowid();
-    let name = name_of(id);
-    tx.execute(
-        "UPDATE archive_files SET name = ?1 WHERE file_id = ?2",
-        params![name, id],
-    )?;
-    tx.commit()?;
-    Ok((id, name))
-}
-
-/// What the archive thread knows of a file it writes.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FileUpdate<'a> {
-    /// First frame's time.
-    pub first_us: Option<Micros>,
-    /// Last frame's time.
-    pub last_us: Option<Micros>,
-    /// Frames.
-    pub packets: u64,
-    /// Bytes.
-    pub bytes: u64,
-    /// New state.
-    pub state: &'a str,
-    /// Whether every flow in it is listed.
-    pub flows_complete: bool,
-}
-
-/// Updates a file's row and adds or updates the flows it holds
-/// (`(flow_id, first_offset, packets)`), in one transaction.
-pub fn update_file(
-    conn: &Connection,
-    file_id: i64,
-    u: &FileUpdate<'_>,
-    flows: &[(u64, u64, u64)],
-) -> rusqlite::Result<()> {
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
-        "UPDATE archive_files SET first_us = ?1, last_us = ?2, packets = ?3, bytes = ?4,
-            state = ?5, flows_complete = ?6 WHERE file_id = ?7",
-        params![
-            u.first_us,
-            u.last_us,
-            u.packets as i64,
-            u.bytes as i64,
-            u.state,
-            u.flows_complete,
-            file_id
-        ],
-    )?;
-    {
-        let mut st = tx.prepare_cached(
-            "INSERT INTO archive_flows (flow_id, file_id, first_offset, packets)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(flow_id, file_id) DO UPDATE SET packets = excluded.packets",
-        )?;
-        for &(flow, offset, packets) in flows {
-            st.execute(params![flow as i64, file_id, offset as i64, packets as i64])?;
+/// Applies a change from the archive thread (inside the writer's
+/// transaction).
+pub fn apply(tx: &rusqlite::Transaction<'_>, op: &IndexOp) -> rusqlite::Result<()> {
+    match op {
+        IndexOp::File { file: f, flows } => {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO archive_files (file_id, dir, name, link, first_us, last_us, packets,
+                    bytes, state, flows_complete)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT(file_id) DO UPDATE SET first_us = excluded.first_us,
+                    last_us = excluded.last_us, packets = excluded.packets, bytes = excluded.bytes,
+                    state = excluded.state, flows_complete = excluded.flows_complete",
+            )?;
+            st.execute(params![
+                f.file_id,
+                f.dir,
+                f.name,
+                f.link,
+                f.first_us,
+                f.last_us,
+                f.packets as i64,
+                f.bytes as i64,
+                f.state,
+                f.flows_complete
+            ])?;
+            let mut st = tx.prepare_cached(
+                "INSERT INTO archive_flows (flow_id, file_id, first_offset, packets)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(flow_id, file_id) DO UPDATE SET packets = excluded.packets",
+            )?;
+            for &(flow, offset, packets) in flows {
+                st.execute(params![
+                    flow as i64,
+                    f.file_id,
+                    offset as i64,
+                    packets as i64
+                ])?;
+            }
+            Ok(())
+        }
+        IndexOp::Deleted {
+            file_id,
+            at,
+            reason,
+        } => {
+            tx.execute(
+                "UPDATE archive_files SET state = 'deleted', deleted_us = ?1, deleted_reason = ?2
+                 WHERE file_id = ?3",
+                params![at, reason, file_id],
+            )?;
+            tx.execute(
+                "DELETE FROM archive_flows WHERE file_id = ?1",
+                params![file_id],
+            )?;
+            Ok(())
         }
     }
-    tx.commit()
 }
 
-/// Marks a file deleted (by retention: `reason`) and forgets its flows.
-pub fn mark_deleted(
-    conn: &Connection,
-    file_id: i64,
-    now: Micros,
-    reason: &str,
-) -> rusqlite::Result<()> {
-    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute(
-        "UPDATE archive_files SET state = 'deleted', deleted_us = ?1, deleted_reason = ?2
-         WHERE file_id = ?3",
-        params![now, reason, file_id],
-    )?;
-    tx.execute(
-        "DELETE FROM archive_flows WHERE file_id = ?1",
-        params![file_id],
-    )?;
-    tx.commit()
+/// What the index says of the archive at start: the files kept, and the
+/// highest file id used.
+#[derive(Clone, Debug, Default)]
+pub struct ArchiveIndex {
+    /// Files not deleted, oldest first.
+    pub kept: Vec<FileRow>,
+    /// The highest file id in the index.
+    pub max_file_id: i64,
+}
+
+/// The highest file id stored (0: none).
+pub fn max_file_id(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT COALESCE(MAX(file_id), 0) FROM archive_files",
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// Files not deleted, oldest first.
