@@ -20,8 +20,8 @@
 use crate::common;
 use crate::common::archive::{
     config, conversation_filter, ct_image, dir_bytes, flow_ends, hl7_message, index_files,
-    mosquitto_conf, ns_run, pcap_files, sha256_hex, signal, tcp_segment, tshark_read,
-    tshark_select, IndexFile, SshKeys, Tcpdump,
+    mosquitto_conf, ns_run, pcap_files, record_times, sha256_hex, signal, tcp_flows_within,
+    tcp_segment, tshark_read, tshark_select, IndexFile, SshKeys, Tcpdump,
 };
 use crate::common::lab::{tcp_busy, wait_exit, wait_listening, wait_until, Guard, Lab, IP_A, IP_B};
 use serde_json::Value;
@@ -608,7 +608,15 @@ fn retention_keeps_the_archive_within_its_budget_oldest_first() {
         let r = tshark_read(&p);
         assert!(r.clean() && r.frames == f.packets, "{f:?}: {r:?}");
     }
+    // status: the counter, the index's summary, the line for people.
     assert_eq!(st["archive_files_deleted"], deleted.len(), "{st}");
+    let summary = &st["archive"];
+    assert_eq!(summary["files_deleted"], deleted.len(), "{st}");
+    assert_eq!(summary["files"], kept.len(), "{st}");
+    assert_eq!(summary["bytes"], after, "{st}");
+    let table = text(&medtap(&db, &["status"]).stdout);
+    let line = format!("({} deleted by retention)", deleted.len());
+    assert!(table.contains(&line), "{line} in {table}");
 
     // The first flow started in a deleted file: its extraction says so.
     let flows = common::flows_json(&db, &[]);
@@ -817,7 +825,8 @@ fn per_flow_cap_keeps_the_association_and_the_first_64_kib() {
 /// `kill -9` of `medtap run` while it archives a replay: every file
 /// but the one being written reads cleanly at once, that one cleanly or
 /// cut short; the next start repairs it (index: repaired), after which
-/// every file reads cleanly, and writes a new file instead of appending.
+/// every file reads cleanly, and writes a new file instead of appending;
+/// a connection whose frames were in the crashed file is extracted whole.
 #[test]
 fn kill_9_leaves_readable_files_repaired_at_the_next_start() {
     let test = "kill_9_leaves_readable_files_repaired_at_the_next_start";
@@ -845,47 +854,61 @@ fn kill_9_leaves_readable_files_repaired_at_the_next_start() {
             "max_payload_per_flow = 0",
             "file_mib = 1",
             "max_total_mib = 64",
+            // Closed connections are recorded within a second.
+            "[flow.timeouts]",
+            "tcp_closed = 1",
         ],
     );
     let db = d.join("crash.db");
     let (mt, _log) = lab.run_medtap(&cfg, &db, &[]);
+    // 2.7 MB at 40 Mbit/s: two files closed, a third begun; then a trickle
+    // (1 Mbit/s: the third file spans seconds) until a connection recorded
+    // in the database has all its frames in that file on disk.
     let sample = common::sample_pcap();
-    let replay = lab.spawn(
-        &ns_b,
-        &[
-            "tcpreplay",
-            "-q",
-            "-i",
-            &veth_b,
-            "--mbps",
-            "20",
-            "--loop",
-            "1000",
-            sample.to_str().unwrap(),
-        ],
+    let replay = |mbps: &str, loops: &str| {
+        vec![
+            "tcpreplay".to_string(),
+            "-q".into(),
+            "-i".into(),
+            veth_b.clone(),
+            "--mbps".into(),
+            mbps.into(),
+            "--loop".into(),
+            loops.into(),
+            sample.display().to_string(),
+        ]
+    };
+    let fast = replay("40", "12");
+    ns_run(&ns_b, &fast.iter().map(String::as_str).collect::<Vec<_>>());
+    let slow = replay("1", "1000");
+    let trickle = lab.spawn(&ns_b, &slow.iter().map(String::as_str).collect::<Vec<_>>());
+    let (held, held_pkts) = wait_until(
+        "a recorded connection all in the file being written",
+        Duration::from_secs(30),
+        || {
+            let rows = index_files(&db);
+            let last = rows
+                .last()
+                .filter(|f| rows.len() >= 3 && f.state == "open")
+                .ok_or_else(|| format!("{rows:?}"))?;
+            let times = record_times(&archive.join(&last.name));
+            let (Some(&first), Some(&end)) = (times.first(), times.last()) else {
+                return Err(format!("nothing on disk in {last:?}"));
+            };
+            tcp_flows_within(&db, first, end)
+                .first()
+                .copied()
+                .ok_or_else(|| format!("no connection within {first}..{end} of {last:?}"))
+        },
     );
-    // Mid-stream: two files closed, a third being written (its frames on
-    // disk; the index has them every 2 s only).
-    wait_until("three archive files", Duration::from_secs(30), || {
-        let rows = index_files(&db);
-        let open = rows.iter().filter(|f| f.state == "open").count();
-        let writing = rows.last().is_some_and(|f| {
-            std::fs::metadata(archive.join(&f.name)).is_ok_and(|m| m.len() > 100_000)
-        });
-        if rows.len() >= 3 && open == 1 && writing {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
-    });
     signal(lab.children[mt].id(), "KILL");
     let status = wait_exit(&mut lab.children[mt], Duration::from_secs(10));
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(9)
     );
-    lab.children[replay].kill().unwrap();
-    lab.children[replay].wait().unwrap();
+    lab.children[trickle].kill().unwrap();
+    lab.children[trickle].wait().unwrap();
 
     let rows = index_files(&db);
     let crashed = rows.last().unwrap().clone();
@@ -942,8 +965,29 @@ fn kill_9_leaves_readable_files_repaired_at_the_next_start() {
         let r = tshark_read(&archive.join(&f.name));
         assert!(r.clean() && r.frames == f.packets, "{f:?}: {r:?}");
     }
+    // The connection whose frames were all in the crashed file is extracted
+    // whole from the repaired one (whose flows the index may not all list:
+    // it is read through).
+    let (fid, want) = (held, held_pkts);
+    let (first, last) = repaired.span.expect("the repaired file's span");
+    assert!(
+        tcp_flows_within(&db, first, last).contains(&(fid, want)),
+        "flow {fid} within {first}..{last}"
+    );
+    let x = d.join("crashed-flow.pcap");
+    let out = extract(&db, &["--flow", &fid.to_string()], x.to_str().unwrap());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(common::read_frames(&x).1.len() as u64, want, "flow {fid}");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.manifest.json", x.display())).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["archive_files"],
+        serde_json::json!([crashed.name]),
+        "{manifest}"
+    );
     eprintln!(
-        "{test}: crashed file {} ({} bytes, tshark at the crash: {}), {} cut by the repair, new file id {}, {:.1} s",
+        "{test}: crashed file {} ({} bytes, tshark at the crash: {}), {} cut by the repair, new file id {}, flow {fid} ({want} frames) extracted from it, {:.1} s",
         crashed.id,
         left.len(),
         if at_crash.clean() { "clean" } else { "cut short" },

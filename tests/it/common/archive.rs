@@ -113,7 +113,8 @@ pub fn signal(pid: u32, signal: &str) {
 /// none), no rules directory, a statistics row a second, the whole frame
 /// kept (full snaplen, so that the segmentation offload's large frames on
 /// a veth are archived whole) and a small kernel ring; `archive_extra`
-/// lines go into `[archive]`.
+/// lines go into `[archive]` (a line `[table]` among them starts another
+/// table).
 pub fn config(path: &Path, archive: &Path, assets: Option<&Path>, archive_extra: &[&str]) {
     let assets = assets.map_or(String::new(), |a| a.display().to_string());
     let text = format!(
@@ -254,6 +255,8 @@ pub struct IndexFile {
     pub bytes: u64,
     /// Frames, as the index has them.
     pub packets: u64,
+    /// Its first and last frame's times (µs since the epoch).
+    pub span: Option<(i64, i64)>,
     /// When retention deleted it (µs since the epoch).
     pub deleted_us: Option<i64>,
     /// Why (max_total_mib or max_days).
@@ -267,7 +270,8 @@ pub fn index_files(db: &Path) -> Vec<IndexFile> {
             .expect("open the database");
     let mut st = conn
         .prepare(
-            "SELECT file_id, name, state, bytes, packets, deleted_us, deleted_reason
+            "SELECT file_id, name, state, bytes, packets, deleted_us, deleted_reason,
+                first_us, last_us
              FROM archive_files ORDER BY file_id",
         )
         .expect("archive_files");
@@ -280,6 +284,7 @@ pub fn index_files(db: &Path) -> Vec<IndexFile> {
             packets: r.get::<_, i64>(4)? as u64,
             deleted_us: r.get(5)?,
             deleted_reason: r.get(6)?,
+            span: r.get::<_, Option<i64>>(7)?.zip(r.get::<_, Option<i64>>(8)?),
         })
     })
     .expect("query archive_files")
@@ -556,4 +561,43 @@ impl SshKeys {
         a.push(command.into());
         a
     }
+}
+
+/// The TCP flows of the database `db` whose first and last frames fall
+/// within `[from, to]` (µs): `(flow_id, packets)`, newest first.
+pub fn tcp_flows_within(db: &Path, from: i64, to: i64) -> Vec<(u64, u64)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the database");
+    let mut st = conn
+        .prepare(
+            "SELECT flow_id, pkts_toserver + pkts_toclient FROM flows
+             WHERE proto = 6 AND start_us >= ?1 AND end_us <= ?2 ORDER BY flow_id DESC",
+        )
+        .expect("flows");
+    st.query_map([from, to], |r| {
+        Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+    })
+    .expect("query flows")
+    .map(|r| r.expect("flow row"))
+    .collect()
+}
+
+/// The times (µs) of the whole records of a classic little-endian pcap
+/// `path` that may still be being written: none while it has no header,
+/// and a record cut short at its end is left out.
+pub fn record_times(path: &Path) -> Vec<i64> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let mut times = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let caplen = word(at + 8) as usize;
+        if at + 16 + caplen > bytes.len() {
+            break;
+        }
+        times.push(i64::from(word(at)) * 1_000_000 + i64::from(word(at + 4)));
+        at += 16 + caplen;
+    }
+    times
 }
