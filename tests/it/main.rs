@@ -44,6 +44,7 @@ mod dhcp_tshark;
 mod dicom_anomalies;
 mod dicom_tshark;
 mod eve;
+mod extract;
 mod garbage;
 mod hardening;
 mod hl7_mqtt_anomalies;
