@@ -25,6 +25,7 @@ mod shared;
 mod common {
     pub use crate::shared::*;
 
+    pub mod archive;
     pub mod garbage;
     pub mod lab;
     pub mod prometheus;
@@ -35,6 +36,7 @@ mod common {
 
 mod alert_hostile;
 mod alerts_follow;
+mod archive;
 mod assets;
 mod classify;
 mod cli;
