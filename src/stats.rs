@@ -10,7 +10,7 @@
 
 use crate::decode::DecodeErrorKind;
 use crate::flow::reassembly::ReassemblyCounters;
-use crate::kinds::{Anomaly, SinkKind};
+use crate::kinds::{Anomaly, PrunedTable, SinkKind};
 use crate::time::Micros;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -268,6 +268,11 @@ stats_counters! {
     /// Events an output could not deliver (write or connection errors), by sink.
     sink_failed: [u64; SinkKind::COUNT] {
         sink_failed by sink_failed_by_name[SinkKind] => Line::Own("output events not delivered (output errors)")
+    }
+    /// Rows the database writer deleted by retention (age or size cap),
+    /// by table (filled in by the writer).
+    pruned_rows: [u64; PrunedTable::COUNT] {
+        pruned_rows by pruned_by_table[PrunedTable] => Line::Own("rows pruned (retention)")
     }
     /// Protocol anomalies by kind.
     anomalies: [u64; Anomaly::COUNT] {
