@@ -280,6 +280,7 @@ impl Session {
                 "learning mode: violations are recorded as observations"
             );
         }
+        store.set_retention(medtap::store::retention::Policy::from_config(&cfg.store))?;
         let first_alert_id = store.next_alert_id()?;
         let known = known_services(&store)?;
         opts.pipeline.engine = engine_options(cfg, rules.policy, learning, first_alert_id, known);
