@@ -33,6 +33,8 @@ pub struct Status {
     pub records_lost: u64,
     /// The newest writing session (`analyze` or `run`) and how it ended.
     pub last_session: Option<SessionRow>,
+    /// Retention: settings, size, oldest rows kept, rows pruned in all.
+    pub retention: super::retention::RetentionStatus,
 }
 
 // `status.packets` rather than `status.totals.packets`: the counters are
@@ -64,6 +66,7 @@ pub fn status(conn: &Connection, db_bytes: u64, writer_running: bool) -> rusqlit
         last_update: summed.last_written.map(rfc3339),
         records_lost: t.records_dropped + t.records_failed,
         last_session: session::latest(conn, writer_running)?,
+        retention: super::retention::status(conn)?,
         totals: summed.totals,
     })
 }
