@@ -95,6 +95,12 @@ pub const FREE_RESERVE_PAGES: i64 = 64;
 /// How far past the wall clock a record time is still believed.
 pub const CLOCK_SLACK: Micros = DAY;
 
+/// Over the cap, a round deletes one row per this many bytes over...
+const CAP_BYTES_PER_ROW: u64 = 512;
+
+/// ...but at least this many rows per table.
+const CAP_MIN_ROWS: u64 = 64;
+
 /// Least time between two info lines about pruning.
 const LOG_EVERY: Duration = Duration::from_secs(600);
 
@@ -257,8 +263,9 @@ pub struct Retention {
     incremental: bool,
     /// Rows pruned not yet in a committed statistics row.
     unrecorded: Counts,
-    /// Rows pruned since the last info line, and since when.
+    /// Rows pruned since the last info line, and the time it took.
     unlogged: Counts,
+    unlogged_time: Duration,
     last_log: Option<Instant>,
     /// When the next step may run.
     next: Instant,
@@ -323,6 +330,7 @@ impl Retention {
             incremental: auto_vacuum(conn)? == 2,
             unrecorded: [0; PrunedTable::COUNT],
             unlogged: [0; PrunedTable::COUNT],
+            unlogged_time: Duration::ZERO,
             last_log: None,
             next: Instant::now(),
             stuck: false,
@@ -501,6 +509,7 @@ impl Retention {
             self.unlogged[i] += n;
         }
         let took = started.elapsed();
+        self.unlogged_time += took;
         self.next = Instant::now()
             + match (more, over_cap) {
                 (true, true) => took,
@@ -533,9 +542,11 @@ impl Retention {
             flows_before = p.flow_cutoff.map(rfc3339),
             alerts_before = p.alert_cutoff.map(rfc3339),
             used_bytes = used_bytes(conn).ok(),
+            seconds = format!("{:.3}", self.unlogged_time.as_secs_f64()),
             "retention: pruned old rows"
         );
         self.unlogged = [0; PrunedTable::COUNT];
+        self.unlogged_time = Duration::ZERO;
         self.last_log = Some(Instant::now());
     }
 }
@@ -566,14 +577,23 @@ fn round(conn: &mut Connection, plan: &Plan) -> rusqlite::Result<Round> {
         prune_alerts(&tx, Some(cut), plan, &mut r)?;
     }
     if let Some(max) = plan.max_bytes {
-        if used_bytes(&tx)? > max {
+        let used = used_bytes(&tx)?;
+        if used > max {
             r.over_cap = true;
+            // Rows are a few hundred bytes with their index entries: take
+            // one per 512 bytes over (the next round measures again), so
+            // the cap is not undershot by a whole round's worth.
+            let per_round = Plan {
+                limit: ((used - max) / CAP_BYTES_PER_ROW).clamp(CAP_MIN_ROWS, plan.limit as u64)
+                    as i64,
+                ..*plan
+            };
             let before = r.total();
-            prune_flows(&tx, None, plan, &mut r)?;
+            prune_flows(&tx, None, &per_round, &mut r)?;
             // Flows and their records alone cannot bring it under: alerts
             // and device history, oldest first.
             if r.total() == before {
-                prune_alerts(&tx, None, plan, &mut r)?;
+                prune_alerts(&tx, None, &per_round, &mut r)?;
             }
         }
     }
