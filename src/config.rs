@@ -483,6 +483,20 @@ pub struct StoreConfig {
     /// its first record, so this only bounds bursts: large transactions
     /// write each touched index page once instead of once per commit.
     pub batch_rows: usize,
+    /// Days flows and application records (DICOM, HL7, MQTT, DHCP,
+    /// anomalies) are kept, counted back from the newest record written
+    /// (packet time); 0 keeps them forever. China's Cybersecurity Law
+    /// (art. 21) asks for at least six months of network logs; DB3205/T
+    /// A.4 e) limits how long data about patients' devices is kept.
+    pub retention_days: u32,
+    /// Days alerts and device history (device events, statistics rows) are
+    /// kept; 0 keeps them forever. At least `retention_days` unless 0:
+    /// alerts outlive the flows behind them.
+    pub alert_retention_days: u32,
+    /// MiB of database pages in use past which the oldest rows are pruned
+    /// (flows and application records first, then alerts and device
+    /// history); 0: no cap.
+    pub max_db_mib: u64,
 }
 
 impl Default for StoreConfig {
@@ -492,6 +506,9 @@ impl Default for StoreConfig {
             channel_capacity: 16_384,
             queue_mib: 16,
             batch_rows: 50_000,
+            retention_days: 180,
+            alert_retention_days: 730,
+            max_db_mib: 0,
         }
     }
 }
@@ -720,6 +737,56 @@ impl Config {
                 format!("{} is outside 1..=1000000", s.batch_rows),
             ));
         }
+        if s.retention_days > MAX_RETENTION_DAYS {
+            return Err(bad(
+                "store.retention_days",
+                format!(
+                    "{} is outside 0..={MAX_RETENTION_DAYS} (0 keeps flows forever)",
+                    s.retention_days
+                ),
+            ));
+        }
+        if s.alert_retention_days > MAX_RETENTION_DAYS {
+            return Err(bad(
+                "store.alert_retention_days",
+                format!(
+                    "{} is outside 0..={MAX_RETENTION_DAYS} (0 keeps alerts forever)",
+                    s.alert_retention_days
+                ),
+            ));
+        }
+        // Alerts must outlive the flows behind them: 0 is forever, so
+        // flows kept forever need alerts kept forever too.
+        if s.alert_retention_days != 0
+            && (s.retention_days == 0 || s.alert_retention_days < s.retention_days)
+        {
+            let flows = match s.retention_days {
+                0 => "forever (retention_days = 0)".to_string(),
+                d => format!("{d} days (retention_days)"),
+            };
+            // A default alert retention clashes with the retention_days
+            // line the user wrote: point there.
+            let line = match line_of(text, "store.alert_retention_days") {
+                0 => line_of(text, "store.retention_days"),
+                l => l,
+            };
+            return Err(ConfigError::Invalid {
+                path: path.to_string(),
+                line,
+                key: "store.alert_retention_days".into(),
+                problem: format!(
+                    "{} days is shorter than flows are kept, {flows}: alerts must outlive the \
+                     flows behind them; make it at least retention_days, or 0 (forever)",
+                    s.alert_retention_days
+                ),
+            });
+        }
+        if s.max_db_mib > MAX_DB_MIB {
+            return Err(bad(
+                "store.max_db_mib",
+                format!("{} is outside 0..={MAX_DB_MIB} (0: no cap)", s.max_db_mib),
+            ));
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(bad(
                 "log.format",
@@ -739,6 +806,14 @@ impl Config {
         Ok(())
     }
 }
+
+/// Longest `store.retention_days` and `store.alert_retention_days`
+/// (100 years: beyond it a typo, not a policy).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+/// Largest `store.max_db_mib` (16 TiB, far past what SQLite on a sensor
+/// holds; beyond it a typo).
+pub const MAX_DB_MIB: u64 = 16 * 1024 * 1024;
 
 /// `capture.interface` must name an interface: an empty one passes nothing
 /// useful to libpcap and fails only when `run` starts (a restart loop under
@@ -969,6 +1044,50 @@ mod tests {
         assert_eq!(o.syslog.facility, d.syslog.facility);
         assert_eq!(o.syslog.queue, d.syslog.queue);
         assert_eq!(o.metrics_listen, d.metrics_listen);
+        let st = StoreConfig::default();
+        assert_eq!(cfg.store.retention_days, st.retention_days);
+        assert_eq!(cfg.store.alert_retention_days, st.alert_retention_days);
+        assert_eq!(cfg.store.max_db_mib, st.max_db_mib);
+    }
+
+    #[test]
+    fn retention_settings_are_checked_and_named_with_their_line() {
+        let cases = [
+            (
+                "[store]\nretention_days = 800\n",
+                "m.toml:2: `store.alert_retention_days`: 730 days is shorter than flows are kept, \
+                 800 days (retention_days)",
+            ),
+            (
+                "[store]\nretention_days = 30\nalert_retention_days = 7\n",
+                "m.toml:3: `store.alert_retention_days`: 7 days is shorter than flows are kept, \
+                 30 days (retention_days)",
+            ),
+            (
+                "[store]\nretention_days = 0\n",
+                "m.toml:2: `store.alert_retention_days`: 730 days is shorter than flows are kept, \
+                 forever (retention_days = 0)",
+            ),
+            (
+                "[store]\nretention_days = 40000\n",
+                "m.toml:2: `store.retention_days`: 40000 is outside 0..=36500",
+            ),
+            (
+                "[store]\nmax_db_mib = 20000000\n",
+                "m.toml:2: `store.max_db_mib`: 20000000 is outside 0..=16777216",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = Config::parse(text, "m.toml").unwrap_err().to_string();
+            assert!(err.starts_with(want), "{text}: {err}");
+        }
+        for ok in [
+            "[store]\nretention_days = 0\nalert_retention_days = 0\n",
+            "[store]\nretention_days = 30\nalert_retention_days = 0\n",
+            "[store]\nretention_days = 30\nalert_retention_days = 30\nmax_db_mib = 512\n",
+        ] {
+            Config::parse(ok, "m.toml").unwrap();
+        }
     }
 
     #[test]

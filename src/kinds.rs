@@ -147,6 +147,77 @@ impl SinkKind {
     }
 }
 
+/// A database table that retention prunes (`store.retention_days`,
+/// `store.alert_retention_days`, `store.max_db_mib`), as counted in
+/// `capture_stats` (`pruned_by_table`), `retention_marks`, `medtap status`
+/// and the metrics. The device inventory (`devices`, `device_ips`,
+/// `device_names`) is never pruned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PrunedTable {
+    /// Flow records.
+    Flows,
+    /// DICOM associations (by flow).
+    DicomAssociations,
+    /// DICOM operations (by flow).
+    DicomOperations,
+    /// HL7 messages (by flow).
+    Hl7Messages,
+    /// MQTT sessions (by flow).
+    MqttSessions,
+    /// MQTT publishes (by flow).
+    MqttPublishes,
+    /// MQTT subscriptions (by flow).
+    MqttSubscriptions,
+    /// DHCP messages (by time).
+    DhcpMessages,
+    /// Protocol anomalies (by time).
+    Anomalies,
+    /// Alerts and observations (kept `alert_retention_days`).
+    Alerts,
+    /// Device history: conflicts, thefts, role changes (kept with alerts).
+    DeviceEvents,
+    /// Statistics rows (kept with alerts; never the writing session's).
+    CaptureStats,
+}
+
+impl PrunedTable {
+    /// How many tables there are.
+    pub const COUNT: usize = 12;
+    /// Every table, in column order.
+    pub const ALL: [PrunedTable; Self::COUNT] = [
+        PrunedTable::Flows,
+        PrunedTable::DicomAssociations,
+        PrunedTable::DicomOperations,
+        PrunedTable::Hl7Messages,
+        PrunedTable::MqttSessions,
+        PrunedTable::MqttPublishes,
+        PrunedTable::MqttSubscriptions,
+        PrunedTable::DhcpMessages,
+        PrunedTable::Anomalies,
+        PrunedTable::Alerts,
+        PrunedTable::DeviceEvents,
+        PrunedTable::CaptureStats,
+    ];
+
+    /// The table's name in the database (status, metrics label, logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            PrunedTable::Flows => "flows",
+            PrunedTable::DicomAssociations => "dicom_associations",
+            PrunedTable::DicomOperations => "dicom_operations",
+            PrunedTable::Hl7Messages => "hl7_messages",
+            PrunedTable::MqttSessions => "mqtt_sessions",
+            PrunedTable::MqttPublishes => "mqtt_publishes",
+            PrunedTable::MqttSubscriptions => "mqtt_subscriptions",
+            PrunedTable::DhcpMessages => "dhcp_messages",
+            PrunedTable::Anomalies => "anomalies",
+            PrunedTable::Alerts => "alerts",
+            PrunedTable::DeviceEvents => "device_events",
+            PrunedTable::CaptureStats => "capture_stats",
+        }
+    }
+}
+
 /// How urgent an alert is. Ordered most urgent first, so `a < b` means
 /// `a` is more urgent; Suricata's EVE numbers them the same way (1 = high).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -10,7 +10,7 @@
 
 use crate::decode::DecodeErrorKind;
 use crate::flow::reassembly::ReassemblyCounters;
-use crate::kinds::{Anomaly, SinkKind};
+use crate::kinds::{Anomaly, PrunedTable, SinkKind};
 use crate::time::Micros;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -279,6 +279,11 @@ stats_counters! {
     archive_not_written: u64 { archive_not_written => Line::Own("archive frames not written (disk errors)") }
     /// Archive files deleted by retention (bytes or days).
     archive_files_deleted: u64 { archive_files_deleted => Line::Own("archive files deleted (retention)") }
+    /// Rows the database writer deleted by retention (age or size cap),
+    /// by table (filled in by the writer).
+    pruned_rows: [u64; PrunedTable::COUNT] {
+        pruned_rows by pruned_by_table[PrunedTable] => Line::Own("rows pruned (retention)")
+    }
     /// Protocol anomalies by kind.
     anomalies: [u64; Anomaly::COUNT] {
         anomalies by anomalies_by_name[Anomaly] => Line::Own("protocol anomalies")

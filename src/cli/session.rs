@@ -321,6 +321,7 @@ impl Session {
                 "learning mode: violations are recorded as observations"
             );
         }
+        store.set_retention(medtap::store::retention::Policy::from_config(&cfg.store))?;
         let first_alert_id = store.next_alert_id()?;
         let known = match history {
             Some(h) => services_of(h),

@@ -4,6 +4,7 @@ use super::{open_db, table, DbArgs};
 use anyhow::Result;
 use clap::Args;
 use medtap::store::query;
+use medtap::store::retention::RetentionStatus;
 use medtap::store::SessionRow;
 use std::process::ExitCode;
 
@@ -58,6 +59,7 @@ pub fn run(a: StatusArgs) -> Result<ExitCode> {
             ),
         ),
     ];
+    retention_lines(&s.retention, &mut rows);
     for line in s.totals.status_lines() {
         let column = line.column;
         rows.push((line.label, line.value));
@@ -105,6 +107,53 @@ fn archive_line(a: &medtap::store::rows::archive::ArchiveSummary) -> String {
             .unwrap_or_default(),
         a.files_deleted
     )
+}
+
+/// The retention settings in force, what the size cap measures, the
+/// oldest rows kept and the rows pruned since the database was created.
+fn retention_lines(r: &RetentionStatus, rows: &mut Vec<(String, String)>) {
+    let days = |d: Option<u64>| match d {
+        None => "?".to_string(),
+        Some(0) => "forever".to_string(),
+        Some(d) => format!("{d} days"),
+    };
+    let cap = match r.max_db_mib {
+        None => "?".to_string(),
+        Some(0) => "no size cap".to_string(),
+        Some(m) => format!("size cap {m} MiB"),
+    };
+    rows.push((
+        "retention".into(),
+        if r.retention_days.is_none() {
+            "not recorded (no writer of this medtap version yet)".into()
+        } else {
+            format!(
+                "flows and app records {}, alerts and device history {}, {cap}",
+                days(r.retention_days),
+                days(r.alert_retention_days)
+            )
+        },
+    ));
+    rows.push((
+        "database pages".into(),
+        format!(
+            "{} bytes in use, {} free (auto-vacuum {})",
+            r.used_bytes, r.free_bytes, r.auto_vacuum
+        ),
+    ));
+    let or_none = |t: &Option<String>| t.clone().unwrap_or_else(|| "none".into());
+    rows.push(("oldest flow kept".into(), or_none(&r.oldest_flow)));
+    rows.push(("oldest alert kept".into(), or_none(&r.oldest_alert)));
+    rows.push((
+        "rows pruned in all".into(),
+        match &r.last_pruned {
+            Some(t) => format!("{} (last {t})", r.pruned_rows),
+            None => r.pruned_rows.to_string(),
+        },
+    ));
+    for (t, n) in &r.pruned_by_table {
+        rows.push((format!("  {t}"), n.to_string()));
+    }
 }
 
 /// One line on the newest writing session: what it was and how it ended.

@@ -466,4 +466,26 @@ ALTER TABLE capture_stats ADD COLUMN archive_cut_bytes INTEGER NOT NULL DEFAULT 
 ALTER TABLE capture_stats ADD COLUMN archive_not_written INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE capture_stats ADD COLUMN archive_files_deleted INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 11: database retention (issue 15, item 5). `retention_marks` holds,
+    // per pruned table, how far retention has deleted and how many rows:
+    // for `flows` and `alerts` (deleted strictly in id order) every row
+    // with an id <= `pruned_through` is gone or may be gone by retention,
+    // none above it was deleted by retention (`medtap verify` relies on
+    // this). DHCP messages get a time index: they are pruned by age, and
+    // without it every step would scan the table. Statistics rows get one
+    // on their period's end for the same reason (`written_us` is wall
+    // time; an imported capture is aged by its packet time). The writer
+    // counts what it pruned in its next statistics row.
+    r#"
+CREATE TABLE retention_marks (
+    tbl            TEXT PRIMARY KEY,
+    pruned_through INTEGER NOT NULL,
+    pruned_rows    INTEGER NOT NULL,
+    last_pruned_us INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX dhcp_messages_ts ON dhcp_messages(ts_us);
+CREATE INDEX capture_stats_period_end ON capture_stats(period_end_us);
+ALTER TABLE capture_stats ADD COLUMN pruned_rows INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE capture_stats ADD COLUMN pruned_by_table TEXT NOT NULL DEFAULT '{}';
+"#,
 ];

@@ -11,6 +11,7 @@ mod filter;
 pub mod lock;
 mod migrations;
 pub mod query;
+pub mod retention;
 pub mod rows;
 mod status;
 mod writer;
@@ -112,6 +113,8 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(err)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(err)?;
+    // Before the first table: auto-vacuum can only be chosen then.
+    retention::ensure_incremental_vacuum(&conn, path)?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(err)?;
     conn.pragma_update(None, "synchronous", "NORMAL")

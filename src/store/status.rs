@@ -35,6 +35,8 @@ pub struct Status {
     pub last_session: Option<SessionRow>,
     /// The packet archive's files kept and deleted.
     pub archive: super::rows::archive::ArchiveSummary,
+    /// Retention: settings, size, oldest rows kept, rows pruned in all.
+    pub retention: super::retention::RetentionStatus,
 }
 
 // `status.packets` rather than `status.totals.packets`: the counters are
@@ -67,6 +69,7 @@ pub fn status(conn: &Connection, db_bytes: u64, writer_running: bool) -> rusqlit
         records_lost: t.records_dropped + t.records_failed,
         last_session: session::latest(conn, writer_running)?,
         archive: super::rows::archive::summary(conn)?,
+        retention: super::retention::status(conn)?,
         totals: summed.totals,
     })
 }

@@ -10,10 +10,12 @@
 
 use super::failure_log::FailureLog;
 use super::lock::WriterLock;
+use super::retention::{self, Retention};
 use super::rows::session::{self as sessions, Progress, SessionInfo};
 use super::rows::{alert, anomaly, device, dhcp, dicom, flow, hl7, mqtt, stats};
 use super::StoreError;
 use crate::event::Event;
+use crate::kinds::PrunedTable;
 use crate::stats::StatsRecord;
 use crossbeam_channel::Receiver;
 use rusqlite::Connection;
@@ -44,6 +46,8 @@ pub struct WriterCounters {
     pub written: AtomicU64,
     /// Records that could not be written (SQL error, failed commit).
     pub failed: AtomicU64,
+    /// Rows deleted by retention, by table ([`PrunedTable::ALL`] order).
+    pub pruned: [AtomicU64; PrunedTable::COUNT],
 }
 
 /// What a finished writer reports.
@@ -65,6 +69,7 @@ pub struct Store {
     conn: Connection,
     lock: WriterLock,
     session_id: i64,
+    retention: retention::Policy,
 }
 
 impl Store {
@@ -91,7 +96,16 @@ impl Store {
             conn,
             lock,
             session_id,
+            retention: retention::Policy::default(),
         })
+    }
+
+    /// Sets what the writer prunes ([`retention`]) and records the
+    /// settings for `medtap status`. Without it nothing is pruned.
+    pub fn set_retention(&mut self, policy: retention::Policy) -> Result<(), StoreError> {
+        policy.record(&self.conn)?;
+        self.retention = policy;
+        Ok(())
     }
 
     /// The first flow id this session may hand out (safe: no other writer).
@@ -157,6 +171,7 @@ impl Store {
     ) -> Result<Writer, StoreError> {
         let counters = Arc::new(WriterCounters::default());
         let c = Arc::clone(&counters);
+        let retention = Retention::new(self.retention, &self.conn)?;
         let state = State {
             conn: self.conn,
             session_id: self.session_id,
@@ -164,6 +179,7 @@ impl Store {
             pending_stats: Vec::new(),
             failures: FailureLog::default(),
             alert_within,
+            retention,
         };
         let handle = std::thread::Builder::new()
             .name("medtap-writer".into())
@@ -214,8 +230,11 @@ impl Writer {
             };
         };
         state.pending_stats.extend(last);
-        if state.unaccounted > 0 && state.pending_stats.is_empty() {
-            // Failures after the last statistics row: a row of their own.
+        if (state.unaccounted > 0 || state.retention.has_unrecorded())
+            && state.pending_stats.is_empty()
+        {
+            // Failures (or rows pruned) after the last statistics row: a
+            // row of their own.
             let now = crate::time::now();
             state.pending_stats.push(StatsRecord {
                 source: "medtap writer".into(),
@@ -291,15 +310,45 @@ struct State {
     failures: FailureLog,
     /// Longest an alert waits in the open transaction.
     alert_within: Duration,
+    /// What to prune, the clock, what was pruned.
+    retention: Retention,
 }
 
 fn run(mut st: State, rx: Receiver<Event>, batch_rows: usize, c: &WriterCounters) -> State {
-    // Block for the first record of a transaction; the rest of the
-    // transaction is whatever arrives within COMMIT_EVERY.
-    while let Ok(first) = rx.recv() {
-        st.write_batch(first, &rx, batch_rows, c);
+    // Block for the first record of a transaction (or until a retention
+    // step is due); the rest of the transaction is whatever arrives within
+    // COMMIT_EVERY. Retention prunes between transactions, never in one.
+    loop {
+        let next = match st.retention.due() {
+            Some(due) => match rx.recv_deadline(due) {
+                Ok(e) => Some(e),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            },
+            None => match rx.recv() {
+                Ok(e) => Some(e),
+                Err(_) => break,
+            },
+        };
+        if let Some(first) = next {
+            st.write_batch(first, &rx, batch_rows, c);
+        }
+        let pruned = st.retention.step_if_due(&mut st.conn, st.session_id);
+        count_pruned(c, &pruned);
     }
+    let pruned = st
+        .retention
+        .catch_up(&mut st.conn, st.session_id, retention::FINISH_BUDGET);
+    count_pruned(c, &pruned);
     st
+}
+
+fn count_pruned(c: &WriterCounters, pruned: &retention::Counts) {
+    for (a, n) in c.pruned.iter().zip(pruned) {
+        if *n > 0 {
+            a.fetch_add(*n, Ordering::Relaxed);
+        }
+    }
 }
 
 impl State {
@@ -358,7 +407,10 @@ impl State {
             taken += 1;
             if let Ok(tx) = &tx {
                 match insert_record(tx, &event) {
-                    Ok(()) => inserted += 1,
+                    Ok(()) => {
+                        inserted += 1;
+                        self.retention.saw(&event);
+                    }
                     Err(e) => self.failures.note(&e, 1),
                 }
             }
@@ -399,6 +451,7 @@ impl State {
                     .fetch_add(self.pending_stats.len() as u64, Ordering::Relaxed);
                 self.pending_stats.clear();
                 self.unaccounted = 0;
+                self.retention.recorded();
             }
             // Not counted as failed yet: the rows stay pending for retry.
             Err(e) => self.failures.note(e, 0),
@@ -409,8 +462,14 @@ impl State {
     fn try_flush_stats(&mut self, c: &WriterCounters, end: Option<&str>) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
         let unaccounted = self.unaccounted;
+        let pruned = self.retention.unrecorded();
         for (i, s) in self.pending_stats.iter_mut().enumerate() {
             s.records_failed = if i == 0 { unaccounted } else { 0 };
+            s.pruned_rows = if i == 0 {
+                pruned
+            } else {
+                [0; PrunedTable::COUNT]
+            };
             stats::insert(&tx, s, Some(self.session_id))?;
         }
         let progress = Progress {

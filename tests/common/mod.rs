@@ -106,6 +106,7 @@ fn package_of(tool: &str) -> &str {
         "telnet" => "inetutils-telnet",
         "busybox" => "busybox-static",
         "Xvnc" => "tigervnc-standalone-server",
+        "editcap" | "mergecap" | "capinfos" => "wireshark-common",
         other => other,
     }
 }

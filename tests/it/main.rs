@@ -57,6 +57,7 @@ mod metrics;
 mod mqtt_tshark;
 mod policy;
 mod remote_access;
+mod retention;
 mod store_integrity;
 mod syslog;
 mod tshark_conv;

@@ -252,6 +252,11 @@ pub(super) const NOT_FROM_STATS: &[(&str, &str)] = &[
          get): read live from the writer's counters (medtap_records_not_written_total)",
     ),
     (
+        "pruned_rows",
+        "filled in by the database writer in its own copy of the row (0 in the rows the sinks \
+         get): read live from the writer's counters (medtap_db_pruned_rows_total)",
+    ),
+    (
         "sink_sent",
         "read live from each output's counters (medtap_sink_events_sent_total)",
     ),
@@ -301,6 +306,14 @@ pub(super) const RECORDS_NOT_WRITTEN: Def = counter(
     "medtap_records_not_written_total",
     "Records the database writer could not store (database errors).",
 );
+/// The writer's retention, read live, by table.
+pub(super) const DB_PRUNED: Def = counter(
+    "medtap_db_pruned_rows_total",
+    "Rows the database writer deleted by retention (store.retention_days, \
+     store.alert_retention_days, store.max_db_mib), by table.",
+);
+/// The label of [`DB_PRUNED`]'s tables.
+pub(super) const TABLE_LABEL: &str = "table";
 /// The writer's queue, read live.
 pub(super) const WRITER_QUEUE: Def = gauge(
     "medtap_writer_queue_events",
@@ -338,6 +351,7 @@ pub(super) const OTHERS: &[Def] = &[
     RECORDS,
     RECORDS_WRITTEN,
     RECORDS_NOT_WRITTEN,
+    DB_PRUNED,
     WRITER_QUEUE,
     ALERTS,
     DEVICES,

@@ -22,7 +22,8 @@
 //! endpoint's thread: each output's [`SinkCounters`]
 //! (`medtap_sink_events_{sent,dropped,failed}_total{sink}`), the database
 //! writer's queue depth (`medtap_writer_queue_events`) and its
-//! [`WriterCounters`] (`medtap_records_{written,not_written}_total`).
+//! [`WriterCounters`] (`medtap_records_{written,not_written}_total`,
+//! `medtap_db_pruned_rows_total{table}`).
 //!
 //! The metrics live in a recorder of the endpoint's own
 //! (`metrics-exporter-prometheus`'s, which renders the exposition), never
@@ -42,7 +43,7 @@ pub use http::MetricsServer;
 
 use crate::device::assets::Asset;
 use crate::event::Event;
-use crate::kinds::SinkKind;
+use crate::kinds::{PrunedTable, SinkKind};
 use crate::output::{Sink, SinkCounters};
 use crate::store::WriterCounters;
 use catalog::Registry;
@@ -155,6 +156,8 @@ struct Live {
     queue: Box<dyn Fn() -> usize + Send + Sync>,
     queue_gauge: Gauge,
     writer: Option<(Arc<WriterCounters>, Counter, Counter)>,
+    /// Rows the writer pruned, one series per table.
+    pruned: Vec<Counter>,
 }
 
 impl Live {
@@ -179,6 +182,13 @@ impl Live {
                 Some((of_kind, series))
             })
             .collect();
+        let pruned = match &w.counters {
+            Some(_) => PrunedTable::ALL
+                .iter()
+                .map(|t| reg.counter(&catalog::DB_PRUNED, &[(catalog::TABLE_LABEL, t.name())]))
+                .collect(),
+            None => Vec::new(),
+        };
         let writer = w.counters.map(|c| {
             (
                 c,
@@ -191,6 +201,7 @@ impl Live {
             queue: w.queue,
             queue_gauge: reg.gauge(&catalog::WRITER_QUEUE, &[]),
             writer,
+            pruned,
         }
     }
 
@@ -212,6 +223,9 @@ impl Live {
             // Relaxed: monotonic counters read for reporting.
             written.absolute(c.written.load(Ordering::Relaxed));
             failed.absolute(c.failed.load(Ordering::Relaxed));
+            for (series, n) in self.pruned.iter().zip(&c.pruned) {
+                series.absolute(n.load(Ordering::Relaxed));
+            }
         }
     }
 }

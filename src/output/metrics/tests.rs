@@ -323,6 +323,7 @@ fn live_counters_are_read_at_each_scrape() {
     f.queue.store(42, Ordering::Relaxed);
     f.writer.written.fetch_add(100, Ordering::Relaxed);
     f.writer.failed.fetch_add(1, Ordering::Relaxed);
+    f.writer.pruned[crate::kinds::PrunedTable::Flows as usize].fetch_add(7, Ordering::Relaxed);
     let text = f.page.render();
     let v = |name, labels: &[(&str, &str)]| value(&text, name, labels);
     assert_eq!(
@@ -340,6 +341,14 @@ fn live_counters_are_read_at_each_scrape() {
     assert_eq!(v("medtap_writer_queue_events", &[]), Some(42.0));
     assert_eq!(v("medtap_records_written_total", &[]), Some(100.0));
     assert_eq!(v("medtap_records_not_written_total", &[]), Some(1.0));
+    assert_eq!(
+        v("medtap_db_pruned_rows_total", &[("table", "flows")]),
+        Some(7.0)
+    );
+    assert_eq!(
+        v("medtap_db_pruned_rows_total", &[("table", "alerts")]),
+        Some(0.0)
+    );
     assert_eq!(
         v(
             "medtap_sensor_info",
