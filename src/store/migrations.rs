@@ -428,4 +428,34 @@ ALTER TABLE capture_stats ADD COLUMN sink_dropped_by_name TEXT NOT NULL DEFAULT 
 ALTER TABLE capture_stats ADD COLUMN sink_failed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE capture_stats ADD COLUMN sink_failed_by_name TEXT NOT NULL DEFAULT '{}';
 "#,
+    // 10: the evidence chain (issue 15 item 6; DB3205/T 5.5 d)): one row
+    // per writer transaction that wrote flow or alert rows, with a digest
+    // of each such row as it was committed and a SHA-256 linking it to the
+    // row before (src/store/chain.rs, `medtap verify`). `entries` is NULL
+    // once retention has deleted every row it covers; `*_base` is set on
+    // the first batch only (rows at or below it predate the chain).
+    // retention_marks: how far retention has deleted flows and alerts,
+    // written by retention in the transaction that deletes; declared here
+    // exactly as retention's migration declares it.
+    r#"
+CREATE TABLE chain_batches (
+    batch_id      INTEGER PRIMARY KEY,
+    written_us    INTEGER NOT NULL,
+    flow_columns  INTEGER NOT NULL,
+    alert_columns INTEGER NOT NULL,
+    flow_rows     INTEGER NOT NULL,
+    alert_rows    INTEGER NOT NULL,
+    flow_min      INTEGER,
+    flow_max      INTEGER,
+    alert_min     INTEGER,
+    alert_max     INTEGER,
+    flow_base     INTEGER,
+    alert_base    INTEGER,
+    entries       BLOB,
+    entries_hash  BLOB NOT NULL,
+    prev_hash     BLOB NOT NULL,
+    hash          BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retention_marks (tbl TEXT PRIMARY KEY, pruned_through INTEGER NOT NULL, pruned_rows INTEGER NOT NULL, last_pruned_us INTEGER NOT NULL) WITHOUT ROWID;
+"#,
 ];
