@@ -18,6 +18,7 @@ mod run;
 mod session;
 mod status;
 mod table;
+mod verify;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -60,6 +61,9 @@ enum Command {
     Mqtt(mqtt::MqttArgs),
     /// Capture statistics: packets, drops, decode errors, records lost, database size.
     Status(status::StatusArgs),
+    /// Checks the evidence chain over the flow and alert rows: names the
+    /// first batch changed or removed (exit 5); retention pruning is not tampering.
+    Verify(verify::VerifyArgs),
     /// Configuration commands.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
@@ -203,6 +207,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Device(a) => device::run(a),
         Command::Dhcp(a) => dhcp::run(a),
         Command::Status(a) => status::run(a),
+        Command::Verify(a) => verify::run(a),
         Command::Dicom(a) => dicom::run(a),
         Command::Hl7(a) => hl7::run(a),
         Command::Mqtt(a) => mqtt::run(a),

@@ -51,16 +51,17 @@
 //! **Limits.** The chain has no key: someone who can write the database
 //! and knows this format can recompute it, and the newest batches can be
 //! deleted together with their rows. It catches what `sqlite3` and other
-//! tools do to rows and batches; to catch a rewrite, keep the head that
-//! `medtap verify` prints elsewhere (the incident ticket, a syslog
-//! collector) and compare. `retention_marks` is taken as written.
+//! tools do to rows and batches; to catch a rewrite or a cut, keep the
+//! head that `medtap verify` prints elsewhere (the incident ticket, a
+//! syslog collector) and check it later with `medtap verify --head
+//! ID:HASH` ([`KnownHead`]). `retention_marks` is taken as written.
 
 mod verify;
 
 #[cfg(test)]
 mod tests;
 
-pub use verify::{verify, Counts, Head, Problem, ProblemKind, Report};
+pub use verify::{verify, Counts, Head, KnownHead, Problem, ProblemKind, Report, MAX_LISTED};
 
 use crate::event::Event;
 use crate::time::Micros;

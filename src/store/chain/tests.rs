@@ -68,7 +68,7 @@ fn write(path: &Path, records: Vec<Event>) {
 }
 
 fn check(path: &Path) -> Report {
-    verify(&open_read(path).unwrap()).unwrap()
+    verify(&open_read(path).unwrap(), None).unwrap()
 }
 
 fn sql(path: &Path, statements: &str) {
@@ -106,7 +106,13 @@ fn an_intact_chain_verifies() {
     let r = check(&db);
     assert!(r.intact, "{r:#?}");
     assert_eq!(r.batches, 6);
-    assert_eq!(r.rows_checked, Counts { flows: 5, alerts: 1 });
+    assert_eq!(
+        r.rows_checked,
+        Counts {
+            flows: 5,
+            alerts: 1
+        }
+    );
     assert_eq!(r.rows_unchained.total() + r.rows_pruned.total(), 0);
     let head = r.head.as_ref().unwrap();
     assert_eq!(head.batch_id, 6);
@@ -210,7 +216,13 @@ fn rows_rewritten_by_later_batches_verify_against_the_newest() {
     let r = check(&db);
     assert!(r.intact, "{r:#?}");
     assert_eq!(r.batches, 6);
-    assert_eq!(r.rows_checked, Counts { flows: 1, alerts: 1 });
+    assert_eq!(
+        r.rows_checked,
+        Counts {
+            flows: 1,
+            alerts: 1
+        }
+    );
     // Tampering after that is named at the newest write.
     sql(&db, "UPDATE alerts SET count = 1 WHERE alert_id = 1");
     let r = check(&db);
@@ -243,8 +255,20 @@ fn retention_pruning_is_not_tampering() {
     );
     let r = check(&db);
     assert!(r.intact, "{r:#?}");
-    assert_eq!(r.rows_pruned, Counts { flows: 3, alerts: 0 });
-    assert_eq!(r.rows_checked, Counts { flows: 2, alerts: 1 });
+    assert_eq!(
+        r.rows_pruned,
+        Counts {
+            flows: 3,
+            alerts: 0
+        }
+    );
+    assert_eq!(
+        r.rows_checked,
+        Counts {
+            flows: 2,
+            alerts: 1
+        }
+    );
     assert_eq!(r.retention_marks.get("flows"), Some(&3));
     // A deletion above the mark is still removal.
     sql(&db, "DELETE FROM flows WHERE flow_id = 5");
@@ -307,8 +331,20 @@ fn a_database_from_before_the_chain_has_unchained_rows_and_verifies() {
     write(&db, vec![flow(4, 1, EndReason::Fin), alert(2, 1)]);
     let r = check(&db);
     assert!(r.intact, "{r:#?}");
-    assert_eq!(r.rows_unchained, Counts { flows: 3, alerts: 1 });
-    assert_eq!(r.rows_checked, Counts { flows: 1, alerts: 1 });
+    assert_eq!(
+        r.rows_unchained,
+        Counts {
+            flows: 3,
+            alerts: 1
+        }
+    );
+    assert_eq!(
+        r.rows_checked,
+        Counts {
+            flows: 1,
+            alerts: 1
+        }
+    );
     // A row slipped in above the chain's start is in no batch.
     sql(
         &db,
@@ -339,7 +375,13 @@ fn an_added_column_is_not_tampering() {
     );
     let r = check(&db);
     assert!(r.intact, "{r:#?}");
-    assert_eq!(r.rows_checked, Counts { flows: 5, alerts: 1 });
+    assert_eq!(
+        r.rows_checked,
+        Counts {
+            flows: 5,
+            alerts: 1
+        }
+    );
 }
 
 #[test]
@@ -403,7 +445,9 @@ fn row_digests_tell_types_and_nulls_apart() {
     let distinct: std::collections::HashSet<_> = digests.iter().collect();
     assert_eq!(distinct.len(), digests.len(), "{digests:?}");
     // The same value in another row or table is another digest.
-    let mut st = conn.prepare("SELECT rowid, v FROM t WHERE v IS NULL").unwrap();
+    let mut st = conn
+        .prepare("SELECT rowid, v FROM t WHERE v IS NULL")
+        .unwrap();
     let other = st
         .query_row([], |r| {
             Ok([
@@ -417,4 +461,51 @@ fn row_digests_tell_types_and_nulls_apart() {
     for o in other {
         assert_ne!(o, digests[0]);
     }
+}
+
+#[test]
+fn a_recorded_head_catches_a_cut_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = standard(&dir);
+    let head = check(&db).head.unwrap();
+    let known: KnownHead = format!("{}:{}", head.batch_id, head.hash.to_uppercase())
+        .parse()
+        .unwrap();
+    let with = |db: &Path| verify(&open_read(db).unwrap(), Some(&known)).unwrap();
+    assert!(with(&db).intact);
+    // The newest batch and its row deleted together: the chain alone
+    // cannot tell, the recorded head can.
+    sql(
+        &db,
+        "DELETE FROM flows WHERE flow_id = 5; DELETE FROM chain_batches WHERE batch_id = 6",
+    );
+    assert!(check(&db).intact);
+    let r = with(&db);
+    assert_eq!(
+        (first(&r).kind, first(&r).batch_id),
+        (ProblemKind::HeadMismatch, None)
+    );
+    assert!("6:abc".parse::<KnownHead>().is_err());
+    assert!("x:".parse::<KnownHead>().is_err());
+}
+
+#[test]
+fn a_database_with_no_batch_yet_is_unchained() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = standard(&dir);
+    sql(&db, "DELETE FROM chain_batches");
+    let r = check(&db);
+    assert!(r.intact, "{r:#?}");
+    assert_eq!(
+        r.rows_unchained,
+        Counts {
+            flows: 5,
+            alerts: 1
+        }
+    );
+    assert_eq!((r.batches, r.head.clone()), (0, None));
+    // Only a head recorded earlier tells this from an older database.
+    let known: KnownHead = format!("6:{}", "0".repeat(64)).parse().unwrap();
+    let r = verify(&open_read(&db).unwrap(), Some(&known)).unwrap();
+    assert_eq!(first(&r).kind, ProblemKind::HeadMismatch);
 }

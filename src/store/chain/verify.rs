@@ -51,6 +51,9 @@ pub enum ProblemKind {
     /// A row no batch recorded, newer than the chain's start: written
     /// outside medtap's writer, or its batch was removed.
     Unrecorded,
+    /// The head recorded earlier (`--head`) is gone or has another hash:
+    /// the chain was cut short or rewritten.
+    HeadMismatch,
 }
 
 impl ProblemKind {
@@ -63,6 +66,7 @@ impl ProblemKind {
             ProblemKind::Changed => "changed",
             ProblemKind::Removed => "removed",
             ProblemKind::Unrecorded => "unrecorded",
+            ProblemKind::HeadMismatch => "head_mismatch",
         }
     }
 }
@@ -116,6 +120,35 @@ pub struct Head {
     pub written: String,
     /// Its hash (hex): keep it elsewhere to detect a rewrite later.
     pub hash: String,
+}
+
+/// A head recorded earlier (`medtap verify` printed it), to check that the
+/// chain still holds it: `BATCH_ID:HASH`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownHead {
+    /// The batch.
+    pub batch_id: i64,
+    /// Its hash, lower-case hex.
+    pub hash: String,
+}
+
+impl std::str::FromStr for KnownHead {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!(
+                "{s:?} is not BATCH_ID:HASH (64 hex digits), as `medtap verify` prints the head"
+            )
+        };
+        let (id, hash) = s.split_once(':').ok_or_else(bad)?;
+        let batch_id = id.trim().parse().map_err(|_| bad())?;
+        let hash = hash.trim().to_ascii_lowercase();
+        if hash.len() != 2 * HASH_LEN || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        Ok(KnownHead { batch_id, hash })
+    }
 }
 
 /// What [`verify`] found.
@@ -209,11 +242,7 @@ impl Findings {
         row: Option<(Table, i64)>,
         detail: String,
     ) {
-        *self
-            .report
-            .problems_by_kind
-            .entry(kind.name())
-            .or_default() += 1;
+        *self.report.problems_by_kind.entry(kind.name()).or_default() += 1;
         self.report.problems += 1;
         self.problems.push(Problem {
             kind,
@@ -227,10 +256,9 @@ impl Findings {
 }
 
 /// Verifies the chain of the database `conn` (module docs), in one read
-/// transaction.
-pub fn verify(conn: &Connection) -> rusqlite::Result<Report> {
-    let tx =
-        rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)?;
+/// transaction; with `known`, also that the chain still holds that head.
+pub fn verify(conn: &Connection, known: Option<&KnownHead>) -> rusqlite::Result<Report> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)?;
     let mut f = Findings {
         report: Report::default(),
         problems: Vec::new(),
@@ -241,7 +269,13 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Report> {
             f.report.retention_marks.insert(t.name(), m);
         }
     }
-    let (batches, entries, cleared, bases) = walk_batches(&tx, &marks, &mut f)?;
+    let (batches, entries, cleared, mut bases) = walk_batches(&tx, &marks, known, &mut f)?;
+    if batches.is_empty() {
+        // No chain yet: every row predates it (an older medtap's
+        // database). Deleting every batch looks the same, which only a
+        // head recorded elsewhere (`known`) tells apart.
+        bases = [Some(i64::MAX); 2];
+    }
     let latest = newest_entries(entries);
     for t in Table::ALL {
         let i = t.index();
@@ -285,7 +319,12 @@ fn read_marks(conn: &Connection) -> rusqlite::Result<[Option<i64>; 2]> {
     Ok(out)
 }
 
-type Walked = (Vec<Batch>, Vec<(Entry, u32)>, [Cleared; 2], [Option<i64>; 2]);
+type Walked = (
+    Vec<Batch>,
+    Vec<(Entry, u32)>,
+    [Cleared; 2],
+    [Option<i64>; 2],
+);
 
 /// Walks `chain_batches` in order, checking each batch's hash and link;
 /// returns the batches, every entry with its batch index, the batches
@@ -293,8 +332,10 @@ type Walked = (Vec<Batch>, Vec<(Entry, u32)>, [Cleared; 2], [Option<i64>; 2]);
 fn walk_batches(
     conn: &Connection,
     marks: &[Option<i64>; 2],
+    known: Option<&KnownHead>,
     f: &mut Findings,
 ) -> rusqlite::Result<Walked> {
+    let mut known_seen = false;
     let mut st = conn.prepare(
         "SELECT batch_id, written_us, flow_columns, alert_columns, flow_rows, alert_rows,
                 flow_min, flow_max, alert_min, alert_max, flow_base, alert_base,
@@ -403,8 +444,30 @@ fn walk_batches(
         if let Some(es) = good_entries {
             entries.extend(es.into_iter().map(|e| (e, idx)));
         }
+        if let Some(k) = known.filter(|k| k.batch_id == m.batch_id) {
+            known_seen = true;
+            if hex(&hash) != k.hash {
+                f.problem(
+                    ProblemKind::HeadMismatch,
+                    Some(&b),
+                    None,
+                    format!("its hash is not the {} recorded", k.hash),
+                );
+            }
+        }
         prev = Some((m.batch_id, to_hash(&hash)));
         batches.push(b);
+    }
+    if let Some(k) = known.filter(|_| !known_seen) {
+        f.problem(
+            ProblemKind::HeadMismatch,
+            None,
+            None,
+            format!(
+                "batch {} recorded earlier is gone: the chain was cut short",
+                k.batch_id
+            ),
+        );
     }
     for c in &mut cleared {
         c.finish();
@@ -468,10 +531,9 @@ fn check_rows(
     f: &mut Findings,
 ) -> rusqlite::Result<()> {
     let pruned = |rowid: i64| mark.is_some_and(|m| rowid <= m);
-    // Without the first batch, rows below the first entry are taken as
-    // unchained: the broken chain is reported already.
-    let start = latest.iter().find(|l| l.table == t).map(|l| l.rowid - 1);
-    let base = base.or(start).unwrap_or(i64::MAX);
+    // Without the first batch (reported as a broken chain) nothing says
+    // where the chain started: every row in no batch is unrecorded.
+    let base = base.unwrap_or(0);
     let mine: Vec<&Latest> = latest.iter().filter(|l| l.table == t).collect();
     let mut next = mine.iter().peekable();
     let missing = |l: &Latest, f: &mut Findings| {
