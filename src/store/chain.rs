@@ -134,6 +134,14 @@ impl Table {
         self as usize
     }
 
+    /// The rowid and every column of the rows in a rowid range.
+    fn select_range(self) -> &'static str {
+        match self {
+            Table::Flows => "SELECT rowid, * FROM flows WHERE rowid BETWEEN ?1 AND ?2",
+            Table::Alerts => "SELECT rowid, * FROM alerts WHERE rowid BETWEEN ?1 AND ?2",
+        }
+    }
+
     /// One row by rowid, every column (fixed table names, not user text).
     fn select_one(self) -> &'static str {
         match self {
@@ -377,22 +385,13 @@ pub(crate) fn append(
     };
     let mut entries = Vec::with_capacity(touched.0.len());
     for t in Table::ALL {
-        let mut st = conn.prepare_cached(t.select_one())?;
-        let n = st.column_count();
-        m.columns[t.index()] = n as i64;
-        for &(_, rowid) in touched.0.iter().filter(|(tt, _)| *tt == t) {
-            let mut rows = st.query([rowid])?;
-            let Some(row) = rows.next()? else {
-                continue;
-            };
-            let digest = row_digest(t, rowid, row, 0, n)?;
-            m.count(t, rowid);
-            entries.push(Entry {
-                table: t,
-                rowid,
-                digest,
-            });
-        }
+        let ids: Vec<i64> = touched
+            .0
+            .iter()
+            .filter(|(tt, _)| *tt == t)
+            .map(|&(_, id)| id)
+            .collect();
+        read_back(conn, t, &ids, &mut m, &mut entries)?;
     }
     if entries.is_empty() {
         touched.0.clear();
@@ -439,6 +438,61 @@ pub(crate) fn append(
         &hash[..],
     ])?;
     Ok(Some(m.batch_id))
+}
+
+/// Reads the rows `ids` (sorted) of `t` back, adding an entry for each one
+/// stored. Rows whose ids are dense (flows ended in the order they
+/// started, as most are) are read in one range scan, the rest one lookup
+/// each: the scan steps through leaf pages the inserts just wrote, where a
+/// lookup descends the B-tree again for every row (the per-row lookups
+/// were 3.4% of `analyze`'s samples on 300,000 one-packet flows).
+fn read_back(
+    conn: &Connection,
+    t: Table,
+    ids: &[i64],
+    m: &mut Meta,
+    entries: &mut Vec<Entry>,
+) -> rusqlite::Result<()> {
+    let mut add = |rowid: i64, row: &rusqlite::Row<'_>, first: usize, n: usize| {
+        m.count(t, rowid);
+        entries.push(Entry {
+            table: t,
+            rowid,
+            digest: row_digest(t, rowid, row, first, n)?,
+        });
+        Ok::<_, rusqlite::Error>(())
+    };
+    let (lo, hi) = match (ids.first(), ids.last()) {
+        (Some(&lo), Some(&hi)) => (lo, hi),
+        _ => (0, -1),
+    };
+    let span = (i128::from(hi) - i128::from(lo)).max(0) as u128;
+    let n = if !ids.is_empty() && span <= 2 * ids.len() as u128 + 64 {
+        let mut st = conn.prepare_cached(t.select_range())?;
+        let n = st.column_count() - 1;
+        let mut rows = st.query([lo, hi])?;
+        let mut want = ids.iter().peekable();
+        while let Some(row) = rows.next()? {
+            let rowid: i64 = row.get(0)?;
+            while want.next_if(|&&id| id < rowid).is_some() {}
+            if want.next_if(|&&id| id == rowid).is_some() {
+                add(rowid, row, 1, n)?;
+            }
+        }
+        n
+    } else {
+        let mut st = conn.prepare_cached(t.select_one())?;
+        let n = st.column_count();
+        for &rowid in ids {
+            let mut rows = st.query([rowid])?;
+            if let Some(row) = rows.next()? {
+                add(rowid, row, 0, n)?;
+            }
+        }
+        n
+    };
+    m.columns[t.index()] = n as i64;
+    Ok(())
 }
 
 /// Per table, the highest rowid stored that the first batch did not

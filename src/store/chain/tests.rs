@@ -509,3 +509,51 @@ fn a_database_with_no_batch_yet_is_unchained() {
     let r = verify(&open_read(&db).unwrap(), Some(&known)).unwrap();
     assert_eq!(first(&r).kind, ProblemKind::HeadMismatch);
 }
+
+#[test]
+fn dense_and_sparse_batches_read_rows_back_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let mut conn = crate::store::open(&db).unwrap();
+    let tx = conn.transaction().unwrap();
+    for id in [1, 2, 3, 1000] {
+        let Event::Flow(f) = flow(id, id, EndReason::Fin) else {
+            unreachable!()
+        };
+        crate::store::rows::flow::insert(&tx, &f).unwrap();
+    }
+    // Batch 1: ids 1–3 and a missing 4, one range scan; batch 2: the same
+    // and 1000, one lookup each.
+    let mut dense = Touched::default();
+    for id in [3, 1, 2, 4, 2] {
+        dense.note(&flow(id, 0, EndReason::Fin));
+    }
+    assert_eq!(append(&tx, &mut dense, 7).unwrap(), Some(1));
+    let mut sparse = Touched::default();
+    for id in [1000, 1, 2, 3] {
+        sparse.note(&flow(id, 0, EndReason::Fin));
+    }
+    assert_eq!(append(&tx, &mut sparse, 8).unwrap(), Some(2));
+    tx.commit().unwrap();
+    let entries = |id: i64| -> Vec<Entry> {
+        let blob: Vec<u8> = conn
+            .query_row(
+                "SELECT entries FROM chain_batches WHERE batch_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        decode(&blob).unwrap()
+    };
+    let (a, b) = (entries(1), entries(2));
+    assert_eq!(a.iter().map(|e| e.rowid).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        b.iter().map(|e| e.rowid).collect::<Vec<_>>(),
+        [1, 2, 3, 1000]
+    );
+    assert_eq!(a[..], b[..3]);
+    drop(conn);
+    let r = check(&db);
+    assert!(r.intact, "{r:#?}");
+    assert_eq!(r.rows_checked.flows, 4);
+}
