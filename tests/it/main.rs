@@ -57,3 +57,4 @@ mod remote_access;
 mod store_integrity;
 mod syslog;
 mod tshark_conv;
+mod verify;
