@@ -40,7 +40,13 @@ fn copy(db: &Path, name: &str) -> PathBuf {
 }
 
 fn verify(db: &Path, args: &[&str]) -> Output {
-    common::run_ok(common::medtap().arg("verify").arg("--db").arg(db).args(args))
+    common::run_ok(
+        common::medtap()
+            .arg("verify")
+            .arg("--db")
+            .arg(db)
+            .args(args),
+    )
 }
 
 fn verify_json(db: &Path) -> (Option<i32>, Value) {
@@ -127,15 +133,12 @@ fn verify_names_the_batch_of_a_changed_alert_and_of_a_deleted_flow() {
     assert_eq!(code, Some(0), "{r}");
     assert_eq!(r["intact"], true);
     let all = entries(&db);
-    let alerts: u64 = common::run_success(
-        common::medtap()
-            .args(["alerts", "--json", "--db"])
-            .arg(&db),
-    )
-    .stdout
-    .split(|&b| b == b'\n')
-    .filter(|l| !l.is_empty())
-    .count() as u64;
+    let alerts: u64 =
+        common::run_success(common::medtap().args(["alerts", "--json", "--db"]).arg(&db))
+            .stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count() as u64;
     assert!(alerts > 0, "the violations capture raises alerts");
     assert!(
         r["rows_checked"]["alerts"].as_u64().unwrap() >= alerts,
@@ -166,7 +169,10 @@ fn verify_names_the_batch_of_a_changed_alert_and_of_a_deleted_flow() {
     let p = &r["first_problem"];
     assert_eq!(p["kind"], "changed", "{r}");
     assert_eq!(p["batch_id"], newest, "{r}");
-    assert_eq!((&p["table"], &p["rowid"]), (&"alerts".into(), &alert.into()));
+    assert_eq!(
+        (&p["table"], &p["rowid"]),
+        (&"alerts".into(), &alert.into())
+    );
     assert_eq!(r["problems"], 1, "{r}");
     // The text names the batch, its time and the row.
     let out = verify(&changed, &[]);
@@ -184,7 +190,10 @@ fn verify_names_the_batch_of_a_changed_alert_and_of_a_deleted_flow() {
     let flow = common::flows_json(&db, &[])[0]["flow_id"].as_i64().unwrap();
     let newest = *batches_of(&all, b'f', flow).last().unwrap();
     let removed = copy(&db, "removed.db");
-    sqlite3(&removed, &format!("DELETE FROM flows WHERE flow_id = {flow}"));
+    sqlite3(
+        &removed,
+        &format!("DELETE FROM flows WHERE flow_id = {flow}"),
+    );
     let (code, r) = verify_json(&removed);
     assert_eq!(code, Some(EXIT_TAMPERED), "{r}");
     let p = &r["first_problem"];
