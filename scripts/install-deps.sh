@@ -41,6 +41,7 @@
 #   fever        - DCSO's EVE processor: reads medtap's EVE from a unix socket (consumer test)
 #   prometheus   - prometheus and promtool: scrape medtap's metrics endpoint, lint its exposition
 #   tcpreplay    - replays a capture onto a test veth: the packet archive's retention and kill -9 tests
+#   sqlite3      - the SQLite shell: the verify tests tamper with a database as an intruder would
 # and, for the python3 on PATH, the `jsonschema` module (EVE lines against the schemas).
 set -euo pipefail
 
@@ -56,7 +57,7 @@ packages=(libpcap-dev tshark tcpdump iproute2 python3 curl iputils-ping pkg-conf
   python3-hl7 mosquitto mosquitto-clients systemd util-linux mount dnsmasq-base udhcpc
   isc-dhcp-client iputils-arping ieee-data openssh-client dropbear-bin inetutils-telnet
   busybox-static tigervnc-standalone-server vncsnapshot rdesktop xrdp openssl rsyslog fever
-  prometheus tcpreplay)
+  prometheus tcpreplay sqlite3)
 
 missing=()
 for p in "${packages[@]}"; do

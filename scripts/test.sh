@@ -32,7 +32,7 @@ corpus="${MEDTAP_CORPUS:-../shared/corpus/public}"
 for tool in tshark tcpdump ip ss timeout python3 curl ping mosquitto mosquitto_pub mosquitto_sub \
   mosquitto_passwd echoscu storescu storescp findscu movescu dcmqrscp dcmqridx dump2dcm mllp_send \
   dnsmasq udhcpc dhclient arping stdbuf ssh dropbear telnet Xvnc vncsnapshot rdesktop xrdp openssl \
-  rsyslogd fever prometheus promtool tcpreplay; do
+  rsyslogd fever prometheus promtool tcpreplay sqlite3; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool (scripts/install-deps.sh installs it)")
 done
 python3 -c 'import jsonschema' >/dev/null 2>&1 ||

@@ -20,6 +20,7 @@ mod run;
 mod session;
 mod status;
 mod table;
+mod verify;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -69,6 +70,9 @@ enum Command {
     /// database, the sensor's rules and assets) and says whether the same
     /// alert comes out.
     Replay(replay::ReplayArgs),
+    /// Checks the evidence chain over the flow and alert rows: names the
+    /// first batch changed or removed (exit 5); retention pruning is not tampering.
+    Verify(verify::VerifyArgs),
     /// Configuration commands.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
@@ -219,6 +223,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(a) => status::run(a),
         Command::Extract(a) => extract::run(a),
         Command::Replay(a) => replay::run(a),
+        Command::Verify(a) => verify::run(a),
         Command::Dicom(a) => dicom::run(a),
         Command::Hl7(a) => hl7::run(a),
         Command::Mqtt(a) => mqtt::run(a),

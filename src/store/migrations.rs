@@ -488,4 +488,32 @@ CREATE INDEX capture_stats_period_end ON capture_stats(period_end_us);
 ALTER TABLE capture_stats ADD COLUMN pruned_rows INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE capture_stats ADD COLUMN pruned_by_table TEXT NOT NULL DEFAULT '{}';
 "#,
+    // 12: the evidence chain (issue 15 item 6; DB3205/T 5.5 d)): one row
+    // per writer transaction that wrote flow or alert rows, with a digest
+    // of each such row as it was committed and a SHA-256 linking it to the
+    // row before (src/store/chain.rs, `medtap verify`). `entries` is NULL
+    // once retention has deleted every row it covers; `*_base` is set on
+    // the first batch only (rows at or below it predate the chain).
+    // Retention's marks (migration 11) tell pruned rows from removed ones.
+    r#"
+CREATE TABLE chain_batches (
+    batch_id      INTEGER PRIMARY KEY,
+    written_us    INTEGER NOT NULL,
+    flow_columns  INTEGER NOT NULL,
+    alert_columns INTEGER NOT NULL,
+    flow_rows     INTEGER NOT NULL,
+    alert_rows    INTEGER NOT NULL,
+    flow_min      INTEGER,
+    flow_max      INTEGER,
+    alert_min     INTEGER,
+    alert_max     INTEGER,
+    flow_base     INTEGER,
+    alert_base    INTEGER,
+    entries       BLOB,
+    entries_hash  BLOB NOT NULL,
+    prev_hash     BLOB NOT NULL,
+    hash          BLOB NOT NULL
+);
+CREATE INDEX chain_batches_with_entries ON chain_batches(batch_id) WHERE entries IS NOT NULL;
+"#,
 ];

@@ -6,6 +6,7 @@
 //! while the daemon writes. The schema version lives in
 //! `PRAGMA user_version`; each entry of [`MIGRATIONS`] moves it up by one.
 
+pub mod chain;
 pub mod failure_log;
 mod filter;
 pub mod lock;

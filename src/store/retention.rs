@@ -498,6 +498,13 @@ impl Retention {
         if !over_cap {
             self.stuck = false;
         }
+        // The evidence chain's entries for rows now all below the marks
+        // can no longer show anything: their batches keep only the hashes.
+        if pruned[PrunedTable::Flows as usize] + pruned[PrunedTable::Alerts as usize] > 0 {
+            if let Err(e) = super::chain::drop_pruned_entries(conn) {
+                tracing::debug!(error = %e, "retention: clearing chain entries failed");
+            }
+        }
         if self.incremental {
             match vacuum_some(conn) {
                 Ok(left) => more |= left > 0,

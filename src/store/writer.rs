@@ -8,6 +8,7 @@
 //! last attempt, with the lock file's disk reserve released if needed, and
 //! reports what still could not be recorded.
 
+use super::chain;
 use super::failure_log::FailureLog;
 use super::lock::WriterLock;
 use super::retention::{self, Retention};
@@ -392,6 +393,7 @@ impl State {
     ) -> (u64, u64) {
         let tx = self.conn.transaction();
         let (mut taken, mut inserted) = (0u64, 0u64);
+        let mut chained = chain::Touched::default();
         let mut next = Some(first);
         while let Some(event) = next.take() {
             if let Event::Stats(s) = event {
@@ -410,6 +412,7 @@ impl State {
                     Ok(()) => {
                         inserted += 1;
                         self.retention.saw(&event);
+                        chained.note(&event);
                     }
                     Err(e) => self.failures.note(&e, 1),
                 }
@@ -425,8 +428,12 @@ impl State {
             }
             next = rx.recv_deadline(deadline).ok();
         }
+        // The chain's batch goes in the same transaction: rows and their
+        // evidence commit together, or neither does.
         let written = match tx {
-            Ok(tx) => match tx.commit() {
+            Ok(tx) => match chain::append(&tx, &mut chained, crate::time::now())
+                .and_then(|_| tx.commit())
+            {
                 Ok(()) => inserted,
                 Err(e) => {
                     self.failures.note(&e, inserted);

@@ -61,3 +61,4 @@ mod retention;
 mod store_integrity;
 mod syslog;
 mod tshark_conv;
+mod verify;
