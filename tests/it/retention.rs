@@ -267,8 +267,11 @@ fn a_long_replay_stays_within_its_cap_oldest_first_and_alerts_outlive_flows() {
             "{t} rows of pruned flows"
         );
     }
+    // (How many days' sessions the cap leaves depends on what else the
+    // database holds, the evidence chain among it: that some went with
+    // their flows is what is certain.)
     assert!(
-        sql(&conn, "SELECT COUNT(*) FROM mqtt_sessions") > 0,
+        st["retention"]["pruned_by_table"]["mqtt_sessions"].as_u64() > Some(0),
         "oldest flow {oldest_flow}, newest {newest}, day 9 from {last_day_start}; {}",
         st["retention"]
     );
