@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // Frames through a block, then a pcap file, then back.
     let frames: Vec<&[u8]> = rest.split(|&b| b == 0xff).collect();
-    let mut block = Block::new();
+    let mut block = Block::with_capacity(4096);
     block.reset(LinkType::Ethernet);
     for (i, f) in frames.iter().enumerate() {
         block.push(i as i64 * 1_000_001, f.len() as u32 + 7, i as u64, f);

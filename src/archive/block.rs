@@ -35,9 +35,14 @@ pub struct Record<'a> {
 impl Block {
     /// An empty block (allocated once, at start).
     pub fn new() -> Block {
+        Block::with_capacity(BLOCK_BYTES)
+    }
+
+    /// An empty block of `bytes` (tests and the fuzz target use small ones).
+    pub fn with_capacity(bytes: usize) -> Block {
         Block {
             link: LinkType::Ethernet,
-            buf: Vec::with_capacity(BLOCK_BYTES),
+            buf: Vec::with_capacity(bytes),
             frames: 0,
         }
     }
