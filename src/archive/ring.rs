@@ -345,8 +345,27 @@ impl Ring {
     /// Starts a new file for `link` frames (mode 0600, never an existing
     /// one), after making room for it.
     fn open_file(&mut self, link: LinkType) {
-        use std::os::unix::fs::OpenOptionsExt;
         self.enforce_budget();
+        // A name already taken (another database's archive in the same
+        // directory) is skipped for the next id.
+        for _ in 0..1000 {
+            match self.try_open(link) {
+                Ok(()) => return,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => self.next_id += 1,
+                Err(e) => {
+                    self.create_failed = true;
+                    let dir = self.opts.dir.display().to_string();
+                    self.failures.note(&format!("archive {dir}: {e}"), 0);
+                    return;
+                }
+            }
+        }
+        self.create_failed = true;
+    }
+
+    /// Creates the file with the next id, its header written.
+    fn try_open(&mut self, link: LinkType) -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let id = self.next_id;
         let t = chrono::DateTime::from_timestamp_micros(self.newest.max(0))
             .unwrap_or_default()
@@ -354,42 +373,29 @@ impl Ring {
         let name = format!("medtap-{id:08}-{t}.pcap");
         let path = self.opts.dir.join(&name);
         let dlt = dlt_of(link);
-        let created = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&path)
-            .and_then(|mut f| f.write_all(&file_header(dlt)).map(|()| f));
-        match created {
-            Ok(file) => {
-                tracing::debug!(file = %path.display(), "archive file started");
-                self.next_id += 1;
-                self.current = Some(Current {
-                    id,
-                    name,
-                    path,
-                    file,
-                    link,
-                    first: None,
-                    last: None,
-                    packets: 0,
-                    bytes: pcapfile::FILE_HEADER,
-                    flows: HashMap::new(),
-                    indexed_at: Instant::now(),
-                });
-                self.index_current(index::OPEN);
-            }
-            Err(e) => {
-                // A file of that name (another medtap on the directory):
-                // the next id.
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    self.next_id += 1;
-                }
-                self.create_failed = true;
-                self.failures
-                    .note(&format!("archive {}: {e}", path.display()), 0);
-            }
-        }
+            .open(&path)?;
+        file.write_all(&file_header(dlt))?;
+        tracing::debug!(file = %path.display(), "archive file started");
+        self.next_id += 1;
+        self.current = Some(Current {
+            id,
+            name,
+            path,
+            file,
+            link,
+            first: None,
+            last: None,
+            packets: 0,
+            bytes: pcapfile::FILE_HEADER,
+            flows: HashMap::new(),
+            indexed_at: Instant::now(),
+        });
+        self.index_current(index::OPEN);
+        Ok(())
     }
 
     /// Offers the current file's row and its new flows to the index; what

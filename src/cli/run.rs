@@ -81,7 +81,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // a thread keeps the capabilities it was started with.
     let store = Store::open_writer(&db, &info)?;
     medtap::capture::drop_capabilities()?;
-    let archive_dir = cfg.archive.enabled.then(|| cfg.archive.dir.clone());
+    let archive_dir = cfg.archive.enabled.then(|| cfg.archive.dir_for(&db));
     let mut session = Session::start(&cfg, store, Mode::Live, false, archive_dir.as_deref())?;
     tracing::info!(interface = %opts.interface, filter = %opts.filter, db = %db.display(), "capturing");
     // SIGHUP: the rules and the asset list again, from the same files (the

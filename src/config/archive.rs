@@ -11,7 +11,8 @@ use std::path::PathBuf;
 pub struct ArchiveConfig {
     /// Whether `medtap run` archives frames (`analyze` only with `--archive`).
     pub enabled: bool,
-    /// Directory of the capture files (created mode 0700).
+    /// Directory of the capture files (created mode 0700); empty: `archive`
+    /// beside the database (see [`ArchiveConfig::dir_for`]).
     pub dir: PathBuf,
     /// A file is closed and a new one started past this many MiB.
     pub file_mib: u64,
@@ -37,7 +38,7 @@ impl Default for ArchiveConfig {
     fn default() -> Self {
         ArchiveConfig {
             enabled: true,
-            dir: PathBuf::from("/var/lib/medtap/archive"),
+            dir: PathBuf::new(),
             file_mib: 64,
             file_secs: 300,
             max_total_mib: 10_240,
@@ -82,9 +83,19 @@ impl ArchiveConfig {
                 ),
             ));
         }
-        if self.enabled && self.dir.as_os_str().is_empty() {
-            return Err(bad("archive.dir", "is empty".into()));
-        }
         Ok(())
+    }
+
+    /// The archive directory for the database `db`: `dir`, or when empty
+    /// `archive` in the database's directory (`/var/lib/medtap/archive`
+    /// with the default database), so that each database has its own.
+    pub fn dir_for(&self, db: &std::path::Path) -> PathBuf {
+        if !self.dir.as_os_str().is_empty() {
+            return self.dir.clone();
+        }
+        match db.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.join("archive"),
+            _ => PathBuf::from("archive"),
+        }
     }
 }

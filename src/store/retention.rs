@@ -273,6 +273,12 @@ pub struct Retention {
     stuck: bool,
     /// Failed rounds (each logged at 1, 2, 4, ...).
     errors: u64,
+    /// The first flow and alert ids of this session: pruning by age never
+    /// deletes what this session wrote (an imported capture spanning
+    /// years is not pruned by its own newest packet), only the size cap
+    /// may.
+    flow_floor: i64,
+    alert_floor: i64,
 }
 
 /// What one round did.
@@ -305,6 +311,9 @@ impl Round {
 struct Plan {
     flow_cutoff: Option<Micros>,
     alert_cutoff: Option<Micros>,
+    /// This session's first flow and alert ids (see `Retention`).
+    flow_floor: i64,
+    alert_floor: i64,
     max_bytes: Option<u64>,
     session_id: i64,
     limit: i64,
@@ -335,6 +344,8 @@ impl Retention {
             next: Instant::now(),
             stuck: false,
             errors: 0,
+            flow_floor: max_id(conn, "flows", "flow_id")? + 1,
+            alert_floor: max_id(conn, "alerts", "alert_id")? + 1,
         })
     }
 
@@ -407,6 +418,8 @@ impl Retention {
         Plan {
             flow_cutoff: cutoff(self.policy.retention_days),
             alert_cutoff: cutoff(self.policy.alert_retention_days),
+            flow_floor: self.flow_floor,
+            alert_floor: self.alert_floor,
             max_bytes: self.policy.max_bytes(),
             session_id,
             limit: ROWS_PER_TABLE,
@@ -622,7 +635,7 @@ fn prune_flows(
         PrunedTable::Flows,
         "flow_id",
         "start_us",
-        cutoff,
+        cutoff.map(|c| (c, plan.flow_floor)),
         plan.limit,
     )?;
     r.add(PrunedTable::Flows, n, plan.limit);
@@ -656,7 +669,8 @@ fn prune_flows(
             r.more = true;
             return Ok(());
         }
-        let n = delete_older(tx, t, col, before, plan.limit, None)?;
+        let floor = cutoff.map(|_| plan.flow_floor);
+        let n = delete_older(tx, t, col, before, plan.limit, None, floor)?;
         r.add(t, n, plan.limit);
     }
     Ok(())
@@ -680,7 +694,7 @@ fn prune_alerts(
         PrunedTable::Alerts,
         "alert_id",
         "last_seen_us",
-        cutoff,
+        cutoff.map(|c| (c, plan.alert_floor)),
         plan.limit,
     )?;
     r.add(PrunedTable::Alerts, n, plan.limit);
@@ -692,6 +706,7 @@ fn prune_alerts(
         before,
         plan.limit,
         None,
+        None,
     )?;
     r.add(PrunedTable::DeviceEvents, n, plan.limit);
     let n = delete_older(
@@ -701,6 +716,7 @@ fn prune_alerts(
         before,
         plan.limit,
         Some(plan.session_id),
+        None,
     )?;
     r.add(PrunedTable::CaptureStats, n, plan.limit);
     Ok(())
@@ -716,10 +732,12 @@ fn prune_in_id_order(
     t: PrunedTable,
     id: &str,
     time: &str,
-    cutoff: Option<Micros>,
+    age: Option<(Micros, i64)>,
     limit: i64,
 ) -> rusqlite::Result<(u64, i64)> {
     let table = t.name();
+    // By age: before the cutoff, and below this session's first id.
+    let (cutoff, floor) = (age.map(|a| a.0), age.map(|a| a.1));
     let mark = mark_of(tx, t)?;
     let mut last = mark;
     {
@@ -729,7 +747,7 @@ fn prune_in_id_order(
         let mut rows = st.query(params![mark, limit])?;
         while let Some(row) = rows.next()? {
             let (i, at): (i64, i64) = (row.get(0)?, row.get(1)?);
-            if cutoff.is_some_and(|c| at >= c) {
+            if cutoff.is_some_and(|c| at >= c) || floor.is_some_and(|f| i >= f) {
                 break;
             }
             last = i;
@@ -770,6 +788,7 @@ fn delete_older(
     before: Micros,
     limit: i64,
     keep: Option<i64>,
+    flow_floor: Option<i64>,
 ) -> rusqlite::Result<u64> {
     let table = t.name();
     let keep_sql = if keep.is_some() {
@@ -777,12 +796,18 @@ fn delete_older(
     } else {
         " AND ?3 IS NULL"
     };
+    // By age, this session's records stay (see `Retention`).
+    let floor_sql = if flow_floor.is_some() {
+        " AND flow_id < ?4"
+    } else {
+        " AND ?4 IS NULL"
+    };
     let mut st = tx.prepare_cached(&format!(
         "DELETE FROM {table} WHERE rowid IN
-         (SELECT rowid FROM {table} WHERE {col} < ?1{keep_sql} ORDER BY {col} LIMIT ?2)
+         (SELECT rowid FROM {table} WHERE {col} < ?1{keep_sql}{floor_sql} ORDER BY {col} LIMIT ?2)
          RETURNING {col}"
     ))?;
-    let mut rows = st.query(params![before, limit, keep])?;
+    let mut rows = st.query(params![before, limit, keep, flow_floor])?;
     let (mut n, mut newest) = (0u64, i64::MIN);
     while let Some(row) = rows.next()? {
         n += 1;
@@ -793,6 +818,15 @@ fn delete_older(
         set_mark(tx, t, newest, n)?;
     }
     Ok(n)
+}
+
+/// The highest `id` in `table` (0: empty).
+fn max_id(conn: &Connection, table: &str, id: &str) -> rusqlite::Result<i64> {
+    conn.query_row(
+        &format!("SELECT COALESCE(MAX({id}), 0) FROM {table}"),
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// `t`'s mark (0: never pruned).

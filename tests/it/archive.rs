@@ -144,31 +144,41 @@ fn stop_medtap(
 }
 
 /// Asserts that `got` (an extract) holds exactly the frames of `truth`
-/// (tcpdump's, selected by tshark): as many, in the same order, byte for
-/// byte, the same length on the wire, the same time within
-/// [`MAX_CLOCK_SKEW_US`], and in time order. Returns the largest skew.
+/// (tcpdump's, selected by tshark): as many, byte for byte, the same length
+/// on the wire, the same time within [`MAX_CLOCK_SKEW_US`], and in time
+/// order within that skew. Returns the largest skew.
 fn assert_same_frames(what: &str, got: &Path, truth: &Path) -> i64 {
     let (dlt, g) = common::read_frames(got);
     let (tdlt, t) = common::read_frames(truth);
     assert_eq!((dlt, tdlt), (1, 1), "{what}: Ethernet in both");
     assert!(!t.is_empty(), "{what}: tcpdump saw none of its frames");
     assert_eq!(g.len(), t.len(), "{what}: frames extracted vs tcpdump's");
-    let mut skew = 0;
-    for (i, (a, b)) in g.iter().zip(&t).enumerate() {
-        assert_eq!(a.1, b.1, "{what}: frame {i}: length on the wire");
-        assert!(a.2 == b.2, "{what}: frame {i}: bytes differ");
-        skew = skew.max((a.0 - b.0).abs());
-        assert!(
-            (a.0 - b.0).abs() <= MAX_CLOCK_SKEW_US,
-            "{what}: frame {i}: time {} vs tcpdump's {}",
-            a.0,
-            b.0
-        );
-    }
+    // In capture order, give or take the clock skew: two packet sockets
+    // may see two frames of the same instant in either order.
     assert!(
-        g.windows(2).all(|w| w[0].0 <= w[1].0),
+        g.windows(2).all(|w| w[0].0 <= w[1].0 + MAX_CLOCK_SKEW_US),
         "{what}: extract not in time order"
     );
+    // Paired by their bytes (sequence numbers make them unique; identical
+    // retransmissions pair by time).
+    let by_bytes = |v: &[(i64, u32, Vec<u8>)]| {
+        let mut v: Vec<(Vec<u8>, i64, u32)> = v.iter().map(|f| (f.2.clone(), f.0, f.1)).collect();
+        v.sort();
+        v
+    };
+    let (g, t) = (by_bytes(&g), by_bytes(&t));
+    let mut skew = 0;
+    for (i, (a, b)) in g.iter().zip(&t).enumerate() {
+        assert!(a.0 == b.0, "{what}: frame {i} (by bytes): bytes differ");
+        assert_eq!(a.2, b.2, "{what}: frame {i}: length on the wire");
+        skew = skew.max((a.1 - b.1).abs());
+        assert!(
+            (a.1 - b.1).abs() <= MAX_CLOCK_SKEW_US,
+            "{what}: frame {i}: time {} vs tcpdump's {}",
+            a.1,
+            b.1
+        );
+    }
     skew
 }
 
