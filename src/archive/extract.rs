@@ -210,8 +210,6 @@ pub struct Report {
     /// Frames of another link type than the first file's, left out (a
     /// classic pcap has one link type).
     pub other_link: u64,
-    /// Files that ended in a cut record (still being written).
-    pub cut_files: u64,
 }
 
 impl Report {
@@ -331,7 +329,6 @@ pub fn extract(
             report.bytes += rec_out.len() as u64;
             report.packets += 1;
         }
-        report.cut_files += u64::from(r.cut);
     }
     if link.is_none() {
         // An empty extract is still a pcap every tool opens.

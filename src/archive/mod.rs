@@ -36,8 +36,6 @@ use std::time::Duration;
 /// statistics).
 #[derive(Debug, Default)]
 pub struct RingCounters {
-    /// Frames written to files.
-    pub frames_written: AtomicU64,
     /// Frames that could not be written (a file could not be created or
     /// written: disk full, permissions).
     pub not_written: AtomicU64,

@@ -323,12 +323,7 @@ impl Ring {
         let frames = std::mem::take(&mut self.out_frames);
         if let Some(cur) = self.current.as_mut() {
             match cur.file.write_all(&self.out) {
-                Ok(()) => {
-                    cur.bytes += self.out.len() as u64;
-                    self.counters
-                        .frames_written
-                        .fetch_add(frames, Ordering::Relaxed);
-                }
+                Ok(()) => cur.bytes += self.out.len() as u64,
                 Err(e) => {
                     let _ = cur.file.set_len(cur.bytes);
                     self.counters
@@ -480,14 +475,22 @@ impl Ring {
                 break;
             }
             let reason = if over { "max_total_mib" } else { "max_days" };
-            if let Some(k) = self.kept.pop_front() {
-                total -= k.bytes.min(total);
-                self.delete(k, reason);
+            let Some(k) = self.kept.pop_front() else {
+                break;
+            };
+            let bytes = k.bytes;
+            if let Err(k) = self.delete(k, reason) {
+                // Kept in the count (its bytes are still on disk) and
+                // tried again at the next rotation, not forgotten.
+                self.kept.push_front(k);
+                break;
             }
+            total -= bytes.min(total);
         }
     }
 
-    fn delete(&mut self, k: Kept, reason: &'static str) {
+    /// Deletes a file by retention; gives it back if it could not be.
+    fn delete(&mut self, k: Kept, reason: &'static str) -> Result<(), Kept> {
         match std::fs::remove_file(&k.path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -496,7 +499,7 @@ impl Ring {
                     &format!("archive {}: cannot delete: {e}", k.path.display()),
                     0,
                 );
-                return;
+                return Err(k);
             }
         }
         self.counters.files_deleted.fetch_add(1, Ordering::Relaxed);
@@ -506,5 +509,6 @@ impl Ring {
             at: crate::time::now(),
             reason,
         });
+        Ok(())
     }
 }
